@@ -1,0 +1,26 @@
+//! `blocking`: does `busy` of synchronous work (a `std::thread::sleep`) between awaits.
+//!
+//! Nothing can interrupt code that does not yield: a graceful stop is noticed and an abort takes
+//! effect only at the next `.await`, so both wait out the busy stretch — abort is not instant
+//! either. The worker thread is blocked meanwhile, which is why taskmon runs its own bookkeeping
+//! and the dashboard elsewhere.
+
+use super::{Params, clean_up, tick};
+use crate::supervisor::TaskContext;
+
+pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+    let token = ctx.token().clone();
+    loop {
+        ctx.set_busy(true);
+        std::thread::sleep(p.busy);
+        ctx.set_busy(false);
+        tick(&mut ctx);
+        tokio::select! {
+            biased;
+            _ = token.cancelled() => break,
+            _ = tokio::time::sleep(p.interval) => {}
+        }
+    }
+    ctx.stop_noticed();
+    clean_up(&mut ctx);
+}

@@ -1,0 +1,281 @@
+//! The eight built-in task kinds. Each file holds one kind: a short function over a
+//! [`TaskContext`] whose doc comment is the lesson it teaches.
+
+mod blocking;
+mod panicky;
+mod parent;
+mod polling;
+mod select;
+mod slow_cleanup;
+mod spawn_blocking;
+mod stubborn;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::journal::JournalConfig;
+use crate::supervisor::{TaskContext, TaskDef};
+
+/// A built-in task kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Polling,
+    Select,
+    SlowCleanup,
+    Blocking,
+    Stubborn,
+    Panicky,
+    Parent,
+    SpawnBlocking,
+}
+
+impl Kind {
+    /// In the order of the keys `1`–`8`.
+    pub const ALL: [Kind; 8] = [
+        Kind::Polling,
+        Kind::Select,
+        Kind::SlowCleanup,
+        Kind::Blocking,
+        Kind::Stubborn,
+        Kind::Panicky,
+        Kind::Parent,
+        Kind::SpawnBlocking,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Polling => "polling",
+            Kind::Select => "select",
+            Kind::SlowCleanup => "slow-cleanup",
+            Kind::Blocking => "blocking",
+            Kind::Stubborn => "stubborn",
+            Kind::Panicky => "panicky",
+            Kind::Parent => "parent",
+            Kind::SpawnBlocking => "spawn-blocking",
+        }
+    }
+
+    /// What the kind does, in one line.
+    pub fn behaviour(self) -> &'static str {
+        match self {
+            Kind::Polling => "checks token.is_cancelled() once per tick, sleeping in between",
+            Kind::Select => "select!s on token.cancelled() and the tick timer",
+            Kind::SlowCleanup => "cleanup flushes in steps over `cleanup`, showing progress",
+            Kind::Blocking => "does `busy` of synchronous work between awaits",
+            Kind::Stubborn => "never looks at its token",
+            Kind::Panicky => "panics after `panic_after` ticks",
+            Kind::Parent => "spawns `children` child tasks with child tokens",
+            Kind::SpawnBlocking => "loops on tokio's blocking pool, checking is_cancelled() between steps",
+        }
+    }
+
+    /// The lesson the kind teaches, in one line.
+    pub fn lesson(self) -> &'static str {
+        match self {
+            Kind::Polling => {
+                "stop takes up to one interval, cleanup runs, nothing lost; abort is instant but skips cleanup and loses pending records"
+            }
+            Kind::Select => "stop is noticed at once (well under a millisecond) and cleanup runs",
+            Kind::SlowCleanup => {
+                "stop shows `cleaning up` with progress; an abort or escalation mid-cleanup leaves it partial"
+            }
+            Kind::Blocking => {
+                "stop and abort both wait until it yields: abort is not instant either; the dashboard stays responsive"
+            }
+            Kind::Stubborn => "a graceful stop runs into the grace period and is escalated to an abort",
+            Kind::Panicky => {
+                "the panic is caught as a JoinError with its message; everything else is unaffected and its Drop still ran"
+            }
+            Kind::Parent => {
+                "stop cascades to the children and awaits them before cleanup; abort leaves them running as orphans"
+            }
+            Kind::SpawnBlocking => {
+                "stop works at the next check; abort has no effect at all on a started blocking task"
+            }
+        }
+    }
+
+    /// The parameters this kind reads beyond the common ones.
+    pub fn own_params(self) -> &'static [&'static str] {
+        match self {
+            Kind::SlowCleanup => &["cleanup"],
+            Kind::Blocking => &["busy"],
+            Kind::Panicky => &["panic_after"],
+            Kind::Parent => &["children"],
+            _ => &[],
+        }
+    }
+
+    /// Builds a task of this kind.
+    pub fn task(self, name: impl Into<String>, params: &Params) -> TaskDef {
+        let p = params.clone().sanitized();
+        let journal = if p.journal {
+            JournalConfig {
+                enabled: true,
+                flush_every: p.flush_every,
+                flush_on_drop: p.flush_on_drop,
+            }
+        } else {
+            JournalConfig::OFF
+        };
+        let def = match self {
+            Kind::Polling => TaskDef::new(name, move |ctx| polling::run(ctx, p)),
+            Kind::Select => TaskDef::new(name, move |ctx| select::run(ctx, p)),
+            Kind::SlowCleanup => TaskDef::new(name, move |ctx| slow_cleanup::run(ctx, p)),
+            Kind::Blocking => TaskDef::new(name, move |ctx| blocking::run(ctx, p)),
+            Kind::Stubborn => TaskDef::new(name, move |ctx| stubborn::run(ctx, p)),
+            Kind::Panicky => TaskDef::new(name, move |ctx| panicky::run(ctx, p)),
+            Kind::Parent => TaskDef::new(name, move |ctx| parent::run(ctx, p)),
+            Kind::SpawnBlocking => TaskDef::blocking(name, move |ctx| spawn_blocking::run(ctx, p)),
+        };
+        def.kind(self.name()).journal(journal)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// A name that is not one of the kinds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownKind(pub String);
+
+impl fmt::Display for UnknownKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown kind `{}`, expected one of: {}", self.0, kind_list())
+    }
+}
+
+impl std::error::Error for UnknownKind {}
+
+/// `polling, select, …` for messages.
+pub fn kind_list() -> String {
+    Kind::ALL.map(Kind::name).join(", ")
+}
+
+impl FromStr for Kind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| UnknownKind(s.to_string()))
+    }
+}
+
+/// The parameters of every kind; each kind reads the ones it needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    /// Time between ticks.
+    pub interval: Duration,
+    /// Flush the journal every this many ticks.
+    pub flush_every: u64,
+    /// How long `slow-cleanup`'s cleanup takes.
+    pub cleanup: Duration,
+    /// How long `blocking` works synchronously between awaits.
+    pub busy: Duration,
+    /// After how many ticks `panicky` panics.
+    pub panic_after: u64,
+    /// How many children `parent` spawns.
+    pub children: u32,
+    /// Keep a journal file.
+    pub journal: bool,
+    /// Write pending records from a synchronous `Drop`, so an abort loses nothing.
+    pub flush_on_drop: bool,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_millis(100),
+            flush_every: 10,
+            cleanup: Duration::from_secs(2),
+            busy: Duration::from_secs(1),
+            panic_after: 50,
+            children: 3,
+            journal: true,
+            flush_on_drop: false,
+        }
+    }
+}
+
+/// One row of `taskmon kinds`: a parameter, its default and what it does.
+pub struct ParamDoc {
+    pub name: &'static str,
+    pub default: String,
+    pub about: &'static str,
+}
+
+impl Params {
+    /// Every parameter with its default, for `taskmon kinds` and the README.
+    pub fn docs() -> Vec<ParamDoc> {
+        let d = Params::default();
+        let human = |d: Duration| humantime::format_duration(d).to_string();
+        vec![
+            ParamDoc { name: "interval", default: human(d.interval), about: "time between ticks" },
+            ParamDoc { name: "flush_every", default: d.flush_every.to_string(), about: "flush the journal every N ticks" },
+            ParamDoc { name: "journal", default: d.journal.to_string(), about: "keep a journal file (false for load tests)" },
+            ParamDoc { name: "flush_on_drop", default: d.flush_on_drop.to_string(), about: "a synchronous Drop writes pending records, so abort loses nothing" },
+            ParamDoc { name: "cleanup", default: human(d.cleanup), about: "slow-cleanup: how long the cleanup takes" },
+            ParamDoc { name: "busy", default: human(d.busy), about: "blocking: synchronous work between awaits" },
+            ParamDoc { name: "panic_after", default: d.panic_after.to_string(), about: "panicky: ticks before it panics" },
+            ParamDoc { name: "children", default: d.children.to_string(), about: "parent: how many children it spawns" },
+        ]
+    }
+
+    /// Zero intervals and flush counts would spin or panic in tokio's timers.
+    fn sanitized(mut self) -> Self {
+        self.interval = self.interval.max(Duration::from_millis(1));
+        self.flush_every = self.flush_every.max(1);
+        self
+    }
+}
+
+/// Counts a tick and flushes the journal when due.
+fn tick(ctx: &mut TaskContext) {
+    ctx.tick();
+    if let Err(e) = ctx.flush_if_due() {
+        journal_failed(e);
+    }
+}
+
+/// The ordinary cleanup: write every pending record.
+fn clean_up(ctx: &mut TaskContext) {
+    ctx.cleanup_started();
+    if let Err(e) = ctx.flush() {
+        journal_failed(e);
+    }
+    ctx.cleanup_finished();
+}
+
+/// A journal that cannot be written ends the task; the panic message says why.
+fn journal_failed(e: std::io::Error) -> ! {
+    panic!("cannot write the journal: {e}")
+}
+
+/// The `select!` loop shared by several kinds: tick on a timer until the token is cancelled, then
+/// report the stop as noticed. `on_tick` runs after each tick.
+async fn tick_until_stopped(
+    ctx: &mut TaskContext,
+    interval: Duration,
+    mut on_tick: impl FnMut(&mut TaskContext),
+) {
+    let token = ctx.token().clone();
+    let mut timer = tokio::time::interval(interval);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = token.cancelled() => break,
+            _ = timer.tick() => {
+                tick(ctx);
+                on_tick(ctx);
+            }
+        }
+    }
+    ctx.stop_noticed();
+}

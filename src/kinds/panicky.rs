@@ -1,0 +1,18 @@
+//! `panicky`: panics after `panic_after` ticks.
+//!
+//! Tokio catches the panic and the supervisor gets it as a `JoinError` with the message; no other
+//! task and not the dashboard are disturbed. The task's synchronous `Drop` still ran.
+
+use super::{Params, clean_up, tick_until_stopped};
+use crate::supervisor::TaskContext;
+
+pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+    let panic_after = p.panic_after;
+    tick_until_stopped(&mut ctx, p.interval, |ctx| {
+        if ctx.ticks() >= panic_after {
+            panic!("panicky gave up after {panic_after} ticks, as designed");
+        }
+    })
+    .await;
+    clean_up(&mut ctx);
+}

@@ -1,0 +1,161 @@
+//! What a supervised task's code gets to work with.
+
+use std::io;
+use std::sync::{Arc, Weak};
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use super::entry::{FLAG_BUSY, FLAG_DROP_RAN, TaskEntry};
+use super::event::EventKind;
+use super::{Inner, SupervisorError, TaskDef, TaskId};
+use crate::journal::Journal;
+
+/// Handed to every supervised task: its cancellation token, its tick counter and journal, and the
+/// calls that report its phases so the dashboard can show them.
+pub struct TaskContext {
+    entry: Arc<TaskEntry>,
+    supervisor: Weak<Inner>,
+    journal: Option<Journal>,
+}
+
+impl TaskContext {
+    pub(crate) fn new(
+        entry: Arc<TaskEntry>,
+        supervisor: Weak<Inner>,
+        journal: Option<Journal>,
+    ) -> Self {
+        Self {
+            entry,
+            supervisor,
+            journal,
+        }
+    }
+
+    pub fn id(&self) -> TaskId {
+        self.entry.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+
+    /// The token a graceful stop cancels.
+    pub fn token(&self) -> &CancellationToken {
+        &self.entry.token
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.entry.token.is_cancelled()
+    }
+
+    /// Resolves when a graceful stop is requested.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.entry.token.cancelled()
+    }
+
+    /// Counts one tick (a relaxed atomic add) and, with a journal, buffers its record.
+    #[inline]
+    pub fn tick(&mut self) -> u64 {
+        let tick = self.entry.ledger.tick();
+        if let Some(journal) = self.journal.as_mut() {
+            journal.append(tick);
+        }
+        tick
+    }
+
+    /// Ticks counted so far.
+    pub fn ticks(&self) -> u64 {
+        self.entry.ledger.ticks()
+    }
+
+    /// Records buffered but not yet written to the journal file.
+    pub fn pending(&self) -> u64 {
+        self.journal.as_ref().map_or(0, Journal::pending)
+    }
+
+    /// Flushes the journal when `flush_every` records are waiting.
+    pub fn flush_if_due(&mut self) -> io::Result<()> {
+        match self.journal.as_mut() {
+            Some(journal) if journal.flush_due() => journal.flush(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes every pending record to the journal file.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.flush_records(usize::MAX)
+    }
+
+    /// Writes the oldest `count` pending records.
+    pub fn flush_records(&mut self, count: usize) -> io::Result<()> {
+        match self.journal.as_mut() {
+            Some(journal) => journal.flush_records(count),
+            None => Ok(()),
+        }
+    }
+
+    /// Reports that the task has seen the stop request and leaves its loop.
+    pub fn stop_noticed(&self) {
+        self.emit(EventKind::StopNoticed, None);
+    }
+
+    pub fn cleanup_started(&self) {
+        self.entry.set_cleanup_progress(0.0);
+        self.emit(EventKind::CleanupStarted, None);
+    }
+
+    /// Cleanup progress from 0.0 to 1.0, shown on the dashboard.
+    pub fn cleanup_progress(&self, fraction: f32) {
+        self.entry.set_cleanup_progress(fraction);
+    }
+
+    pub fn cleanup_finished(&self) {
+        self.entry.set_cleanup_progress(1.0);
+        self.emit(EventKind::CleanupFinished, None);
+    }
+
+    /// Marks the task as inside synchronous work that no stop or abort can interrupt.
+    pub fn set_busy(&self, busy: bool) {
+        self.entry.set_flag(FLAG_BUSY, busy);
+    }
+
+    /// Spawns a child task whose token is a child of this task's token, so a graceful stop of this
+    /// task reaches it too; an abort of this task does not, and leaves it an orphan.
+    pub fn spawn_child(&self, def: TaskDef) -> Result<TaskId, SupervisorError> {
+        let supervisor = self
+            .supervisor
+            .upgrade()
+            .ok_or(SupervisorError::ShuttingDown)?;
+        supervisor.spawn(def, Some(&self.entry))
+    }
+
+    /// Waits until every child spawned so far has been joined.
+    pub async fn join_children(&self) {
+        let Some(supervisor) = self.supervisor.upgrade() else {
+            return;
+        };
+        let children: Vec<_> = self.entry.children.lock().expect("children").clone();
+        let entries: Vec<_> = children
+            .into_iter()
+            .filter_map(|id| supervisor.entry(id).ok())
+            .collect();
+        drop(supervisor);
+        for child in entries {
+            child.joined.cancelled().await;
+        }
+    }
+
+    fn emit(&self, kind: EventKind, detail: Option<String>) {
+        if let Some(supervisor) = self.supervisor.upgrade() {
+            supervisor.emit(&self.entry, kind, detail);
+        }
+    }
+}
+
+impl Drop for TaskContext {
+    /// Synchronous `Drop` runs on every exit path, abort and panic included.
+    fn drop(&mut self) {
+        self.entry.set_flag(FLAG_BUSY, false);
+        self.entry.set_flag(FLAG_DROP_RAN, true);
+    }
+}

@@ -1,0 +1,197 @@
+//! One supervised task's shared record: written by the task and the supervisor, read lock-free by
+//! snapshots.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::TaskId;
+use super::state::{Cleanup, Milestone, State};
+use crate::journal::Ledger;
+
+pub(crate) const FLAG_ORPHAN: u8 = 1;
+pub(crate) const FLAG_ABORT_IGNORED: u8 = 2;
+pub(crate) const FLAG_DROP_RAN: u8 = 4;
+pub(crate) const FLAG_BUSY: u8 = 8;
+
+pub(crate) struct TaskEntry {
+    pub id: TaskId,
+    pub name: Arc<str>,
+    pub kind: Arc<str>,
+    pub parent: Option<TaskId>,
+    pub journal_path: Option<Arc<Path>>,
+    /// Tasks on tokio's blocking pool cannot be aborted once started.
+    pub on_blocking_pool: bool,
+    pub token: CancellationToken,
+    /// Cancelled once the task has been joined and its end recorded.
+    pub joined: CancellationToken,
+    pub ledger: Arc<Ledger>,
+    /// `State::code()` of the end state; 0 while the task runs.
+    end: AtomicU8,
+    flags: AtomicU8,
+    /// Nanoseconds since the supervisor's epoch, plus one; 0 = not reached.
+    milestones: [AtomicU64; 8],
+    /// Cleanup progress in thousandths; `u32::MAX` = none reported.
+    cleanup_progress: AtomicU32,
+    pub panic_message: OnceLock<Arc<str>>,
+    pub children: Mutex<Vec<TaskId>>,
+    pub abort_handle: OnceLock<AbortHandle>,
+}
+
+/// A task's timestamps, as offsets from the supervisor's start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeline {
+    at: [Option<Duration>; 8],
+}
+
+impl Timeline {
+    pub fn at(&self, milestone: Milestone) -> Option<Duration> {
+        self.at[milestone as usize]
+    }
+
+    /// The reached milestones in the order they happened.
+    pub fn reached(&self) -> Vec<(Milestone, Duration)> {
+        let mut reached: Vec<_> = Milestone::ALL
+            .iter()
+            .filter_map(|&m| self.at(m).map(|at| (m, at)))
+            .collect();
+        reached.sort_by_key(|&(m, at)| (at, m as usize));
+        reached
+    }
+
+    /// Time from the first stop or abort request to the join.
+    pub fn stop_latency(&self) -> Option<Duration> {
+        let requested = match (
+            self.at(Milestone::StopRequested),
+            self.at(Milestone::AbortRequested),
+        ) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(self.at(Milestone::Joined)?.saturating_sub(requested))
+    }
+}
+
+impl TaskEntry {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: TaskId,
+        name: Arc<str>,
+        kind: Arc<str>,
+        parent: Option<TaskId>,
+        journal_path: Option<Arc<Path>>,
+        on_blocking_pool: bool,
+        token: CancellationToken,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            kind,
+            parent,
+            journal_path,
+            on_blocking_pool,
+            token,
+            joined: CancellationToken::new(),
+            ledger: Arc::new(Ledger::default()),
+            end: AtomicU8::new(0),
+            flags: AtomicU8::new(0),
+            milestones: Default::default(),
+            cleanup_progress: AtomicU32::new(u32::MAX),
+            panic_message: OnceLock::new(),
+            children: Mutex::new(Vec::new()),
+            abort_handle: OnceLock::new(),
+        }
+    }
+
+    pub fn end_state(&self) -> Option<State> {
+        State::from_code(self.end.load(Ordering::Acquire))
+    }
+
+    pub fn set_end_state(&self, state: State) {
+        self.end.store(state.code(), Ordering::Release);
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.end_state().is_some()
+    }
+
+    /// Records a milestone once; later calls keep the first time. Returns whether it was new.
+    pub fn mark(&self, milestone: Milestone, since_epoch: Duration) -> bool {
+        let nanos = since_epoch.as_nanos().min(u64::MAX as u128 - 1) as u64 + 1;
+        self.milestones[milestone as usize]
+            .compare_exchange(0, nanos, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    pub fn reached(&self, milestone: Milestone) -> bool {
+        self.milestones[milestone as usize].load(Ordering::Acquire) != 0
+    }
+
+    pub fn timeline(&self) -> Timeline {
+        let mut timeline = Timeline::default();
+        for (slot, stamp) in timeline.at.iter_mut().zip(&self.milestones) {
+            let nanos = stamp.load(Ordering::Acquire);
+            *slot = nanos.checked_sub(1).map(Duration::from_nanos);
+        }
+        timeline
+    }
+
+    pub fn set_flag(&self, flag: u8, on: bool) {
+        if on {
+            self.flags.fetch_or(flag, Ordering::AcqRel);
+        } else {
+            self.flags.fetch_and(!flag, Ordering::AcqRel);
+        }
+    }
+
+    pub fn flag(&self, flag: u8) -> bool {
+        self.flags.load(Ordering::Acquire) & flag != 0
+    }
+
+    pub fn set_cleanup_progress(&self, fraction: f32) {
+        let permille = (fraction.clamp(0.0, 1.0) * 1000.0).round() as u32;
+        self.cleanup_progress.store(permille, Ordering::Relaxed);
+    }
+
+    pub fn cleanup_progress(&self) -> Option<f32> {
+        match self.cleanup_progress.load(Ordering::Relaxed) {
+            u32::MAX => None,
+            permille => Some(permille as f32 / 1000.0),
+        }
+    }
+
+    /// The live state: the recorded end, or what the milestones say so far.
+    pub fn state(&self) -> State {
+        if let Some(end) = self.end_state() {
+            end
+        } else if self.reached(Milestone::StopNoticed) || self.reached(Milestone::CleanupStarted) {
+            State::CleaningUp
+        } else if self.token.is_cancelled() {
+            State::Stopping
+        } else {
+            State::Running
+        }
+    }
+
+    /// What became of the cleanup, judged from the end state and the cleanup milestones.
+    pub fn cleanup(&self) -> Cleanup {
+        let Some(end) = self.end_state() else {
+            return Cleanup::NotApplicable;
+        };
+        let started = self.reached(Milestone::CleanupStarted);
+        if self.reached(Milestone::CleanupFinished) {
+            return Cleanup::Ran;
+        }
+        match end {
+            State::Stopped => Cleanup::Ran,
+            State::Aborted | State::Escalated | State::Panicked if started => Cleanup::Partial,
+            State::Aborted | State::Escalated | State::Panicked => Cleanup::Skipped,
+            _ if started => Cleanup::Partial,
+            _ => Cleanup::NotApplicable,
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Lifecycle events: what happened to which task, and when.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Local};
+use tokio::sync::mpsc;
+
+use super::TaskId;
+use super::state::Milestone;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Spawned,
+    StopRequested,
+    StopNoticed,
+    CleanupStarted,
+    CleanupFinished,
+    AbortRequested,
+    Escalated,
+    Joined,
+    Panicked,
+    Orphaned,
+}
+
+impl EventKind {
+    /// The word used in the event log, the headless output and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Spawned => "spawned",
+            EventKind::StopRequested => "stop_requested",
+            EventKind::StopNoticed => "stop_noticed",
+            EventKind::CleanupStarted => "cleanup_started",
+            EventKind::CleanupFinished => "cleanup_finished",
+            EventKind::AbortRequested => "abort_requested",
+            EventKind::Escalated => "escalated",
+            EventKind::Joined => "joined",
+            EventKind::Panicked => "panicked",
+            EventKind::Orphaned => "orphaned",
+        }
+    }
+
+    /// The timeline moment this event marks, if any.
+    pub(crate) fn milestone(self) -> Option<Milestone> {
+        Some(match self {
+            EventKind::Spawned => Milestone::Spawned,
+            EventKind::StopRequested => Milestone::StopRequested,
+            EventKind::StopNoticed => Milestone::StopNoticed,
+            EventKind::CleanupStarted => Milestone::CleanupStarted,
+            EventKind::CleanupFinished => Milestone::CleanupFinished,
+            EventKind::AbortRequested => Milestone::AbortRequested,
+            EventKind::Escalated => Milestone::Escalated,
+            EventKind::Joined => Milestone::Joined,
+            EventKind::Panicked | EventKind::Orphaned => return None,
+        })
+    }
+}
+
+/// One lifecycle event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Wall-clock time of the event.
+    pub at: DateTime<Local>,
+    /// Time since the supervisor started, on tokio's clock (exact under a paused clock).
+    pub since_start: Duration,
+    pub id: TaskId,
+    pub task: Arc<str>,
+    pub kind: EventKind,
+    /// A short human explanation, e.g. the panic message or the end state.
+    pub detail: Option<String>,
+}
+
+/// A subscription to the supervisor's lifecycle events, from the moment of subscribing on.
+pub struct EventStream {
+    pub(crate) receiver: mpsc::UnboundedReceiver<Event>,
+}
+
+impl EventStream {
+    /// The next event; `None` once the supervisor is gone.
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.receiver.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+impl futures_util::Stream for EventStream {
+    type Item = Event;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Event>> {
+        self.receiver.poll_recv(cx)
+    }
+}

@@ -1,0 +1,717 @@
+//! The core of taskmon: spawns tasks, stops them gracefully or aborts them, and records what
+//! happened. No user interface lives here, and nothing here knows the task kinds.
+//!
+//! Tasks can run on a runtime of their own ([`SupervisorBuilder::own_task_runtime`]) while the
+//! supervisor's bookkeeping — joins, grace timers, events — runs on the runtime that built it. Then
+//! tasks that block every worker thread cannot delay a stop's escalation, a snapshot or an event.
+
+mod context;
+mod entry;
+mod event;
+pub mod panic;
+mod snapshot;
+mod state;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Local};
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::mpsc;
+use tokio::task::JoinError;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use context::TaskContext;
+pub use entry::Timeline;
+pub use event::{Event, EventKind, EventStream};
+pub use snapshot::{TaskReport, TaskSnapshot};
+pub use state::{Cleanup, Milestone, State};
+
+use crate::journal::{Journal, JournalConfig};
+use entry::{FLAG_ABORT_IGNORED, FLAG_ORPHAN, TaskEntry};
+
+/// A task's number, unique within one supervisor, counting from 1 in spawn order.
+pub type TaskId = u64;
+
+/// The grace period used when none is set.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
+
+type AsyncBody = Box<dyn FnOnce(TaskContext) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+type BlockingBody = Box<dyn FnOnce(TaskContext) + Send>;
+
+enum Body {
+    Async(AsyncBody),
+    Blocking(BlockingBody),
+}
+
+/// Everything needed to spawn one task: its name, a kind label, its journal and its code.
+pub struct TaskDef {
+    name: String,
+    kind: String,
+    journal: JournalConfig,
+    body: Body,
+}
+
+impl TaskDef {
+    /// A task running `body` as an async task.
+    pub fn new<F, Fut>(name: impl Into<String>, body: F) -> Self
+    where
+        F: FnOnce(TaskContext) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self {
+            name: name.into(),
+            kind: "custom".into(),
+            journal: JournalConfig::default(),
+            body: Body::Async(Box::new(move |ctx| Box::pin(body(ctx)))),
+        }
+    }
+
+    /// A task running `body` on tokio's blocking pool (`spawn_blocking`). Such a task cannot be
+    /// aborted once it has started: only its token stops it.
+    pub fn blocking<F>(name: impl Into<String>, body: F) -> Self
+    where
+        F: FnOnce(TaskContext) + Send + 'static,
+    {
+        Self {
+            name: name.into(),
+            kind: "custom".into(),
+            journal: JournalConfig::default(),
+            body: Body::Blocking(Box::new(body)),
+        }
+    }
+
+    /// The label shown in the kind column.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = kind.into();
+        self
+    }
+
+    pub fn journal(mut self, journal: JournalConfig) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Why a supervisor call was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SupervisorError {
+    UnknownTask(TaskId),
+    AlreadyEnded(TaskId),
+    ShuttingDown,
+}
+
+impl fmt::Display for SupervisorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SupervisorError::UnknownTask(id) => write!(f, "there is no task #{id}"),
+            SupervisorError::AlreadyEnded(id) => write!(f, "task #{id} has already ended"),
+            SupervisorError::ShuttingDown => {
+                write!(f, "the supervisor is shutting down and spawns no new tasks")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SupervisorError {}
+
+enum TaskRuntime {
+    Current,
+    Handle(Handle),
+    Own { workers: usize },
+}
+
+/// Configures a [`Supervisor`].
+pub struct SupervisorBuilder {
+    grace: Duration,
+    journal_dir: Option<PathBuf>,
+    keep_journals: bool,
+    runtime: TaskRuntime,
+}
+
+impl SupervisorBuilder {
+    /// How long a graceful stop may take before it is escalated to an abort.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Write journals into this directory (created if missing, never removed) instead of a fresh
+    /// temporary one.
+    pub fn journal_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.journal_dir = Some(dir.into());
+        self
+    }
+
+    /// Keep the temporary journal directory when the supervisor is dropped.
+    pub fn keep_journals(mut self, keep: bool) -> Self {
+        self.keep_journals = keep;
+        self
+    }
+
+    /// Run tasks on a runtime of the caller's.
+    pub fn task_runtime(mut self, handle: Handle) -> Self {
+        self.runtime = TaskRuntime::Handle(handle);
+        self
+    }
+
+    /// Run tasks on a multi-thread runtime that the supervisor owns, so that tasks blocking its
+    /// workers cannot stall the caller's runtime.
+    pub fn own_task_runtime(mut self, workers: usize) -> Self {
+        self.runtime = TaskRuntime::Own {
+            workers: workers.max(1),
+        };
+        self
+    }
+
+    /// Builds the supervisor. Must be called inside a tokio runtime: that runtime does the
+    /// supervisor's own work.
+    pub fn build(self) -> io::Result<Supervisor> {
+        let control = Handle::try_current().map_err(|_| {
+            io::Error::other("taskmon's Supervisor must be built inside a tokio runtime")
+        })?;
+        let (tasks, owned_runtime) = match self.runtime {
+            TaskRuntime::Current => (control.clone(), None),
+            TaskRuntime::Handle(handle) => (handle, None),
+            TaskRuntime::Own { workers } => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(workers)
+                    .thread_name("taskmon-task")
+                    .enable_all()
+                    .build()?;
+                (runtime.handle().clone(), Some(runtime))
+            }
+        };
+        let run_dir = RunDir::create(self.journal_dir, self.keep_journals)?;
+        Ok(Supervisor {
+            inner: Arc::new(Inner {
+                control,
+                tasks,
+                owned_runtime: Mutex::new(owned_runtime),
+                epoch: Instant::now(),
+                epoch_wall: Local::now(),
+                registry: RwLock::new(Vec::new()),
+                subscribers: Mutex::new(Vec::new()),
+                grace_nanos: AtomicU64::new(duration_nanos(self.grace)),
+                run_dir,
+                joiners: TaskTracker::new(),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+/// Where the journals go.
+enum RunDir {
+    /// Removed when the supervisor is dropped.
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl RunDir {
+    fn create(dir: Option<PathBuf>, keep: bool) -> io::Result<Self> {
+        if let Some(dir) = dir {
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot create journal directory {}: {e}", dir.display()),
+                )
+            })?;
+            return Ok(RunDir::Kept(dir));
+        }
+        let temp = tempfile::Builder::new().prefix("taskmon-").tempdir()?;
+        Ok(if keep {
+            RunDir::Kept(temp.keep())
+        } else {
+            RunDir::Temporary(temp)
+        })
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            RunDir::Temporary(dir) => dir.path(),
+            RunDir::Kept(path) => path,
+        }
+    }
+}
+
+/// Supervises tokio tasks: spawn, graceful stop with a grace period and escalation, abort,
+/// shutdown, lock-free snapshots and a stream of lifecycle events. Cheap to clone.
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    control: Handle,
+    tasks: Handle,
+    owned_runtime: Mutex<Option<Runtime>>,
+    epoch: Instant,
+    epoch_wall: DateTime<Local>,
+    /// Index `i` holds task `i + 1`; entries are never removed.
+    registry: RwLock<Vec<Arc<TaskEntry>>>,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<Event>>>,
+    grace_nanos: AtomicU64,
+    run_dir: RunDir,
+    /// Every joiner and grace timer, so shutdown can wait for all of them.
+    joiners: TaskTracker,
+    closed: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.owned_runtime.get_mut().ok().and_then(Option::take) {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn duration_nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
+impl Supervisor {
+    /// A supervisor running tasks on the current runtime, with the default grace period and a
+    /// temporary journal directory.
+    pub fn new() -> io::Result<Self> {
+        Self::builder().build()
+    }
+
+    pub fn builder() -> SupervisorBuilder {
+        SupervisorBuilder {
+            grace: DEFAULT_GRACE,
+            journal_dir: None,
+            keep_journals: false,
+            runtime: TaskRuntime::Current,
+        }
+    }
+
+    /// Spawns a task.
+    pub fn spawn(&self, def: TaskDef) -> Result<TaskId, SupervisorError> {
+        self.inner.spawn(def, None)
+    }
+
+    /// Spawns the user's own async closure as a task.
+    pub fn spawn_fn<F, Fut>(&self, name: impl Into<String>, body: F) -> Result<TaskId, SupervisorError>
+    where
+        F: FnOnce(TaskContext) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn(TaskDef::new(name, body))
+    }
+
+    /// Requests a graceful stop: cancels the task's token (and so its children's), then gives it
+    /// the grace period to be joined before escalating to an abort. Returns at once; await
+    /// [`Supervisor::joined`] for the outcome.
+    pub fn stop(&self, id: TaskId) -> Result<(), SupervisorError> {
+        let entry = self.inner.live_entry(id)?;
+        self.inner.request_stop(&entry, None);
+        Ok(())
+    }
+
+    /// Aborts a task (`JoinHandle::abort`). It takes effect at the task's next `.await`, and not at
+    /// all on a blocking-pool task that has started.
+    pub fn abort(&self, id: TaskId) -> Result<(), SupervisorError> {
+        let entry = self.inner.live_entry(id)?;
+        self.inner.request_abort(&entry);
+        Ok(())
+    }
+
+    /// Requests a graceful stop of every task still running. Returns how many were asked.
+    pub fn stop_all(&self) -> usize {
+        let live = self.inner.live_entries();
+        for entry in &live {
+            self.inner.request_stop(entry, None);
+        }
+        live.len()
+    }
+
+    /// Aborts every task still running. Returns how many were asked.
+    pub fn abort_all(&self) -> usize {
+        let live = self.inner.live_entries();
+        for entry in &live {
+            self.inner.request_abort(entry);
+        }
+        live.len()
+    }
+
+    /// Stops everything gracefully with `grace` as the grace period (escalating what overruns it)
+    /// and returns once every task — orphans included — has been joined. Spawns are refused from
+    /// here on.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.set_grace(grace);
+        self.stop_all();
+        self.inner.joiners.close();
+        self.inner.joiners.wait().await;
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Waits until the task has been joined and returns its final snapshot.
+    pub async fn joined(&self, id: TaskId) -> Result<TaskSnapshot, SupervisorError> {
+        let entry = self.inner.entry(id)?;
+        entry.joined.cancelled().await;
+        Ok(self.inner.snapshot_of(&entry))
+    }
+
+    /// Every task, in spawn order. Reads counters without locks.
+    pub fn snapshot(&self) -> Vec<TaskSnapshot> {
+        let registry = self.inner.registry.read().expect("registry");
+        registry
+            .iter()
+            .map(|entry| self.inner.snapshot_of(entry))
+            .collect()
+    }
+
+    /// One task's snapshot.
+    pub fn task(&self, id: TaskId) -> Result<TaskSnapshot, SupervisorError> {
+        let entry = self.inner.entry(id)?;
+        Ok(self.inner.snapshot_of(&entry))
+    }
+
+    /// How many tasks have been spawned.
+    pub fn len(&self) -> usize {
+        self.inner.registry.read().expect("registry").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The children a task has spawned.
+    pub fn children(&self, id: TaskId) -> Vec<TaskId> {
+        self.inner
+            .entry(id)
+            .map(|entry| entry.children.lock().expect("children").clone())
+            .unwrap_or_default()
+    }
+
+    /// Lifecycle events from now on.
+    pub fn events(&self) -> EventStream {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.inner
+            .subscribers
+            .lock()
+            .expect("subscribers")
+            .push(sender);
+        EventStream { receiver }
+    }
+
+    pub fn grace(&self) -> Duration {
+        Duration::from_nanos(self.inner.grace_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Changes the grace period for stops requested from now on.
+    pub fn set_grace(&self, grace: Duration) {
+        self.inner
+            .grace_nanos
+            .store(duration_nanos(grace), Ordering::Relaxed);
+    }
+
+    /// The directory holding the journals.
+    pub fn run_dir(&self) -> &Path {
+        self.inner.run_dir.path()
+    }
+
+    /// Time since the supervisor was built, on tokio's clock.
+    pub fn uptime(&self) -> Duration {
+        self.inner.since_epoch()
+    }
+
+    /// The wall-clock time of an offset from the supervisor's start.
+    pub fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
+        self.inner.wall_time(since_start)
+    }
+
+    /// Final snapshots with every journal read back and checked against its persisted count.
+    pub async fn report(&self) -> Vec<TaskReport> {
+        let snapshots = self.snapshot();
+        tokio::task::spawn_blocking(move || {
+            snapshots
+                .into_iter()
+                .map(TaskReport::verify)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .expect("journal verification does not panic")
+    }
+}
+
+impl Inner {
+    fn since_epoch(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.epoch)
+    }
+
+    fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
+        self.epoch_wall + chrono::TimeDelta::from_std(since_start).unwrap_or_default()
+    }
+
+    pub(crate) fn entry(&self, id: TaskId) -> Result<Arc<TaskEntry>, SupervisorError> {
+        let registry = self.registry.read().expect("registry");
+        id.checked_sub(1)
+            .and_then(|i| registry.get(i as usize))
+            .cloned()
+            .ok_or(SupervisorError::UnknownTask(id))
+    }
+
+    fn live_entry(&self, id: TaskId) -> Result<Arc<TaskEntry>, SupervisorError> {
+        let entry = self.entry(id)?;
+        if entry.is_ended() {
+            return Err(SupervisorError::AlreadyEnded(id));
+        }
+        Ok(entry)
+    }
+
+    fn live_entries(&self) -> Vec<Arc<TaskEntry>> {
+        let registry = self.registry.read().expect("registry");
+        registry.iter().filter(|e| !e.is_ended()).cloned().collect()
+    }
+
+    /// Stamps the event's milestone (once) and sends the event to every subscriber. Returns
+    /// false, sending nothing, when the milestone had already been reached.
+    pub(crate) fn emit(&self, entry: &TaskEntry, kind: EventKind, detail: Option<String>) -> bool {
+        let since_start = self.since_epoch();
+        if let Some(milestone) = kind.milestone()
+            && !entry.mark(milestone, since_start)
+        {
+            return false;
+        }
+        self.send(entry, kind, since_start, detail);
+        true
+    }
+
+    fn send(&self, entry: &TaskEntry, kind: EventKind, since_start: Duration, detail: Option<String>) {
+        let event = Event {
+            at: self.wall_time(since_start),
+            since_start,
+            id: entry.id,
+            task: entry.name.clone(),
+            kind,
+            detail,
+        };
+        let mut subscribers = self.subscribers.lock().expect("subscribers");
+        subscribers.retain(|s| s.send(event.clone()).is_ok());
+    }
+
+    pub(crate) fn spawn(
+        self: &Arc<Self>,
+        def: TaskDef,
+        parent: Option<&Arc<TaskEntry>>,
+    ) -> Result<TaskId, SupervisorError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        let token = parent.map_or_else(CancellationToken::new, |p| p.token.child_token());
+        let on_blocking_pool = matches!(def.body, Body::Blocking(_));
+        let entry = {
+            let mut registry = self.registry.write().expect("registry");
+            let id = registry.len() as TaskId + 1;
+            let journal_path = def
+                .journal
+                .enabled
+                .then(|| Arc::from(self.run_dir.path().join(journal_file_name(id, &def.name))));
+            let entry = Arc::new(TaskEntry::new(
+                id,
+                def.name.into(),
+                def.kind.into(),
+                parent.map(|p| p.id),
+                journal_path,
+                on_blocking_pool,
+                token,
+            ));
+            registry.push(entry.clone());
+            entry
+        };
+        if let Some(parent) = parent {
+            parent.children.lock().expect("children").push(entry.id);
+        }
+        let journal = entry
+            .journal_path
+            .as_ref()
+            .map(|path| Journal::new(path.to_path_buf(), def.journal, entry.ledger.clone()));
+        let ctx = TaskContext::new(entry.clone(), Arc::downgrade(self), journal);
+        self.emit(
+            &entry,
+            EventKind::Spawned,
+            Some(match parent {
+                Some(p) => format!("{} (child of #{})", entry.kind, p.id),
+                None => entry.kind.to_string(),
+            }),
+        );
+        let handle = match def.body {
+            Body::Async(body) => self.tasks.spawn(panic::InTask(Box::pin(async move {
+                body(ctx).await;
+            }))),
+            Body::Blocking(body) => self
+                .tasks
+                .spawn_blocking(move || panic::in_task(move || body(ctx))),
+        };
+        let _ = entry.abort_handle.set(handle.abort_handle());
+        let inner = self.clone();
+        let joined_entry = entry.clone();
+        self.joiners.spawn_on(
+            async move {
+                let result = handle.await;
+                inner.finish(&joined_entry, result);
+            },
+            &self.control,
+        );
+        Ok(entry.id)
+    }
+
+    fn request_stop(self: &Arc<Self>, entry: &Arc<TaskEntry>, cascaded_from: Option<TaskId>) {
+        let detail = match cascaded_from {
+            Some(parent) => format!("cascaded from parent #{parent}"),
+            None => format!("grace {}", humanize(self.grace())),
+        };
+        if entry.is_ended() || !self.emit(entry, EventKind::StopRequested, Some(detail)) {
+            return;
+        }
+        let children: Vec<_> = entry.children.lock().expect("children").clone();
+        for child in children.into_iter().filter_map(|id| self.entry(id).ok()) {
+            self.request_stop(&child, Some(entry.id));
+        }
+        entry.token.cancel();
+        let grace = self.grace();
+        let inner = self.clone();
+        let entry = entry.clone();
+        self.joiners.spawn_on(
+            async move {
+                if tokio::time::timeout(grace, entry.joined.cancelled())
+                    .await
+                    .is_err()
+                {
+                    inner.escalate(&entry, grace);
+                }
+            },
+            &self.control,
+        );
+    }
+
+    fn grace(&self) -> Duration {
+        Duration::from_nanos(self.grace_nanos.load(Ordering::Relaxed))
+    }
+
+    fn escalate(&self, entry: &TaskEntry, grace: Duration) {
+        if entry.is_ended() {
+            return;
+        }
+        let mut detail = format!("not joined within the grace period of {}; aborting", humanize(grace));
+        if entry.on_blocking_pool {
+            entry.set_flag(FLAG_ABORT_IGNORED, true);
+            detail.push_str(" (no effect on a started spawn_blocking task)");
+        }
+        self.emit(entry, EventKind::Escalated, Some(detail));
+        if let Some(handle) = entry.abort_handle.get() {
+            handle.abort();
+        }
+    }
+
+    fn request_abort(&self, entry: &TaskEntry) {
+        if entry.is_ended() {
+            return;
+        }
+        let detail = if entry.on_blocking_pool {
+            entry.set_flag(FLAG_ABORT_IGNORED, true);
+            Some("no effect: a started spawn_blocking task runs until it returns".to_string())
+        } else {
+            None
+        };
+        self.emit(entry, EventKind::AbortRequested, detail);
+        if let Some(handle) = entry.abort_handle.get() {
+            handle.abort();
+        }
+    }
+
+    /// Records how a task ended, flags its still-running children as orphans and wakes whoever
+    /// waits for the join.
+    fn finish(&self, entry: &TaskEntry, result: Result<(), JoinError>) {
+        let state = match result {
+            Ok(()) if entry.token.is_cancelled() => State::Stopped,
+            Ok(()) => State::Finished,
+            Err(error) if error.is_panic() => {
+                let message = panic::panic_message(error.into_panic().as_ref());
+                let _ = entry.panic_message.set(message.as_str().into());
+                self.emit(entry, EventKind::Panicked, Some(message));
+                State::Panicked
+            }
+            Err(_) if entry.reached(Milestone::Escalated) => State::Escalated,
+            Err(_) => State::Aborted,
+        };
+        let since_start = self.since_epoch();
+        entry.mark(Milestone::Joined, since_start);
+        entry.set_end_state(state);
+        let latency = entry
+            .timeline()
+            .stop_latency()
+            .map(|d| format!(" after {}", humanize(d)))
+            .unwrap_or_default();
+        self.send(
+            entry,
+            EventKind::Joined,
+            since_start,
+            Some(format!("{state}{latency}")),
+        );
+        let children: Vec<_> = entry.children.lock().expect("children").clone();
+        for child in children.into_iter().filter_map(|id| self.entry(id).ok()) {
+            if !child.is_ended() {
+                child.set_flag(FLAG_ORPHAN, true);
+                self.emit(
+                    &child,
+                    EventKind::Orphaned,
+                    Some(format!("parent #{} ended ({state}) while it runs", entry.id)),
+                );
+            }
+        }
+        entry.joined.cancel();
+    }
+
+    fn snapshot_of(&self, entry: &TaskEntry) -> TaskSnapshot {
+        TaskSnapshot::read(entry, self.since_epoch())
+    }
+}
+
+/// `00007-alpha.journal`, with anything but letters, digits, `-`, `_` and `.` replaced.
+fn journal_file_name(id: TaskId, name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{id:05}-{safe}.journal")
+}
+
+/// A short duration for people: `850ms`, `1.25s`, `2m 5s`.
+pub fn humanize(d: Duration) -> String {
+    let millis = d.as_secs_f64() * 1000.0;
+    if millis < 1.0 {
+        format!("{:.0}µs", d.as_secs_f64() * 1e6)
+    } else if millis < 1000.0 {
+        format!("{millis:.0}ms")
+    } else if d.as_secs() < 60 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format!("{}m {}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
