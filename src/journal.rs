@@ -105,7 +105,11 @@ pub struct Journal {
 }
 
 impl Journal {
-    pub(crate) fn new(path: PathBuf, config: JournalConfig, ledger: std::sync::Arc<Ledger>) -> Self {
+    pub(crate) fn new(
+        path: PathBuf,
+        config: JournalConfig,
+        ledger: std::sync::Arc<Ledger>,
+    ) -> Self {
         Self {
             path,
             file: None,
@@ -150,7 +154,12 @@ impl Journal {
         }
         let bytes = self.record_ends[count - 1];
         if self.file.is_none() {
-            self.file = Some(OpenOptions::new().create(true).append(true).open(&self.path)?);
+            self.file = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            );
         }
         if let Some(file) = self.file.as_mut() {
             file.write_all(&self.buffer[..bytes])?;
@@ -208,7 +217,11 @@ pub fn verify(path: &Path, persisted: u64) -> io::Result<Verification> {
     for line in io::BufReader::new(file).lines() {
         let line = line?;
         records += 1;
-        if line.strip_prefix("tick ").and_then(|n| n.parse::<u64>().ok()) != Some(records) {
+        if line
+            .strip_prefix("tick ")
+            .and_then(|n| n.parse::<u64>().ok())
+            != Some(records)
+        {
             in_order = false;
         }
     }

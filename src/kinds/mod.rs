@@ -66,7 +66,9 @@ impl Kind {
             Kind::Stubborn => "never looks at its token",
             Kind::Panicky => "panics after `panic_after` ticks",
             Kind::Parent => "spawns `children` child tasks with child tokens",
-            Kind::SpawnBlocking => "loops on tokio's blocking pool, checking is_cancelled() between steps",
+            Kind::SpawnBlocking => {
+                "loops on tokio's blocking pool, checking is_cancelled() between steps"
+            }
         }
     }
 
@@ -83,7 +85,9 @@ impl Kind {
             Kind::Blocking => {
                 "stop and abort both wait until it yields: abort is not instant either; the dashboard stays responsive"
             }
-            Kind::Stubborn => "a graceful stop runs into the grace period and is escalated to an abort",
+            Kind::Stubborn => {
+                "a graceful stop runs into the grace period and is escalated to an abort"
+            }
             Kind::Panicky => {
                 "the panic is caught as a JoinError with its message; everything else is unaffected and its Drop still ran"
             }
@@ -145,7 +149,12 @@ pub struct UnknownKind(pub String);
 
 impl fmt::Display for UnknownKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown kind `{}`, expected one of: {}", self.0, kind_list())
+        write!(
+            f,
+            "unknown kind `{}`, expected one of: {}",
+            self.0,
+            kind_list()
+        )
     }
 }
 
@@ -216,14 +225,46 @@ impl Params {
         let d = Params::default();
         let human = |d: Duration| humantime::format_duration(d).to_string();
         vec![
-            ParamDoc { name: "interval", default: human(d.interval), about: "time between ticks" },
-            ParamDoc { name: "flush_every", default: d.flush_every.to_string(), about: "flush the journal every N ticks" },
-            ParamDoc { name: "journal", default: d.journal.to_string(), about: "keep a journal file (false for load tests)" },
-            ParamDoc { name: "flush_on_drop", default: d.flush_on_drop.to_string(), about: "a synchronous Drop writes pending records, so abort loses nothing" },
-            ParamDoc { name: "cleanup", default: human(d.cleanup), about: "slow-cleanup: how long the cleanup takes" },
-            ParamDoc { name: "busy", default: human(d.busy), about: "blocking: synchronous work between awaits" },
-            ParamDoc { name: "panic_after", default: d.panic_after.to_string(), about: "panicky: ticks before it panics" },
-            ParamDoc { name: "children", default: d.children.to_string(), about: "parent: how many children it spawns" },
+            ParamDoc {
+                name: "interval",
+                default: human(d.interval),
+                about: "time between ticks",
+            },
+            ParamDoc {
+                name: "flush_every",
+                default: d.flush_every.to_string(),
+                about: "flush the journal every N ticks",
+            },
+            ParamDoc {
+                name: "journal",
+                default: d.journal.to_string(),
+                about: "keep a journal file (false for load tests)",
+            },
+            ParamDoc {
+                name: "flush_on_drop",
+                default: d.flush_on_drop.to_string(),
+                about: "a synchronous Drop writes pending records, so abort loses nothing",
+            },
+            ParamDoc {
+                name: "cleanup",
+                default: human(d.cleanup),
+                about: "slow-cleanup: how long the cleanup takes",
+            },
+            ParamDoc {
+                name: "busy",
+                default: human(d.busy),
+                about: "blocking: synchronous work between awaits",
+            },
+            ParamDoc {
+                name: "panic_after",
+                default: d.panic_after.to_string(),
+                about: "panicky: ticks before it panics",
+            },
+            ParamDoc {
+                name: "children",
+                default: d.children.to_string(),
+                about: "parent: how many children it spawns",
+            },
         ]
     }
 

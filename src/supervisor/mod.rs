@@ -304,7 +304,11 @@ impl Supervisor {
     }
 
     /// Spawns the user's own async closure as a task.
-    pub fn spawn_fn<F, Fut>(&self, name: impl Into<String>, body: F) -> Result<TaskId, SupervisorError>
+    pub fn spawn_fn<F, Fut>(
+        &self,
+        name: impl Into<String>,
+        body: F,
+    ) -> Result<TaskId, SupervisorError>
     where
         F: FnOnce(TaskContext) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -496,7 +500,13 @@ impl Inner {
         true
     }
 
-    fn send(&self, entry: &TaskEntry, kind: EventKind, since_start: Duration, detail: Option<String>) {
+    fn send(
+        &self,
+        entry: &TaskEntry,
+        kind: EventKind,
+        since_start: Duration,
+        detail: Option<String>,
+    ) {
         let event = Event {
             at: self.wall_time(since_start),
             since_start,
@@ -612,7 +622,10 @@ impl Inner {
         if entry.is_ended() {
             return;
         }
-        let mut detail = format!("not joined within the grace period of {}; aborting", humanize(grace));
+        let mut detail = format!(
+            "not joined within the grace period of {}; aborting",
+            humanize(grace)
+        );
         if entry.on_blocking_pool {
             entry.set_flag(FLAG_ABORT_IGNORED, true);
             detail.push_str(" (no effect on a started spawn_blocking task)");
@@ -675,7 +688,10 @@ impl Inner {
                 self.emit(
                     &child,
                     EventKind::Orphaned,
-                    Some(format!("parent #{} ended ({state}) while it runs", entry.id)),
+                    Some(format!(
+                        "parent #{} ended ({state}) while it runs",
+                        entry.id
+                    )),
                 );
             }
         }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::TaskId;
-use super::entry::{FLAG_ABORT_IGNORED, FLAG_BUSY, FLAG_DROP_RAN, FLAG_ORPHAN, TaskEntry, Timeline};
+use super::entry::{
+    FLAG_ABORT_IGNORED, FLAG_BUSY, FLAG_DROP_RAN, FLAG_ORPHAN, TaskEntry, Timeline,
+};
 use super::state::{Cleanup, Milestone, State};
 use crate::journal::{self, LedgerReading};
 
@@ -91,7 +93,10 @@ impl TaskReport {
             .as_deref()
             .map(|path| journal::verify(path, snapshot.ledger.persisted));
         Self {
-            records_on_disk: found.as_ref().and_then(|r| r.as_ref().ok()).map(|v| v.records),
+            records_on_disk: found
+                .as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .map(|v| v.records),
             journal_verified: found.map(|r| r.is_ok_and(|v| v.verified)),
             snapshot,
         }

@@ -1,0 +1,463 @@
+//! The lessons of the kinds, checked on tokio's paused clock so tick counts and latencies are exact.
+
+use std::time::Duration;
+
+use taskmon::kinds::{Kind, Params};
+use taskmon::{Cleanup, EventKind, Milestone, State, Supervisor, TaskId, TaskSnapshot};
+use tokio::time::{Instant, sleep, sleep_until};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn supervisor(grace: Duration) -> Supervisor {
+    Supervisor::builder()
+        .grace(grace)
+        .build()
+        .expect("supervisor")
+}
+
+fn params(interval_ms: u64, flush_every: u64) -> Params {
+    Params {
+        interval: ms(interval_ms),
+        flush_every,
+        ..Params::default()
+    }
+}
+
+fn spawn(sup: &Supervisor, kind: Kind, name: &str, p: &Params) -> TaskId {
+    sup.spawn(kind.task(name, p)).expect("spawn")
+}
+
+/// Sleeps until `at` after the supervisor started.
+async fn at(sup: &Supervisor, at: Duration) {
+    let now = sup.uptime();
+    assert!(now <= at, "test timeline went backwards: {now:?} > {at:?}");
+    sleep_until(Instant::now() + (at - now)).await;
+}
+
+fn assert_accounts(s: &TaskSnapshot) {
+    let l = s.ledger;
+    assert_eq!(
+        l.ticks,
+        l.persisted + l.lost + l.pending,
+        "ticks = persisted + lost + pending for {} ({:?})",
+        s.name,
+        l
+    );
+}
+
+async fn verified(sup: &Supervisor, id: TaskId) -> bool {
+    let report = sup.report().await;
+    let r = report.iter().find(|r| r.snapshot.id == id).expect("report");
+    assert_eq!(r.records_on_disk, Some(r.snapshot.ledger.persisted));
+    r.journal_verified == Some(true)
+}
+
+#[tokio::test(start_paused = true)]
+async fn polling_stop_takes_up_to_one_interval_and_loses_nothing() {
+    let sup = supervisor(ms(3000));
+    let id = spawn(&sup, Kind::Polling, "poll", &params(100, 4));
+    at(&sup, ms(1050)).await;
+    let before = sup.task(id).unwrap();
+    assert_eq!(before.state, State::Running);
+    assert_eq!(before.ticks(), 11, "ticks at 0, 100, …, 1000 ms");
+    assert_eq!(before.ledger.pending, 3);
+
+    sup.stop(id).unwrap();
+    assert_eq!(sup.task(id).unwrap().state, State::Stopping);
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Stopped);
+    assert_eq!(
+        end.stop_latency(),
+        Some(ms(50)),
+        "noticed at the next check, 1100 ms"
+    );
+    assert_eq!(end.cleanup, Cleanup::Ran);
+    assert_eq!(end.ticks(), 11);
+    assert_eq!(end.ledger.lost, 0);
+    assert_eq!(end.ledger.persisted, end.ticks());
+    assert_accounts(&end);
+    assert!(verified(&sup, id).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn polling_abort_is_instant_skips_cleanup_and_loses_pending_records() {
+    let sup = supervisor(ms(3000));
+    let id = spawn(&sup, Kind::Polling, "poll", &params(100, 4));
+    at(&sup, ms(1050)).await;
+    let pending_at_abort = sup.task(id).unwrap().ledger.pending;
+    assert_eq!(pending_at_abort, 3, "11 ticks, 8 flushed");
+
+    sup.abort(id).unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Aborted);
+    assert_eq!(end.stop_latency(), Some(Duration::ZERO));
+    assert_eq!(end.cleanup, Cleanup::Skipped);
+    assert_eq!(end.ledger.lost, pending_at_abort);
+    assert_eq!(end.ledger.persisted, 8);
+    assert_eq!(end.ledger.pending, 0);
+    assert!(end.drop_ran, "only the synchronous Drop ran");
+    assert_accounts(&end);
+    assert!(verified(&sup, id).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn flush_on_drop_loses_nothing_on_abort() {
+    let sup = supervisor(ms(3000));
+    let p = Params {
+        flush_on_drop: true,
+        ..params(100, 4)
+    };
+    let id = spawn(&sup, Kind::Polling, "dropper", &p);
+    at(&sup, ms(1050)).await;
+    sup.abort(id).unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Aborted);
+    assert_eq!(
+        end.cleanup,
+        Cleanup::Skipped,
+        "async cleanup still did not run"
+    );
+    assert_eq!(end.ledger.lost, 0);
+    assert_eq!(end.ledger.persisted, 11);
+    assert!(verified(&sup, id).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn select_notices_the_stop_at_once() {
+    let sup = supervisor(ms(3000));
+    let id = spawn(&sup, Kind::Select, "sel", &params(100, 4));
+    at(&sup, ms(1050)).await;
+    sup.stop(id).unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Stopped);
+    assert_eq!(end.stop_latency(), Some(Duration::ZERO));
+    assert_eq!(end.timeline.at(Milestone::StopNoticed), Some(ms(1050)));
+    assert_eq!(end.cleanup, Cleanup::Ran);
+    assert_eq!(end.ticks(), 11);
+    assert_eq!(end.ledger.persisted, 11);
+    assert!(verified(&sup, id).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stubborn_is_escalated_exactly_at_the_grace_period() {
+    let sup = supervisor(ms(2000));
+    let mut events = sup.events();
+    let id = spawn(&sup, Kind::Stubborn, "mule", &params(100, 4));
+    at(&sup, ms(1050)).await;
+    sup.stop(id).unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Escalated);
+    assert_eq!(end.stop_latency(), Some(ms(2000)));
+    assert_eq!(end.timeline.at(Milestone::Escalated), Some(ms(3050)));
+    assert_eq!(end.cleanup, Cleanup::Skipped);
+    assert_eq!(
+        end.ticks(),
+        31,
+        "it kept ticking through the grace period: 0..=3000 ms"
+    );
+    assert_eq!(end.ledger.persisted, 28);
+    assert_eq!(end.ledger.lost, 3);
+    assert_accounts(&end);
+    let kinds: Vec<_> = std::iter::from_fn(|| events.try_recv())
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Spawned,
+            EventKind::StopRequested,
+            EventKind::Escalated,
+            EventKind::Joined
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_cleanup_shows_progress_and_an_abort_mid_cleanup_leaves_it_partial() {
+    let sup = supervisor(ms(5000));
+    let p = Params {
+        cleanup: ms(2000),
+        ..params(100, 100)
+    };
+    let id = spawn(&sup, Kind::SlowCleanup, "slow", &p);
+    at(&sup, ms(1050)).await;
+    sup.stop(id).unwrap();
+    at(&sup, ms(1550)).await;
+    let mid = sup.task(id).unwrap();
+    assert_eq!(mid.state, State::CleaningUp);
+    assert_eq!(mid.cleanup_progress, Some(0.2));
+    assert_eq!(
+        mid.ledger.persisted, 3,
+        "11 pending records, two steps of ten done"
+    );
+    assert_accounts(&mid);
+
+    sup.abort(id).unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Aborted);
+    assert_eq!(end.cleanup, Cleanup::Partial);
+    assert_eq!(end.ledger.persisted, 3);
+    assert_eq!(end.ledger.lost, 8);
+    assert!(verified(&sup, id).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_cleanup_longer_than_the_grace_period_is_escalated_partial() {
+    let sup = supervisor(ms(1100));
+    let id = spawn(&sup, Kind::SlowCleanup, "slow", &params(100, 100));
+    at(&sup, ms(1050)).await;
+    sup.stop(id).unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Escalated);
+    assert_eq!(end.stop_latency(), Some(ms(1100)));
+    assert_eq!(end.cleanup, Cleanup::Partial);
+    assert_eq!(end.cleanup_progress, Some(0.5));
+    assert_accounts(&end);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_cleanup_within_the_grace_period_runs_to_the_end() {
+    let sup = supervisor(ms(3000));
+    let id = spawn(&sup, Kind::SlowCleanup, "slow", &params(100, 100));
+    at(&sup, ms(1050)).await;
+    sup.stop(id).unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Stopped);
+    assert_eq!(end.stop_latency(), Some(ms(2000)));
+    assert_eq!(end.cleanup, Cleanup::Ran);
+    assert_eq!(end.ledger.persisted, 11);
+    assert!(verified(&sup, id).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn panicky_ends_panicked_with_its_message_and_disturbs_nothing_else() {
+    let sup = supervisor(ms(3000));
+    let mut events = sup.events();
+    let p = Params {
+        panic_after: 5,
+        ..params(100, 2)
+    };
+    let boom = spawn(&sup, Kind::Panicky, "boom", &p);
+    let calm = spawn(&sup, Kind::Select, "calm", &params(100, 2));
+    let end = sup.joined(boom).await.unwrap();
+    assert_eq!(end.state, State::Panicked);
+    assert_eq!(end.timeline.at(Milestone::Joined), Some(ms(400)));
+    let message = end.panic_message.as_deref().expect("message kept");
+    assert!(message.contains("after 5 ticks"), "{message}");
+    assert!(end.drop_ran, "its Drop still ran");
+    assert_eq!(end.cleanup, Cleanup::Skipped);
+    assert_eq!(end.ledger.persisted, 4);
+    assert_eq!(end.ledger.lost, 1);
+    let panicked = std::iter::from_fn(|| events.try_recv())
+        .find(|e| e.kind == EventKind::Panicked)
+        .expect("panicked event");
+    assert_eq!(panicked.detail.as_deref(), Some(message));
+
+    at(&sup, ms(1050)).await;
+    let other = sup.task(calm).unwrap();
+    assert_eq!(other.state, State::Running);
+    assert_eq!(other.ticks(), 11);
+}
+
+#[tokio::test(start_paused = true)]
+async fn aborting_a_parent_leaves_its_children_running_as_orphans() {
+    let sup = supervisor(ms(3000));
+    let mut events = sup.events();
+    let parent = spawn(&sup, Kind::Parent, "mom", &params(100, 4));
+    at(&sup, ms(1050)).await;
+    let children = sup.children(parent);
+    assert_eq!(children.len(), 3);
+    sup.abort(parent).unwrap();
+    assert_eq!(sup.joined(parent).await.unwrap().state, State::Aborted);
+
+    at(&sup, ms(2050)).await;
+    for &child in &children {
+        let c = sup.task(child).unwrap();
+        assert_eq!(c.state, State::Running);
+        assert!(c.orphan);
+        assert_eq!(c.parent, Some(parent));
+        assert_eq!(c.ticks(), 21, "still ticking after the parent ended");
+    }
+    let orphaned = std::iter::from_fn(|| events.try_recv())
+        .filter(|e| e.kind == EventKind::Orphaned)
+        .count();
+    assert_eq!(orphaned, 3);
+    sup.shutdown(ms(3000)).await;
+    assert!(
+        children
+            .iter()
+            .all(|&c| sup.task(c).unwrap().state == State::Stopped)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopping_a_parent_joins_its_children_before_its_own_cleanup() {
+    let sup = supervisor(ms(3000));
+    let parent = spawn(&sup, Kind::Parent, "dad", &params(100, 4));
+    at(&sup, ms(1050)).await;
+    let children = sup.children(parent);
+    sup.stop(parent).unwrap();
+    let end = sup.joined(parent).await.unwrap();
+    assert_eq!(end.state, State::Stopped);
+    assert_eq!(end.cleanup, Cleanup::Ran);
+    let cleanup_started = end.timeline.at(Milestone::CleanupStarted).unwrap();
+    for child in children {
+        let c = sup.task(child).unwrap();
+        assert_eq!(c.state, State::Stopped);
+        assert!(!c.orphan);
+        assert_eq!(c.cleanup, Cleanup::Ran);
+        assert_eq!(c.ledger.lost, 0);
+        assert!(
+            c.timeline.at(Milestone::StopRequested).is_some(),
+            "the stop cascaded"
+        );
+        assert!(c.timeline.at(Milestone::Joined).unwrap() <= cleanup_started);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_joins_every_task_and_escalates_what_overruns_the_grace() {
+    let sup = supervisor(ms(3000));
+    let p = Params {
+        busy: ms(5),
+        panic_after: 1000,
+        ..params(100, 4)
+    };
+    let ids: Vec<_> = Kind::ALL
+        .into_iter()
+        .filter(|k| *k != Kind::SpawnBlocking)
+        .map(|k| spawn(&sup, k, k.name(), &p))
+        .collect();
+    at(&sup, ms(1050)).await;
+    sup.shutdown(ms(1000)).await;
+    assert!(sup.is_shutting_down());
+    assert!(sup.spawn(Kind::Select.task("late", &p)).is_err());
+    for s in sup.snapshot() {
+        assert!(s.state.is_ended(), "{} left {:?}", s.name, s.state);
+        assert_accounts(&s);
+        assert_eq!(s.ledger.pending, 0);
+        let expected = match s.kind.as_ref() {
+            "stubborn" | "slow-cleanup" => State::Escalated,
+            _ => State::Stopped,
+        };
+        assert_eq!(s.state, expected, "{}", s.name);
+    }
+    assert_eq!(ids.len(), 7);
+    assert!(
+        sup.report()
+            .await
+            .iter()
+            .all(|r| r.journal_verified == Some(true))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_user_closure_gets_its_token_counter_and_phases() {
+    let sup = supervisor(ms(3000));
+    let id = sup
+        .spawn_fn("mine", |mut ctx| async move {
+            loop {
+                tokio::select! {
+                    _ = ctx.cancelled() => break,
+                    _ = sleep(ms(250)) => { ctx.tick(); }
+                }
+            }
+            ctx.stop_noticed();
+            ctx.cleanup_started();
+            sleep(ms(100)).await;
+            ctx.flush().unwrap();
+            ctx.cleanup_finished();
+        })
+        .unwrap();
+    at(&sup, ms(1100)).await;
+    assert_eq!(sup.task(id).unwrap().ticks(), 4);
+    sup.stop(id).unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.kind.as_ref(), "custom");
+    assert_eq!(end.state, State::Stopped);
+    assert_eq!(end.stop_latency(), Some(ms(100)));
+    assert_eq!(end.ledger.persisted, 4);
+    assert_eq!(end.cleanup, Cleanup::Ran);
+    assert!(verified(&sup, id).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_returns_on_its_own_is_finished() {
+    let sup = supervisor(ms(3000));
+    let id = sup
+        .spawn_fn("short", |mut ctx| async move {
+            ctx.tick();
+            ctx.flush().unwrap();
+        })
+        .unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Finished);
+    assert_eq!(end.stop_latency(), None);
+    assert_eq!(end.cleanup, Cleanup::NotApplicable);
+    assert_eq!(
+        sup.stop(id),
+        Err(taskmon::SupervisorError::AlreadyEnded(id))
+    );
+    assert_eq!(
+        sup.abort(99),
+        Err(taskmon::SupervisorError::UnknownTask(99))
+    );
+}
+
+/// The accounting invariant over a few hundred random stop/abort timings, sampled while the tasks
+/// run and checked against the files at the end.
+#[tokio::test(start_paused = true)]
+async fn ticks_equal_persisted_plus_lost_plus_pending_over_random_timings() {
+    let mut rng = fastrand::Rng::with_seed(0x7a5c_0de5);
+    let kinds = [
+        Kind::Polling,
+        Kind::Select,
+        Kind::SlowCleanup,
+        Kind::Stubborn,
+        Kind::Panicky,
+        Kind::Parent,
+        Kind::Blocking,
+    ];
+    for round in 0..30 {
+        let sup = supervisor(ms(rng.u64(50..1500)));
+        let mut plan = Vec::new();
+        for i in 0..10 {
+            let kind = kinds[rng.usize(..kinds.len())];
+            let p = Params {
+                interval: ms(rng.u64(1..200)),
+                flush_every: rng.u64(1..12),
+                cleanup: ms(rng.u64(1..1500)),
+                busy: ms(rng.u64(0..3)),
+                panic_after: rng.u64(1..40),
+                children: rng.u32(0..3),
+                flush_on_drop: rng.bool(),
+                ..Params::default()
+            };
+            let id = spawn(&sup, kind, &format!("r{round}t{i}"), &p);
+            plan.push((ms(rng.u64(0..3000)), id, rng.bool()));
+        }
+        plan.sort();
+        for (when, id, graceful) in plan {
+            at(&sup, when).await;
+            for s in sup.snapshot() {
+                assert_accounts(&s);
+            }
+            let _ = if graceful {
+                sup.stop(id)
+            } else {
+                sup.abort(id)
+            };
+        }
+        sup.shutdown(ms(500)).await;
+        for r in sup.report().await {
+            let s = &r.snapshot;
+            assert!(s.state.is_ended());
+            assert_accounts(s);
+            assert_eq!(s.ledger.pending, 0, "{}", s.name);
+            assert_eq!(r.journal_verified, Some(true), "{} {:?}", s.name, s.ledger);
+            assert_eq!(r.records_on_disk, Some(s.ledger.persisted));
+        }
+    }
+}
