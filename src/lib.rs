@@ -4,8 +4,12 @@
 //! receives a [`TaskContext`] — stops them gracefully (cancel the token, await the task, escalate to
 //! an abort after the grace period) or aborts them, and accounts for what their cleanup did.
 
+pub mod cli;
+pub mod format;
+pub mod headless;
 pub mod journal;
 pub mod kinds;
+pub mod scenario;
 pub mod supervisor;
 
 pub use journal::{JournalConfig, LedgerReading};

@@ -82,6 +82,11 @@ impl EventStream {
         self.receiver.recv().await
     }
 
+    /// Whether no event is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.receiver.is_empty()
+    }
+
     /// The next event if one is waiting.
     pub fn try_recv(&mut self) -> Option<Event> {
         self.receiver.try_recv().ok()

@@ -726,7 +726,8 @@ pub fn humanize(d: Duration) -> String {
     } else if millis < 1000.0 {
         format!("{millis:.0}ms")
     } else if d.as_secs() < 60 {
-        format!("{:.2}s", d.as_secs_f64())
+        let secs = format!("{:.2}", d.as_secs_f64());
+        format!("{}s", secs.trim_end_matches('0').trim_end_matches('.'))
     } else {
         format!("{}m {}s", d.as_secs() / 60, d.as_secs() % 60)
     }

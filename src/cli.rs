@@ -1,0 +1,129 @@
+//! The command line.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::kinds::{Kind, Params};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::supervisor::{DEFAULT_GRACE, Supervisor};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "taskmon",
+    version,
+    about = "Watch what a graceful stop and an abort do to tokio tasks",
+    long_about = "taskmon spawns real tokio tasks, shows them ticking live, and lets you stop one \
+gracefully (`s`: cancel its token, then await it while it cleans up) or abort it (`k`: \
+JoinHandle::abort), so you can see how long the stop took, whether cleanup ran, what reached \
+disk and what was lost.\n\nWithout a subcommand it opens the dashboard.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub options: Options,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Play a scenario without a terminal: print each lifecycle event, then a report per task.
+    Run(RunArgs),
+    /// List the task kinds, their lessons and their parameters.
+    Kinds,
+}
+
+/// What the dashboard and `taskmon run` share.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Options {
+    /// Scenario file (TOML); the built-in default scenario when left out.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Grace period of a graceful stop before it is escalated to an abort [default: the
+    /// scenario's, else 3s].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub grace: Option<Duration>,
+    /// Write the journals into DIR (kept) instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    /// Keep the temporary journal directory at exit.
+    #[arg(long)]
+    pub keep_journals: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub options: Options,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// End the run after DUR [default: 10s after the timeline's last action].
+    #[arg(long = "for", value_name = "DUR", value_parser = parse_duration)]
+    pub run_for: Option<Duration>,
+}
+
+/// "250ms", "2s", "1m 30s"; never zero.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{e}; write durations like 250ms, 2s or 1m30s"))?;
+    if d.is_zero() {
+        return Err("the duration must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+impl Options {
+    /// The scenario named by `--scenario`, or the built-in default.
+    pub fn load_scenario(&self) -> Result<Scenario, ScenarioError> {
+        match &self.scenario {
+            Some(path) => Scenario::load(path),
+            None => Ok(Scenario::default_scenario()),
+        }
+    }
+
+    /// `--grace`, else the scenario's, else the default.
+    pub fn grace(&self, scenario: &Scenario) -> Duration {
+        self.grace.or(scenario.grace).unwrap_or(DEFAULT_GRACE)
+    }
+
+    /// A supervisor whose tasks run on a runtime of their own, so tasks that block every task
+    /// worker cannot stall the caller's runtime.
+    pub fn supervisor(&self, scenario: &Scenario) -> io::Result<Supervisor> {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut builder = Supervisor::builder()
+            .grace(self.grace(scenario))
+            .keep_journals(self.keep_journals)
+            .own_task_runtime(workers);
+        if let Some(dir) = &self.journal_dir {
+            builder = builder.journal_dir(dir);
+        }
+        builder.build()
+    }
+}
+
+/// The text of `taskmon kinds`.
+pub fn kinds_text() -> String {
+    let mut out = String::from("Task kinds (keys 1-8 spawn them on the dashboard):\n");
+    for (i, kind) in Kind::ALL.into_iter().enumerate() {
+        out.push_str(&format!("\n{}  {}\n", i + 1, kind.name()));
+        out.push_str(&format!("   does:   {}\n", kind.behaviour()));
+        out.push_str(&format!("   lesson: {}\n", kind.lesson()));
+        if !kind.own_params().is_empty() {
+            out.push_str(&format!("   reads:  {}\n", kind.own_params().join(", ")));
+        }
+    }
+    out.push_str(
+        "\nParameters (every kind takes interval, flush_every, journal, flush_on_drop):\n",
+    );
+    for doc in Params::docs() {
+        out.push_str(&format!(
+            "   {:<14} {:<8} {}\n",
+            doc.name, doc.default, doc.about
+        ));
+    }
+    out
+}
