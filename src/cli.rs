@@ -91,9 +91,10 @@ impl Options {
     }
 
     /// A supervisor whose tasks run on a runtime of their own, so tasks that block every task
-    /// worker cannot stall the caller's runtime.
+    /// worker cannot stall the caller's runtime. At least four workers, so that one `blocking`
+    /// task does not hold up the lessons of the others.
     pub fn supervisor(&self, scenario: &Scenario) -> io::Result<Supervisor> {
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
         let mut builder = Supervisor::builder()
             .grace(self.grace(scenario))
             .keep_journals(self.keep_journals)

@@ -132,7 +132,7 @@ impl Printer {
 
     fn report(&mut self, reports: &[TaskReport]) -> io::Result<()> {
         match self.output {
-            Output::Text => self.text_report(reports),
+            Output::Text => write!(self.stdout, "\n{}", format::report_table(reports)),
             Output::Json => {
                 for r in reports {
                     writeln!(self.stdout, "{}", report_json(r))?;
@@ -140,50 +140,6 @@ impl Printer {
                 Ok(())
             }
         }
-    }
-
-    fn text_report(&mut self, reports: &[TaskReport]) -> io::Result<()> {
-        let name_width = reports
-            .iter()
-            .map(|r| r.snapshot.name.chars().count())
-            .max()
-            .unwrap_or(4)
-            .clamp(4, 28);
-        writeln!(self.stdout)?;
-        writeln!(
-            self.stdout,
-            "{:>5}  {:<name_width$}  {:<14}  {:<11}  {:>7}  {:>12}  {:<7}  {:>9}  {:>6}  journal",
-            "id", "task", "kind", "state", "ticks", "stop latency", "cleanup", "persisted", "lost"
-        )?;
-        for r in reports {
-            let s = &r.snapshot;
-            let mut state = s.state.to_string();
-            if s.orphan {
-                state.push_str(" (orphan)");
-            }
-            let journal = match r.journal_verified {
-                Some(true) => "verified",
-                Some(false) => "MISMATCH",
-                None => "off",
-            };
-            writeln!(
-                self.stdout,
-                "{:>5}  {:<name_width$}  {:<14}  {:<11}  {:>7}  {:>12}  {:<7}  {:>9}  {:>6}  {journal}",
-                s.id,
-                truncate(&s.name, name_width),
-                &*s.kind,
-                state,
-                s.ledger.ticks,
-                format::latency(s.stop_latency()),
-                s.cleanup.as_str(),
-                s.ledger.persisted,
-                s.ledger.lost,
-            )?;
-            if let Some(message) = &s.panic_message {
-                writeln!(self.stdout, "{:>5}  panic: {message}", "")?;
-            }
-        }
-        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -210,13 +166,4 @@ pub fn report_json(r: &TaskReport) -> serde_json::Value {
         "orphan": s.orphan,
         "panic": s.panic_message.as_deref(),
     })
-}
-
-fn truncate(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        s.to_string()
-    } else {
-        let cut: String = s.chars().take(width.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
 }

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use taskmon::cli::{Cli, Command, Options, RunArgs, kinds_text};
+use taskmon::dashboard;
 use taskmon::headless::{self, Output};
 
 fn main() -> ExitCode {
@@ -45,13 +46,40 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn dashboard(options: Options) -> ExitCode {
-    if let Err(e) = options.load_scenario() {
-        return bad_scenario(&e);
+    let scenario = match options.load_scenario() {
+        Ok(scenario) => scenario,
+        Err(e) => return bad_scenario(&e),
+    };
+    if !dashboard::has_terminal() {
+        eprintln!(
+            "taskmon: the dashboard needs a terminal, and stdin or stdout is not one.\n\
+             To play a scenario without a terminal, use `taskmon run` (see `taskmon run --help`)."
+        );
+        return ExitCode::from(1);
     }
-    eprintln!(
-        "taskmon: the dashboard is not built yet; use `taskmon run` to play a scenario headless"
-    );
-    ExitCode::from(1)
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let sup = options.supervisor(&scenario)?;
+            let reports = dashboard::run(&sup, Some(&scenario)).await?;
+            let kept = (options.keep_journals || options.journal_dir.is_some())
+                .then(|| sup.run_dir().to_path_buf());
+            Ok::<_, std::io::Error>((reports, kept))
+        })
+    });
+    match result {
+        Ok((reports, kept)) => {
+            println!("taskmon: every task has been joined.\n");
+            print!("{}", taskmon::format::report_table(&reports));
+            if let Some(dir) = kept {
+                println!("\njournals kept in {}", dir.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("taskmon: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn bad_scenario(e: &taskmon::scenario::ScenarioError) -> ExitCode {

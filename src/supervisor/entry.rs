@@ -35,6 +35,8 @@ pub(crate) struct TaskEntry {
     flags: AtomicU8,
     /// Nanoseconds since the supervisor's epoch, plus one; 0 = not reached.
     milestones: [AtomicU64; 8],
+    /// When a requested stop escalates, as nanoseconds since the epoch plus one; 0 = no stop.
+    escalate_at: AtomicU64,
     /// Cleanup progress in thousandths; `u32::MAX` = none reported.
     cleanup_progress: AtomicU32,
     pub panic_message: OnceLock<Arc<str>>,
@@ -100,6 +102,7 @@ impl TaskEntry {
             end: AtomicU8::new(0),
             flags: AtomicU8::new(0),
             milestones: Default::default(),
+            escalate_at: AtomicU64::new(0),
             cleanup_progress: AtomicU32::new(u32::MAX),
             panic_message: OnceLock::new(),
             children: Mutex::new(Vec::new()),
@@ -150,6 +153,16 @@ impl TaskEntry {
 
     pub fn flag(&self, flag: u8) -> bool {
         self.flags.load(Ordering::Acquire) & flag != 0
+    }
+
+    pub fn set_escalation_deadline(&self, since_epoch: Duration) {
+        let nanos = since_epoch.as_nanos().min(u64::MAX as u128 - 1) as u64 + 1;
+        self.escalate_at.store(nanos, Ordering::Relaxed);
+    }
+
+    pub fn escalation_deadline(&self) -> Option<Duration> {
+        let nanos = self.escalate_at.load(Ordering::Relaxed);
+        nanos.checked_sub(1).map(Duration::from_nanos)
     }
 
     pub fn set_cleanup_progress(&self, fraction: f32) {

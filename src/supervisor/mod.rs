@@ -599,6 +599,7 @@ impl Inner {
         }
         entry.token.cancel();
         let grace = self.grace();
+        entry.set_escalation_deadline(self.since_epoch() + grace);
         let inner = self.clone();
         let entry = entry.clone();
         self.joiners.spawn_on(

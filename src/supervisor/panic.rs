@@ -26,13 +26,19 @@ pub fn silence_task_panics(on: bool) {
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if SILENCE.load(Ordering::Relaxed) && IN_TASK.with(Cell::get) {
+            if is_silenced_task_panic() {
                 return;
             }
             previous(info);
         }));
     });
     SILENCE.store(on, Ordering::Relaxed);
+}
+
+/// Whether the panic being raised right now is a supervised task's and silence is on. Other panic
+/// hooks (a terminal-restoring one) use it to leave such panics alone whatever the hook order.
+pub fn is_silenced_task_panic() -> bool {
+    SILENCE.load(Ordering::Relaxed) && IN_TASK.with(Cell::get)
 }
 
 /// Runs `f` marked as supervised-task code.

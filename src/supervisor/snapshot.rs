@@ -35,6 +35,8 @@ pub struct TaskSnapshot {
     pub drop_ran: bool,
     pub panic_message: Option<Arc<str>>,
     pub timeline: Timeline,
+    /// When a requested stop will be escalated to an abort, since the supervisor's start.
+    pub escalation_at: Option<Duration>,
     /// Time since spawn, frozen at the join.
     pub age: Duration,
 }
@@ -62,6 +64,7 @@ impl TaskSnapshot {
             drop_ran: entry.flag(FLAG_DROP_RAN),
             panic_message: entry.panic_message.get().cloned(),
             timeline,
+            escalation_at: entry.escalation_deadline(),
             age: until.saturating_sub(spawned),
         }
     }

@@ -1,0 +1,357 @@
+//! The dashboard's state and the one place it changes: [`App::update`].
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, Local};
+use ratatui::layout::{Position, Rect};
+
+use crate::input::{Action, Mode};
+use crate::kinds::{Kind, Params};
+use crate::supervisor::{Event, State, Supervisor, TaskId, TaskSnapshot, humanize};
+use crate::ui;
+
+/// How many events the log keeps.
+const LOG_CAPACITY: usize = 1000;
+/// How many one-second rate samples a sparkline shows.
+const RATE_HISTORY: usize = 60;
+const GRACE_STEP: Duration = Duration::from_millis(500);
+const GRACE_MAX: Duration = Duration::from_secs(60);
+
+/// Ticks per second of one task, sampled once a second.
+#[derive(Clone, Debug, Default)]
+pub struct Rate {
+    last_ticks: u64,
+    pub per_second: u64,
+    pub history: VecDeque<u64>,
+}
+
+/// Progress of the shutdown that quitting started.
+#[derive(Clone, Copy, Debug)]
+pub struct Quitting {
+    /// Tasks that were still running when quitting began.
+    pub live_at_start: usize,
+}
+
+pub struct App {
+    sup: Supervisor,
+    /// Every task not cleared, in spawn order, as of the last refresh.
+    pub rows: Vec<TaskSnapshot>,
+    hidden: HashSet<TaskId>,
+    pub selected: usize,
+    /// The first row shown in the table.
+    pub offset: usize,
+    pub mode: Mode,
+    /// The highlighted kind in the picker.
+    pub picker: usize,
+    pub detail_focus: bool,
+    pub log: VecDeque<Event>,
+    pub counts: [usize; State::ALL.len()],
+    /// The terminal's size.
+    pub size: Rect,
+    pub uptime: Duration,
+    pub clock: DateTime<Local>,
+    pub grace: Duration,
+    pub rates: HashMap<TaskId, Rate>,
+    last_sample: Duration,
+    /// The selected task's children, for the detail pane.
+    pub children: Vec<TaskId>,
+    pub quitting: Option<Quitting>,
+    quit_requested: bool,
+    /// A one-line answer to the last key: what it did or why it did nothing.
+    pub notice: Option<String>,
+    spawned: u64,
+}
+
+impl App {
+    pub fn new(sup: Supervisor, size: Rect) -> Self {
+        let grace = sup.grace();
+        let mut app = Self {
+            sup,
+            rows: Vec::new(),
+            hidden: HashSet::new(),
+            selected: 0,
+            offset: 0,
+            mode: Mode::Normal,
+            picker: 0,
+            detail_focus: false,
+            log: VecDeque::new(),
+            counts: [0; State::ALL.len()],
+            size,
+            uptime: Duration::ZERO,
+            clock: Local::now(),
+            grace,
+            rates: HashMap::new(),
+            last_sample: Duration::ZERO,
+            children: Vec::new(),
+            quitting: None,
+            quit_requested: false,
+            notice: None,
+            spawned: 0,
+        };
+        app.refresh();
+        app
+    }
+
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.sup
+    }
+
+    pub fn selected_row(&self) -> Option<&TaskSnapshot> {
+        self.rows.get(self.selected)
+    }
+
+    pub fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
+        self.sup.wall_time(since_start)
+    }
+
+    /// Whether quitting was asked for since the last call; the runner then starts the shutdown.
+    pub fn take_quit_request(&mut self) -> bool {
+        std::mem::take(&mut self.quit_requested)
+    }
+
+    pub fn push_event(&mut self, event: Event) {
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(event);
+    }
+
+    /// Reads a fresh snapshot. Returns whether anything on screen would change.
+    pub fn refresh(&mut self) -> bool {
+        let selected_id = self.selected_row().map(|r| r.id);
+        let previous_second = self.uptime.as_secs();
+        self.uptime = self.sup.uptime();
+        self.clock = self.sup.wall_time(self.uptime);
+        let mut rows = self.sup.snapshot();
+        if !self.hidden.is_empty() {
+            rows.retain(|r| !self.hidden.contains(&r.id));
+        }
+        self.counts = [0; State::ALL.len()];
+        for row in &rows {
+            self.counts[row.state as usize] += 1;
+        }
+        if self.uptime.saturating_sub(self.last_sample) >= Duration::from_secs(1) {
+            self.sample_rates(&rows);
+        }
+        let window = self.window();
+        let changed = previous_second != self.uptime.as_secs()
+            || rows.len() != self.rows.len()
+            || rows
+                .get(window.clone())
+                .zip(self.rows.get(window))
+                .is_none_or(|(new, old)| new.iter().zip(old).any(|(a, b)| !looks_same(a, b)))
+            || rows.iter().any(|r| r.state == State::Stopping);
+        self.rows = rows;
+        self.selected = selected_id
+            .and_then(|id| self.rows.iter().position(|r| r.id == id))
+            .unwrap_or(self.selected)
+            .min(self.rows.len().saturating_sub(1));
+        self.children = self
+            .selected_row()
+            .map(|r| self.sup.children(r.id))
+            .unwrap_or_default();
+        self.keep_selection_visible();
+        changed
+    }
+
+    fn sample_rates(&mut self, rows: &[TaskSnapshot]) {
+        let seconds = self
+            .uptime
+            .saturating_sub(self.last_sample)
+            .as_secs_f64()
+            .max(1.0);
+        self.last_sample = self.uptime;
+        for row in rows {
+            let rate = self.rates.entry(row.id).or_default();
+            let ticks = row.ledger.ticks;
+            rate.per_second =
+                ((ticks - rate.last_ticks.min(ticks)) as f64 / seconds).round() as u64;
+            rate.last_ticks = ticks;
+            if rate.history.len() == RATE_HISTORY {
+                rate.history.pop_front();
+            }
+            rate.history.push_back(rate.per_second);
+        }
+    }
+
+    /// The rows the table shows.
+    pub fn window(&self) -> std::ops::Range<usize> {
+        let end = (self.offset + self.table_height()).min(self.rows.len());
+        self.offset.min(end)..end
+    }
+
+    fn table_height(&self) -> usize {
+        ui::layout(self.size, self.detail_focus)
+            .map_or(0, |a| ui::table_body(a.table).height as usize)
+    }
+
+    fn keep_selection_visible(&mut self) {
+        let height = self.table_height().max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + height {
+            self.offset = self.selected + 1 - height;
+        }
+        self.offset = self.offset.min(self.rows.len().saturating_sub(height));
+    }
+
+    fn select(&mut self, index: usize) {
+        self.selected = index.min(self.rows.len().saturating_sub(1));
+        self.children = self
+            .selected_row()
+            .map(|r| self.sup.children(r.id))
+            .unwrap_or_default();
+        self.keep_selection_visible();
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        self.select(self.selected.saturating_add_signed(delta));
+    }
+
+    /// Applies one action.
+    pub fn update(&mut self, action: Action) {
+        self.notice = None;
+        match (self.mode, action) {
+            (_, Action::Resize { width, height }) => {
+                self.size = Rect::new(0, 0, width, height);
+                self.keep_selection_visible();
+            }
+            (Mode::Quitting, Action::AbortAll) => {
+                let n = self.sup.abort_all();
+                self.notice = Some(format!("aborting the {n} task(s) left"));
+            }
+            (Mode::Quitting, _) => {}
+            (_, Action::Quit) => self.quit(),
+            (Mode::Picker, Action::Up) => self.picker = self.picker.saturating_sub(1),
+            (Mode::Picker, Action::Down | Action::ScrollDown) => {
+                self.picker = (self.picker + 1).min(Kind::ALL.len() - 1)
+            }
+            (Mode::Picker, Action::ScrollUp) => self.picker = self.picker.saturating_sub(1),
+            (Mode::Picker, Action::PickerConfirm) => self.spawn(Kind::ALL[self.picker]),
+            (Mode::Help | Mode::Picker, Action::Close | Action::ToggleHelp) => {
+                self.mode = Mode::Normal
+            }
+            (_, Action::Spawn(kind)) => self.spawn(kind),
+            (Mode::Normal, action) => self.normal(action),
+            _ => {}
+        }
+    }
+
+    fn normal(&mut self, action: Action) {
+        let page = self.table_height().max(1) as isize;
+        match action {
+            Action::Stop => self.on_selected("stop", |sup, id| sup.stop(id)),
+            Action::Abort => self.on_selected("abort", |sup, id| sup.abort(id)),
+            Action::StopAll => {
+                let n = self.sup.stop_all();
+                self.notice = Some(format!("graceful stop requested for {n} task(s)"));
+            }
+            Action::AbortAll => {
+                let n = self.sup.abort_all();
+                self.notice = Some(format!("abort requested for {n} task(s)"));
+            }
+            Action::OpenPicker => self.mode = Mode::Picker,
+            Action::ToggleHelp => self.mode = Mode::Help,
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::ScrollUp => self.move_by(-3),
+            Action::ScrollDown => self.move_by(3),
+            Action::PageUp => self.move_by(-page),
+            Action::PageDown => self.move_by(page),
+            Action::Home => self.select(0),
+            Action::End => self.select(self.rows.len().saturating_sub(1)),
+            Action::ToggleDetail => {
+                self.detail_focus = !self.detail_focus;
+                self.keep_selection_visible();
+            }
+            Action::ClearEnded => {
+                let ended: Vec<_> = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.state.is_ended())
+                    .map(|r| r.id)
+                    .collect();
+                self.notice = Some(format!("cleared {} ended row(s)", ended.len()));
+                self.hidden.extend(ended);
+                self.refresh();
+            }
+            Action::GraceUp => self.set_grace((self.grace + GRACE_STEP).min(GRACE_MAX)),
+            Action::GraceDown => {
+                self.set_grace(self.grace.saturating_sub(GRACE_STEP).max(GRACE_STEP))
+            }
+            Action::Click { column, row } => self.click(column, row),
+            _ => {}
+        }
+    }
+
+    fn on_selected(
+        &mut self,
+        verb: &str,
+        request: impl FnOnce(&Supervisor, TaskId) -> Result<(), crate::supervisor::SupervisorError>,
+    ) {
+        let Some(row) = self.selected_row() else {
+            self.notice = Some(format!("nothing to {verb}: no task selected"));
+            return;
+        };
+        let (id, name) = (row.id, row.name.clone());
+        self.notice = Some(match request(&self.sup, id) {
+            Ok(()) => format!("{verb} requested for #{id} {name}"),
+            Err(e) => format!("cannot {verb}: {e}"),
+        });
+        self.refresh();
+    }
+
+    fn set_grace(&mut self, grace: Duration) {
+        self.grace = grace;
+        self.sup.set_grace(grace);
+        self.notice = Some(format!(
+            "grace period {} for stops from now on",
+            humanize(grace)
+        ));
+    }
+
+    fn spawn(&mut self, kind: Kind) {
+        self.mode = Mode::Normal;
+        self.spawned += 1;
+        let name = format!("{}+{}", kind.name(), self.spawned);
+        self.notice = Some(match self.sup.spawn(kind.task(&name, &Params::default())) {
+            Ok(id) => format!("spawned #{id} {name}"),
+            Err(e) => format!("cannot spawn: {e}"),
+        });
+        self.refresh();
+    }
+
+    fn click(&mut self, column: u16, row: u16) {
+        let Some(areas) = ui::layout(self.size, self.detail_focus) else {
+            return;
+        };
+        let body = ui::table_body(areas.table);
+        if body.contains(Position::new(column, row)) {
+            let index = self.offset + (row - body.y) as usize;
+            if index < self.rows.len() {
+                self.select(index);
+            }
+        }
+    }
+
+    fn quit(&mut self) {
+        self.mode = Mode::Quitting;
+        self.quit_requested = true;
+        let live_at_start = self.rows.iter().filter(|r| !r.state.is_ended()).count();
+        self.quitting = Some(Quitting { live_at_start });
+    }
+}
+
+/// Equal for display purposes: everything but the ever-growing age.
+fn looks_same(a: &TaskSnapshot, b: &TaskSnapshot) -> bool {
+    a.id == b.id
+        && a.state == b.state
+        && a.ledger == b.ledger
+        && a.cleanup == b.cleanup
+        && a.cleanup_progress == b.cleanup_progress
+        && a.orphan == b.orphan
+        && a.abort_ignored == b.abort_ignored
+        && a.busy == b.busy
+        && a.timeline == b.timeline
+}

@@ -1,0 +1,193 @@
+//! The dashboard's runner: the terminal, the event loop, signals and the way out.
+//!
+//! Everything here runs on the caller's runtime, never on the workers that run the tasks, so the
+//! dashboard answers keys while tasks block every task worker.
+
+use std::future::Future;
+use std::io::{self, IsTerminal, Stdout};
+use std::pin::Pin;
+use std::sync::Once;
+use std::time::Duration;
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::app::App;
+use crate::input::{self, Action};
+use crate::scenario::Scenario;
+use crate::supervisor::{Supervisor, TaskReport, panic};
+use crate::ui;
+
+/// How often the dashboard looks for changes; it redraws only when something changed.
+pub const FRAME: Duration = Duration::from_millis(60);
+
+/// Whether both stdin and stdout are a terminal, as the dashboard needs.
+pub fn has_terminal() -> bool {
+    io::stdin().is_terminal() && io::stdout().is_terminal()
+}
+
+/// Opens the dashboard over `sup`'s tasks, playing `scenario` if given, until the person quits;
+/// then stops everything (gracefully within the grace period, aborting what is left), restores the
+/// terminal and returns the final report. Every task has been joined when it returns.
+pub async fn run(sup: &Supervisor, scenario: Option<&Scenario>) -> io::Result<Vec<TaskReport>> {
+    if !has_terminal() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the dashboard needs a terminal (stdin and stdout must be a tty); use `taskmon run` to play a scenario without one",
+        ));
+    }
+    install_restore_hook();
+    panic::silence_task_panics(true);
+    let result = match TerminalGuard::enter() {
+        Ok(mut guard) => event_loop(&mut guard.terminal, sup, scenario).await,
+        Err(e) => Err(e),
+    };
+    // Whatever ended the loop, no task outlives the dashboard unjoined.
+    sup.shutdown(sup.grace()).await;
+    result?;
+    Ok(sup.report().await)
+}
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+async fn event_loop(
+    terminal: &mut Term,
+    sup: &Supervisor,
+    scenario: Option<&Scenario>,
+) -> io::Result<()> {
+    let mut keys = EventStream::new();
+    let mut events = sup.events();
+    let size = terminal.size()?;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, size.width, size.height));
+    let start = tokio::time::Instant::now();
+    let timeline = async {
+        if let Some(scenario) = scenario {
+            let mut roster = scenario.spawn_tasks(sup);
+            scenario.play_timeline(sup, &mut roster, start).await;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::pin!(timeline);
+    let mut frames = tokio::time::interval(FRAME);
+    frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    // Started by quitting; the loop keeps drawing its progress until every task is joined.
+    let mut shutdown: Option<Pin<Box<dyn Future<Output = ()> + '_>>> = None;
+    let mut dirty = true;
+
+    loop {
+        let mut draw_now = false;
+        tokio::select! {
+            biased;
+            key = keys.next() => match key {
+                Some(Ok(event)) => {
+                    if let Some(action) = input::action(app.mode, &event) {
+                        app.update(action);
+                        app.refresh();
+                        draw_now = true;
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                None => app.update(Action::Quit),
+            },
+            _ = interrupt.recv() => app.update(Action::Quit),
+            _ = terminate.recv() => app.update(Action::Quit),
+            _ = hangup.recv() => app.update(Action::Quit),
+            Some(event) = events.recv() => {
+                app.push_event(event);
+                while let Some(event) = events.try_recv() {
+                    app.push_event(event);
+                }
+                dirty = true;
+            }
+            _ = frames.tick() => {
+                dirty |= app.refresh();
+                draw_now = dirty;
+            }
+            () = async { shutdown.as_mut().expect("checked").await }, if shutdown.is_some() => {
+                return Ok(());
+            }
+            () = &mut timeline => {}
+        }
+        if app.take_quit_request() && shutdown.is_none() {
+            shutdown = Some(Box::pin(sup.shutdown(app.grace)));
+        }
+        if draw_now {
+            terminal.draw(|frame| ui::draw(frame, &app))?;
+            dirty = false;
+        }
+    }
+}
+
+/// Puts the terminal in raw mode on the alternate screen with the mouse captured, and gives it
+/// back on drop.
+struct TerminalGuard {
+    terminal: Term,
+}
+
+impl TerminalGuard {
+    fn enter() -> io::Result<Self> {
+        enable_raw_mode()?;
+        let guard_for_errors = scopeguard(restore_terminal);
+        execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+        let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        terminal.hide_cursor()?;
+        terminal.clear()?;
+        std::mem::forget(guard_for_errors);
+        Ok(Self { terminal })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Gives the terminal back: safe to call more than once.
+pub fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Calls `f` on drop unless forgotten.
+fn scopeguard(f: fn()) -> impl Drop {
+    struct Guard(fn());
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    Guard(f)
+}
+
+/// A panic of the dashboard itself restores the terminal before it is printed. A supervised task's
+/// panic does neither: it shows on the task's row and in the event log.
+fn install_restore_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if panic::is_silenced_task_panic() {
+                return;
+            }
+            restore_terminal();
+            previous(info);
+        }));
+    });
+}

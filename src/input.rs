@@ -1,0 +1,413 @@
+//! Keys and mouse to [`Action`]s. One table of bindings per mode drives the mapping, the footer's
+//! key hints and the help overlay, so they cannot disagree.
+
+use crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
+};
+
+use crate::kinds::Kind;
+
+/// Everything a person can ask of the dashboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Stop,
+    Abort,
+    StopAll,
+    AbortAll,
+    OpenPicker,
+    Spawn(Kind),
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    ToggleDetail,
+    ClearEnded,
+    GraceUp,
+    GraceDown,
+    ToggleHelp,
+    /// Closes the open overlay.
+    Close,
+    PickerConfirm,
+    Quit,
+    /// A click at a screen cell.
+    Click {
+        column: u16,
+        row: u16,
+    },
+    ScrollUp,
+    ScrollDown,
+    Resize {
+        width: u16,
+        height: u16,
+    },
+}
+
+/// What the keys mean depends on what is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Help,
+    Picker,
+    Quitting,
+}
+
+/// One key binding: the keys, what they do, and how the footer and help name them.
+pub struct Binding {
+    /// How the keys are written in hints: `s`, `1–8`, `↑ ↓`.
+    pub label: &'static str,
+    pub keys: &'static [(KeyCode, KeyModifiers)],
+    pub action: Action,
+    /// Short text for the footer; empty keeps the binding out of the footer.
+    pub hint: &'static str,
+    /// Longer text for the help overlay.
+    pub help: &'static str,
+}
+
+const NONE: KeyModifiers = KeyModifiers::NONE;
+const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
+const CTRL: KeyModifiers = KeyModifiers::CONTROL;
+
+const fn key(c: char) -> (KeyCode, KeyModifiers) {
+    (KeyCode::Char(c), NONE)
+}
+
+const CTRL_C: (KeyCode, KeyModifiers) = (KeyCode::Char('c'), CTRL);
+
+/// Which kind a digit spawns: `1` is the first of [`Kind::ALL`].
+const DIGITS: &[(KeyCode, KeyModifiers)] = &[
+    key('1'),
+    key('2'),
+    key('3'),
+    key('4'),
+    key('5'),
+    key('6'),
+    key('7'),
+    key('8'),
+];
+
+pub static NORMAL: &[Binding] = &[
+    Binding {
+        label: "s",
+        keys: &[key('s')],
+        action: Action::Stop,
+        hint: "stop",
+        help: "graceful stop of the selected task: cancel its token and await it",
+    },
+    Binding {
+        label: "k",
+        keys: &[key('k')],
+        action: Action::Abort,
+        hint: "abort",
+        help: "abort the selected task (JoinHandle::abort)",
+    },
+    Binding {
+        label: "S",
+        keys: &[key('S'), (KeyCode::Char('S'), SHIFT)],
+        action: Action::StopAll,
+        hint: "stop all",
+        help: "stop every task gracefully",
+    },
+    Binding {
+        label: "K",
+        keys: &[key('K'), (KeyCode::Char('K'), SHIFT)],
+        action: Action::AbortAll,
+        hint: "abort all",
+        help: "abort every task",
+    },
+    Binding {
+        label: "n",
+        keys: &[key('n')],
+        action: Action::OpenPicker,
+        hint: "spawn",
+        help: "spawn a task: choose its kind",
+    },
+    Binding {
+        label: "1–8",
+        keys: DIGITS,
+        action: Action::Spawn(Kind::Polling),
+        hint: "kind",
+        help: "spawn a task of that kind (see the picker for the numbers)",
+    },
+    Binding {
+        label: "↑ ↓",
+        keys: &[(KeyCode::Up, NONE), (KeyCode::Down, NONE)],
+        action: Action::Up,
+        hint: "",
+        help: "select the previous / next task (mouse: click a row, wheel scrolls)",
+    },
+    Binding {
+        label: "PgUp PgDn",
+        keys: &[(KeyCode::PageUp, NONE), (KeyCode::PageDown, NONE)],
+        action: Action::PageUp,
+        hint: "",
+        help: "move a page up / down",
+    },
+    Binding {
+        label: "Home End",
+        keys: &[(KeyCode::Home, NONE), (KeyCode::End, NONE)],
+        action: Action::Home,
+        hint: "",
+        help: "first / last task",
+    },
+    Binding {
+        label: "Enter",
+        keys: &[(KeyCode::Enter, NONE)],
+        action: Action::ToggleDetail,
+        hint: "detail",
+        help: "focus the detail pane on the selected task (again to leave)",
+    },
+    Binding {
+        label: "c",
+        keys: &[key('c')],
+        action: Action::ClearEnded,
+        hint: "clear",
+        help: "clear ended rows from the table",
+    },
+    Binding {
+        label: "+ -",
+        keys: &[key('+'), key('='), key('-')],
+        action: Action::GraceUp,
+        hint: "grace",
+        help: "longer / shorter grace period for stops requested from now on",
+    },
+    Binding {
+        label: "?",
+        keys: &[key('?')],
+        action: Action::ToggleHelp,
+        hint: "help",
+        help: "this help",
+    },
+    Binding {
+        label: "q",
+        keys: &[key('q'), CTRL_C],
+        action: Action::Quit,
+        hint: "quit",
+        help: "quit: stop every task gracefully, abort what is left, print a summary (also Ctrl-C)",
+    },
+];
+
+pub static PICKER: &[Binding] = &[
+    Binding {
+        label: "↑ ↓",
+        keys: &[(KeyCode::Up, NONE), (KeyCode::Down, NONE)],
+        action: Action::Up,
+        hint: "choose",
+        help: "choose a kind",
+    },
+    Binding {
+        label: "Enter",
+        keys: &[(KeyCode::Enter, NONE)],
+        action: Action::PickerConfirm,
+        hint: "spawn",
+        help: "spawn the chosen kind",
+    },
+    Binding {
+        label: "1–8",
+        keys: DIGITS,
+        action: Action::Spawn(Kind::Polling),
+        hint: "spawn kind",
+        help: "spawn that kind at once",
+    },
+    Binding {
+        label: "Esc",
+        keys: &[(KeyCode::Esc, NONE), key('n')],
+        action: Action::Close,
+        hint: "close",
+        help: "close the picker",
+    },
+    Binding {
+        label: "Ctrl-C",
+        keys: &[CTRL_C],
+        action: Action::Quit,
+        hint: "",
+        help: "quit",
+    },
+];
+
+pub static HELP: &[Binding] = &[
+    Binding {
+        label: "Esc ?",
+        keys: &[(KeyCode::Esc, NONE), key('?')],
+        action: Action::Close,
+        hint: "close help",
+        help: "close this help",
+    },
+    Binding {
+        label: "q",
+        keys: &[key('q'), CTRL_C],
+        action: Action::Quit,
+        hint: "quit",
+        help: "quit",
+    },
+];
+
+pub static QUITTING: &[Binding] = &[Binding {
+    label: "q",
+    keys: &[key('q'), CTRL_C],
+    action: Action::AbortAll,
+    hint: "abort what is left now",
+    help: "abort every task still running instead of waiting for the grace period",
+}];
+
+pub fn bindings(mode: Mode) -> &'static [Binding] {
+    match mode {
+        Mode::Normal => NORMAL,
+        Mode::Help => HELP,
+        Mode::Picker => PICKER,
+        Mode::Quitting => QUITTING,
+    }
+}
+
+/// The action for a key in a mode, if any.
+pub fn key_action(mode: Mode, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let binding = bindings(mode)
+        .iter()
+        .find(|b| b.keys.iter().any(|&(code, mods)| matches(key, code, mods)))?;
+    // Bindings with several keys that mean different directions or kinds.
+    Some(match (binding.action, key.code) {
+        (Action::Spawn(_), KeyCode::Char(d)) => {
+            let index = d.to_digit(10)? as usize;
+            Action::Spawn(*Kind::ALL.get(index.checked_sub(1)?)?)
+        }
+        (Action::Up, KeyCode::Down) => Action::Down,
+        (Action::PageUp, KeyCode::PageDown) => Action::PageDown,
+        (Action::Home, KeyCode::End) => Action::End,
+        (Action::GraceUp, KeyCode::Char('-')) => Action::GraceDown,
+        (action, _) => action,
+    })
+}
+
+fn matches(key: KeyEvent, code: KeyCode, mods: KeyModifiers) -> bool {
+    if key.code != code {
+        return false;
+    }
+    // Terminals differ on whether a shifted letter carries SHIFT; the character decides.
+    let relevant = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
+    relevant == mods & (KeyModifiers::CONTROL | KeyModifiers::ALT)
+}
+
+/// The action for any terminal event.
+pub fn action(mode: Mode, event: &Event) -> Option<Action> {
+    match event {
+        Event::Key(key) => key_action(mode, *key),
+        Event::Mouse(mouse) => match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) if mode == Mode::Normal => {
+                Some(Action::Click {
+                    column: mouse.column,
+                    row: mouse.row,
+                })
+            }
+            MouseEventKind::ScrollUp => Some(Action::ScrollUp),
+            MouseEventKind::ScrollDown => Some(Action::ScrollDown),
+            _ => None,
+        },
+        Event::Resize(width, height) => Some(Action::Resize {
+            width: *width,
+            height: *height,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(mode: Mode, code: KeyCode, mods: KeyModifiers) -> Option<Action> {
+        key_action(mode, KeyEvent::new(code, mods))
+    }
+
+    #[test]
+    fn every_key_of_the_spec_maps_to_its_action() {
+        let n = Mode::Normal;
+        let ch = |c| press(n, KeyCode::Char(c), NONE);
+        assert_eq!(ch('s'), Some(Action::Stop));
+        assert_eq!(ch('k'), Some(Action::Abort));
+        assert_eq!(press(n, KeyCode::Char('S'), SHIFT), Some(Action::StopAll));
+        assert_eq!(press(n, KeyCode::Char('K'), SHIFT), Some(Action::AbortAll));
+        assert_eq!(ch('n'), Some(Action::OpenPicker));
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            let digit = char::from_digit(i as u32 + 1, 10).unwrap();
+            assert_eq!(ch(digit), Some(Action::Spawn(kind)));
+        }
+        assert_eq!(ch('9'), None);
+        assert_eq!(press(n, KeyCode::Up, NONE), Some(Action::Up));
+        assert_eq!(press(n, KeyCode::Down, NONE), Some(Action::Down));
+        assert_eq!(press(n, KeyCode::PageUp, NONE), Some(Action::PageUp));
+        assert_eq!(press(n, KeyCode::PageDown, NONE), Some(Action::PageDown));
+        assert_eq!(press(n, KeyCode::Home, NONE), Some(Action::Home));
+        assert_eq!(press(n, KeyCode::End, NONE), Some(Action::End));
+        assert_eq!(press(n, KeyCode::Enter, NONE), Some(Action::ToggleDetail));
+        assert_eq!(ch('c'), Some(Action::ClearEnded));
+        assert_eq!(ch('+'), Some(Action::GraceUp));
+        assert_eq!(ch('-'), Some(Action::GraceDown));
+        assert_eq!(ch('?'), Some(Action::ToggleHelp));
+        assert_eq!(ch('q'), Some(Action::Quit));
+        assert_eq!(press(n, KeyCode::Char('c'), CTRL), Some(Action::Quit));
+        assert_eq!(
+            ch('j'),
+            None,
+            "vim keys are not used for moving: k means abort"
+        );
+    }
+
+    #[test]
+    fn overlays_have_their_own_keys() {
+        assert_eq!(press(Mode::Picker, KeyCode::Esc, NONE), Some(Action::Close));
+        assert_eq!(
+            press(Mode::Picker, KeyCode::Enter, NONE),
+            Some(Action::PickerConfirm)
+        );
+        assert_eq!(press(Mode::Picker, KeyCode::Char('s'), NONE), None);
+        assert_eq!(press(Mode::Help, KeyCode::Esc, NONE), Some(Action::Close));
+        assert_eq!(
+            press(Mode::Help, KeyCode::Char('?'), NONE),
+            Some(Action::Close)
+        );
+        assert_eq!(press(Mode::Help, KeyCode::Char('k'), NONE), None);
+        assert_eq!(
+            press(Mode::Quitting, KeyCode::Char('q'), NONE),
+            Some(Action::AbortAll)
+        );
+    }
+
+    #[test]
+    fn mouse_clicks_select_and_the_wheel_scrolls() {
+        use crossterm::event::MouseEvent;
+        let mouse = |kind| {
+            Event::Mouse(MouseEvent {
+                kind,
+                column: 7,
+                row: 5,
+                modifiers: NONE,
+            })
+        };
+        assert_eq!(
+            action(
+                Mode::Normal,
+                &mouse(MouseEventKind::Down(MouseButton::Left))
+            ),
+            Some(Action::Click { column: 7, row: 5 })
+        );
+        assert_eq!(
+            action(Mode::Normal, &mouse(MouseEventKind::ScrollDown)),
+            Some(Action::ScrollDown)
+        );
+        assert_eq!(
+            action(Mode::Normal, &mouse(MouseEventKind::ScrollUp)),
+            Some(Action::ScrollUp)
+        );
+        assert_eq!(
+            action(Mode::Normal, &Event::Resize(100, 30)),
+            Some(Action::Resize {
+                width: 100,
+                height: 30
+            })
+        );
+    }
+}

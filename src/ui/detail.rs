@@ -1,0 +1,110 @@
+//! The detail pane: the selected task's lesson, timeline, journal, tick rate and family.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Sparkline, Wrap};
+
+use super::state_style;
+use crate::app::App;
+use crate::format;
+use crate::kinds::Kind;
+use crate::supervisor::humanize;
+
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(task) = app.selected_row() else {
+        let empty = Paragraph::new("No tasks. Press n to spawn one, or 1–8 for a kind.")
+            .block(Block::bordered().title(" detail "));
+        frame.render_widget(empty, area);
+        return;
+    };
+    let block = Block::bordered().title(format!(" #{} {} ", task.id, task.name));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [text_area, spark_area] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(3)]).areas(inner);
+
+    let lesson = task
+        .kind
+        .parse::<Kind>()
+        .map_or("your own task: the lessons are what you see", Kind::lesson);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::raw(format!("{} · ", task.kind)).dim(),
+            Span::styled(task.state.as_str(), state_style(task.state)),
+            Span::raw(format!(" · cleanup {}", task.cleanup)),
+        ]),
+        Line::from(vec![
+            Span::raw("lesson: ").bold(),
+            Span::raw(lesson).italic(),
+        ]),
+    ];
+    if let Some(message) = &task.panic_message {
+        lines.push(Line::from(vec![
+            Span::raw("panic: ").red().bold(),
+            Span::raw(message.to_string()).red(),
+        ]));
+    }
+    let mut previous = None;
+    for (milestone, at) in task.timeline.reached() {
+        let delta = previous.map_or(String::new(), |p| format!("+{}", humanize(at - p)));
+        previous = Some(at);
+        lines.push(Line::from(vec![
+            Span::raw(format!("  {}  ", format::clock(&app.wall_time(at)))).dim(),
+            Span::raw(format!("{:<17}", milestone.label())),
+            Span::raw(delta).fg(Color::Yellow),
+        ]));
+    }
+    let l = task.ledger;
+    lines.push(match &task.journal_path {
+        Some(path) => Line::from(format!(
+            "ticks {} = persisted {} + lost {} + pending {} · journal {}",
+            l.ticks,
+            l.persisted,
+            l.lost,
+            l.pending,
+            path.display()
+        )),
+        None => Line::from(format!("ticks {} · no journal", l.ticks)),
+    });
+    let mut family = Vec::new();
+    if let Some(parent) = task.parent {
+        family.push(format!("parent #{parent}"));
+    }
+    if !app.children.is_empty() {
+        let ids: Vec<_> = app.children.iter().map(|c| format!("#{c}")).collect();
+        family.push(format!("children {}", ids.join(" ")));
+    }
+    if task.orphan {
+        family.push("orphan: its parent ended while it runs".into());
+    }
+    if task.drop_ran {
+        family.push("its Drop ran".into());
+    }
+    if !family.is_empty() {
+        lines.push(Line::from(family.join(" · ")));
+    }
+    if app.detail_focus {
+        lines.push(Line::from("events:").bold());
+        lines.extend(
+            app.log
+                .iter()
+                .filter(|e| e.id == task.id)
+                .map(|e| Line::from(format!("  {}", format::event_line(e)))),
+        );
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
+
+    let history: Vec<u64> = app
+        .rates
+        .get(&task.id)
+        .map(|r| r.history.iter().copied().collect())
+        .unwrap_or_default();
+    let rate = app.rates.get(&task.id).map_or(0, |r| r.per_second);
+    let spark = Sparkline::default()
+        .block(Block::new().title(format!("ticks/s {rate}")))
+        .data(&history[history.len().saturating_sub(spark_area.width as usize)..])
+        .style(state_style(task.state));
+    frame.render_widget(spark, spark_area);
+}

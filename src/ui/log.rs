@@ -1,0 +1,43 @@
+//! The event log: lifecycle events, newest last.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use crate::app::App;
+use crate::format;
+use crate::supervisor::{Event, EventKind};
+
+fn event_style(kind: EventKind) -> Style {
+    match kind {
+        EventKind::Spawned => Style::new().fg(Color::Green),
+        EventKind::StopRequested | EventKind::StopNoticed => Style::new().fg(Color::Yellow),
+        EventKind::CleanupStarted | EventKind::CleanupFinished => Style::new().fg(Color::Cyan),
+        EventKind::AbortRequested => Style::new().fg(Color::Magenta),
+        EventKind::Escalated | EventKind::Orphaned => Style::new().fg(Color::LightRed),
+        EventKind::Panicked => Style::new().fg(Color::Red).bold(),
+        EventKind::Joined => Style::new().fg(Color::Blue),
+    }
+}
+
+fn line(e: &Event) -> Line<'static> {
+    let mut spans = vec![
+        Span::raw(format!("{} ", format::clock(&e.at))).dim(),
+        Span::raw(format!("#{} {} ", e.id, e.task)),
+        Span::styled(e.kind.as_str(), event_style(e.kind)),
+    ];
+    if let Some(detail) = &e.detail {
+        spans.push(Span::raw(format!(" {detail}")).dim());
+    }
+    Line::from(spans)
+}
+
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let block = Block::bordered().title(" events ");
+    let height = block.inner(area).height as usize;
+    let skip = app.log.len().saturating_sub(height);
+    let lines: Vec<_> = app.log.iter().skip(skip).map(line).collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
