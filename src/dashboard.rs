@@ -91,6 +91,7 @@ async fn event_loop(
             biased;
             key = keys.next() => match key {
                 Some(Ok(event)) => {
+                    crash_on_request(&event);
                     if let Some(action) = input::action(app.mode, &event) {
                         app.update(action);
                         app.refresh();
@@ -126,6 +127,18 @@ async fn event_loop(
             terminal.draw(|frame| ui::draw(frame, &app))?;
             dirty = false;
         }
+    }
+}
+
+/// With `TASKMON_TEST_CRASH` set, `!` makes the dashboard itself panic, so the end-to-end tests
+/// can check that a crash of the dashboard still gives the terminal back.
+fn crash_on_request(event: &crossterm::event::Event) {
+    use crossterm::event::{Event, KeyCode};
+    if let Event::Key(key) = event
+        && key.code == KeyCode::Char('!')
+        && std::env::var_os("TASKMON_TEST_CRASH").is_some()
+    {
+        panic!("taskmon crashed on purpose (TASKMON_TEST_CRASH)");
     }
 }
 

@@ -320,3 +320,14 @@ fn the_shipped_scenarios_load() {
     let kinds: Vec<_> = default.tasks.iter().map(|t| t.kind).collect();
     assert_eq!(kinds, taskmon::kinds::Kind::ALL);
 }
+
+#[test]
+fn without_a_terminal_the_dashboard_points_to_taskmon_run() {
+    let o = Command::new(env!("CARGO_BIN_EXE_taskmon"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("taskmon run"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+}

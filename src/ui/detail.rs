@@ -23,7 +23,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [text_area, spark_area] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(3)]).areas(inner);
+        Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
 
     let lesson = task
         .kind
@@ -44,16 +44,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         lines.push(Line::from(vec![
             Span::raw("panic: ").red().bold(),
             Span::raw(message.to_string()).red(),
-        ]));
-    }
-    let mut previous = None;
-    for (milestone, at) in task.timeline.reached() {
-        let delta = previous.map_or(String::new(), |p| format!("+{}", humanize(at - p)));
-        previous = Some(at);
-        lines.push(Line::from(vec![
-            Span::raw(format!("  {}  ", format::clock(&app.wall_time(at)))).dim(),
-            Span::raw(format!("{:<17}", milestone.label())),
-            Span::raw(delta).fg(Color::Yellow),
         ]));
     }
     let l = task.ledger;
@@ -84,6 +74,16 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     if !family.is_empty() {
         lines.push(Line::from(family.join(" · ")));
+    }
+    let mut previous = None;
+    for (milestone, at) in task.timeline.reached() {
+        let delta = previous.map_or(String::new(), |p| format!("+{}", humanize(at - p)));
+        previous = Some(at);
+        lines.push(Line::from(vec![
+            Span::raw(format!("  {}  ", format::clock(&app.wall_time(at)))).dim(),
+            Span::raw(format!("{:<17}", milestone.label())),
+            Span::raw(delta).fg(Color::Yellow),
+        ]));
     }
     if app.detail_focus {
         lines.push(Line::from("events:").bold());

@@ -1,0 +1,368 @@
+//! The dashboard without a terminal: every key through `input` and `App::update`, and the screens
+//! through ratatui's `TestBackend`, on tokio's paused clock so the figures are exact.
+
+use std::time::Duration;
+
+use crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use taskmon::app::App;
+use taskmon::input::{self, Action, Mode};
+use taskmon::kinds::{Kind, Params};
+use taskmon::{State, Supervisor, ui};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn params() -> Params {
+    Params {
+        interval: ms(100),
+        flush_every: 4,
+        busy: ms(1),
+        panic_after: 7,
+        ..Params::default()
+    }
+}
+
+/// A supervisor with a task of each of `kinds`, on the paused clock.
+fn supervisor(kinds: &[Kind]) -> Supervisor {
+    supervisor_with_events(kinds).0
+}
+
+/// The same, with the events from before the first spawn.
+fn supervisor_with_events(kinds: &[Kind]) -> (Supervisor, taskmon::EventStream) {
+    let sup = Supervisor::builder().grace(ms(2000)).build().unwrap();
+    let events = sup.events();
+    for kind in kinds {
+        sup.spawn(kind.task(kind.name(), &params())).unwrap();
+    }
+    (sup, events)
+}
+
+const KINDS: [Kind; 6] = [
+    Kind::Polling,
+    Kind::Select,
+    Kind::SlowCleanup,
+    Kind::Stubborn,
+    Kind::Panicky,
+    Kind::Parent,
+];
+
+fn press(app: &mut App, code: KeyCode) {
+    let mods = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    send(app, Event::Key(KeyEvent::new(code, mods)));
+}
+
+fn send(app: &mut App, event: Event) {
+    if let Some(action) = input::action(app.mode, &event) {
+        app.update(action);
+    }
+    app.refresh();
+}
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| ui::draw(frame, app)).unwrap();
+    terminal.backend().to_string()
+}
+
+/// Wall-clock times and the temporary directory's name change from run to run.
+fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d{2}:\d{2}:\d{2}\.\d{3}", "HH:MM:SS.mmm");
+    settings.add_filter(r"\d{2}:\d{2}:\d{2}", "HH:MM:SS");
+    settings.add_filter(r"taskmon-[A-Za-z0-9]{6}", "taskmon-XXXXXX");
+    settings.add_filter(r"/[^ ]*/taskmon-XXXXXX", "/tmp/taskmon-XXXXXX");
+    settings
+}
+
+async fn settle(sup: &Supervisor, at: Duration) {
+    tokio::time::sleep(at.saturating_sub(sup.uptime())).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn s_stops_and_k_aborts_the_selected_task() {
+    let sup = supervisor(&[Kind::Polling, Kind::Select, Kind::Stubborn]);
+    settle(&sup, ms(1050)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    assert_eq!(app.selected_row().unwrap().name.as_ref(), "polling");
+
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(sup.task(1).unwrap().state, State::Stopping);
+    assert_eq!(app.notice.as_deref(), Some("stop requested for #1 polling"));
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('k'));
+    assert_eq!(sup.joined(2).await.unwrap().state, State::Aborted);
+    assert_eq!(sup.joined(1).await.unwrap().state, State::Stopped);
+    app.refresh();
+    assert_eq!(app.rows[0].state, State::Stopped);
+    assert_eq!(app.rows[1].state, State::Aborted);
+
+    press(&mut app, KeyCode::Char('k'));
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("cannot abort: task #2 has already ended")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shift_s_and_shift_k_reach_every_task() {
+    let sup = supervisor(&[Kind::Polling, Kind::Select, Kind::Stubborn]);
+    settle(&sup, ms(500)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    press(&mut app, KeyCode::Char('S'));
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("graceful stop requested for 3 task(s)")
+    );
+    assert!(sup.snapshot().iter().all(|t| t.state == State::Stopping));
+    press(&mut app, KeyCode::Char('K'));
+    for id in 1..=3 {
+        assert_eq!(sup.joined(id).await.unwrap().state, State::Aborted);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn n_opens_the_picker_and_digits_spawn_kinds() {
+    let sup = supervisor(&[]);
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    press(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.mode, Mode::Picker);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Up);
+    assert_eq!(app.picker, 1);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(sup.task(1).unwrap().kind.as_ref(), "select");
+
+    press(&mut app, KeyCode::Char('n'));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(sup.len(), 1, "Esc spawns nothing");
+
+    for (i, kind) in Kind::ALL.into_iter().enumerate() {
+        press(
+            &mut app,
+            KeyCode::Char(char::from_digit(i as u32 + 1, 10).unwrap()),
+        );
+        assert_eq!(sup.task(i as u64 + 2).unwrap().kind.as_ref(), kind.name());
+    }
+    press(&mut app, KeyCode::Char('n'));
+    press(&mut app, KeyCode::Char('5'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(sup.task(10).unwrap().kind.as_ref(), "stubborn");
+    sup.abort_all();
+}
+
+#[tokio::test(start_paused = true)]
+async fn moving_around_a_long_table() {
+    let sup = Supervisor::builder().build().unwrap();
+    for i in 0..100 {
+        sup.spawn(Kind::Select.task(format!("t{i}"), &params()))
+            .unwrap();
+    }
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    let page = app.window().len();
+    assert!(page > 5 && page < 100);
+    press(&mut app, KeyCode::Down);
+    assert_eq!(app.selected, 1);
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Up);
+    assert_eq!(app.selected, 0, "stays at the top");
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(app.selected, page);
+    assert!(
+        app.window().contains(&app.selected),
+        "the selection stays visible"
+    );
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!(app.selected, 0);
+    press(&mut app, KeyCode::End);
+    assert_eq!(app.selected, 99);
+    assert_eq!(app.window().end, 100);
+    press(&mut app, KeyCode::Home);
+    assert_eq!((app.selected, app.offset), (0, 0));
+
+    let wheel = |kind| {
+        Event::Mouse(MouseEvent {
+            kind,
+            column: 10,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    send(&mut app, wheel(MouseEventKind::ScrollDown));
+    assert_eq!(app.selected, 3);
+    send(&mut app, wheel(MouseEventKind::ScrollUp));
+    assert_eq!(app.selected, 0);
+
+    // The table's first body row is on screen row 3: header line, border, column titles.
+    send(&mut app, wheel(MouseEventKind::Down(MouseButton::Left)));
+    assert_eq!(
+        app.selected, 7,
+        "a click on screen row 10 selects the 8th row"
+    );
+    let body = ui::table_body(ui::layout(app.size, false).unwrap().table);
+    assert_eq!(body.y, 3);
+
+    send(&mut app, Event::Resize(100, 25));
+    assert_eq!(app.size, Rect::new(0, 0, 100, 25));
+    assert!(app.window().contains(&app.selected));
+    sup.abort_all();
+}
+
+#[tokio::test(start_paused = true)]
+async fn enter_c_grace_help_esc_and_quit() {
+    let sup = supervisor(&[Kind::Polling, Kind::Select]);
+    settle(&sup, ms(300)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+
+    press(&mut app, KeyCode::Enter);
+    assert!(app.detail_focus);
+    press(&mut app, KeyCode::Enter);
+    assert!(!app.detail_focus);
+
+    press(&mut app, KeyCode::Char('k'));
+    sup.joined(1).await.unwrap();
+    app.refresh();
+    press(&mut app, KeyCode::Char('c'));
+    assert_eq!(app.notice.as_deref(), Some("cleared 1 ended row(s)"));
+    assert_eq!(app.rows.len(), 1);
+    assert_eq!(app.rows[0].name.as_ref(), "select");
+
+    press(&mut app, KeyCode::Char('+'));
+    assert_eq!(sup.grace(), ms(2500));
+    press(&mut app, KeyCode::Char('-'));
+    press(&mut app, KeyCode::Char('-'));
+    assert_eq!(sup.grace(), ms(1500));
+    for _ in 0..10 {
+        press(&mut app, KeyCode::Char('-'));
+    }
+    assert_eq!(sup.grace(), ms(500), "never below half a second");
+
+    press(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.mode, Mode::Help);
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(
+        sup.task(2).unwrap().state,
+        State::Running,
+        "keys do not leak through the help"
+    );
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Normal);
+
+    press(&mut app, KeyCode::Char('q'));
+    assert_eq!(app.mode, Mode::Quitting);
+    assert!(app.take_quit_request());
+    assert!(!app.take_quit_request(), "asked once");
+    press(&mut app, KeyCode::Char('q'));
+    assert_eq!(
+        sup.joined(2).await.unwrap().state,
+        State::Aborted,
+        "q again aborts what is left"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ctrl_c_quits() {
+    let sup = supervisor(&[]);
+    let mut app = App::new(sup, Rect::new(0, 0, 120, 40));
+    send(
+        &mut app,
+        Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(app.mode, Mode::Quitting);
+    assert!(app.take_quit_request());
+}
+
+#[test]
+fn hints_and_help_come_from_the_one_table_of_bindings() {
+    let sup_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = sup_rt.enter();
+    let app = App::new(Supervisor::new().unwrap(), Rect::new(0, 0, 120, 40));
+    let main = screen(&app, 120, 40);
+    let footer = main
+        .lines()
+        .nth(40)
+        .unwrap_or_else(|| main.lines().last().unwrap());
+    for b in input::NORMAL.iter().filter(|b| !b.hint.is_empty()) {
+        assert!(
+            footer.contains(&format!("{} {}", b.label, b.hint)),
+            "{} in {footer}",
+            b.label
+        );
+    }
+    let mut app = app;
+    app.update(Action::ToggleHelp);
+    let help = screen(&app, 120, 40);
+    for b in input::NORMAL {
+        assert!(help.contains(b.help), "help lists {}", b.label);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_main_screen() {
+    let (sup, mut events) = supervisor_with_events(&KINDS);
+    settle(&sup, ms(1050)).await;
+    sup.stop(1).unwrap();
+    sup.abort(2).unwrap();
+    sup.stop(4).unwrap();
+    settle(&sup, ms(2350)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    while let Some(e) = events.try_recv() {
+        app.push_event(e);
+    }
+    app.refresh();
+    snapshot_settings().bind(|| insta::assert_snapshot!("main_screen", screen(&app, 120, 40)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_detail_pane_focused_on_a_stopped_task() {
+    let (sup, mut events) = supervisor_with_events(&[Kind::SlowCleanup, Kind::Select]);
+    settle(&sup, ms(1050)).await;
+    sup.stop(1).unwrap();
+    settle(&sup, ms(1650)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    while let Some(e) = events.try_recv() {
+        app.push_event(e);
+    }
+    press(&mut app, KeyCode::Enter);
+    snapshot_settings()
+        .bind(|| insta::assert_snapshot!("detail_cleaning_up", screen(&app, 120, 40)));
+    sup.joined(1).await.unwrap();
+    while let Some(e) = events.try_recv() {
+        app.push_event(e);
+    }
+    app.refresh();
+    snapshot_settings().bind(|| insta::assert_snapshot!("detail_stopped", screen(&app, 120, 40)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_help_and_picker_and_a_small_terminal() {
+    let sup = supervisor(&[Kind::Polling]);
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    press(&mut app, KeyCode::Char('?'));
+    snapshot_settings().bind(|| insta::assert_snapshot!("help_overlay", screen(&app, 120, 40)));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('n'));
+    press(&mut app, KeyCode::Down);
+    snapshot_settings().bind(|| insta::assert_snapshot!("kind_picker", screen(&app, 120, 40)));
+    press(&mut app, KeyCode::Esc);
+    snapshot_settings().bind(|| insta::assert_snapshot!("too_small", screen(&app, 60, 15)));
+    let restored = screen(&app, 120, 40);
+    assert!(
+        restored.contains("tasks 1-1 of 1"),
+        "resizing back restores the layout"
+    );
+}
