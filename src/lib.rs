@@ -3,6 +3,45 @@
 //! The [`Supervisor`] spawns tasks — one of the built-in [`kinds`], or your own async closure that
 //! receives a [`TaskContext`] — stops them gracefully (cancel the token, await the task, escalate to
 //! an abort after the grace period) or aborts them, and accounts for what their cleanup did.
+//!
+//! ```rust
+//! use std::time::Duration;
+//! use taskmon::kinds::{Kind, Params};
+//! use taskmon::{State, Supervisor};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sup = Supervisor::builder()
+//!     .grace(Duration::from_secs(2))
+//!     .own_task_runtime(2) // tasks on their own runtime: blocking tasks cannot stall yours
+//!     .build()?;
+//! let mut events = sup.events(); // spawned, stop_requested, …, joined, panicked, orphaned
+//! let id = sup.spawn_fn("worker", |mut ctx| async move {
+//!     let token = ctx.token().clone();
+//!     loop {
+//!         tokio::select! {
+//!             _ = token.cancelled() => break,
+//!             _ = tokio::time::sleep(Duration::from_millis(10)) => { ctx.tick(); }
+//!         }
+//!     }
+//!     ctx.stop_noticed();
+//!     ctx.cleanup_started();
+//!     ctx.flush().expect("journal written"); // pending records reach the file only here
+//!     ctx.cleanup_finished();
+//! })?;
+//! sup.spawn(Kind::Stubborn.task("legacy", &Params::default()))?;
+//!
+//! sup.stop(id)?; // cancel the token; escalate to an abort after the grace period
+//! let end = sup.joined(id).await?; // state, stop latency, cleanup, persisted/lost/pending
+//! assert_eq!(end.state, State::Stopped);
+//! assert_eq!(end.ledger.lost, 0);
+//! let rows = sup.snapshot(); // lock-free counters of every task
+//! assert_eq!(rows.len(), 2);
+//! sup.shutdown(Duration::from_millis(100)).await; // returns when every task is joined
+//! assert!(events.recv().await.is_some());
+//! # Ok(()) }
+//! ```
+//!
+//! [`dashboard::run`] opens the dashboard over a supervisor's tasks.
 
 pub mod app;
 pub mod cli;
