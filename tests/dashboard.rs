@@ -35,7 +35,11 @@ fn supervisor(kinds: &[Kind]) -> Supervisor {
 
 /// The same, with the events from before the first spawn.
 fn supervisor_with_events(kinds: &[Kind]) -> (Supervisor, taskmon::EventStream) {
-    let sup = Supervisor::builder().grace(ms(2000)).build().unwrap();
+    let sup = Supervisor::builder()
+        .grace(ms(2000))
+        .wall_clock_origin(origin())
+        .build()
+        .unwrap();
     let events = sup.events();
     for kind in kinds {
         sup.spawn(kind.task(kind.name(), &params())).unwrap();
@@ -73,11 +77,17 @@ fn screen(app: &App, width: u16, height: u16) -> String {
     terminal.backend().to_string()
 }
 
-/// Wall-clock times and the temporary directory's name change from run to run.
+/// A fixed wall-clock start, so the times on screen are the same in every run.
+fn origin() -> chrono::DateTime<chrono::Local> {
+    use chrono::TimeZone;
+    chrono::Local
+        .with_ymd_and_hms(2026, 11, 25, 9, 30, 0)
+        .unwrap()
+}
+
+/// The temporary directory's name changes from run to run.
 fn snapshot_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
-    settings.add_filter(r"\d{2}:\d{2}:\d{2}\.\d{3}", "HH:MM:SS.mmm");
-    settings.add_filter(r"\d{2}:\d{2}:\d{2}", "HH:MM:SS");
     settings.add_filter(r"taskmon-[A-Za-z0-9]{6}", "taskmon-XXXXXX");
     settings.add_filter(r"/[^ ]*/taskmon-XXXXXX", "/tmp/taskmon-XXXXXX");
     settings

@@ -139,9 +139,17 @@ pub struct SupervisorBuilder {
     journal_dir: Option<PathBuf>,
     keep_journals: bool,
     runtime: TaskRuntime,
+    wall_clock_origin: Option<DateTime<Local>>,
 }
 
 impl SupervisorBuilder {
+    /// The wall-clock time of the supervisor's start, from which every event's time is counted
+    /// (default: now). Fixing it makes the times of a paused-clock test repeatable.
+    pub fn wall_clock_origin(mut self, origin: DateTime<Local>) -> Self {
+        self.wall_clock_origin = Some(origin);
+        self
+    }
+
     /// How long a graceful stop may take before it is escalated to an abort.
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
@@ -201,7 +209,7 @@ impl SupervisorBuilder {
                 tasks,
                 owned_runtime: Mutex::new(owned_runtime),
                 epoch: Instant::now(),
-                epoch_wall: Local::now(),
+                epoch_wall: self.wall_clock_origin.unwrap_or_else(Local::now),
                 registry: RwLock::new(Vec::new()),
                 subscribers: Mutex::new(Vec::new()),
                 grace_nanos: AtomicU64::new(duration_nanos(self.grace)),
@@ -295,6 +303,7 @@ impl Supervisor {
             journal_dir: None,
             keep_journals: false,
             runtime: TaskRuntime::Current,
+            wall_clock_origin: None,
         }
     }
 
