@@ -1,6 +1,6 @@
 //! The dashboard's state and the one place it changes: [`App::update`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
@@ -31,13 +31,21 @@ pub struct Rate {
 pub struct Quitting {
     /// Tasks that were still running when quitting began.
     pub live_at_start: usize,
+    /// When what is still running will be aborted.
+    pub escalation_at: Option<Duration>,
 }
 
 pub struct App {
     sup: Supervisor,
-    /// Every task not cleared, in spawn order, as of the last refresh.
+    /// Every task not cleared, in spawn order.
+    pub ids: Vec<TaskId>,
+    /// Snapshots of the tasks in the table's window, `ids[window()]`: only visible rows are read.
     pub rows: Vec<TaskSnapshot>,
-    hidden: HashSet<TaskId>,
+    /// How many of the supervisor's tasks `ids` has taken in.
+    known: usize,
+    /// Per-state counts of the cleared rows, left out of the header's counts.
+    hidden_counts: [usize; State::ALL.len()],
+    /// Index into `ids`.
     pub selected: usize,
     /// The first row shown in the table.
     pub offset: usize,
@@ -68,8 +76,10 @@ impl App {
         let grace = sup.grace();
         let mut app = Self {
             sup,
+            ids: Vec::new(),
             rows: Vec::new(),
-            hidden: HashSet::new(),
+            known: 0,
+            hidden_counts: [0; State::ALL.len()],
             selected: 0,
             offset: 0,
             mode: Mode::Normal,
@@ -98,7 +108,20 @@ impl App {
     }
 
     pub fn selected_row(&self) -> Option<&TaskSnapshot> {
-        self.rows.get(self.selected)
+        self.rows.get(self.selected.checked_sub(self.offset)?)
+    }
+
+    pub fn selected_id(&self) -> Option<TaskId> {
+        self.ids.get(self.selected).copied()
+    }
+
+    /// Tasks that have not ended yet.
+    pub fn live(&self) -> usize {
+        State::ALL
+            .iter()
+            .filter(|s| !s.is_ended())
+            .map(|&s| self.counts[s as usize])
+            .sum()
     }
 
     pub fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
@@ -117,54 +140,51 @@ impl App {
         self.log.push_back(event);
     }
 
-    /// Reads a fresh snapshot. Returns whether anything on screen would change.
+    /// Reads what the screen shows: the counts per state and the window's rows. Returns whether
+    /// anything on screen would change.
     pub fn refresh(&mut self) -> bool {
-        let selected_id = self.selected_row().map(|r| r.id);
         let previous_second = self.uptime.as_secs();
+        let previous_counts = self.counts;
         self.uptime = self.sup.uptime();
         self.clock = self.sup.wall_time(self.uptime);
-        let mut rows = self.sup.snapshot();
-        if !self.hidden.is_empty() {
-            rows.retain(|r| !self.hidden.contains(&r.id));
-        }
+        let total = self.sup.len();
+        self.ids.extend(self.known as TaskId + 1..=total as TaskId);
+        self.known = total;
         self.counts = [0; State::ALL.len()];
-        for row in &rows {
-            self.counts[row.state as usize] += 1;
+        for state in self.sup.states() {
+            self.counts[state as usize] += 1;
+        }
+        for (count, hidden) in self.counts.iter_mut().zip(self.hidden_counts) {
+            *count -= hidden;
         }
         if self.uptime.saturating_sub(self.last_sample) >= Duration::from_secs(1) {
-            self.sample_rates(&rows);
+            self.sample_rates();
         }
-        let window = self.window();
+        self.selected = self.selected.min(self.ids.len().saturating_sub(1));
+        self.keep_selection_visible();
+        let rows = self.sup.snapshots(&self.ids[self.window()]);
         let changed = previous_second != self.uptime.as_secs()
+            || previous_counts != self.counts
             || rows.len() != self.rows.len()
-            || rows
-                .get(window.clone())
-                .zip(self.rows.get(window))
-                .is_none_or(|(new, old)| new.iter().zip(old).any(|(a, b)| !looks_same(a, b)))
+            || rows.iter().zip(&self.rows).any(|(a, b)| !looks_same(a, b))
             || rows.iter().any(|r| r.state == State::Stopping);
         self.rows = rows;
-        self.selected = selected_id
-            .and_then(|id| self.rows.iter().position(|r| r.id == id))
-            .unwrap_or(self.selected)
-            .min(self.rows.len().saturating_sub(1));
         self.children = self
-            .selected_row()
-            .map(|r| self.sup.children(r.id))
+            .selected_id()
+            .map(|id| self.sup.children(id))
             .unwrap_or_default();
-        self.keep_selection_visible();
         changed
     }
 
-    fn sample_rates(&mut self, rows: &[TaskSnapshot]) {
+    fn sample_rates(&mut self) {
         let seconds = self
             .uptime
             .saturating_sub(self.last_sample)
             .as_secs_f64()
             .max(1.0);
         self.last_sample = self.uptime;
-        for row in rows {
-            let rate = self.rates.entry(row.id).or_default();
-            let ticks = row.ledger.ticks;
+        for (index, ticks) in self.sup.tick_counts().into_iter().enumerate() {
+            let rate = self.rates.entry(index as TaskId + 1).or_default();
             rate.per_second =
                 ((ticks - rate.last_ticks.min(ticks)) as f64 / seconds).round() as u64;
             rate.last_ticks = ticks;
@@ -177,7 +197,7 @@ impl App {
 
     /// The rows the table shows.
     pub fn window(&self) -> std::ops::Range<usize> {
-        let end = (self.offset + self.table_height()).min(self.rows.len());
+        let end = (self.offset + self.table_height()).min(self.ids.len());
         self.offset.min(end)..end
     }
 
@@ -193,16 +213,12 @@ impl App {
         } else if self.selected >= self.offset + height {
             self.offset = self.selected + 1 - height;
         }
-        self.offset = self.offset.min(self.rows.len().saturating_sub(height));
+        self.offset = self.offset.min(self.ids.len().saturating_sub(height));
     }
 
     fn select(&mut self, index: usize) {
-        self.selected = index.min(self.rows.len().saturating_sub(1));
-        self.children = self
-            .selected_row()
-            .map(|r| self.sup.children(r.id))
-            .unwrap_or_default();
-        self.keep_selection_visible();
+        self.selected = index.min(self.ids.len().saturating_sub(1));
+        self.refresh();
     }
 
     fn move_by(&mut self, delta: isize) {
@@ -260,22 +276,12 @@ impl App {
             Action::PageUp => self.move_by(-page),
             Action::PageDown => self.move_by(page),
             Action::Home => self.select(0),
-            Action::End => self.select(self.rows.len().saturating_sub(1)),
+            Action::End => self.select(self.ids.len().saturating_sub(1)),
             Action::ToggleDetail => {
                 self.detail_focus = !self.detail_focus;
                 self.keep_selection_visible();
             }
-            Action::ClearEnded => {
-                let ended: Vec<_> = self
-                    .rows
-                    .iter()
-                    .filter(|r| r.state.is_ended())
-                    .map(|r| r.id)
-                    .collect();
-                self.notice = Some(format!("cleared {} ended row(s)", ended.len()));
-                self.hidden.extend(ended);
-                self.refresh();
-            }
+            Action::ClearEnded => self.clear_ended(),
             Action::GraceUp => self.set_grace((self.grace + GRACE_STEP).min(GRACE_MAX)),
             Action::GraceDown => {
                 self.set_grace(self.grace.saturating_sub(GRACE_STEP).max(GRACE_STEP))
@@ -329,7 +335,7 @@ impl App {
         let body = ui::table_body(areas.table);
         if body.contains(Position::new(column, row)) {
             let index = self.offset + (row - body.y) as usize;
-            if index < self.rows.len() {
+            if index < self.ids.len() {
                 self.select(index);
             }
         }
@@ -338,8 +344,27 @@ impl App {
     fn quit(&mut self) {
         self.mode = Mode::Quitting;
         self.quit_requested = true;
-        let live_at_start = self.rows.iter().filter(|r| !r.state.is_ended()).count();
-        self.quitting = Some(Quitting { live_at_start });
+        self.quitting = Some(Quitting {
+            live_at_start: self.live(),
+            escalation_at: Some(self.uptime + self.grace),
+        });
+    }
+
+    /// Hides the rows of ended tasks; their states are final, so their counts can be set aside.
+    fn clear_ended(&mut self) {
+        let states = self.sup.states();
+        let state_of = |id: TaskId| states[id as usize - 1];
+        let before = self.ids.len();
+        let selected = self.selected_id();
+        for &id in self.ids.iter().filter(|&&id| state_of(id).is_ended()) {
+            self.hidden_counts[state_of(id) as usize] += 1;
+        }
+        self.ids.retain(|&id| !state_of(id).is_ended());
+        self.notice = Some(format!("cleared {} ended row(s)", before - self.ids.len()));
+        self.selected = selected
+            .and_then(|id| self.ids.iter().position(|&i| i >= id))
+            .unwrap_or(self.ids.len().saturating_sub(1));
+        self.refresh();
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::entry::{FLAG_BUSY, FLAG_DROP_RAN, TaskEntry};
-use super::event::EventKind;
+use super::event::{EventKind, Hub};
 use super::{Inner, SupervisorError, TaskDef, TaskId};
 use crate::journal::Journal;
 
@@ -14,6 +14,8 @@ use crate::journal::Journal;
 /// calls that report its phases so the dashboard can show them.
 pub struct TaskContext {
     entry: Arc<TaskEntry>,
+    hub: Arc<Hub>,
+    /// Only for spawning children: a task must not keep the supervisor alive.
     supervisor: Weak<Inner>,
     journal: Option<Journal>,
 }
@@ -21,11 +23,13 @@ pub struct TaskContext {
 impl TaskContext {
     pub(crate) fn new(
         entry: Arc<TaskEntry>,
+        hub: Arc<Hub>,
         supervisor: Weak<Inner>,
         journal: Option<Journal>,
     ) -> Self {
         Self {
             entry,
+            hub,
             supervisor,
             journal,
         }
@@ -134,8 +138,9 @@ impl TaskContext {
         let Some(supervisor) = self.supervisor.upgrade() else {
             return;
         };
-        let children: Vec<_> = self.entry.children.lock().expect("children").clone();
-        let entries: Vec<_> = children
+        let entries: Vec<_> = self
+            .entry
+            .children()
             .into_iter()
             .filter_map(|id| supervisor.entry(id).ok())
             .collect();
@@ -146,9 +151,7 @@ impl TaskContext {
     }
 
     fn emit(&self, kind: EventKind, detail: Option<String>) {
-        if let Some(supervisor) = self.supervisor.upgrade() {
-            supervisor.emit(&self.entry, kind, detail);
-        }
+        self.hub.emit(&self.entry, kind, detail);
     }
 }
 

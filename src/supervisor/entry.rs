@@ -134,6 +134,11 @@ impl TaskEntry {
         self.milestones[milestone as usize].load(Ordering::Acquire) != 0
     }
 
+    /// The children's ids, without copying when there are none.
+    pub fn children(&self) -> Vec<TaskId> {
+        self.children.lock().expect("children").clone()
+    }
+
     pub fn timeline(&self) -> Timeline {
         let mut timeline = Timeline::default();
         for (slot, stamp) in timeline.at.iter_mut().zip(&self.milestones) {
@@ -183,7 +188,8 @@ impl TaskEntry {
             end
         } else if self.reached(Milestone::StopNoticed) || self.reached(Milestone::CleanupStarted) {
             State::CleaningUp
-        } else if self.token.is_cancelled() {
+        } else if self.reached(Milestone::StopRequested) {
+            // Read from the milestone, not the token: `is_cancelled` takes a lock.
             State::Stopping
         } else {
             State::Running

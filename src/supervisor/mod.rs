@@ -18,19 +18,22 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::mpsc;
 use tokio::task::JoinError;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 pub use context::TaskContext;
 pub use entry::Timeline;
+use event::Hub;
 pub use event::{Event, EventKind, EventStream};
 pub use snapshot::{TaskReport, TaskSnapshot};
 pub use state::{Cleanup, Milestone, State};
@@ -203,21 +206,48 @@ impl SupervisorBuilder {
             }
         };
         let run_dir = RunDir::create(self.journal_dir, self.keep_journals)?;
-        Ok(Supervisor {
-            inner: Arc::new(Inner {
-                control,
-                tasks,
-                owned_runtime: Mutex::new(owned_runtime),
-                epoch: Instant::now(),
-                epoch_wall: self.wall_clock_origin.unwrap_or_else(Local::now),
-                registry: RwLock::new(Vec::new()),
-                subscribers: Mutex::new(Vec::new()),
-                grace_nanos: AtomicU64::new(duration_nanos(self.grace)),
-                run_dir,
-                joiners: TaskTracker::new(),
-                closed: AtomicBool::new(false),
-            }),
-        })
+        let (reap, to_reap) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            control,
+            tasks,
+            owned_runtime: Mutex::new(owned_runtime),
+            hub: Arc::new(Hub::new(self.wall_clock_origin.unwrap_or_else(Local::now))),
+            registry: RwLock::new(Vec::new()),
+            grace_nanos: AtomicU64::new(duration_nanos(self.grace)),
+            run_dir,
+            joiners: TaskTracker::new(),
+            reap,
+            closed: AtomicBool::new(false),
+        });
+        inner.control.spawn(reaper(Arc::downgrade(&inner), to_reap));
+        Ok(Supervisor { inner })
+    }
+}
+
+/// A spawned task on its way to being joined: its record, its handle, and its place in the
+/// count that shutdown waits on.
+type Reap = (
+    Arc<TaskEntry>,
+    tokio::task::JoinHandle<()>,
+    TaskTrackerToken,
+);
+
+/// Awaits every task's `JoinHandle` and records how it ended. One task on the supervisor's own
+/// runtime for all of them: a join costs a wake-up here, not a tokio task of its own.
+async fn reaper(inner: Weak<Inner>, mut incoming: mpsc::UnboundedReceiver<Reap>) {
+    let mut running = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            Some((entry, handle, tracked)) = incoming.recv() => {
+                running.push(async move { (entry, handle.await, tracked) });
+            }
+            Some((entry, result, _tracked)) = running.next(), if !running.is_empty() => {
+                if let Some(inner) = inner.upgrade() {
+                    inner.finish(&entry, result);
+                }
+            }
+            else => break,
+        }
     }
 }
 
@@ -266,15 +296,16 @@ pub(crate) struct Inner {
     control: Handle,
     tasks: Handle,
     owned_runtime: Mutex<Option<Runtime>>,
-    epoch: Instant,
-    epoch_wall: DateTime<Local>,
+    /// The clock and the subscribers, shared with every task's context.
+    pub(crate) hub: Arc<Hub>,
     /// Index `i` holds task `i + 1`; entries are never removed.
     registry: RwLock<Vec<Arc<TaskEntry>>>,
-    subscribers: Mutex<Vec<mpsc::UnboundedSender<Event>>>,
     grace_nanos: AtomicU64,
     run_dir: RunDir,
-    /// Every joiner and grace timer, so shutdown can wait for all of them.
+    /// Every unjoined task, so shutdown can wait for all of them.
     joiners: TaskTracker,
+    /// Hands each spawned task to the reaper.
+    reap: mpsc::UnboundedSender<Reap>,
     closed: AtomicBool,
 }
 
@@ -330,7 +361,8 @@ impl Supervisor {
     /// [`Supervisor::joined`] for the outcome.
     pub fn stop(&self, id: TaskId) -> Result<(), SupervisorError> {
         let entry = self.inner.live_entry(id)?;
-        self.inner.request_stop(&entry, None);
+        let registry = self.inner.registry.read().expect("registry");
+        self.inner.request_stops(&registry, [&entry]);
         Ok(())
     }
 
@@ -344,11 +376,9 @@ impl Supervisor {
 
     /// Requests a graceful stop of every task still running. Returns how many were asked.
     pub fn stop_all(&self) -> usize {
-        let live = self.inner.live_entries();
-        for entry in &live {
-            self.inner.request_stop(entry, None);
-        }
-        live.len()
+        let registry = self.inner.registry.read().expect("registry");
+        self.inner
+            .request_stops(&registry, registry.iter().filter(|e| !e.is_ended()))
     }
 
     /// Aborts every task still running. Returns how many were asked.
@@ -392,6 +422,29 @@ impl Supervisor {
             .collect()
     }
 
+    /// Snapshots of the given tasks, in the order given; unknown ids are left out. What a view
+    /// that shows a window of rows reads each frame.
+    pub fn snapshots(&self, ids: &[TaskId]) -> Vec<TaskSnapshot> {
+        let now = self.inner.hub.since_epoch();
+        let registry = self.inner.registry.read().expect("registry");
+        ids.iter()
+            .filter_map(|&id| registry.get(id.checked_sub(1)? as usize))
+            .map(|entry| TaskSnapshot::read(entry, now))
+            .collect()
+    }
+
+    /// Every task's state, task `id` at index `id - 1`. Lock-free per task.
+    pub fn states(&self) -> Vec<State> {
+        let registry = self.inner.registry.read().expect("registry");
+        registry.iter().map(|entry| entry.state()).collect()
+    }
+
+    /// Every task's tick count, task `id` at index `id - 1`.
+    pub fn tick_counts(&self) -> Vec<u64> {
+        let registry = self.inner.registry.read().expect("registry");
+        registry.iter().map(|entry| entry.ledger.ticks()).collect()
+    }
+
     /// One task's snapshot.
     pub fn task(&self, id: TaskId) -> Result<TaskSnapshot, SupervisorError> {
         let entry = self.inner.entry(id)?;
@@ -411,19 +464,13 @@ impl Supervisor {
     pub fn children(&self, id: TaskId) -> Vec<TaskId> {
         self.inner
             .entry(id)
-            .map(|entry| entry.children.lock().expect("children").clone())
+            .map(|entry| entry.children())
             .unwrap_or_default()
     }
 
     /// Lifecycle events from now on.
     pub fn events(&self) -> EventStream {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        self.inner
-            .subscribers
-            .lock()
-            .expect("subscribers")
-            .push(sender);
-        EventStream { receiver }
+        self.inner.hub.subscribe()
     }
 
     pub fn grace(&self) -> Duration {
@@ -444,12 +491,12 @@ impl Supervisor {
 
     /// Time since the supervisor was built, on tokio's clock.
     pub fn uptime(&self) -> Duration {
-        self.inner.since_epoch()
+        self.inner.hub.since_epoch()
     }
 
     /// The wall-clock time of an offset from the supervisor's start.
     pub fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
-        self.inner.wall_time(since_start)
+        self.inner.hub.wall_time(since_start)
     }
 
     /// Final snapshots with every journal read back and checked against its persisted count.
@@ -467,14 +514,6 @@ impl Supervisor {
 }
 
 impl Inner {
-    fn since_epoch(&self) -> Duration {
-        Instant::now().saturating_duration_since(self.epoch)
-    }
-
-    fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
-        self.epoch_wall + chrono::TimeDelta::from_std(since_start).unwrap_or_default()
-    }
-
     pub(crate) fn entry(&self, id: TaskId) -> Result<Arc<TaskEntry>, SupervisorError> {
         let registry = self.registry.read().expect("registry");
         id.checked_sub(1)
@@ -494,38 +533,6 @@ impl Inner {
     fn live_entries(&self) -> Vec<Arc<TaskEntry>> {
         let registry = self.registry.read().expect("registry");
         registry.iter().filter(|e| !e.is_ended()).cloned().collect()
-    }
-
-    /// Stamps the event's milestone (once) and sends the event to every subscriber. Returns
-    /// false, sending nothing, when the milestone had already been reached.
-    pub(crate) fn emit(&self, entry: &TaskEntry, kind: EventKind, detail: Option<String>) -> bool {
-        let since_start = self.since_epoch();
-        if let Some(milestone) = kind.milestone()
-            && !entry.mark(milestone, since_start)
-        {
-            return false;
-        }
-        self.send(entry, kind, since_start, detail);
-        true
-    }
-
-    fn send(
-        &self,
-        entry: &TaskEntry,
-        kind: EventKind,
-        since_start: Duration,
-        detail: Option<String>,
-    ) {
-        let event = Event {
-            at: self.wall_time(since_start),
-            since_start,
-            id: entry.id,
-            task: entry.name.clone(),
-            kind,
-            detail,
-        };
-        let mut subscribers = self.subscribers.lock().expect("subscribers");
-        subscribers.retain(|s| s.send(event.clone()).is_ok());
     }
 
     pub(crate) fn spawn(
@@ -564,8 +571,13 @@ impl Inner {
             .journal_path
             .as_ref()
             .map(|path| Journal::new(path.to_path_buf(), def.journal, entry.ledger.clone()));
-        let ctx = TaskContext::new(entry.clone(), Arc::downgrade(self), journal);
-        self.emit(
+        let ctx = TaskContext::new(
+            entry.clone(),
+            self.hub.clone(),
+            Arc::downgrade(self),
+            journal,
+        );
+        self.hub.emit(
             &entry,
             EventKind::Spawned,
             Some(match parent {
@@ -582,46 +594,76 @@ impl Inner {
                 .spawn_blocking(move || panic::in_task(move || body(ctx))),
         };
         let _ = entry.abort_handle.set(handle.abort_handle());
-        let inner = self.clone();
-        let joined_entry = entry.clone();
-        self.joiners.spawn_on(
-            async move {
-                let result = handle.await;
-                inner.finish(&joined_entry, result);
-            },
-            &self.control,
-        );
+        // The reaper lives as long as this Inner does, so the send cannot fail while we run.
+        let _ = self
+            .reap
+            .send((entry.clone(), handle, self.joiners.token()));
         Ok(entry.id)
     }
 
-    fn request_stop(self: &Arc<Self>, entry: &Arc<TaskEntry>, cascaded_from: Option<TaskId>) {
-        let detail = match cascaded_from {
-            Some(parent) => format!("cascaded from parent #{parent}"),
-            None => format!("grace {}", humanize(self.grace())),
-        };
-        if entry.is_ended() || !self.emit(entry, EventKind::StopRequested, Some(detail)) {
-            return;
-        }
-        let children: Vec<_> = entry.children.lock().expect("children").clone();
-        for child in children.into_iter().filter_map(|id| self.entry(id).ok()) {
-            self.request_stop(&child, Some(entry.id));
-        }
-        entry.token.cancel();
+    /// Cancels the tokens of `roots` and of their descendants, and arms one escalation timer
+    /// for all of them: a graceful stop of ten thousand tasks is one timer, not ten thousand.
+    /// Returns how many tasks were newly asked to stop.
+    fn request_stops<'a>(
+        self: &Arc<Self>,
+        registry: &'a [Arc<TaskEntry>],
+        roots: impl IntoIterator<Item = &'a Arc<TaskEntry>>,
+    ) -> usize {
         let grace = self.grace();
-        entry.set_escalation_deadline(self.since_epoch() + grace);
-        let inner = self.clone();
-        let entry = entry.clone();
-        self.joiners.spawn_on(
-            async move {
-                if tokio::time::timeout(grace, entry.joined.cancelled())
-                    .await
-                    .is_err()
-                {
-                    inner.escalate(&entry, grace);
+        let now = self.hub.since_epoch();
+        let deadline = now + grace;
+        // Details are written only for someone to read them.
+        let listening = self.hub.listening();
+        let detail = format!("grace {}", humanize(grace));
+        let mut queue: Vec<(&TaskEntry, Option<TaskId>)> =
+            roots.into_iter().map(|e| (&**e, None)).collect();
+        let mut asked = 0;
+        while let Some((entry, cascaded_from)) = queue.pop() {
+            let detail = listening.then(|| match cascaded_from {
+                Some(parent) => format!("cascaded from parent #{parent}"),
+                None => detail.clone(),
+            });
+            if entry.is_ended()
+                || !self
+                    .hub
+                    .emit_at(entry, EventKind::StopRequested, now, detail)
+            {
+                continue;
+            }
+            entry.set_escalation_deadline(deadline);
+            for child in entry.children() {
+                if let Some(child) = registry.get(child as usize - 1) {
+                    queue.push((child, Some(entry.id)));
                 }
-            },
-            &self.control,
-        );
+            }
+            entry.token.cancel();
+            asked += 1;
+        }
+        if asked > 0 {
+            // Sleeps out the grace period rather than waking for every join; it holds the
+            // supervisor weakly, so it keeps nothing alive, and shutdown does not wait for it.
+            let inner = Arc::downgrade(self);
+            self.control.spawn(async move {
+                tokio::time::sleep(grace).await;
+                if let Some(inner) = inner.upgrade() {
+                    inner.escalate_overdue(deadline, grace);
+                }
+            });
+        }
+        asked
+    }
+
+    /// Aborts every task whose stop was due by `deadline` and that has not been joined.
+    fn escalate_overdue(&self, deadline: Duration, grace: Duration) {
+        let registry = self.registry.read().expect("registry");
+        for entry in registry.iter().filter(|e| !e.is_ended()) {
+            if entry
+                .escalation_deadline()
+                .is_some_and(|due| due <= deadline)
+            {
+                self.escalate(entry, grace);
+            }
+        }
     }
 
     fn grace(&self) -> Duration {
@@ -640,7 +682,7 @@ impl Inner {
             entry.set_flag(FLAG_ABORT_IGNORED, true);
             detail.push_str(" (no effect on a started spawn_blocking task)");
         }
-        self.emit(entry, EventKind::Escalated, Some(detail));
+        self.hub.emit(entry, EventKind::Escalated, Some(detail));
         if let Some(handle) = entry.abort_handle.get() {
             handle.abort();
         }
@@ -656,7 +698,7 @@ impl Inner {
         } else {
             None
         };
-        self.emit(entry, EventKind::AbortRequested, detail);
+        self.hub.emit(entry, EventKind::AbortRequested, detail);
         if let Some(handle) = entry.abort_handle.get() {
             handle.abort();
         }
@@ -671,31 +713,33 @@ impl Inner {
             Err(error) if error.is_panic() => {
                 let message = panic::panic_message(error.into_panic().as_ref());
                 let _ = entry.panic_message.set(message.as_str().into());
-                self.emit(entry, EventKind::Panicked, Some(message));
+                self.hub.emit(entry, EventKind::Panicked, Some(message));
                 State::Panicked
             }
             Err(_) if entry.reached(Milestone::Escalated) => State::Escalated,
             Err(_) => State::Aborted,
         };
-        let since_start = self.since_epoch();
+        let since_start = self.hub.since_epoch();
         entry.mark(Milestone::Joined, since_start);
         entry.set_end_state(state);
-        let latency = entry
-            .timeline()
-            .stop_latency()
-            .map(|d| format!(" after {}", humanize(d)))
-            .unwrap_or_default();
-        self.send(
-            entry,
-            EventKind::Joined,
-            since_start,
-            Some(format!("{state}{latency}")),
-        );
-        let children: Vec<_> = entry.children.lock().expect("children").clone();
-        for child in children.into_iter().filter_map(|id| self.entry(id).ok()) {
+        if self.hub.listening() {
+            let latency = entry
+                .timeline()
+                .stop_latency()
+                .map(|d| format!(" after {}", humanize(d)))
+                .unwrap_or_default();
+            let detail = format!("{state}{latency}");
+            self.hub
+                .send(entry, EventKind::Joined, since_start, Some(detail));
+        }
+        for child in entry
+            .children()
+            .into_iter()
+            .filter_map(|id| self.entry(id).ok())
+        {
             if !child.is_ended() {
                 child.set_flag(FLAG_ORPHAN, true);
-                self.emit(
+                self.hub.emit(
                     &child,
                     EventKind::Orphaned,
                     Some(format!(
@@ -709,7 +753,7 @@ impl Inner {
     }
 
     fn snapshot_of(&self, entry: &TaskEntry) -> TaskSnapshot {
-        TaskSnapshot::read(entry, self.since_epoch())
+        TaskSnapshot::read(entry, self.hub.since_epoch())
     }
 }
 

@@ -95,15 +95,12 @@ pub(super) fn picker(frame: &mut Frame, area: Rect, highlighted: usize) {
 
 pub(super) fn quitting(frame: &mut Frame, area: Rect, app: &App) {
     let Some(quitting) = app.quitting else { return };
-    let live = app.rows.iter().filter(|r| !r.state.is_ended()).count();
+    let live = app.live();
     let joined = quitting.live_at_start.saturating_sub(live);
-    let deadline = app
-        .rows
-        .iter()
-        .filter(|r| !r.state.is_ended())
-        .filter_map(|r| r.escalation_at)
-        .max()
-        .map(|at| humanize(at.saturating_sub(app.uptime)));
+    let deadline = quitting
+        .escalation_at
+        .filter(|at| *at > app.uptime)
+        .map(|at| humanize(at - app.uptime));
     let mut lines = vec![
         Line::from(format!(
             "Stopping every task gracefully: {joined} of {} joined, {live} left.",

@@ -147,7 +147,7 @@ fn state_cell(r: &TaskSnapshot, app: &App) -> Span<'static> {
 
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let window = app.window();
-    let rows = app.rows[window.clone()].iter().map(|r| {
+    let rows = app.rows.iter().map(|r| {
         Row::new(COLUMNS.iter().map(|c| {
             let line = Line::from((c.cell)(r, app));
             Cell::from(if c.right { line.right_aligned() } else { line })
@@ -161,7 +161,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         " tasks {}-{} of {} ",
         window.start + usize::from(!window.is_empty()),
         window.end,
-        app.rows.len()
+        app.ids.len()
     );
     let table = Table::new(rows, COLUMNS.iter().map(|c| c.width))
         .header(header)
