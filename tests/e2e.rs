@@ -6,6 +6,8 @@ mod pty;
 
 use pty::Session;
 
+const TASKMON: &str = env!("CARGO_BIN_EXE_taskmon");
+
 const SCENARIO: &str = r#"
 grace = "1s"
 [[task]]
@@ -116,9 +118,15 @@ fn a_crash_of_the_dashboard_itself_restores_the_terminal_first() {
     let status = s.wait_for_exit();
     assert!(!status.success());
     s.assert_terminal_restored();
+    let output = String::from_utf8_lossy(&s.raw.lock().unwrap()).into_owned();
+    let message = output
+        .find("crashed on purpose")
+        .expect("the panic message was printed");
+    let left_alternate_screen = output
+        .find("\x1b[?1049l")
+        .expect("left the alternate screen");
     assert!(
-        s.screen().contains("crashed on purpose"),
-        "the panic message is readable:\n{}",
-        s.screen()
+        left_alternate_screen < message,
+        "the terminal was given back before the message, so it stays readable"
     );
 }

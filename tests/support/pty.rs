@@ -1,5 +1,5 @@
 //! A real pseudo-terminal running the taskmon binary, read back with a terminal emulator (vt100).
-//! Shared by the end-to-end tests and the benchmarks.
+//! Shared by the end-to-end tests and the benchmarks; each names its binary as `TASKMON`.
 
 #![allow(dead_code)]
 
@@ -28,7 +28,7 @@ impl Session {
                 pixel_height: 0,
             })
             .unwrap();
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_taskmon"));
+        let mut cmd = CommandBuilder::new(super::TASKMON);
         cmd.args(args);
         cmd.cwd(env!("CARGO_MANIFEST_DIR"));
         cmd.env("TERM", "xterm-256color");

@@ -1,8 +1,8 @@
 //! taskmon's performance against its targets, each measured against a baseline taken in the same
 //! run. Prints a table; asserts nothing (these machines are shared and noisy).
 //!
-//!     cargo bench --bench perf            # everything (about a minute)
-//!     cargo bench --bench perf -- tick    # only the benchmarks whose name contains `tick`
+//!     cargo bench                         # everything (about a minute)
+//!     cargo bench -- tick                 # only the benchmarks whose name contains `tick`
 
 #[path = "../tests/support/pty.rs"]
 mod pty;
@@ -22,6 +22,9 @@ use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
 const TASKS: usize = 10_000;
+
+/// `taskmon` as built for this package: without tokio's test-util.
+const TASKMON: &str = env!("CARGO_BIN_EXE_taskmon-measured");
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -315,7 +318,7 @@ fn idle_cpu() {
     dashboard.keys("q");
     dashboard.wait_for_exit();
 
-    let mut headless = std::process::Command::new(env!("CARGO_BIN_EXE_taskmon"))
+    let mut headless = std::process::Command::new(TASKMON)
         .args(["run", "--for", "12s"])
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -337,8 +340,8 @@ fn idle_cpu() {
 
 /// Peak resident memory of `taskmon run --scenario assets/load.toml`, from /proc.
 fn memory() {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_taskmon"))
-        .args(["run", "--scenario", "assets/load.toml"])
+    let mut child = std::process::Command::new(TASKMON)
+        .args(["run", "--scenario", "../assets/load.toml"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(std::process::Stdio::null())
         .spawn()
