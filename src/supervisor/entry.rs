@@ -41,6 +41,8 @@ pub(crate) struct TaskEntry {
     cleanup_progress: AtomicU32,
     pub panic_message: OnceLock<Arc<str>>,
     pub children: Mutex<Vec<TaskId>>,
+    /// `children.len()`, so the many tasks without children never take the lock.
+    child_count: AtomicU32,
     pub abort_handle: OnceLock<AbortHandle>,
 }
 
@@ -106,6 +108,7 @@ impl TaskEntry {
             cleanup_progress: AtomicU32::new(u32::MAX),
             panic_message: OnceLock::new(),
             children: Mutex::new(Vec::new()),
+            child_count: AtomicU32::new(0),
             abort_handle: OnceLock::new(),
         }
     }
@@ -134,8 +137,18 @@ impl TaskEntry {
         self.milestones[milestone as usize].load(Ordering::Acquire) != 0
     }
 
-    /// The children's ids, without copying when there are none.
+    pub fn add_child(&self, id: TaskId) {
+        let mut children = self.children.lock().expect("children");
+        children.push(id);
+        self.child_count
+            .store(children.len() as u32, Ordering::Release);
+    }
+
+    /// The children's ids; no lock for a task that has none.
     pub fn children(&self) -> Vec<TaskId> {
+        if self.child_count.load(Ordering::Acquire) == 0 {
+            return Vec::new();
+        }
         self.children.lock().expect("children").clone()
     }
 

@@ -565,7 +565,7 @@ impl Inner {
             entry
         };
         if let Some(parent) = parent {
-            parent.children.lock().expect("children").push(entry.id);
+            parent.add_child(entry.id);
         }
         let journal = entry
             .journal_path
@@ -708,7 +708,11 @@ impl Inner {
     /// waits for the join.
     fn finish(&self, entry: &TaskEntry, result: Result<(), JoinError>) {
         let state = match result {
-            Ok(()) if entry.token.is_cancelled() => State::Stopped,
+            // The milestone first: `is_cancelled` takes a lock, and it is only needed for a
+            // token the task's own code cancelled.
+            Ok(()) if entry.reached(Milestone::StopRequested) || entry.token.is_cancelled() => {
+                State::Stopped
+            }
             Ok(()) => State::Finished,
             Err(error) if error.is_panic() => {
                 let message = panic::panic_message(error.into_panic().as_ref());
