@@ -160,7 +160,7 @@ fn supervised_ticks() -> u64 {
 /// Stop 10,000 idle `select` tasks and join them: cancel-and-join on bare tokio vs the
 /// supervisor's `shutdown` (stop all, escalation armed, every join recorded).
 fn stop_all() {
-    let rounds = 5;
+    let rounds = 9;
     let mut bare = Vec::new();
     let mut ours = Vec::new();
     for _ in 0..rounds {

@@ -27,7 +27,7 @@ use crate::supervisor::{Supervisor, TaskReport, panic};
 use crate::ui;
 
 /// How often the dashboard looks for changes; it redraws only when something changed.
-pub const FRAME: Duration = Duration::from_millis(100);
+pub const FRAME: Duration = Duration::from_millis(200);
 
 /// Whether both stdin and stdout are a terminal, as the dashboard needs.
 pub fn has_terminal() -> bool {

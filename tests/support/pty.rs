@@ -93,7 +93,7 @@ impl Session {
                 "timed out waiting until {what}; screen:\n{}",
                 self.screen()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 
