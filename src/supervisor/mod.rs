@@ -392,7 +392,8 @@ impl Supervisor {
 
     /// Stops everything gracefully with `grace` as the grace period (escalating what overruns it)
     /// and returns once every task — orphans included — has been joined. Spawns are refused from
-    /// here on.
+    /// here on. A blocking-pool task that never checks its token cannot be ended by anything, so it
+    /// keeps this waiting.
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.closed.store(true, Ordering::Release);
         self.set_grace(grace);
