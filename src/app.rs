@@ -167,7 +167,9 @@ impl App {
             || previous_counts != self.counts
             || rows.len() != self.rows.len()
             || rows.iter().zip(&self.rows).any(|(a, b)| !looks_same(a, b))
-            || rows.iter().any(|r| r.state == State::Stopping);
+            || rows
+                .iter()
+                .any(|r| r.escalation_at.is_some() && !r.state.is_ended());
         self.rows = rows;
         self.children = self
             .selected_id()
