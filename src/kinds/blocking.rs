@@ -4,6 +4,10 @@
 //! effect only at the next `.await`, so both wait out the busy stretch — abort is not instant
 //! either. The worker thread is blocked meanwhile, which is why taskmon runs its own bookkeeping
 //! and the dashboard elsewhere.
+//!
+//! It yields once right before each busy stretch. Without that, a task woken by the same timer
+//! tick can sit in the blocked worker's LIFO slot, which no other worker steals from, and wait
+//! out the whole stretch: every other lesson on the runtime would be off by up to `busy`.
 
 use super::{Params, clean_up, tick};
 use crate::supervisor::TaskContext;
@@ -11,6 +15,8 @@ use crate::supervisor::TaskContext;
 pub(super) async fn run(mut ctx: TaskContext, p: Params) {
     let token = ctx.token().clone();
     loop {
+        // Let the tasks woken with this one run first (see the module comment).
+        tokio::task::yield_now().await;
         ctx.set_busy(true);
         std::thread::sleep(p.busy);
         ctx.set_busy(false);

@@ -83,7 +83,7 @@ impl Kind {
                 "stop shows `cleaning up` with progress; an abort or escalation mid-cleanup leaves it partial"
             }
             Kind::Blocking => {
-                "stop and abort both wait until it yields: abort is not instant either; tasks queued behind it on its worker wait too, the dashboard does not"
+                "stop and abort both wait until it yields: abort is not instant either; the dashboard stays responsive"
             }
             Kind::Stubborn => {
                 "a graceful stop runs into the grace period and is escalated to an abort"
