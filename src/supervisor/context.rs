@@ -1,38 +1,25 @@
 //! What a supervised task's code gets to work with.
 
 use std::io;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::entry::{FLAG_BUSY, FLAG_DROP_RAN, TaskEntry};
-use super::event::{EventKind, Hub};
-use super::{Inner, SupervisorError, TaskDef, TaskId};
+use super::event::EventKind;
+use super::{SupervisorError, TaskDef, TaskId};
 use crate::journal::Journal;
 
 /// Handed to every supervised task: its cancellation token, its tick counter and journal, and the
 /// calls that report its phases so the dashboard can show them.
 pub struct TaskContext {
     entry: Arc<TaskEntry>,
-    hub: Arc<Hub>,
-    /// Only for spawning children: a task must not keep the supervisor alive.
-    supervisor: Weak<Inner>,
     journal: Option<Journal>,
 }
 
 impl TaskContext {
-    pub(crate) fn new(
-        entry: Arc<TaskEntry>,
-        hub: Arc<Hub>,
-        supervisor: Weak<Inner>,
-        journal: Option<Journal>,
-    ) -> Self {
-        Self {
-            entry,
-            hub,
-            supervisor,
-            journal,
-        }
+    pub(crate) fn new(entry: Arc<TaskEntry>, journal: Option<Journal>) -> Self {
+        Self { entry, journal }
     }
 
     pub fn id(&self) -> TaskId {
@@ -127,6 +114,7 @@ impl TaskContext {
     /// task reaches it too; an abort of this task does not, and leaves it an orphan.
     pub fn spawn_child(&self, def: TaskDef) -> Result<TaskId, SupervisorError> {
         let supervisor = self
+            .entry
             .supervisor
             .upgrade()
             .ok_or(SupervisorError::ShuttingDown)?;
@@ -135,7 +123,7 @@ impl TaskContext {
 
     /// Waits until every child spawned so far has been joined.
     pub async fn join_children(&self) {
-        let Some(supervisor) = self.supervisor.upgrade() else {
+        let Some(supervisor) = self.entry.supervisor.upgrade() else {
             return;
         };
         let entries: Vec<_> = self
@@ -151,7 +139,7 @@ impl TaskContext {
     }
 
     fn emit(&self, kind: EventKind, detail: Option<String>) {
-        self.hub.emit(&self.entry, kind, detail);
+        self.entry.hub.emit(&self.entry, kind, detail);
     }
 }
 

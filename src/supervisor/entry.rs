@@ -3,14 +3,15 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::TaskId;
+use super::event::Hub;
 use super::state::{Cleanup, Milestone, State};
+use super::{Inner, TaskId};
 use crate::journal::Ledger;
 
 pub(crate) const FLAG_ORPHAN: u8 = 1;
@@ -20,6 +21,11 @@ pub(crate) const FLAG_BUSY: u8 = 8;
 
 pub(crate) struct TaskEntry {
     pub id: TaskId,
+    /// Where the task's phase reports go. Held here rather than in the task's context, so a
+    /// task's end does not touch a count shared by every task.
+    pub hub: Arc<Hub>,
+    /// For spawning children; weak, so a task never keeps the supervisor alive.
+    pub supervisor: Weak<Inner>,
     pub name: Arc<str>,
     pub kind: Arc<str>,
     pub parent: Option<TaskId>,
@@ -84,6 +90,8 @@ impl TaskEntry {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: TaskId,
+        hub: Arc<Hub>,
+        supervisor: Weak<Inner>,
         name: Arc<str>,
         kind: Arc<str>,
         parent: Option<TaskId>,
@@ -93,6 +101,8 @@ impl TaskEntry {
     ) -> Self {
         Self {
             id,
+            hub,
+            supervisor,
             name,
             kind,
             parent,

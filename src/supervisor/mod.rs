@@ -555,6 +555,8 @@ impl Inner {
                 .then(|| Arc::from(self.run_dir.path().join(journal_file_name(id, &def.name))));
             let entry = Arc::new(TaskEntry::new(
                 id,
+                self.hub.clone(),
+                Arc::downgrade(self),
                 def.name.into(),
                 def.kind.into(),
                 parent.map(|p| p.id),
@@ -572,12 +574,7 @@ impl Inner {
             .journal_path
             .as_ref()
             .map(|path| Journal::new(path.to_path_buf(), def.journal, entry.ledger.clone()));
-        let ctx = TaskContext::new(
-            entry.clone(),
-            self.hub.clone(),
-            Arc::downgrade(self),
-            journal,
-        );
+        let ctx = TaskContext::new(entry.clone(), journal);
         self.hub.emit(
             &entry,
             EventKind::Spawned,
