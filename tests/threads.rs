@@ -166,7 +166,10 @@ fn the_supervisor_keeps_working_while_every_task_worker_is_blocked() {
             1,
             "it ran until its next await, where the abort landed"
         );
-        sup.shutdown(Duration::from_secs(1)).await;
+        // Back to the real clock: a paused one would let the grace period pass at once while
+        // `late`, on the real-clock task runtime, has not yet seen its stop.
+        tokio::time::resume();
+        sup.shutdown(Duration::from_secs(5)).await;
         assert_eq!(sup.task(late).unwrap().state, State::Stopped);
     });
 }
