@@ -11,6 +11,9 @@ use crate::format;
 use crate::scenario::Scenario;
 use crate::supervisor::{Event, EventKind, Supervisor, TaskReport};
 
+/// Events printed between two chances for the supervisor's bookkeeping to run.
+const PRINT_BATCH: usize = 256;
+
 /// How long a run goes on after the timeline's last action when `--for` is not given.
 pub const DEFAULT_TAIL: Duration = Duration::from_secs(10);
 
@@ -47,14 +50,19 @@ pub async fn run(
         tokio::select! {
             biased;
             Some(event) = events.recv() => {
-                // Print everything waiting, then flush once.
+                // Print a batch of what is waiting, flush once, and let the supervisor's own
+                // work (recording joins) run before the next batch: printing ten thousand events
+                // in one go would delay, and so inflate, every stop latency.
                 let mut next = Some(event);
+                let mut batch = 0;
                 while let Some(event) = next {
                     joined += usize::from(event.kind == EventKind::Joined);
                     out.event(&event)?;
-                    next = events.try_recv();
+                    batch += 1;
+                    next = if batch < PRINT_BATCH { events.try_recv() } else { None };
                 }
                 out.flush()?;
+                tokio::task::yield_now().await;
             }
             _ = &mut timeline, if !timeline_done => timeline_done = true,
             _ = tokio::time::sleep_until(deadline) => break "time is up",
