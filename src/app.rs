@@ -220,14 +220,15 @@ impl App {
 
     fn select(&mut self, index: usize) {
         self.selected = index.min(self.ids.len().saturating_sub(1));
-        self.refresh();
+        self.keep_selection_visible();
     }
 
     fn move_by(&mut self, delta: isize) {
         self.select(self.selected.saturating_add_signed(delta));
     }
 
-    /// Applies one action.
+    /// Applies one action. The caller refreshes afterwards (as the dashboard does after every
+    /// key), so an action only changes state and asks the supervisor; it reads nothing back.
     pub fn update(&mut self, action: Action) {
         self.notice = None;
         match (self.mode, action) {
@@ -307,7 +308,6 @@ impl App {
             Ok(()) => format!("{verb} requested for #{id} {name}"),
             Err(e) => format!("cannot {verb}: {e}"),
         });
-        self.refresh();
     }
 
     fn set_grace(&mut self, grace: Duration) {
@@ -327,7 +327,6 @@ impl App {
             Ok(id) => format!("spawned #{id} {name}"),
             Err(e) => format!("cannot spawn: {e}"),
         });
-        self.refresh();
     }
 
     fn click(&mut self, column: u16, row: u16) {
@@ -366,7 +365,6 @@ impl App {
         self.selected = selected
             .and_then(|id| self.ids.iter().position(|&i| i >= id))
             .unwrap_or(self.ids.len().saturating_sub(1));
-        self.refresh();
     }
 }
 

@@ -46,7 +46,7 @@ pub(crate) struct TaskEntry {
     /// Cleanup progress in thousandths; `u32::MAX` = none reported.
     cleanup_progress: AtomicU32,
     pub panic_message: OnceLock<Arc<str>>,
-    pub children: Mutex<Vec<TaskId>>,
+    children: Mutex<Vec<TaskId>>,
     /// `children.len()`, so the many tasks without children never take the lock.
     child_count: AtomicU32,
     pub abort_handle: OnceLock<AbortHandle>,
@@ -75,13 +75,10 @@ impl Timeline {
 
     /// Time from the first stop or abort request to the join.
     pub fn stop_latency(&self) -> Option<Duration> {
-        let requested = match (
-            self.at(Milestone::StopRequested),
-            self.at(Milestone::AbortRequested),
-        ) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
-        };
+        let requested = [Milestone::StopRequested, Milestone::AbortRequested]
+            .into_iter()
+            .filter_map(|m| self.at(m))
+            .min()?;
         Some(self.at(Milestone::Joined)?.saturating_sub(requested))
     }
 }

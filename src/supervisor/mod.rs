@@ -383,7 +383,8 @@ impl Supervisor {
 
     /// Aborts every task still running. Returns how many were asked.
     pub fn abort_all(&self) -> usize {
-        let live = self.inner.live_entries();
+        let registry = self.inner.registry.read().expect("registry");
+        let live: Vec<_> = registry.iter().filter(|e| !e.is_ended()).collect();
         for entry in &live {
             self.inner.request_abort(entry);
         }
@@ -531,11 +532,6 @@ impl Inner {
         Ok(entry)
     }
 
-    fn live_entries(&self) -> Vec<Arc<TaskEntry>> {
-        let registry = self.registry.read().expect("registry");
-        registry.iter().filter(|e| !e.is_ended()).cloned().collect()
-    }
-
     pub(crate) fn spawn(
         self: &Arc<Self>,
         def: TaskDef,
@@ -669,34 +665,32 @@ impl Inner {
     }
 
     fn escalate(&self, entry: &TaskEntry, grace: Duration) {
-        if entry.is_ended() {
-            return;
-        }
-        let mut detail = format!(
+        let reason = format!(
             "not joined within the grace period of {}; aborting",
             humanize(grace)
         );
-        if entry.on_blocking_pool {
-            entry.set_flag(FLAG_ABORT_IGNORED, true);
-            detail.push_str(" (no effect on a started spawn_blocking task)");
-        }
-        self.hub.emit(entry, EventKind::Escalated, Some(detail));
-        if let Some(handle) = entry.abort_handle.get() {
-            handle.abort();
-        }
+        self.abort_task(entry, EventKind::Escalated, Some(reason));
     }
 
     fn request_abort(&self, entry: &TaskEntry) {
+        self.abort_task(entry, EventKind::AbortRequested, None);
+    }
+
+    /// The one way an abort request and an escalation abort a task. A started blocking-pool task
+    /// cannot be aborted: it is flagged, and the event says so.
+    fn abort_task(&self, entry: &TaskEntry, kind: EventKind, reason: Option<String>) {
         if entry.is_ended() {
             return;
         }
         let detail = if entry.on_blocking_pool {
             entry.set_flag(FLAG_ABORT_IGNORED, true);
-            Some("no effect: a started spawn_blocking task runs until it returns".to_string())
+            const NO_EFFECT: &str =
+                "no effect: a started spawn_blocking task runs until it returns";
+            Some(reason.map_or(NO_EFFECT.to_string(), |r| format!("{r} ({NO_EFFECT})")))
         } else {
-            None
+            reason
         };
-        self.hub.emit(entry, EventKind::AbortRequested, detail);
+        self.hub.emit(entry, kind, detail);
         if let Some(handle) = entry.abort_handle.get() {
             handle.abort();
         }
