@@ -8,6 +8,7 @@ use ratatui::layout::{Position, Rect};
 
 use crate::input::{Action, Mode};
 use crate::kinds::{Kind, Params};
+use crate::signals::Urgency;
 use crate::supervisor::{Event, State, Supervisor, TaskId, TaskSnapshot, humanize};
 use crate::ui;
 
@@ -66,6 +67,8 @@ pub struct App {
     pub children: Vec<TaskId>,
     pub quitting: Option<Quitting>,
     quit_requested: bool,
+    /// Requests to quit so far: the first stops gracefully, the second aborts, the third exits.
+    quit_requests: u32,
     /// A one-line answer to the last key: what it did or why it did nothing.
     pub notice: Option<String>,
     spawned: u64,
@@ -96,6 +99,7 @@ impl App {
             children: Vec::new(),
             quitting: None,
             quit_requested: false,
+            quit_requests: 0,
             notice: None,
             spawned: 0,
         };
@@ -133,6 +137,11 @@ impl App {
         std::mem::take(&mut self.quit_requested)
     }
 
+    /// Whether a third request to quit asked to leave at once.
+    pub fn exit_requested(&self) -> bool {
+        Urgency::of(self.quit_requests) == Urgency::ExitNow
+    }
+
     pub fn push_event(&mut self, event: Event) {
         if self.log.len() == LOG_CAPACITY {
             self.log.pop_front();
@@ -151,14 +160,15 @@ impl App {
         self.ids.extend(self.known as TaskId + 1..=total as TaskId);
         self.known = total;
         self.counts = [0; State::ALL.len()];
-        for state in self.sup.states() {
+        let states = self.sup.states();
+        for &state in &states {
             self.counts[state as usize] += 1;
         }
         for (count, hidden) in self.counts.iter_mut().zip(self.hidden_counts) {
             *count -= hidden;
         }
         if self.uptime.saturating_sub(self.last_sample) >= Duration::from_secs(1) {
-            self.sample_rates();
+            self.sample_rates(&states);
         }
         self.selected = self.selected.min(self.ids.len().saturating_sub(1));
         self.keep_selection_visible();
@@ -178,7 +188,8 @@ impl App {
         changed
     }
 
-    fn sample_rates(&mut self) {
+    /// Ticks per second of every task since the last sample; an ended task's rate is 0.
+    fn sample_rates(&mut self, states: &[State]) {
         let seconds = self
             .uptime
             .saturating_sub(self.last_sample)
@@ -187,8 +198,12 @@ impl App {
         self.last_sample = self.uptime;
         for (index, ticks) in self.sup.tick_counts().into_iter().enumerate() {
             let rate = self.rates.entry(index as TaskId + 1).or_default();
-            rate.per_second =
-                ((ticks - rate.last_ticks.min(ticks)) as f64 / seconds).round() as u64;
+            let ended = states.get(index).is_some_and(|s| s.is_ended());
+            rate.per_second = if ended {
+                0
+            } else {
+                ((ticks - rate.last_ticks.min(ticks)) as f64 / seconds).round() as u64
+            };
             rate.last_ticks = ticks;
             if rate.history.len() == RATE_HISTORY {
                 rate.history.pop_front();
@@ -236,12 +251,8 @@ impl App {
                 self.size = Rect::new(0, 0, width, height);
                 self.keep_selection_visible();
             }
-            (Mode::Quitting, Action::AbortAll) => {
-                let n = self.sup.abort_all();
-                self.notice = Some(format!("aborting the {n} task(s) left"));
-            }
-            (Mode::Quitting, _) => {}
             (_, Action::Quit) => self.quit(),
+            (Mode::Quitting, _) => {}
             (Mode::Picker, Action::Up) => self.picker = self.picker.saturating_sub(1),
             (Mode::Picker, Action::Down | Action::ScrollDown) => {
                 self.picker = (self.picker + 1).min(Kind::ALL.len() - 1)
@@ -342,13 +353,27 @@ impl App {
         }
     }
 
+    /// One more request to quit: see [`Urgency`].
     fn quit(&mut self) {
-        self.mode = Mode::Quitting;
-        self.quit_requested = true;
-        self.quitting = Some(Quitting {
-            live_at_start: self.live(),
-            escalation_at: Some(self.uptime + self.grace),
-        });
+        self.quit_requests += 1;
+        match Urgency::of(self.quit_requests) {
+            Urgency::Graceful => {
+                self.mode = Mode::Quitting;
+                self.quit_requested = true;
+                self.quitting = Some(Quitting {
+                    live_at_start: self.live(),
+                    escalation_at: Some(self.uptime.saturating_add(self.grace)),
+                });
+            }
+            Urgency::AbortNow => {
+                let n = self.sup.abort_all();
+                if let Some(quitting) = &mut self.quitting {
+                    quitting.escalation_at = None;
+                }
+                self.notice = Some(format!("aborting the {n} task(s) left"));
+            }
+            Urgency::ExitNow => {}
+        }
     }
 
     /// Hides the rows of ended tasks; their states are final, so their counts can be set aside.

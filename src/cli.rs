@@ -1,17 +1,22 @@
 //! The command line.
 
-use std::io;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::dashboard;
-use crate::headless::{self, Output};
+use crate::format;
+use crate::headless::{self, Output, RunOptions};
 use crate::kinds::{Kind, Params};
-use crate::scenario::{Scenario, ScenarioError};
-use crate::supervisor::{DEFAULT_GRACE, Supervisor};
+use crate::scenario::{Scenario, ScenarioError, parse_duration};
+use crate::signals;
+use crate::supervisor::{DEFAULT_GRACE, FileLimits, Supervisor, TaskReport};
+use crate::text::{escape, escape_lines};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,16 +50,20 @@ pub struct Options {
     /// Scenario file (TOML); the built-in default scenario when left out.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
-    /// Grace period of a graceful stop before it is escalated to an abort [default: the
-    /// scenario's, else 3s].
+    /// Grace period of a graceful stop before it is escalated to an abort, at most 24h
+    /// [default: the scenario's, else 3s].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub grace: Option<Duration>,
-    /// Write the journals into DIR (kept) instead of a temporary directory.
+    /// Write the journals into DIR (kept; journals of an earlier run there are replaced) instead
+    /// of a temporary directory.
     #[arg(long, value_name = "DIR")]
     pub journal_dir: Option<PathBuf>,
     /// Keep the temporary journal directory at exit.
     #[arg(long)]
     pub keep_journals: bool,
+    /// Also write every task's report row to FILE, as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -64,20 +73,14 @@ pub struct RunArgs {
     /// Print one JSON object per line instead of text.
     #[arg(long)]
     pub json: bool,
-    /// End the run after DUR [default: 10s after the timeline's last action].
+    /// End the run after DUR, at most 24h [default: 10s after the timeline's last action].
     #[arg(long = "for", value_name = "DUR", value_parser = parse_duration)]
     pub run_for: Option<Duration>,
 }
 
-/// "250ms", "2s", "1m 30s"; never zero.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("{e}; write durations like 250ms, 2s or 1m30s"))?;
-    if d.is_zero() {
-        return Err("the duration must be longer than zero".into());
-    }
-    Ok(d)
-}
+/// The fewest free file descriptors taskmon starts with: its runtimes, signal handling and the
+/// terminal need a few, and running out of them inside a runtime cannot be recovered from.
+pub const MIN_FREE_FILES: u64 = 32;
 
 impl Options {
     /// The scenario named by `--scenario`, or the built-in default.
@@ -96,7 +99,7 @@ impl Options {
     /// A supervisor whose tasks run on a runtime of their own, so tasks that block every task
     /// worker cannot stall the caller's runtime. At least four workers, so that one `blocking`
     /// task does not hold up the lessons of the others.
-    pub fn supervisor(&self, scenario: &Scenario) -> io::Result<Supervisor> {
+    pub fn supervisor(&self, scenario: &Scenario) -> Result<Supervisor, crate::BuildError> {
         let workers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
         let mut builder = Supervisor::builder()
             .grace(self.grace(scenario))
@@ -134,90 +137,221 @@ pub fn kinds_text() -> String {
 
 /// The whole `taskmon` command: parse the command line, run, and say how it went.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.exit_code() == 0 => {
+            // --help and --version: nothing from the command line is echoed.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap quotes the offending argument; it is shown escaped.
+            eprint!("{}", escape_lines(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
     match cli.command {
         Some(Command::Kinds) => {
-            print!("{}", kinds_text());
+            let _ = io::stdout().write_all(kinds_text().as_bytes());
             ExitCode::SUCCESS
         }
-        Some(Command::Run(args)) => run(args),
-        None => open_dashboard(cli.options),
+        Some(Command::Run(args)) => {
+            let output = if args.json {
+                Output::Json
+            } else {
+                Output::Text
+            };
+            play(&args.options, Mode::Run(output, args.run_for))
+        }
+        None => play(&cli.options, Mode::Dashboard),
     }
 }
 
-fn run(args: RunArgs) -> ExitCode {
-    let scenario = match args.options.load_scenario() {
-        Ok(scenario) => scenario,
-        Err(e) => return bad_scenario(&e),
-    };
-    let output = if args.json {
-        Output::Json
-    } else {
-        Output::Text
-    };
-    let result = runtime().and_then(|rt| {
-        rt.block_on(async {
-            crate::silence_task_panics(true);
-            let sup = args.options.supervisor(&scenario)?;
-            let grace = args.options.grace(&scenario);
-            headless::run(&sup, &scenario, output, args.run_for, grace).await
-        })
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("taskmon: {e}");
-            ExitCode::from(1)
+/// The dashboard, or `taskmon run` with its output and `--for`.
+#[derive(Clone, Copy)]
+enum Mode {
+    Dashboard,
+    Run(Output, Option<Duration>),
+}
+
+/// A failure, with the exit status it warrants: 2 for bad usage or a bad scenario, 1 for
+/// anything that went wrong at run time.
+struct Failure(u8, String);
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure(2, message.into())
+    }
+
+    fn runtime(message: impl Into<String>) -> Self {
+        Failure(1, message.into())
+    }
+}
+
+fn play(options: &Options, mode: Mode) -> ExitCode {
+    match try_play(options, mode) {
+        Ok(code) => code,
+        Err(Failure(code, message)) => {
+            eprintln!("taskmon: {}", escape_lines(&message));
+            ExitCode::from(code)
         }
     }
 }
 
-fn open_dashboard(options: Options) -> ExitCode {
-    let scenario = match options.load_scenario() {
-        Ok(scenario) => scenario,
-        Err(e) => return bad_scenario(&e),
-    };
-    if !dashboard::has_terminal() {
-        eprintln!(
-            "taskmon: the dashboard needs a terminal, and stdin or stdout is not one.\n\
-             To play a scenario without a terminal, use `taskmon run` (see `taskmon run --help`)."
-        );
-        return ExitCode::from(1);
+fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
+    let scenario = options
+        .load_scenario()
+        .map_err(|e| Failure::usage(format!("bad scenario {e}")))?;
+    if matches!(mode, Mode::Dashboard) && !dashboard::has_terminal() {
+        return Err(Failure::runtime(
+            "the dashboard needs a terminal, and stdin or stdout is not one.\n\
+             To play a scenario without a terminal, use `taskmon run` (see `taskmon run --help`).",
+        ));
     }
-    let result = runtime().and_then(|rt| {
-        rt.block_on(async {
-            let sup = options.supervisor(&scenario)?;
-            let reports = dashboard::run(&sup, Some(&scenario)).await?;
-            let kept = (options.keep_journals || options.journal_dir.is_some())
-                .then(|| sup.run_dir().to_path_buf());
-            Ok::<_, std::io::Error>((reports, kept))
-        })
-    });
-    match result {
-        Ok((reports, kept)) => {
-            println!("taskmon: every task has been joined.\n");
-            print!("{}", crate::format::report_table(&reports));
-            if let Some(dir) = kept {
-                println!("\njournals kept in {}", dir.display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("taskmon: {e}");
-            ExitCode::from(1)
-        }
+    let limits = FileLimits::raise();
+    if limits.free() < MIN_FREE_FILES {
+        return Err(Failure::runtime(format!(
+            "too few files can be opened: the limit is {} (ulimit -n) and {} are open; taskmon needs at least {MIN_FREE_FILES} free",
+            limits.soft, limits.open
+        )));
     }
-}
-
-fn bad_scenario(e: &ScenarioError) -> ExitCode {
-    eprintln!("taskmon: bad scenario {e}");
-    ExitCode::from(2)
-}
-
-/// The runtime for taskmon's own work; tasks get a runtime of their own from the supervisor.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
+    let mut report_file = options
+        .report
+        .as_deref()
+        .map(create_report_file)
+        .transpose()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+        .map_err(|e| Failure::runtime(format!("cannot start a tokio runtime: {e}")))?;
+    let grace = options.grace(&scenario);
+    let (reports, journals) = runtime.block_on(async {
+        signals::report_file_size_errors();
+        crate::silence_task_panics(true);
+        let sup = options
+            .supervisor(&scenario)
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        check_room_for_journals(&scenario, &sup)?;
+        let reports = match mode {
+            Mode::Dashboard => dashboard::run(&sup, Some(&scenario))
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?
+                .into(),
+            Mode::Run(output, run_for) => {
+                let run = RunOptions {
+                    output,
+                    run_for,
+                    grace,
+                };
+                // A closed stdout ends the run as Ctrl-C does, then quietly: the outcome's
+                // reason is in its JSON `end` line for whoever still reads.
+                headless::run(&sup, &scenario, run)
+                    .await
+                    .map_err(|e| Failure::runtime(e.to_string()))?
+                    .reports
+            }
+        };
+        let journals = (!sup.run_dir_is_temporary()).then(|| sup.run_dir().to_path_buf());
+        Ok::<_, Failure>((reports, journals))
+    })?;
+    if matches!(mode, Mode::Dashboard) {
+        let summary = format!(
+            "taskmon: every task has been joined.\n\n{}",
+            format::report_summary(&reports, format::SUMMARY_ROWS)
+        );
+        let _ = io::stdout().write_all(summary.as_bytes());
+    }
+    finish(&reports, journals, report_file.as_mut())
+}
+
+/// The last words: the report file, where the journals are, and the exit status (1 when a
+/// journal failed: the run's figures are then not all backed by its files).
+fn finish(
+    reports: &[TaskReport],
+    journals: Option<PathBuf>,
+    report_file: Option<&mut (PathBuf, File)>,
+) -> Result<ExitCode, Failure> {
+    if let Some((path, file)) = report_file {
+        write_report_file(file, reports).map_err(|e| {
+            Failure::runtime(format!(
+                "cannot write the report to {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    if let Some(dir) = journals {
+        eprintln!(
+            "taskmon: journals kept in {}",
+            escape(&dir.display().to_string())
+        );
+    }
+    let failed: Vec<_> = reports.iter().filter(|r| r.journal_failed()).collect();
+    if !failed.is_empty() {
+        let names: Vec<String> = failed
+            .iter()
+            .take(5)
+            .map(|r| format!("#{} {}", r.snapshot.id, escape(&r.snapshot.name)))
+            .collect();
+        eprintln!(
+            "taskmon: {} journal(s) failed ({}{}); their records are not all on disk",
+            failed.len(),
+            names.join(", "),
+            if failed.len() > names.len() {
+                ", …"
+            } else {
+                ""
+            }
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Created (emptied) before anything runs, so a path that cannot be written is refused up front.
+/// Only a regular file: a FIFO without a reader would hold the exit up forever.
+fn create_report_file(path: &Path) -> Result<(PathBuf, File), Failure> {
+    let failed = |why: String| {
+        Failure::runtime(format!(
+            "cannot write the report to {}: {why}",
+            path.display()
+        ))
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| failed(e.to_string()))?;
+    if !file
+        .metadata()
+        .map_err(|e| failed(e.to_string()))?
+        .is_file()
+    {
+        return Err(failed("it is not a regular file".into()));
+    }
+    Ok((path.to_path_buf(), file))
+}
+
+fn write_report_file(file: &mut File, reports: &[TaskReport]) -> io::Result<()> {
+    let mut out = io::BufWriter::new(file);
+    for r in reports {
+        writeln!(out, "{}", format::report_json(r))?;
+    }
+    out.flush()
+}
+
+/// Every journaled task keeps a file open: a scenario that needs more than the open-file limit
+/// leaves room for is refused before anything is spawned.
+fn check_room_for_journals(scenario: &Scenario, sup: &Supervisor) -> Result<(), Failure> {
+    let needed = scenario.journaled_tasks();
+    let capacity = sup.journal_capacity() as u64;
+    if needed <= capacity {
+        return Ok(());
+    }
+    let limits = FileLimits::read();
+    Err(Failure::usage(format!(
+        "bad scenario {}: it keeps {needed} journal files open, but the open-file limit of {} (hard limit {}) leaves room for {capacity}; raise it (ulimit -n), or set `journal = false` on the tasks that need no journal",
+        scenario.source, limits.soft, limits.hard
+    )))
 }

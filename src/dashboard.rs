@@ -18,11 +18,11 @@ use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::app::App;
 use crate::input::{self, Action};
 use crate::scenario::Scenario;
+use crate::signals::{self, Signals};
 use crate::supervisor::{Supervisor, TaskReport, panic};
 use crate::ui;
 
@@ -35,8 +35,12 @@ pub fn has_terminal() -> bool {
 }
 
 /// Opens the dashboard over `sup`'s tasks, playing `scenario` if given, until the person quits;
-/// then stops everything (gracefully within the grace period, aborting what is left), restores the
-/// terminal and returns the final report. Every task has been joined when it returns.
+/// then stops everything (gracefully within the grace period, aborting what is left), shows the
+/// progress until the journals have been read back, restores the terminal and returns the final
+/// report. Every task has been joined (or, blocked for good, abandoned) when it returns.
+///
+/// Quitting — `q`, Ctrl-C, SIGINT, SIGTERM or SIGHUP — stops gracefully the first time, aborts
+/// what is left the second time, and exits the process at once the third.
 pub async fn run(sup: &Supervisor, scenario: Option<&Scenario>) -> io::Result<Vec<TaskReport>> {
     if !has_terminal() {
         return Err(io::Error::new(
@@ -50,10 +54,11 @@ pub async fn run(sup: &Supervisor, scenario: Option<&Scenario>) -> io::Result<Ve
         Ok(mut guard) => event_loop(&mut guard.terminal, sup, scenario).await,
         Err(e) => Err(e),
     };
-    // Whatever ended the loop, no task outlives the dashboard unjoined.
-    sup.shutdown(sup.grace()).await;
-    result?;
-    Ok(sup.report().await)
+    if result.is_err() {
+        // Whatever ended the loop, no task outlives the dashboard unjoined.
+        sup.shutdown(sup.grace()).await;
+    }
+    result
 }
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
@@ -62,7 +67,7 @@ async fn event_loop(
     terminal: &mut Term,
     sup: &Supervisor,
     scenario: Option<&Scenario>,
-) -> io::Result<()> {
+) -> io::Result<Vec<TaskReport>> {
     let mut keys = EventStream::new();
     let mut events = sup.events();
     let size = terminal.size()?;
@@ -78,11 +83,13 @@ async fn event_loop(
     tokio::pin!(timeline);
     let mut frames = tokio::time::interval(FRAME);
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    // Started by quitting; the loop keeps drawing its progress until every task is joined.
-    let mut shutdown: Option<Pin<Box<dyn Future<Output = ()> + '_>>> = None;
+    let mut signals = Signals::new()?;
+    // The signal a third request to quit exits with: Ctrl-C's, unless a signal came.
+    let mut last_signal = libc::SIGINT;
+    // Started by quitting; the loop keeps drawing its progress until every task is joined and
+    // every journal read back.
+    type Ending<'a> = Pin<Box<dyn Future<Output = Vec<TaskReport>> + 'a>>;
+    let mut shutdown: Option<Ending<'_>> = None;
     let mut dirty = true;
 
     loop {
@@ -101,9 +108,11 @@ async fn event_loop(
                 Some(Err(e)) => return Err(e),
                 None => app.update(Action::Quit),
             },
-            _ = interrupt.recv() => app.update(Action::Quit),
-            _ = terminate.recv() => app.update(Action::Quit),
-            _ = hangup.recv() => app.update(Action::Quit),
+            (number, _) = signals.next() => {
+                last_signal = number;
+                app.update(Action::Quit);
+                draw_now = true;
+            }
             Some(event) = events.recv() => {
                 app.push_event(event);
                 while let Some(event) = events.try_recv() {
@@ -115,13 +124,21 @@ async fn event_loop(
                 dirty |= app.refresh();
                 draw_now = dirty;
             }
-            () = async { shutdown.as_mut().expect("checked").await }, if shutdown.is_some() => {
-                return Ok(());
+            reports = async { shutdown.as_mut().expect("checked").await }, if shutdown.is_some() => {
+                return Ok(reports);
             }
             () = &mut timeline => {}
         }
+        if app.exit_requested() {
+            restore_terminal();
+            signals::exit_now(sup, last_signal);
+        }
         if app.take_quit_request() && shutdown.is_none() {
-            shutdown = Some(Box::pin(sup.shutdown(app.grace)));
+            let grace = app.grace;
+            shutdown = Some(Box::pin(async move {
+                sup.shutdown(grace).await;
+                sup.report().await
+            }));
         }
         if draw_now {
             terminal.draw(|frame| ui::draw(frame, &app))?;

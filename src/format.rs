@@ -1,11 +1,16 @@
-//! How taskmon writes times, latencies and events for people; shared by the dashboard and
-//! `taskmon run`.
+//! How taskmon writes times, latencies, events and reports for people and for programs; shared by
+//! the dashboard and `taskmon run`. Text that came from input is escaped here (see [`crate::text`]).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
+use serde_json::{Value, json};
 
-use crate::supervisor::{Event, TaskReport, humanize};
+use crate::supervisor::{Event, State, TaskReport, humanize};
+use crate::text::escape;
+
+/// How many rows a report shows on a terminal; `--report FILE` has every row.
+pub const SUMMARY_ROWS: usize = 20;
 
 /// `HH:MM:SS.mmm`
 pub fn clock(at: &DateTime<Local>) -> String {
@@ -17,29 +22,138 @@ pub fn latency(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".to_string(), humanize)
 }
 
+/// Milliseconds rounded to the microsecond, for JSON: `103.092`, never `103.09199999999999`.
+pub fn millis(d: Duration) -> f64 {
+    let micros = (d.as_nanos() + 500) / 1000;
+    micros as f64 / 1000.0
+}
+
 /// One event as a log line: time, task, event and detail.
 pub fn event_line(e: &Event) -> String {
-    let task = format!("#{} {}", e.id, e.task);
+    let task = format!("#{} {}", e.id, escape(&e.task));
     let mut line = format!("{}  {:<22} {:<16}", clock(&e.at), task, e.kind.as_str());
     if let Some(detail) = &e.detail {
         line.push(' ');
-        line.push_str(detail);
+        line.push_str(&escape(detail));
     }
     line.trim_end().to_string()
 }
 
-/// The final per-task table of `taskmon run` and of the dashboard's exit summary.
-pub fn report_table(reports: &[TaskReport]) -> String {
-    let name_width = reports
+/// One event as the SPEC's JSON line.
+pub fn event_json(e: &Event) -> Value {
+    json!({
+        "type": "event",
+        "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+        "id": e.id,
+        "task": &*e.task,
+        "event": e.kind.as_str(),
+        "detail": e.detail,
+    })
+}
+
+/// The SPEC's `report` JSON line for one task.
+pub fn report_json(r: &TaskReport) -> Value {
+    let s = &r.snapshot;
+    let journal = s.ledger.journal;
+    json!({
+        "type": "report",
+        "id": s.id,
+        "task": &*s.name,
+        "kind": &*s.kind,
+        "state": s.state.as_str(),
+        "ticks": s.ledger.ticks,
+        "persisted": journal.map(|j| j.persisted),
+        "lost": journal.map(|j| j.lost),
+        "pending": journal.map(|j| j.pending),
+        "cleanup": s.cleanup.as_str(),
+        "stop_latency_ms": s.stop_latency().map(millis),
+        "journal_verified": r.journal_verified,
+        "journal_error": s.journal_error.as_deref(),
+        "journal_problem": r.journal_problem,
+        "orphan": s.orphan,
+        "panic": s.panic_message.as_deref(),
+    })
+}
+
+/// How much a report row deserves to be among the few shown: lower is more notable.
+fn notability(r: &TaskReport) -> u8 {
+    let s = &r.snapshot;
+    if r.journal_failed() {
+        0
+    } else if s.state == State::Abandoned {
+        1
+    } else if s.state == State::Escalated {
+        2
+    } else if s.state == State::Panicked {
+        3
+    } else if s.ledger.counts().lost > 0 {
+        4
+    } else {
+        5
+    }
+}
+
+/// The final report of `taskmon run` and of the dashboard's exit summary: every row when there
+/// are at most `max_rows`, else the most notable ones (journal failures, abandoned, escalated,
+/// panicked, lost records) and a line saying how many are left out; then totals per state.
+pub fn report_summary(reports: &[TaskReport], max_rows: usize) -> String {
+    let mut shown: Vec<&TaskReport> = reports.iter().collect();
+    if shown.len() > max_rows {
+        shown.sort_by_key(|r| (notability(r), r.snapshot.id));
+        shown.truncate(max_rows);
+    }
+    let mut out = report_table(&shown);
+    if reports.len() > shown.len() {
+        out.push_str(&format!(
+            "… {} more tasks not shown; `--report FILE` writes every row as JSON lines\n",
+            reports.len() - shown.len()
+        ));
+    }
+    if reports.len() > 1 {
+        out.push_str(&totals(reports));
+    }
+    out
+}
+
+/// `totals: 4990 stopped · 3 escalated · 2 panicked · 15 records lost`
+fn totals(reports: &[TaskReport]) -> String {
+    let mut parts: Vec<String> = State::ALL
         .iter()
-        .map(|r| r.snapshot.name.chars().count())
-        .max()
-        .unwrap_or(4)
-        .clamp(4, 28);
-    let mut out = format!(
-        "{:>5}  {:<name_width$}  {:<14}  {:<11}  {:>7}  {:>12}  {:<7}  {:>9}  {:>6}  journal\n",
-        "id", "task", "kind", "state", "ticks", "stop latency", "cleanup", "persisted", "lost"
-    );
+        .map(|&state| {
+            let n = reports.iter().filter(|r| r.snapshot.state == state).count();
+            (n, state)
+        })
+        .filter(|&(n, _)| n > 0)
+        .map(|(n, state)| format!("{n} {state}"))
+        .collect();
+    let lost: u64 = reports
+        .iter()
+        .map(|r| r.snapshot.ledger.counts().lost)
+        .sum();
+    if lost > 0 {
+        parts.push(format!("{lost} records lost"));
+    }
+    let failed = reports.iter().filter(|r| r.journal_failed()).count();
+    if failed > 0 {
+        parts.push(format!("{failed} journal failures"));
+    }
+    format!("totals: {} tasks: {}\n", reports.len(), parts.join(" · "))
+}
+
+/// The rows given, as a table whose columns are as wide as their content.
+fn report_table(reports: &[&TaskReport]) -> String {
+    let mut table = TextTable::new(&[
+        ("id", Align::Right),
+        ("task", Align::Left),
+        ("kind", Align::Left),
+        ("state", Align::Left),
+        ("ticks", Align::Right),
+        ("stop latency", Align::Right),
+        ("cleanup", Align::Left),
+        ("persisted", Align::Right),
+        ("lost", Align::Right),
+        ("journal", Align::Left),
+    ]);
     for r in reports {
         let s = &r.snapshot;
         let state = if s.orphan {
@@ -47,28 +161,109 @@ pub fn report_table(reports: &[TaskReport]) -> String {
         } else {
             s.state.to_string()
         };
-        let journal = match r.journal_verified {
-            Some(true) => "verified",
-            Some(false) => "MISMATCH",
-            None => "off",
+        let journal = match (r.journal_verified, &s.journal_error) {
+            (_, Some(_)) => "ERROR",
+            (Some(true), None) => "verified",
+            (Some(false), None) => "MISMATCH",
+            (None, None) => "off",
         };
-        out.push_str(&format!(
-            "{:>5}  {:<name_width$}  {:<14}  {:<11}  {:>7}  {:>12}  {:<7}  {:>9}  {:>6}  {journal}\n",
-            s.id,
-            truncate(&s.name, name_width),
-            &*s.kind,
-            state,
-            s.ledger.ticks,
-            latency(s.stop_latency()),
-            s.cleanup.as_str(),
-            s.ledger.persisted,
-            s.ledger.lost,
-        ));
+        let counts = s.ledger.journal;
+        let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+        let mut notes = Vec::new();
         if let Some(message) = &s.panic_message {
-            out.push_str(&format!("{:>5}  panic: {message}\n", ""));
+            notes.push(format!("panic: {}", escape(message)));
+        }
+        if let Some(error) = &s.journal_error {
+            notes.push(format!("journal error: {}", escape(error)));
+        }
+        if let Some(problem) = &r.journal_problem {
+            notes.push(format!("journal check: {problem}"));
+        }
+        table.row(
+            vec![
+                s.id.to_string(),
+                escape(&s.name).into_owned(),
+                escape(&s.kind).into_owned(),
+                state,
+                s.ledger.ticks.to_string(),
+                latency(s.stop_latency()),
+                s.cleanup.to_string(),
+                count(counts.map(|c| c.persisted)),
+                count(counts.map(|c| c.lost)),
+                journal.to_string(),
+            ],
+            notes,
+        );
+    }
+    table.render()
+}
+
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// A plain-text table: columns as wide as their widest cell, so no row shifts another's columns.
+struct TextTable {
+    columns: Vec<(&'static str, Align)>,
+    rows: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl TextTable {
+    fn new(columns: &[(&'static str, Align)]) -> Self {
+        Self {
+            columns: columns.to_vec(),
+            rows: Vec::new(),
         }
     }
-    out
+
+    /// A row of cells, and notes printed under it.
+    fn row(&mut self, cells: Vec<String>, notes: Vec<String>) {
+        self.rows.push((cells, notes));
+    }
+
+    fn render(&self) -> String {
+        let widths: Vec<usize> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (title, _))| {
+                self.rows
+                    .iter()
+                    .map(|(cells, _)| cells[i].chars().count())
+                    .chain([title.chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: &[&str]| {
+            let mut out = String::new();
+            for (i, ((_, align), cell)) in self.columns.iter().zip(cells).enumerate() {
+                let width = widths[i];
+                let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
+                let sep = if i == 0 { "" } else { "  " };
+                match align {
+                    Align::Left => out.push_str(&format!("{sep}{cell}{pad}")),
+                    Align::Right => out.push_str(&format!("{sep}{pad}{cell}")),
+                }
+            }
+            out.truncate(out.trim_end().len());
+            out.push('\n');
+            out
+        };
+        let titles: Vec<&str> = self.columns.iter().map(|(t, _)| *t).collect();
+        let mut out = line(&titles);
+        let indent = " ".repeat(widths[0] + 2);
+        for (cells, notes) in &self.rows {
+            let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+            out.push_str(&line(&cells));
+            for note in notes {
+                out.push_str(&format!("{indent}{note}\n"));
+            }
+        }
+        out
+    }
 }
 
 /// Cuts `s` to `width` characters, marking the cut with `…`.
@@ -78,5 +273,39 @@ pub fn truncate(s: &str, width: usize) -> String {
     } else {
         let cut: String = s.chars().take(width.saturating_sub(1)).collect();
         format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_are_rounded_to_the_microsecond() {
+        assert_eq!(millis(Duration::from_nanos(103_091_999)), 103.092);
+        assert_eq!(millis(Duration::from_nanos(499)), 0.0);
+        assert_eq!(millis(Duration::from_micros(1)), 0.001);
+        assert_eq!(
+            serde_json::to_string(&json!(millis(Duration::from_nanos(103_091_999)))).unwrap(),
+            "103.092"
+        );
+    }
+
+    #[test]
+    fn a_text_table_sizes_columns_to_their_content() {
+        let mut t = TextTable::new(&[
+            ("id", Align::Right),
+            ("state", Align::Left),
+            ("n", Align::Right),
+        ]);
+        t.row(vec!["1".into(), "stopped".into(), "5".into()], vec![]);
+        t.row(
+            vec!["12".into(), "escalated (orphan)".into(), "123".into()],
+            vec!["panic: boom".into()],
+        );
+        assert_eq!(
+            t.render(),
+            "id  state                 n\n 1  stopped               5\n12  escalated (orphan)  123\n    panic: boom\n"
+        );
     }
 }

@@ -1,18 +1,22 @@
 //! `taskmon run`: plays a scenario without a terminal, printing events as they happen and a report
 //! per task at the end.
+//!
+//! Printing happens on a thread of its own, never on the runtime that records joins and fires
+//! grace timers: a slow reader of stdout cannot stretch a stop's latency or a run's length, and a
+//! closed stdout (`| head -1`) ends the run the way Ctrl-C does.
 
 use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::mpsc::{self, TryRecvError};
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::format;
+use crate::format::{self, SUMMARY_ROWS};
 use crate::scenario::Scenario;
-use crate::supervisor::{Event, EventKind, Supervisor, TaskReport};
-
-/// Events printed between two chances for the supervisor's bookkeeping to run.
-const PRINT_BATCH: usize = 256;
+use crate::signals::{self, Signals, Urgency};
+use crate::supervisor::{Event, EventKind, Supervisor, TaskReport, humanize};
 
 /// How long a run goes on after the timeline's last action when `--for` is not given.
 pub const DEFAULT_TAIL: Duration = Duration::from_secs(10);
@@ -24,154 +28,274 @@ pub enum Output {
     Json,
 }
 
-/// Plays `scenario` on `sup` until the timeline is done and every task has ended, or until
-/// `run_for` (default: 10 s after the last action) has passed, or Ctrl-C; then shuts down as
-/// quitting the dashboard does and prints the report.
+/// How a run is played.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    pub output: Output,
+    /// End the run after this long [default: 10 s after the timeline's last action].
+    pub run_for: Option<Duration>,
+    /// The grace period of the shutdown at the end.
+    pub grace: Duration,
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// The timeline was played and every task ended.
+    Done,
+    /// `--for` (or the default tail after the timeline) ran out.
+    TimeUp,
+    /// SIGINT, SIGTERM or SIGHUP, with its number.
+    Signal(i32),
+    /// Nobody reads stdout any more.
+    OutputClosed,
+}
+
+impl EndReason {
+    /// The word in the JSON `end` line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Done => "done",
+            EndReason::TimeUp => "time_up",
+            EndReason::Signal(_) => "signal",
+            EndReason::OutputClosed => "output_closed",
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            EndReason::Done => "every task has ended".into(),
+            EndReason::TimeUp => "time is up".into(),
+            EndReason::Signal(number) => format!("interrupted by {}", signal_name(number)),
+            EndReason::OutputClosed => "stdout was closed".into(),
+        }
+    }
+}
+
+fn signal_name(number: i32) -> &'static str {
+    match number {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
+}
+
+/// What a run came to.
+pub struct RunOutcome {
+    pub reason: EndReason,
+    pub reports: Arc<[TaskReport]>,
+}
+
+/// Plays `scenario` on `sup` until the timeline is done and every task has ended, until
+/// `run_for` has passed, until a signal, or until stdout is closed; then shuts down as quitting
+/// the dashboard does (a second signal aborts what is left, a third exits at once) and prints the
+/// report.
 pub async fn run(
     sup: &Supervisor,
     scenario: &Scenario,
-    output: Output,
-    run_for: Option<Duration>,
-    grace: Duration,
-) -> io::Result<()> {
-    let mut out = Printer::new(output);
+    options: RunOptions,
+) -> io::Result<RunOutcome> {
+    let printer = Printer::start(options.output);
+    let mut signals = Signals::new()?;
     let mut events = sup.events();
     let start = Instant::now();
-    let deadline = start + run_for.unwrap_or(scenario.last_action() + DEFAULT_TAIL);
+    let deadline = start
+        + options
+            .run_for
+            .unwrap_or(scenario.last_action() + DEFAULT_TAIL);
     let mut roster = scenario.spawn_tasks(sup);
     let timeline = scenario.play_timeline(sup, &mut roster, start);
     tokio::pin!(timeline);
     let mut timeline_done = scenario.timeline.is_empty();
     let mut joined = 0usize;
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
 
     let reason = loop {
         tokio::select! {
             biased;
+            (number, _) = signals.next() => break EndReason::Signal(number),
+            () = printer.closed() => break EndReason::OutputClosed,
             Some(event) = events.recv() => {
-                // Print a batch of what is waiting, flush once, and let the supervisor's own
-                // work (recording joins) run before the next batch: printing ten thousand events
-                // in one go would delay, and so inflate, every stop latency.
                 let mut next = Some(event);
-                let mut batch = 0;
                 while let Some(event) = next {
                     joined += usize::from(event.kind == EventKind::Joined);
-                    out.event(&event)?;
-                    batch += 1;
-                    next = if batch < PRINT_BATCH { events.try_recv() } else { None };
+                    printer.send(Message::Event(event));
+                    next = events.try_recv();
                 }
-                out.flush()?;
-                tokio::task::yield_now().await;
             }
-            _ = &mut timeline, if !timeline_done => timeline_done = true,
-            _ = tokio::time::sleep_until(deadline) => break "time is up",
-            _ = &mut interrupted => break "interrupted",
+            () = &mut timeline, if !timeline_done => timeline_done = true,
+            () = tokio::time::sleep_until(deadline) => break EndReason::TimeUp,
         }
         if timeline_done && joined >= sup.len() && events.is_empty() {
-            break "every task has ended";
+            break EndReason::Done;
         }
     };
 
-    let live = sup.len() - joined;
-    if live > 0 {
-        out.note(&format!(
-            "{reason}: stopping {live} task(s) gracefully, grace {}",
-            crate::supervisor::humanize(grace)
-        ))?;
-    }
-    let shutdown = sup.shutdown(grace);
+    let live = sup.len().saturating_sub(joined);
+    printer.send(Message::Note(if live > 0 {
+        format!(
+            "{}: stopping {live} task(s) gracefully, grace {}",
+            reason.describe(),
+            humanize(options.grace)
+        )
+    } else {
+        reason.describe()
+    }));
+    let shutdown = sup.shutdown(options.grace);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            Some(event) = events.recv() => {
-                out.event(&event)?;
-                out.flush()?;
+            biased;
+            (number, urgency) = signals.next() => {
+                // Shutdown is under way, so any signal asks for more haste than that.
+                if urgency == Urgency::ExitNow {
+                    signals::exit_now(sup, number);
+                }
+                let n = sup.abort_all();
+                printer.send(Message::Note(format!(
+                    "{}: aborting the {n} task(s) left",
+                    signal_name(number)
+                )));
             }
-            _ = &mut shutdown => break,
+            () = &mut shutdown => break,
+            Some(event) = events.recv() => printer.send(Message::Event(event)),
         }
     }
     while let Some(event) = events.try_recv() {
-        out.event(&event)?;
+        printer.send(Message::Event(event));
     }
-    out.report(&sup.report().await)?;
-    out.flush()
+    printer.send(Message::End(reason));
+    let reports: Arc<[TaskReport]> = sup.report().await.into();
+    printer.send(Message::Reports(reports.clone()));
+    // Everything is decided; what is left is writing it. A signal now stops the writing.
+    tokio::select! {
+        () = printer.finish() => {}
+        (number, _) = signals.next() => signals::exit_now(sup, number),
+    }
+    Ok(RunOutcome { reason, reports })
 }
 
+/// What the printing thread writes.
+enum Message {
+    Event(Event),
+    Note(String),
+    End(EndReason),
+    Reports(Arc<[TaskReport]>),
+}
+
+/// Writes to stdout on a thread of its own. Write errors (a closed pipe, a hung-up terminal)
+/// stop the writing and are announced through `closed`.
 struct Printer {
-    output: Output,
-    stdout: io::BufWriter<io::Stdout>,
+    sender: mpsc::Sender<Message>,
+    closed: CancellationToken,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Printer {
-    fn new(output: Output) -> Self {
+    fn start(output: Output) -> Self {
+        let (sender, receiver) = mpsc::channel();
+        let closed = CancellationToken::new();
+        let on_close = closed.clone();
+        let thread = std::thread::Builder::new()
+            .name("taskmon-stdout".into())
+            .spawn(move || print(output, receiver, on_close))
+            .expect("a thread for stdout");
         Self {
-            output,
-            stdout: io::BufWriter::new(io::stdout()),
+            sender,
+            closed,
+            thread,
         }
     }
 
-    fn event(&mut self, e: &Event) -> io::Result<()> {
-        match self.output {
-            Output::Text => writeln!(self.stdout, "{}", format::event_line(e))?,
-            Output::Json => {
-                let mut line = json!({
-                    "type": "event",
-                    "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
-                    "id": e.id,
-                    "task": &*e.task,
-                    "event": e.kind.as_str(),
-                });
-                if let Some(detail) = &e.detail {
-                    line["detail"] = json!(detail);
-                }
-                writeln!(self.stdout, "{line}")?;
-            }
-        }
-        Ok(())
+    fn send(&self, message: Message) {
+        // The thread only ends once the sender is dropped.
+        let _ = self.sender.send(message);
     }
 
-    fn note(&mut self, text: &str) -> io::Result<()> {
-        if self.output == Output::Text {
-            writeln!(self.stdout, "-- {text}")?;
-        }
-        Ok(())
-    }
-
-    fn report(&mut self, reports: &[TaskReport]) -> io::Result<()> {
-        match self.output {
-            Output::Text => write!(self.stdout, "\n{}", format::report_table(reports)),
-            Output::Json => {
-                for r in reports {
-                    writeln!(self.stdout, "{}", report_json(r))?;
-                }
-                Ok(())
-            }
+    /// Resolves when stdout can no longer be written: a write failed, or, with nothing being
+    /// written, a pipe's reader went away (`| head -1`) or a terminal hung up.
+    async fn closed(&self) {
+        tokio::select! {
+            () = self.closed.cancelled() => {}
+            () = stdout_gone() => {}
         }
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.stdout.flush()
+    /// Waits until everything sent has been written, or stdout closed.
+    async fn finish(self) {
+        drop(self.sender);
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 }
 
-/// The SPEC's `report` JSON line for one task.
-pub fn report_json(r: &TaskReport) -> serde_json::Value {
-    let s = &r.snapshot;
-    json!({
-        "type": "report",
-        "id": s.id,
-        "task": &*s.name,
-        "kind": &*s.kind,
-        "state": s.state.as_str(),
-        "ticks": s.ledger.ticks,
-        "persisted": s.ledger.persisted,
-        "lost": s.ledger.lost,
-        "pending": s.ledger.pending,
-        "cleanup": s.cleanup.as_str(),
-        "stop_latency_ms": s.stop_latency().map(|d| d.as_secs_f64() * 1000.0),
-        "journal_verified": r.journal_verified,
-        "orphan": s.orphan,
-        "panic": s.panic_message.as_deref(),
-    })
+/// Resolves when stdout reports an error condition, as a pipe does once its reader has gone;
+/// never for stdout that cannot be watched (a regular file, which cannot go away).
+async fn stdout_gone() {
+    use std::os::fd::AsFd;
+    use tokio::io::Interest;
+    use tokio::io::unix::AsyncFd;
+    let Ok(stdout) = io::stdout().as_fd().try_clone_to_owned() else {
+        return std::future::pending().await;
+    };
+    // SAFETY: the descriptor is our own duplicate, owned by the `AsyncFd` and closed only when
+    // it is dropped, so it stays open and the same for the registration's whole life.
+    match unsafe { AsyncFd::register_with_interest(stdout, Interest::ERROR) } {
+        Ok(stdout) => {
+            let _ = stdout.ready(Interest::ERROR).await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+fn print(output: Output, messages: mpsc::Receiver<Message>, closed: CancellationToken) {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut writing = true;
+    loop {
+        let message = match messages.try_recv() {
+            Ok(message) => message,
+            Err(TryRecvError::Empty) => {
+                // Nothing waiting: show what is written so far, then wait.
+                if writing && out.flush().is_err() {
+                    writing = false;
+                    closed.cancel();
+                }
+                match messages.recv() {
+                    Ok(message) => message,
+                    Err(_) => break,
+                }
+            }
+            Err(TryRecvError::Disconnected) => break,
+        };
+        if writing && write(&mut out, output, &message).is_err() {
+            writing = false;
+            closed.cancel();
+        }
+    }
+    if writing && out.flush().is_err() {
+        closed.cancel();
+    }
+}
+
+fn write(out: &mut impl Write, output: Output, message: &Message) -> io::Result<()> {
+    match (output, message) {
+        (Output::Text, Message::Event(e)) => writeln!(out, "{}", format::event_line(e)),
+        (Output::Json, Message::Event(e)) => writeln!(out, "{}", format::event_json(e)),
+        (Output::Text, Message::Note(text)) => writeln!(out, "-- {text}"),
+        (Output::Json, Message::Note(_)) | (Output::Text, Message::End(_)) => Ok(()),
+        (Output::Json, Message::End(reason)) => writeln!(
+            out,
+            "{}",
+            serde_json::json!({"type": "end", "reason": reason.as_str()})
+        ),
+        (Output::Text, Message::Reports(reports)) => {
+            write!(out, "\n{}", format::report_summary(reports, SUMMARY_ROWS))
+        }
+        (Output::Json, Message::Reports(reports)) => {
+            for r in reports.iter() {
+                writeln!(out, "{}", format::report_json(r))?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -246,9 +246,9 @@ pub static HELP: &[Binding] = &[
 pub static QUITTING: &[Binding] = &[Binding {
     label: "q",
     keys: &[key('q'), CTRL_C],
-    action: Action::AbortAll,
-    hint: "abort what is left now",
-    help: "abort every task still running instead of waiting for the grace period",
+    action: Action::Quit,
+    hint: "abort what is left now (again: exit at once)",
+    help: "abort every task still running instead of waiting for the grace period; a third time exits at once",
 }];
 
 pub fn bindings(mode: Mode) -> &'static [Binding] {
@@ -372,7 +372,7 @@ mod tests {
         assert_eq!(press(Mode::Help, KeyCode::Char('k'), NONE), None);
         assert_eq!(
             press(Mode::Quitting, KeyCode::Char('q'), NONE),
-            Some(Action::AbortAll)
+            Some(Action::Quit)
         );
     }
 

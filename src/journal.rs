@@ -4,11 +4,20 @@
 //! own code flushes them, so an abort — which drops the task at its next `.await` — loses whatever is
 //! still buffered. The one exception is `flush_on_drop`: a synchronous `Drop` writes the buffer, and
 //! synchronous `Drop` is the one piece of cleanup that survives an abort.
+//!
+//! A write that fails (disk full, file too large) is not the task's failure: the file is cut back
+//! to its last whole record, what could not be written is booked `lost`, and the task goes on
+//! without a journal, its row saying why.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::supervisor::run_dir::JournalSlots;
+use crate::text::escape;
 
 /// How a task keeps its journal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,22 +52,40 @@ impl JournalConfig {
 /// The lock-free counters of one task, shared between the task and the supervisor.
 ///
 /// `ticks = persisted + lost + pending` by construction: a tick is counted once, and each record
-/// leaves `pending` exactly once, either to the file (`persisted`) or to `lost` when the journal is
-/// dropped unflushed.
+/// leaves `pending` exactly once, either to the file (`persisted`) or to `lost`.
 #[derive(Debug, Default)]
 pub struct Ledger {
     ticks: AtomicU64,
     persisted: AtomicU64,
     lost: AtomicU64,
+    /// Why the journal stopped being written, once it has.
+    error: OnceLock<Arc<str>>,
 }
 
 /// A consistent reading of a [`Ledger`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LedgerReading {
     pub ticks: u64,
+    /// Where the records went; `None` for a task without a journal.
+    pub journal: Option<JournalCounts>,
+}
+
+/// A journaled task's records: `ticks = persisted + lost + pending`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JournalCounts {
+    /// Written to the journal file.
     pub persisted: u64,
+    /// Gone: dropped unflushed by an abort, or unwritable after a journal error.
     pub lost: u64,
+    /// In memory, not yet written.
     pub pending: u64,
+}
+
+impl LedgerReading {
+    /// The journal's counts; all zero for a task without a journal.
+    pub fn counts(&self) -> JournalCounts {
+        self.journal.unwrap_or_default()
+    }
 }
 
 impl Ledger {
@@ -72,23 +99,30 @@ impl Ledger {
         self.ticks.load(Ordering::Relaxed)
     }
 
+    fn book_lost(&self, records: u64) {
+        if records > 0 {
+            self.lost.fetch_add(records, Ordering::Release);
+        }
+    }
+
+    /// Why the journal stopped being written, if it did.
+    pub fn error(&self) -> Option<Arc<str>> {
+        self.error.get().cloned()
+    }
+
     /// Reads `persisted` and `lost` before `ticks`: both only grow after the ticks they account
     /// for, so the difference (`pending`) never goes negative.
     pub fn read(&self, journaled: bool) -> LedgerReading {
         let lost = self.lost.load(Ordering::Acquire);
         let persisted = self.persisted.load(Ordering::Acquire);
         let ticks = self.ticks.load(Ordering::Relaxed);
-        if !journaled {
-            return LedgerReading {
-                ticks,
-                ..LedgerReading::default()
-            };
-        }
         LedgerReading {
             ticks,
-            persisted,
-            lost,
-            pending: ticks.saturating_sub(persisted + lost),
+            journal: journaled.then(|| JournalCounts {
+                persisted,
+                lost,
+                pending: ticks.saturating_sub(persisted + lost),
+            }),
         }
     }
 }
@@ -97,26 +131,36 @@ impl Ledger {
 pub struct Journal {
     path: PathBuf,
     file: Option<File>,
+    /// Bytes of whole records in the file: where to cut it back to after a failed write.
+    written: u64,
     buffer: Vec<u8>,
     /// Record boundaries in `buffer`, so a partial flush writes whole records only.
     record_ends: Vec<usize>,
     config: JournalConfig,
-    ledger: std::sync::Arc<Ledger>,
+    ledger: Arc<Ledger>,
+    /// Set after a failed write: records are booked lost from then on.
+    broken: bool,
+    slots: Arc<JournalSlots>,
 }
 
 impl Journal {
+    /// A journal holding one of `slots`, which it gives back when dropped.
     pub(crate) fn new(
         path: PathBuf,
         config: JournalConfig,
-        ledger: std::sync::Arc<Ledger>,
+        ledger: Arc<Ledger>,
+        slots: Arc<JournalSlots>,
     ) -> Self {
         Self {
             path,
             file: None,
+            written: 0,
             buffer: Vec::new(),
             record_ends: Vec::new(),
             config,
             ledger,
+            broken: false,
+            slots,
         }
     }
 
@@ -129,7 +173,16 @@ impl Journal {
         self.record_ends.len() as u64
     }
 
+    /// Whether a write has failed; the journal is not written any more.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     pub(crate) fn append(&mut self, tick: u64) {
+        if self.broken {
+            self.ledger.book_lost(1);
+            return;
+        }
         // A record is one line: `tick N`.
         let _ = writeln!(self.buffer, "tick {tick}");
         self.record_ends.push(self.buffer.len());
@@ -145,25 +198,25 @@ impl Journal {
         self.flush_records(self.record_ends.len())
     }
 
-    /// Writes the oldest `count` pending records (whole records only). One `write_all` to an
-    /// append-mode file, so an abort — which can only land at an `.await` — never cuts a record.
+    /// Writes the oldest `count` pending records (whole records only), in one `write_all`
+    /// between awaits, so an abort — which can only land at an `.await` — never cuts a record.
+    /// A failure breaks the journal (see the module comment) and is returned.
     pub fn flush_records(&mut self, count: usize) -> io::Result<()> {
+        if self.broken {
+            let reason = self.ledger.error().unwrap_or_else(|| "failed".into());
+            return Err(io::Error::other(format!(
+                "the journal is no longer written: {reason}"
+            )));
+        }
         let count = count.min(self.record_ends.len());
         if count == 0 {
             return Ok(());
         }
         let bytes = self.record_ends[count - 1];
-        if self.file.is_none() {
-            self.file = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
+        if let Err(e) = self.write(bytes) {
+            return Err(self.fail(e));
         }
-        if let Some(file) = self.file.as_mut() {
-            file.write_all(&self.buffer[..bytes])?;
-        }
+        self.written += bytes as u64;
         self.buffer.drain(..bytes);
         self.record_ends.drain(..count);
         for end in &mut self.record_ends {
@@ -174,59 +227,163 @@ impl Journal {
             .fetch_add(count as u64, Ordering::Release);
         Ok(())
     }
+
+    fn write(&mut self, bytes: usize) -> io::Result<()> {
+        if self.file.is_none() {
+            // A new file, never an existing one nor a symbolic link: the run directory was
+            // cleared of old journals when it was taken.
+            self.file = Some(
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&self.path)?,
+            );
+        }
+        let file = self.file.as_mut().expect("opened above");
+        file.write_all(&self.buffer[..bytes])
+    }
+
+    /// Cuts the file back to its last whole record, books what is pending as lost and stops
+    /// writing.
+    fn fail(&mut self, error: io::Error) -> io::Error {
+        if let Some(file) = self.file.take() {
+            let _ = file.set_len(self.written);
+        }
+        self.broken = true;
+        self.ledger.book_lost(self.pending());
+        self.buffer = Vec::new();
+        self.record_ends = Vec::new();
+        let _ = self.ledger.error.set(error.to_string().into());
+        error
+    }
 }
 
 impl Drop for Journal {
     /// Runs on every exit path, abort and panic included: flushes if asked to, and otherwise books
     /// what is still buffered as lost.
     fn drop(&mut self) {
-        if self.config.flush_on_drop && self.flush().is_ok() {
+        if self.config.flush_on_drop && !self.broken && self.flush().is_ok() {
+            self.slots.release();
             return;
         }
-        let lost = self.pending();
-        if lost > 0 {
-            self.ledger.lost.fetch_add(lost, Ordering::Release);
-        }
+        self.ledger.book_lost(self.pending());
+        self.slots.release();
     }
 }
 
 /// What reading a journal file back found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verification {
-    /// Records found in the file.
+    /// Records found in the file (at most one more than expected: reading stops there).
     pub records: u64,
     /// The records were exactly `tick 1` .. `tick N` in order, and N equals the persisted count.
     pub verified: bool,
+    /// What was wrong, when it was not verified.
+    pub problem: Option<String>,
+}
+
+impl Verification {
+    fn failed(records: u64, problem: impl Into<String>) -> Self {
+        Self {
+            records,
+            verified: false,
+            problem: Some(problem.into()),
+        }
+    }
+}
+
+/// The size of `tick 1\n` .. `tick N\n`.
+fn journal_bytes(records: u64) -> u64 {
+    let mut total = 0;
+    let mut band_start = 1u64;
+    let mut digits = 1;
+    while band_start <= records {
+        let band_end = band_start.saturating_mul(10).saturating_sub(1).min(records);
+        total += (band_end - band_start + 1) * ("tick \n".len() as u64 + digits);
+        band_start = band_start.saturating_mul(10);
+        digits += 1;
+    }
+    total
 }
 
 /// Reads a journal file back and checks it against the persisted count. A missing file holds zero
-/// records (a task that never flushed never created it).
-pub fn verify(path: &Path, persisted: u64) -> io::Result<Verification> {
-    let file = match File::open(path) {
+/// records (a task that never flushed never created it). Reads no more than the expected records
+/// plus one, and only from a regular file: a journal swapped for a symbolic link or a device
+/// (`/dev/zero`) is refused, not read forever.
+pub fn verify(path: &Path, persisted: u64) -> Verification {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(Verification {
-                records: 0,
-                verified: persisted == 0,
-            });
+            return if persisted == 0 {
+                Verification {
+                    records: 0,
+                    verified: true,
+                    problem: None,
+                }
+            } else {
+                Verification::failed(
+                    0,
+                    format!("the file is missing, {persisted} records expected"),
+                )
+            };
         }
-        Err(e) => return Err(e),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Verification::failed(0, "the journal is a symbolic link");
+        }
+        Err(e) => return Verification::failed(0, format!("cannot read it: {e}")),
     };
+    match file.metadata() {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Verification::failed(0, "the journal is not a regular file"),
+        Err(e) => return Verification::failed(0, format!("cannot read it: {e}")),
+    }
+    let limit = journal_bytes(persisted + 1);
     let mut records = 0u64;
-    let mut in_order = true;
-    for line in io::BufReader::new(file).lines() {
-        let line = line?;
+    let mut problem = None;
+    let mut line = Vec::new();
+    let mut reader = io::BufReader::new(file.take(limit));
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Verification::failed(records, format!("cannot read it: {e}")),
+        }
         records += 1;
-        if line
-            .strip_prefix("tick ")
-            .and_then(|n| n.parse::<u64>().ok())
-            != Some(records)
-        {
-            in_order = false;
+        let expected = format!("tick {records}\n");
+        if problem.is_none() && line != expected.as_bytes() {
+            let found = String::from_utf8_lossy(&line);
+            let found: String = found.trim_end_matches('\n').chars().take(40).collect();
+            problem = Some(format!("record {records} is `{}`", escape(&found)));
         }
     }
-    Ok(Verification {
+    if problem.is_none() && records != persisted {
+        problem = Some(if records > persisted {
+            format!("it holds more than the {persisted} records written")
+        } else {
+            format!("it holds {records} of the {persisted} records written")
+        });
+    }
+    Verification {
         records,
-        verified: in_order && records == persisted,
-    })
+        verified: problem.is_none(),
+        problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_bytes_counts_every_digit() {
+        let by_hand = |n: u64| -> u64 { (1..=n).map(|i| format!("tick {i}\n").len() as u64).sum() };
+        for n in [0, 1, 9, 10, 11, 99, 100, 101, 12_345] {
+            assert_eq!(journal_bytes(n), by_hand(n), "{n}");
+        }
+    }
 }

@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Read;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,10 +18,39 @@ use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
 use crate::kinds::{Kind, Params};
-use crate::supervisor::{Supervisor, TaskId};
+use crate::supervisor::{Supervisor, TaskId, check_name};
+use crate::text::escape;
 
 /// The most tasks one scenario may spawn, children of `parent` tasks included.
 pub const MAX_TASKS: u64 = 100_000;
+
+/// The largest scenario file read, in bytes.
+pub const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
+
+/// The longest duration a scenario or a flag may give: long enough for any lesson, short enough
+/// that no arithmetic on it can overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// "250ms", "2s", "1m 30s": never zero, at most [`MAX_DURATION`]. The one parser for durations in
+/// scenarios and on the command line.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| {
+        format!(
+            "invalid duration \"{s}\" ({e}); write durations like \"250ms\", \"2s\" or \"1m 30s\""
+        )
+    })?;
+    if d.is_zero() {
+        return Err(format!(
+            "the duration \"{s}\" is zero; it must be longer than that"
+        ));
+    }
+    if d > MAX_DURATION {
+        return Err(format!(
+            "the duration \"{s}\" is longer than the limit of 24h"
+        ));
+    }
+    Ok(d)
+}
 
 /// The scenario used when none is given: one task of each kind.
 pub const DEFAULT_SCENARIO: &str = include_str!("../assets/default.toml");
@@ -42,6 +73,16 @@ pub struct TaskPlan {
     pub name: String,
     pub kind: Kind,
     pub params: Params,
+}
+
+impl TaskPlan {
+    /// How many children the task spawns.
+    pub fn children(&self) -> u32 {
+        match self.kind {
+            Kind::Parent => self.params.children,
+            _ => 0,
+        }
+    }
 }
 
 /// One timeline action and when it happens, counted from the start of the scenario.
@@ -88,10 +129,12 @@ pub struct ScenarioError {
 }
 
 impl fmt::Display for ScenarioError {
+    /// Safe to print to a terminal: the file name and the message are escaped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (source, message) = (escape(&self.source), escape(&self.message));
         match self.location {
-            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.source, self.message)?,
-            None => write!(f, "{}: {}", self.source, self.message)?,
+            Some((line, column)) => write!(f, "{source}:{line}:{column}: {message}")?,
+            None => write!(f, "{source}: {message}")?,
         }
         if let Some(excerpt) = &self.excerpt {
             write!(f, "\n{excerpt}")?;
@@ -119,8 +162,10 @@ impl ScenarioError {
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let line = text[..start].matches('\n').count() + 1;
         let column = text[line_start..start].chars().count() + 1;
-        let source_line = text[line_start..line_end].trim_end_matches('\r');
-        let width = text[start..span_end.min(line_end).max(start)]
+        // The excerpt is shown escaped, and the caret placed under the escaped text.
+        let source_line = escape(text[line_start..line_end].trim_end_matches('\r'));
+        let before = escape(&text[line_start..start]).chars().count();
+        let width = escape(&text[start..span_end.min(line_end).max(start)])
             .chars()
             .count()
             .max(1);
@@ -129,7 +174,7 @@ impl ScenarioError {
             "{:gutter$} |\n{line} | {source_line}\n{:gutter$} | {}{}",
             "",
             "",
-            " ".repeat(column - 1),
+            " ".repeat(before),
             "^".repeat(width),
         );
         Self {
@@ -141,6 +186,80 @@ impl ScenarioError {
     }
 }
 
+/// Reads at most [`MAX_SCENARIO_BYTES`] of a regular file. Opened without blocking, so a FIFO
+/// with no writer cannot hold taskmon up, and checked before a byte is read.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "cannot read the scenario: no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => {
+                "cannot read the scenario: permission denied".to_string()
+            }
+            _ => format!("cannot read the scenario: {e}"),
+        })?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot read the scenario: {e}"))?;
+    if metadata.is_dir() {
+        return Err("is a directory, expected a scenario file (.toml)".into());
+    }
+    if !metadata.is_file() {
+        return Err(
+            "is not a regular file (a FIFO, a device or a socket); scenarios are read from files"
+                .into(),
+        );
+    }
+    let too_big = |size: u64| {
+        format!(
+            "is {size} bytes; a scenario is at most {MAX_SCENARIO_BYTES} bytes (1 MiB) — use `count` for many tasks"
+        )
+    };
+    if metadata.len() > MAX_SCENARIO_BYTES {
+        return Err(too_big(metadata.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the scenario: {e}"))?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// The key on the first line whose dotted key has the most parts (quoted dots not counted).
+fn deepest_dotted_key(text: &str) -> Option<Range<usize>> {
+    let mut deepest: Option<(usize, Range<usize>)> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start().len();
+        let mut dots = 0;
+        let mut quote = None;
+        let mut key_end = line.len();
+        for (i, c) in line.char_indices().skip(indent) {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '.') => dots += 1,
+                (None, '=' | ']' | '#') => {
+                    key_end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if dots > 0 && deepest.as_ref().is_none_or(|(most, _)| dots > *most) {
+            deepest = Some((dots, offset + indent..offset + key_end.max(indent)));
+        }
+        offset += line.len();
+    }
+    deepest.map(|(_, span)| span)
+}
+
 /// The nearest char boundary at or after `at`, within the text.
 fn char_boundary(text: &str, at: usize) -> usize {
     (at.min(text.len())..=text.len())
@@ -149,23 +268,11 @@ fn char_boundary(text: &str, at: usize) -> usize {
 }
 
 impl Scenario {
-    /// Reads and checks a scenario file.
+    /// Reads and checks a scenario file: a regular file of at most [`MAX_SCENARIO_BYTES`]. A
+    /// FIFO, a device or a directory is refused at once, never read.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let source = path.display().to_string();
-        if path.is_dir() {
-            return Err(ScenarioError::whole_file(
-                &source,
-                "is a directory, expected a scenario file (.toml)",
-            ));
-        }
-        let bytes = std::fs::read(path).map_err(|e| {
-            let why = match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file".to_string(),
-                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-                _ => e.to_string(),
-            };
-            ScenarioError::whole_file(&source, format!("cannot read the scenario: {why}"))
-        })?;
+        let bytes = read_bounded(path).map_err(|why| ScenarioError::whole_file(&source, why))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let offset = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
@@ -191,8 +298,17 @@ impl Scenario {
     /// Checks scenario text; `source` names it in messages.
     pub fn parse(text: &str, source: &str) -> Result<Self, ScenarioError> {
         let raw: RawScenario = toml::from_str(text).map_err(|e| {
-            let message = e.message().trim_end().to_string();
-            match e.span() {
+            let mut message = e.message().trim_end().to_string();
+            // toml gives no place for dotted keys nested past its limit: find the line.
+            let span = e.span().or_else(|| {
+                (message == "recursion limit")
+                    .then(|| deepest_dotted_key(text))
+                    .flatten()
+            });
+            if message == "recursion limit" {
+                message = "keys are nested too deeply".to_string();
+            }
+            match span {
                 Some(span) => ScenarioError::at(source, text, span, message),
                 None => ScenarioError::whole_file(source, message),
             }
@@ -206,6 +322,21 @@ impl Scenario {
             targets: Vec::new(),
         }
         .check(raw)
+    }
+
+    /// How many of the scenario's tasks keep a journal file open, children and timeline spawns
+    /// included: the open-file limit has to leave room for them all.
+    pub fn journaled_tasks(&self) -> u64 {
+        let spawned = self.timeline.iter().flat_map(|step| match &step.action {
+            Action::Spawn(plans) => plans.as_slice(),
+            _ => &[],
+        });
+        self.tasks
+            .iter()
+            .chain(spawned)
+            .filter(|plan| plan.params.journal)
+            .map(|plan| 1 + u64::from(plan.children()))
+            .sum()
     }
 
     /// When the timeline's last action happens.
@@ -302,7 +433,7 @@ struct RawStep {
     spawn: Option<Spanned<RawTask>>,
 }
 
-/// A duration written as people write them: "250ms", "2s", "1m 30s". Never zero.
+/// A duration written as people write them: "250ms", "2s", "1m 30s" (see [`parse_duration`]).
 struct HumanDuration(Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
@@ -314,17 +445,7 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 f.write_str("a duration in quotes, like \"250ms\" or \"2s\"")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<HumanDuration, E> {
-                let d = humantime::parse_duration(s).map_err(|e| {
-                    E::custom(format!(
-                        "invalid duration \"{s}\" ({e}); write durations like \"250ms\", \"2s\" or \"1m 30s\""
-                    ))
-                })?;
-                if d.is_zero() {
-                    return Err(E::custom(format!(
-                        "the duration \"{s}\" is zero; it must be longer than that"
-                    )));
-                }
-                Ok(HumanDuration(d))
+                parse_duration(s).map(HumanDuration).map_err(E::custom)
             }
         }
         deserializer.deserialize_str(DurationVisitor)
@@ -338,11 +459,38 @@ impl<'de> Deserialize<'de> for Kind {
     }
 }
 
+/// Where a name of the scenario comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Origin {
+    /// The name of a `[[task]]` or a spawn.
+    Task,
+    /// A numbered copy of a task with `count`.
+    Copy { base: String },
+    /// A child that a `parent` task spawns.
+    Child { parent: String },
+}
+
+impl Origin {
+    fn describe(&self) -> String {
+        match self {
+            Origin::Task => String::new(),
+            Origin::Copy { base } => format!(", as a copy of `{base}`"),
+            Origin::Child { parent } => format!(", as a child of `{parent}`"),
+        }
+    }
+
+    /// Whether a timeline may name it.
+    fn is_target(&self) -> bool {
+        !matches!(self, Origin::Child { .. })
+    }
+}
+
 struct Checker<'a> {
     source: &'a str,
     text: &'a str,
-    /// Every task name, with the span that defined it.
-    names: HashMap<String, Range<usize>>,
+    /// Every name the scenario gives a task, children of parents included, with the span that
+    /// gave it.
+    names: HashMap<String, (Range<usize>, Origin)>,
     /// A `count` task's base name to its numbered names.
     groups: HashMap<String, Vec<String>>,
     total: u64,
@@ -407,8 +555,8 @@ impl Checker<'_> {
     ) -> Result<Vec<TaskPlan>, ScenarioError> {
         let name_span = name.span();
         let base = name.into_inner();
-        if base.trim().is_empty() {
-            return Err(self.error(name_span, "a task name cannot be empty"));
+        if let Err(reason) = check_name(&base) {
+            return Err(self.error(name_span, reason.to_string()));
         }
         let count = task.count.as_ref().map_or(1, |c| c.get_ref().get());
         let per_copy = 1 + match task.kind {
@@ -431,20 +579,28 @@ impl Checker<'_> {
         } else {
             (1..=count).map(|i| format!("{base}-{i}")).collect()
         };
+        let params = params_of(&task);
+        let children = TaskPlan {
+            name: String::new(),
+            kind: task.kind,
+            params: params.clone(),
+        }
+        .children();
         for n in &names {
-            if let Some(first) = self.names.get(n) {
-                let first_line = self.text[..first.start].matches('\n').count() + 1;
-                return Err(self.error(
-                    name_span,
-                    format!("duplicate task name `{n}` (first defined on line {first_line}); task names must be unique"),
-                ));
+            let origin = if count > 1 {
+                Origin::Copy { base: base.clone() }
+            } else {
+                Origin::Task
+            };
+            self.claim(n, &name_span, origin)?;
+            for i in 1..=children {
+                let child = Origin::Child { parent: n.clone() };
+                self.claim(&format!("{n}.child{i}"), &name_span, child)?;
             }
-            self.names.insert(n.clone(), name_span.clone());
         }
         if count > 1 {
             self.groups.insert(base, names.clone());
         }
-        let params = params_of(&task);
         Ok(names
             .into_iter()
             .map(|name| TaskPlan {
@@ -453,6 +609,40 @@ impl Checker<'_> {
                 params: params.clone(),
             })
             .collect())
+    }
+
+    /// Takes `name` for a task, refusing one that is taken or that breaks the rules for names
+    /// (which a derived name can, by its suffix).
+    fn claim(
+        &mut self,
+        name: &str,
+        span: &Range<usize>,
+        origin: Origin,
+    ) -> Result<(), ScenarioError> {
+        if origin != Origin::Task
+            && let Err(reason) = check_name(name)
+        {
+            return Err(self.error(
+                span.clone(),
+                format!(
+                    "the name `{name}`{} is refused: {reason}",
+                    origin.describe()
+                ),
+            ));
+        }
+        if let Some((first, first_origin)) = self.names.get(name) {
+            let first_line = self.text[..first.start].matches('\n').count() + 1;
+            return Err(self.error(
+                span.clone(),
+                format!(
+                    "duplicate task name `{name}`{} (first defined on line {first_line}{}); task names must be unique",
+                    origin.describe(),
+                    first_origin.describe()
+                ),
+            ));
+        }
+        self.names.insert(name.to_string(), (span.clone(), origin));
+        Ok(())
     }
 
     fn action(&mut self, span: Range<usize>, step: RawStep) -> Result<Action, ScenarioError> {
@@ -512,8 +702,17 @@ impl Checker<'_> {
                 "the timeline names no task: the name is empty",
             ));
         }
-        if !self.names.contains_key(name) && !self.groups.contains_key(name) {
-            let mut known: Vec<_> = self.names.keys().map(String::as_str).collect();
+        let named = self
+            .names
+            .get(name)
+            .is_some_and(|(_, origin)| origin.is_target());
+        if !named && !self.groups.contains_key(name) {
+            let mut known: Vec<_> = self
+                .names
+                .iter()
+                .filter(|(_, (_, origin))| origin.is_target())
+                .map(|(name, _)| name.as_str())
+                .collect();
             known.sort_unstable();
             known.truncate(12);
             return Err(self.error(

@@ -37,9 +37,9 @@ async fn at(sup: &Supervisor, at: Duration) {
 }
 
 fn assert_accounts(s: &TaskSnapshot) {
-    let l = s.ledger;
+    let l = s.ledger.journal.expect("a journaled task");
     assert_eq!(
-        l.ticks,
+        s.ledger.ticks,
         l.persisted + l.lost + l.pending,
         "ticks = persisted + lost + pending for {} ({:?})",
         s.name,
@@ -50,7 +50,10 @@ fn assert_accounts(s: &TaskSnapshot) {
 async fn verified(sup: &Supervisor, id: TaskId) -> bool {
     let report = sup.report().await;
     let r = report.iter().find(|r| r.snapshot.id == id).expect("report");
-    assert_eq!(r.records_on_disk, Some(r.snapshot.ledger.persisted));
+    assert_eq!(
+        r.records_on_disk,
+        Some(r.snapshot.ledger.counts().persisted)
+    );
     r.journal_verified == Some(true)
 }
 
@@ -62,7 +65,7 @@ async fn polling_stop_takes_up_to_one_interval_and_loses_nothing() {
     let before = sup.task(id).unwrap();
     assert_eq!(before.state, State::Running);
     assert_eq!(before.ticks(), 11, "ticks at 0, 100, …, 1000 ms");
-    assert_eq!(before.ledger.pending, 3);
+    assert_eq!(before.ledger.counts().pending, 3);
 
     sup.stop(id).unwrap();
     assert_eq!(sup.task(id).unwrap().state, State::Stopping);
@@ -75,8 +78,8 @@ async fn polling_stop_takes_up_to_one_interval_and_loses_nothing() {
     );
     assert_eq!(end.cleanup, Cleanup::Ran);
     assert_eq!(end.ticks(), 11);
-    assert_eq!(end.ledger.lost, 0);
-    assert_eq!(end.ledger.persisted, end.ticks());
+    assert_eq!(end.ledger.counts().lost, 0);
+    assert_eq!(end.ledger.counts().persisted, end.ticks());
     assert_accounts(&end);
     assert!(verified(&sup, id).await);
 }
@@ -86,7 +89,7 @@ async fn polling_abort_is_instant_skips_cleanup_and_loses_pending_records() {
     let sup = supervisor(ms(3000));
     let id = spawn(&sup, Kind::Polling, "poll", &params(100, 4));
     at(&sup, ms(1050)).await;
-    let pending_at_abort = sup.task(id).unwrap().ledger.pending;
+    let pending_at_abort = sup.task(id).unwrap().ledger.counts().pending;
     assert_eq!(pending_at_abort, 3, "11 ticks, 8 flushed");
 
     sup.abort(id).unwrap();
@@ -94,9 +97,9 @@ async fn polling_abort_is_instant_skips_cleanup_and_loses_pending_records() {
     assert_eq!(end.state, State::Aborted);
     assert_eq!(end.stop_latency(), Some(Duration::ZERO));
     assert_eq!(end.cleanup, Cleanup::Skipped);
-    assert_eq!(end.ledger.lost, pending_at_abort);
-    assert_eq!(end.ledger.persisted, 8);
-    assert_eq!(end.ledger.pending, 0);
+    assert_eq!(end.ledger.counts().lost, pending_at_abort);
+    assert_eq!(end.ledger.counts().persisted, 8);
+    assert_eq!(end.ledger.counts().pending, 0);
     assert!(end.drop_ran, "only the synchronous Drop ran");
     assert_accounts(&end);
     assert!(verified(&sup, id).await);
@@ -119,8 +122,8 @@ async fn flush_on_drop_loses_nothing_on_abort() {
         Cleanup::Skipped,
         "async cleanup still did not run"
     );
-    assert_eq!(end.ledger.lost, 0);
-    assert_eq!(end.ledger.persisted, 11);
+    assert_eq!(end.ledger.counts().lost, 0);
+    assert_eq!(end.ledger.counts().persisted, 11);
     assert!(verified(&sup, id).await);
 }
 
@@ -136,7 +139,7 @@ async fn select_notices_the_stop_at_once() {
     assert_eq!(end.timeline.at(Milestone::StopNoticed), Some(ms(1050)));
     assert_eq!(end.cleanup, Cleanup::Ran);
     assert_eq!(end.ticks(), 11);
-    assert_eq!(end.ledger.persisted, 11);
+    assert_eq!(end.ledger.counts().persisted, 11);
     assert!(verified(&sup, id).await);
 }
 
@@ -157,8 +160,8 @@ async fn stubborn_is_escalated_exactly_at_the_grace_period() {
         31,
         "it kept ticking through the grace period: 0..=3000 ms"
     );
-    assert_eq!(end.ledger.persisted, 28);
-    assert_eq!(end.ledger.lost, 3);
+    assert_eq!(end.ledger.counts().persisted, 28);
+    assert_eq!(end.ledger.counts().lost, 3);
     assert_accounts(&end);
     let kinds: Vec<_> = std::iter::from_fn(|| events.try_recv())
         .map(|e| e.kind)
@@ -189,7 +192,8 @@ async fn slow_cleanup_shows_progress_and_an_abort_mid_cleanup_leaves_it_partial(
     assert_eq!(mid.state, State::CleaningUp);
     assert_eq!(mid.cleanup_progress, Some(0.2));
     assert_eq!(
-        mid.ledger.persisted, 3,
+        mid.ledger.counts().persisted,
+        3,
         "11 pending records, two steps of ten done"
     );
     assert_accounts(&mid);
@@ -198,8 +202,8 @@ async fn slow_cleanup_shows_progress_and_an_abort_mid_cleanup_leaves_it_partial(
     let end = sup.joined(id).await.unwrap();
     assert_eq!(end.state, State::Aborted);
     assert_eq!(end.cleanup, Cleanup::Partial);
-    assert_eq!(end.ledger.persisted, 3);
-    assert_eq!(end.ledger.lost, 8);
+    assert_eq!(end.ledger.counts().persisted, 3);
+    assert_eq!(end.ledger.counts().lost, 8);
     assert!(verified(&sup, id).await);
 }
 
@@ -227,7 +231,7 @@ async fn slow_cleanup_within_the_grace_period_runs_to_the_end() {
     assert_eq!(end.state, State::Stopped);
     assert_eq!(end.stop_latency(), Some(ms(2000)));
     assert_eq!(end.cleanup, Cleanup::Ran);
-    assert_eq!(end.ledger.persisted, 11);
+    assert_eq!(end.ledger.counts().persisted, 11);
     assert!(verified(&sup, id).await);
 }
 
@@ -248,8 +252,8 @@ async fn panicky_ends_panicked_with_its_message_and_disturbs_nothing_else() {
     assert!(message.contains("after 5 ticks"), "{message}");
     assert!(end.drop_ran, "its Drop still ran");
     assert_eq!(end.cleanup, Cleanup::Skipped);
-    assert_eq!(end.ledger.persisted, 4);
-    assert_eq!(end.ledger.lost, 1);
+    assert_eq!(end.ledger.counts().persisted, 4);
+    assert_eq!(end.ledger.counts().lost, 1);
     let panicked = std::iter::from_fn(|| events.try_recv())
         .find(|e| e.kind == EventKind::Panicked)
         .expect("panicked event");
@@ -308,7 +312,7 @@ async fn stopping_a_parent_joins_its_children_before_its_own_cleanup() {
         assert_eq!(c.state, State::Stopped);
         assert!(!c.orphan);
         assert_eq!(c.cleanup, Cleanup::Ran);
-        assert_eq!(c.ledger.lost, 0);
+        assert_eq!(c.ledger.counts().lost, 0);
         assert!(
             c.timeline.at(Milestone::StopRequested).is_some(),
             "the stop cascaded"
@@ -337,7 +341,7 @@ async fn shutdown_joins_every_task_and_escalates_what_overruns_the_grace() {
     for s in sup.snapshot() {
         assert!(s.state.is_ended(), "{} left {:?}", s.name, s.state);
         assert_accounts(&s);
-        assert_eq!(s.ledger.pending, 0);
+        assert_eq!(s.ledger.counts().pending, 0);
         let expected = match s.kind.as_ref() {
             "stubborn" | "slow-cleanup" => State::Escalated,
             _ => State::Stopped,
@@ -378,7 +382,7 @@ async fn a_user_closure_gets_its_token_counter_and_phases() {
     assert_eq!(end.kind.as_ref(), "custom");
     assert_eq!(end.state, State::Stopped);
     assert_eq!(end.stop_latency(), Some(ms(100)));
-    assert_eq!(end.ledger.persisted, 4);
+    assert_eq!(end.ledger.counts().persisted, 4);
     assert_eq!(end.cleanup, Cleanup::Ran);
     assert!(verified(&sup, id).await);
 }
@@ -455,9 +459,9 @@ async fn ticks_equal_persisted_plus_lost_plus_pending_over_random_timings() {
             let s = &r.snapshot;
             assert!(s.state.is_ended());
             assert_accounts(s);
-            assert_eq!(s.ledger.pending, 0, "{}", s.name);
+            assert_eq!(s.ledger.counts().pending, 0, "{}", s.name);
             assert_eq!(r.journal_verified, Some(true), "{} {:?}", s.name, s.ledger);
-            assert_eq!(r.records_on_disk, Some(s.ledger.persisted));
+            assert_eq!(r.records_on_disk, Some(s.ledger.counts().persisted));
         }
     }
 }

@@ -70,7 +70,7 @@ async fn blocking_delays_a_stop_until_it_yields() {
     assert_eq!(end.state, State::Stopped);
     assert_eq!(end.ticks(), ticks + 1);
     assert_eq!(end.cleanup, Cleanup::Ran);
-    assert_eq!(end.ledger.persisted, end.ticks());
+    assert_eq!(end.ledger.counts().persisted, end.ticks());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,8 +96,8 @@ async fn spawn_blocking_ignores_abort_and_obeys_stop() {
     let end = sup.joined(id).await.unwrap();
     assert_eq!(end.state, State::Stopped);
     assert_eq!(end.cleanup, Cleanup::Ran);
-    assert_eq!(end.ledger.lost, 0);
-    assert_eq!(end.ledger.persisted, end.ticks());
+    assert_eq!(end.ledger.counts().lost, 0);
+    assert_eq!(end.ledger.counts().persisted, end.ticks());
     let report = sup.report().await;
     assert_eq!(report[0].journal_verified, Some(true));
 }

@@ -66,8 +66,8 @@ impl TaskContext {
 
     /// Flushes the journal when `flush_every` records are waiting.
     pub fn flush_if_due(&mut self) -> io::Result<()> {
-        match self.journal.as_mut() {
-            Some(journal) if journal.flush_due() => journal.flush(),
+        match self.journal.as_ref() {
+            Some(journal) if journal.flush_due() => self.flush(),
             _ => Ok(()),
         }
     }
@@ -78,11 +78,23 @@ impl TaskContext {
     }
 
     /// Writes the oldest `count` pending records.
+    ///
+    /// A failed write (disk full, file too large) is not the task's to handle: the file is cut
+    /// back to its last whole record, the records are booked lost, the task's row shows the
+    /// error, and later ticks are booked lost too. The error is returned for code that wants to
+    /// act on it; the built-in kinds carry on.
     pub fn flush_records(&mut self, count: usize) -> io::Result<()> {
-        match self.journal.as_mut() {
-            Some(journal) => journal.flush_records(count),
-            None => Ok(()),
+        let Some(journal) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        let was_broken = journal.is_broken();
+        let result = journal.flush_records(count);
+        if let Err(e) = &result
+            && !was_broken
+        {
+            self.emit(EventKind::JournalError, Some(e.to_string()));
         }
+        result
     }
 
     /// Reports that the task has seen the stop request and leaves its loop.

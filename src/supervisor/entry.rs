@@ -10,7 +10,7 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::event::Hub;
-use super::state::{Cleanup, Milestone, State};
+use super::state::{Milestone, State};
 use super::{Inner, TaskId};
 use crate::journal::Ledger;
 
@@ -36,11 +36,12 @@ pub(crate) struct TaskEntry {
     /// Cancelled once the task has been joined and its end recorded.
     pub joined: CancellationToken,
     pub ledger: Arc<Ledger>,
-    /// `State::code()` of the end state; 0 while the task runs.
+    /// `State::code()` of the end state; 0 while the task runs, [`FINISHING`] while its end is
+    /// being recorded.
     end: AtomicU8,
     flags: AtomicU8,
     /// Nanoseconds since the supervisor's epoch, plus one; 0 = not reached.
-    milestones: [AtomicU64; 8],
+    milestones: [AtomicU64; Milestone::ALL.len()],
     /// When a requested stop escalates, as nanoseconds since the epoch plus one; 0 = no stop.
     escalate_at: AtomicU64,
     /// Cleanup progress in thousandths; `u32::MAX` = none reported.
@@ -55,7 +56,7 @@ pub(crate) struct TaskEntry {
 /// A task's timestamps, as offsets from the supervisor's start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Timeline {
-    at: [Option<Duration>; 8],
+    at: [Option<Duration>; Milestone::ALL.len()],
 }
 
 impl Timeline {
@@ -73,15 +74,30 @@ impl Timeline {
         reached
     }
 
-    /// Time from the first stop or abort request to the join.
-    pub fn stop_latency(&self) -> Option<Duration> {
-        let requested = [Milestone::StopRequested, Milestone::AbortRequested]
-            .into_iter()
-            .filter_map(|m| self.at(m))
-            .min()?;
+    /// Time from the request that ended the task to its join: the stop for a task that stopped
+    /// or was escalated (a stop after an ignored abort counts from the stop), the abort for one
+    /// that was aborted, the first request for any other end.
+    pub fn stop_latency(&self, end: State) -> Option<Duration> {
+        let stop = self.at(Milestone::StopRequested);
+        let abort = self.at(Milestone::AbortRequested);
+        let requested = match end {
+            State::Stopped | State::Escalated => stop,
+            State::Aborted => abort,
+            _ => stop.into_iter().chain(abort).min(),
+        }?;
         Some(self.at(Milestone::Joined)?.saturating_sub(requested))
     }
+
+    /// The same timeline with `milestone` not reached.
+    pub(crate) fn without(mut self, milestone: Milestone) -> Self {
+        self.at[milestone as usize] = None;
+        self
+    }
 }
+
+/// The end code of a task whose end is being recorded: still live to readers, and no longer
+/// open to being abandoned.
+const FINISHING: u8 = u8::MAX;
 
 impl TaskEntry {
     #[allow(clippy::too_many_arguments)]
@@ -120,10 +136,21 @@ impl TaskEntry {
         }
     }
 
+    /// The end state; `None` while the task runs. Everything recorded before the end — the
+    /// join's milestone, the panic message, the final ledger — is visible once this is `Some`.
     pub fn end_state(&self) -> Option<State> {
         State::from_code(self.end.load(Ordering::Acquire))
     }
 
+    /// Claims the right to record the task's end; only the first claim succeeds, so a join and an
+    /// abandonment never both record one.
+    pub fn begin_end(&self) -> bool {
+        self.end
+            .compare_exchange(0, FINISHING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Publishes the end state, after [`TaskEntry::begin_end`] succeeded.
     pub fn set_end_state(&self, state: State) {
         self.end.store(state.code(), Ordering::Release);
     }
@@ -202,35 +229,10 @@ impl TaskEntry {
         }
     }
 
-    /// The live state: the recorded end, or what the milestones say so far.
+    /// The recorded end, or what the milestones say so far (read from the milestones, not the
+    /// token: `is_cancelled` takes a lock).
     pub fn state(&self) -> State {
-        if let Some(end) = self.end_state() {
-            end
-        } else if self.reached(Milestone::StopNoticed) || self.reached(Milestone::CleanupStarted) {
-            State::CleaningUp
-        } else if self.reached(Milestone::StopRequested) {
-            // Read from the milestone, not the token: `is_cancelled` takes a lock.
-            State::Stopping
-        } else {
-            State::Running
-        }
-    }
-
-    /// What became of the cleanup, judged from the end state and the cleanup milestones.
-    pub fn cleanup(&self) -> Cleanup {
-        let Some(end) = self.end_state() else {
-            return Cleanup::NotApplicable;
-        };
-        let started = self.reached(Milestone::CleanupStarted);
-        if self.reached(Milestone::CleanupFinished) {
-            return Cleanup::Ran;
-        }
-        match end {
-            State::Stopped => Cleanup::Ran,
-            State::Aborted | State::Escalated | State::Panicked if started => Cleanup::Partial,
-            State::Aborted | State::Escalated | State::Panicked => Cleanup::Skipped,
-            _ if started => Cleanup::Partial,
-            _ => Cleanup::NotApplicable,
-        }
+        self.end_state()
+            .unwrap_or_else(|| State::live(&self.timeline()))
     }
 }

@@ -27,6 +27,9 @@ pub enum EventKind {
     Joined,
     Panicked,
     Orphaned,
+    Abandoned,
+    /// The task's journal could not be written; its records are booked lost from then on.
+    JournalError,
 }
 
 impl EventKind {
@@ -43,6 +46,8 @@ impl EventKind {
             EventKind::Joined => "joined",
             EventKind::Panicked => "panicked",
             EventKind::Orphaned => "orphaned",
+            EventKind::Abandoned => "abandoned",
+            EventKind::JournalError => "journal_error",
         }
     }
 
@@ -57,7 +62,8 @@ impl EventKind {
             EventKind::AbortRequested => Milestone::AbortRequested,
             EventKind::Escalated => Milestone::Escalated,
             EventKind::Joined => Milestone::Joined,
-            EventKind::Panicked | EventKind::Orphaned => return None,
+            EventKind::Abandoned => Milestone::Abandoned,
+            EventKind::Panicked | EventKind::Orphaned | EventKind::JournalError => return None,
         })
     }
 }

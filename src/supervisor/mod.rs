@@ -7,18 +7,19 @@
 
 mod context;
 mod entry;
+mod error;
 mod event;
+pub mod name;
 pub mod panic;
+pub(crate) mod run_dir;
 mod snapshot;
 mod state;
 
-use std::fmt;
 use std::future::Future;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
@@ -33,12 +34,17 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 pub use context::TaskContext;
 pub use entry::Timeline;
+pub use error::{BuildError, SupervisorError};
 use event::Hub;
 pub use event::{Event, EventKind, EventStream};
+pub use name::{MAX_NAME_CHARS, NameError, check_name};
+pub use run_dir::FileLimits;
+use run_dir::{JournalSlots, RunDir, journal_file_name};
 pub use snapshot::{TaskReport, TaskSnapshot};
 pub use state::{Cleanup, Milestone, State};
 
 use crate::journal::{Journal, JournalConfig};
+use crate::text::escape;
 use entry::{FLAG_ABORT_IGNORED, FLAG_ORPHAN, TaskEntry};
 
 /// A task's number, unique within one supervisor, counting from 1 in spawn order.
@@ -46,6 +52,10 @@ pub type TaskId = u64;
 
 /// The grace period used when none is set.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
+
+/// How long shutdown waits for an aborted task to be joined before it gives up on it as
+/// `abandoned`: an abort lands at the next `.await`, and blocking code may never reach one.
+pub const ABANDON_AFTER: Duration = Duration::from_secs(1);
 
 type AsyncBody = Box<dyn FnOnce(TaskContext) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 type BlockingBody = Box<dyn FnOnce(TaskContext) + Send>;
@@ -108,28 +118,6 @@ impl TaskDef {
     }
 }
 
-/// Why a supervisor call was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SupervisorError {
-    UnknownTask(TaskId),
-    AlreadyEnded(TaskId),
-    ShuttingDown,
-}
-
-impl fmt::Display for SupervisorError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SupervisorError::UnknownTask(id) => write!(f, "there is no task #{id}"),
-            SupervisorError::AlreadyEnded(id) => write!(f, "task #{id} has already ended"),
-            SupervisorError::ShuttingDown => {
-                write!(f, "the supervisor is shutting down and spawns no new tasks")
-            }
-        }
-    }
-}
-
-impl std::error::Error for SupervisorError {}
-
 enum TaskRuntime {
     Current,
     Handle(Handle),
@@ -143,6 +131,7 @@ pub struct SupervisorBuilder {
     keep_journals: bool,
     runtime: TaskRuntime,
     wall_clock_origin: Option<DateTime<Local>>,
+    journal_capacity: Option<usize>,
 }
 
 impl SupervisorBuilder {
@@ -187,12 +176,21 @@ impl SupervisorBuilder {
         self
     }
 
+    /// How many journaled tasks may run at once: each keeps its journal file open. Default: what
+    /// the open-file limit leaves free when the supervisor is built, less
+    /// [`run_dir::RESERVED_FILES`]. A spawn beyond it is refused with
+    /// [`SupervisorError::TooManyJournals`].
+    pub fn journal_capacity(mut self, journals: usize) -> Self {
+        self.journal_capacity = Some(journals);
+        self
+    }
+
     /// Builds the supervisor. Must be called inside a tokio runtime: that runtime does the
     /// supervisor's own work.
-    pub fn build(self) -> io::Result<Supervisor> {
-        let control = Handle::try_current().map_err(|_| {
-            io::Error::other("taskmon's Supervisor must be built inside a tokio runtime")
-        })?;
+    pub fn build(self) -> Result<Supervisor, BuildError> {
+        let control = Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        // The journal directory first: nothing is started if it cannot be used.
+        let run_dir = RunDir::create(self.journal_dir, self.keep_journals)?;
         let (tasks, owned_runtime) = match self.runtime {
             TaskRuntime::Current => (control.clone(), None),
             TaskRuntime::Handle(handle) => (handle, None),
@@ -201,23 +199,28 @@ impl SupervisorBuilder {
                     .worker_threads(workers)
                     .thread_name("taskmon-task")
                     .enable_all()
-                    .build()?;
-                (runtime.handle().clone(), Some(runtime))
+                    .build()
+                    .map_err(BuildError::TaskRuntime)?;
+                (runtime.handle().clone(), Some(OwnedRuntime(Some(runtime))))
             }
         };
-        let run_dir = RunDir::create(self.journal_dir, self.keep_journals)?;
+        let capacity = self
+            .journal_capacity
+            .unwrap_or_else(|| FileLimits::read().journal_capacity());
         let (reap, to_reap) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             control,
             tasks,
-            owned_runtime: Mutex::new(owned_runtime),
+            _owned_runtime: owned_runtime,
             hub: Arc::new(Hub::new(self.wall_clock_origin.unwrap_or_else(Local::now))),
             registry: RwLock::new(Vec::new()),
             grace_nanos: AtomicU64::new(duration_nanos(self.grace)),
             run_dir,
+            journal_slots: Arc::new(JournalSlots::new(capacity)),
             joiners: TaskTracker::new(),
             reap,
             closed: AtomicBool::new(false),
+            aborted_all: CancellationToken::new(),
         });
         inner.control.spawn(reaper(Arc::downgrade(&inner), to_reap));
         Ok(Supervisor { inner })
@@ -251,36 +254,14 @@ async fn reaper(inner: Weak<Inner>, mut incoming: mpsc::UnboundedReceiver<Reap>)
     }
 }
 
-/// Where the journals go.
-enum RunDir {
-    /// Removed when the supervisor is dropped.
-    Temporary(tempfile::TempDir),
-    Kept(PathBuf),
-}
+/// The runtime a supervisor made for its tasks. Dropped without waiting for them — from inside
+/// async code too, where dropping a runtime the usual way panics.
+struct OwnedRuntime(Option<Runtime>);
 
-impl RunDir {
-    fn create(dir: Option<PathBuf>, keep: bool) -> io::Result<Self> {
-        if let Some(dir) = dir {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot create journal directory {}: {e}", dir.display()),
-                )
-            })?;
-            return Ok(RunDir::Kept(dir));
-        }
-        let temp = tempfile::Builder::new().prefix("taskmon-").tempdir()?;
-        Ok(if keep {
-            RunDir::Kept(temp.keep())
-        } else {
-            RunDir::Temporary(temp)
-        })
-    }
-
-    fn path(&self) -> &Path {
-        match self {
-            RunDir::Temporary(dir) => dir.path(),
-            RunDir::Kept(path) => path,
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
         }
     }
 }
@@ -295,26 +276,24 @@ pub struct Supervisor {
 pub(crate) struct Inner {
     control: Handle,
     tasks: Handle,
-    owned_runtime: Mutex<Option<Runtime>>,
+    /// The tasks' runtime when the supervisor made it; held only to be dropped with it.
+    _owned_runtime: Option<OwnedRuntime>,
     /// The clock and the subscribers, shared with every task's context.
     pub(crate) hub: Arc<Hub>,
     /// Index `i` holds task `i + 1`; entries are never removed.
     registry: RwLock<Vec<Arc<TaskEntry>>>,
     grace_nanos: AtomicU64,
     run_dir: RunDir,
+    journal_slots: Arc<JournalSlots>,
     /// Every unjoined task, so shutdown can wait for all of them.
     joiners: TaskTracker,
     /// Hands each spawned task to the reaper.
     reap: mpsc::UnboundedSender<Reap>,
+    /// Set by shutdown under the registry's write lock, so a spawn either sees it or is seen by
+    /// shutdown's stop of every task.
     closed: AtomicBool,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.owned_runtime.get_mut().ok().and_then(Option::take) {
-            runtime.shutdown_background();
-        }
-    }
+    /// Cancelled when everything was aborted during shutdown: no grace is left to wait out.
+    aborted_all: CancellationToken,
 }
 
 fn duration_nanos(d: Duration) -> u64 {
@@ -324,7 +303,7 @@ fn duration_nanos(d: Duration) -> u64 {
 impl Supervisor {
     /// A supervisor running tasks on the current runtime, with the default grace period and a
     /// temporary journal directory.
-    pub fn new() -> io::Result<Self> {
+    pub fn new() -> Result<Self, BuildError> {
         Self::builder().build()
     }
 
@@ -335,6 +314,7 @@ impl Supervisor {
             keep_journals: false,
             runtime: TaskRuntime::Current,
             wall_clock_origin: None,
+            journal_capacity: None,
         }
     }
 
@@ -381,26 +361,46 @@ impl Supervisor {
             .request_stops(&registry, registry.iter().filter(|e| !e.is_ended()))
     }
 
-    /// Aborts every task still running. Returns how many were asked.
+    /// Aborts every task still running. Returns how many were asked. During a shutdown this
+    /// cuts its grace period short.
     pub fn abort_all(&self) -> usize {
         let registry = self.inner.registry.read().expect("registry");
         let live: Vec<_> = registry.iter().filter(|e| !e.is_ended()).collect();
         for entry in &live {
             self.inner.request_abort(entry);
         }
+        if self.is_shutting_down() {
+            self.inner.aborted_all.cancel();
+        }
         live.len()
     }
 
-    /// Stops everything gracefully with `grace` as the grace period (escalating what overruns it)
-    /// and returns once every task — orphans included — has been joined. Spawns are refused from
-    /// here on. A blocking-pool task that never checks its token cannot be ended by anything, so it
-    /// keeps this waiting.
+    /// Stops everything gracefully with `grace` as the grace period, aborts what is still
+    /// running when it is over (tasks asked earlier with a longer grace too), and returns once
+    /// every task — orphans included — has been joined. Spawns are refused from here on.
+    ///
+    /// The wait is bounded: a task not joined [`ABANDON_AFTER`] after its abort (blocking code
+    /// that never reaches an `.await`, a blocking-pool task that never checks its token) ends
+    /// `abandoned`, and shutdown returns without it.
     pub async fn shutdown(&self, grace: Duration) {
-        self.inner.closed.store(true, Ordering::Release);
+        {
+            let _registry = self.inner.registry.write().expect("registry");
+            self.inner.closed.store(true, Ordering::Release);
+        }
         self.set_grace(grace);
         self.stop_all();
         self.inner.joiners.close();
-        self.inner.joiners.wait().await;
+        let all_joined = self.inner.joiners.wait();
+        tokio::pin!(all_joined);
+        tokio::select! {
+            () = &mut all_joined => return,
+            () = tokio::time::sleep(grace) => self.inner.escalate_all(grace),
+            () = self.inner.aborted_all.cancelled() => {}
+        }
+        tokio::select! {
+            () = &mut all_joined => {}
+            () = tokio::time::sleep(ABANDON_AFTER) => self.inner.abandon_unjoined(),
+        }
     }
 
     /// Whether shutdown has begun.
@@ -491,6 +491,17 @@ impl Supervisor {
         self.inner.run_dir.path()
     }
 
+    /// Whether the journal directory is a temporary one, removed when the supervisor is dropped.
+    pub fn run_dir_is_temporary(&self) -> bool {
+        self.inner.run_dir.is_temporary()
+    }
+
+    /// How many journaled tasks may run at once (see
+    /// [`SupervisorBuilder::journal_capacity`]).
+    pub fn journal_capacity(&self) -> usize {
+        self.inner.journal_slots.capacity
+    }
+
     /// Time since the supervisor was built, on tokio's clock.
     pub fn uptime(&self) -> Duration {
         self.inner.hub.since_epoch()
@@ -504,14 +515,17 @@ impl Supervisor {
     /// Final snapshots with every journal read back and checked against its persisted count.
     pub async fn report(&self) -> Vec<TaskReport> {
         let snapshots = self.snapshot();
-        tokio::task::spawn_blocking(move || {
+        let verify = |snapshots: Vec<TaskSnapshot>| {
             snapshots
                 .into_iter()
                 .map(TaskReport::verify)
                 .collect::<Vec<_>>()
-        })
-        .await
-        .expect("journal verification does not panic")
+        };
+        // Reading files is blocking work; the runtime's blocking pool does it where there is one.
+        match tokio::task::spawn_blocking(move || verify(snapshots)).await {
+            Ok(reports) => reports,
+            Err(_) => verify(self.snapshot()),
+        }
     }
 }
 
@@ -537,13 +551,25 @@ impl Inner {
         def: TaskDef,
         parent: Option<&Arc<TaskEntry>>,
     ) -> Result<TaskId, SupervisorError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(SupervisorError::ShuttingDown);
-        }
+        check_name(&def.name).map_err(|reason| SupervisorError::InvalidName {
+            name: escape(&def.name).into_owned(),
+            reason,
+        })?;
         let token = parent.map_or_else(CancellationToken::new, |p| p.token.child_token());
         let on_blocking_pool = matches!(def.body, Body::Blocking(_));
-        let entry = {
+        // Under the write lock: shutdown sets `closed` under it too, so this task is either
+        // refused here or registered before shutdown stops every registered task.
+        let (entry, tracked) = {
             let mut registry = self.registry.write().expect("registry");
+            if self.closed.load(Ordering::Relaxed) {
+                return Err(SupervisorError::ShuttingDown);
+            }
+            if def.journal.enabled && !self.journal_slots.take() {
+                return Err(SupervisorError::TooManyJournals {
+                    name: def.name,
+                    capacity: self.journal_slots.capacity,
+                });
+            }
             let id = registry.len() as TaskId + 1;
             let journal_path = def
                 .journal
@@ -561,15 +587,19 @@ impl Inner {
                 token,
             ));
             registry.push(entry.clone());
-            entry
+            (entry, self.joiners.token())
         };
         if let Some(parent) = parent {
             parent.add_child(entry.id);
         }
-        let journal = entry
-            .journal_path
-            .as_ref()
-            .map(|path| Journal::new(path.to_path_buf(), def.journal, entry.ledger.clone()));
+        let journal = entry.journal_path.as_ref().map(|path| {
+            Journal::new(
+                path.to_path_buf(),
+                def.journal,
+                entry.ledger.clone(),
+                self.journal_slots.clone(),
+            )
+        });
         let ctx = TaskContext::new(entry.clone(), journal);
         self.hub.emit(
             &entry,
@@ -589,9 +619,7 @@ impl Inner {
         };
         let _ = entry.abort_handle.set(handle.abort_handle());
         // The reaper lives as long as this Inner does, so the send cannot fail while we run.
-        let _ = self
-            .reap
-            .send((entry.clone(), handle, self.joiners.token()));
+        let _ = self.reap.send((entry.clone(), handle, tracked));
         Ok(entry.id)
     }
 
@@ -605,7 +633,7 @@ impl Inner {
     ) -> usize {
         let grace = self.grace();
         let now = self.hub.since_epoch();
-        let deadline = now + grace;
+        let deadline = now.saturating_add(grace);
         // Details are written only for someone to read them.
         let listening = self.hub.listening();
         let detail = format!("grace {}", humanize(grace));
@@ -660,6 +688,35 @@ impl Inner {
         }
     }
 
+    /// Shutdown's grace is over: every task still running is aborted, whenever its own stop
+    /// would have escalated.
+    fn escalate_all(&self, grace: Duration) {
+        let registry = self.registry.read().expect("registry");
+        for entry in registry.iter().filter(|e| !e.is_ended()) {
+            self.escalate(entry, grace);
+        }
+    }
+
+    /// Gives up on every task still not joined after its abort: it ends `abandoned`.
+    fn abandon_unjoined(&self) {
+        let registry = self.registry.read().expect("registry");
+        for entry in registry.iter().filter(|e| !e.is_ended()) {
+            if !entry.begin_end() {
+                continue;
+            }
+            self.hub.emit(
+                entry,
+                EventKind::Abandoned,
+                Some(format!(
+                    "not joined {} after its abort: blocking code never reached an .await",
+                    humanize(ABANDON_AFTER)
+                )),
+            );
+            entry.set_end_state(State::Abandoned);
+            entry.joined.cancel();
+        }
+    }
+
     fn grace(&self) -> Duration {
         Duration::from_nanos(self.grace_nanos.load(Ordering::Relaxed))
     }
@@ -697,8 +754,11 @@ impl Inner {
     }
 
     /// Records how a task ended, flags its still-running children as orphans and wakes whoever
-    /// waits for the join.
+    /// waits for the join. A task given up on as abandoned keeps that end.
     fn finish(&self, entry: &TaskEntry, result: Result<(), JoinError>) {
+        if !entry.begin_end() {
+            return;
+        }
         let state = match result {
             // The milestone first: `is_cancelled` takes a lock, and it is only needed for a
             // token the task's own code cancelled.
@@ -721,7 +781,7 @@ impl Inner {
         if self.hub.listening() {
             let latency = entry
                 .timeline()
-                .stop_latency()
+                .stop_latency(state)
                 .map(|d| format!(" after {}", humanize(d)))
                 .unwrap_or_default();
             let detail = format!("{state}{latency}");
@@ -751,21 +811,6 @@ impl Inner {
     fn snapshot_of(&self, entry: &TaskEntry) -> TaskSnapshot {
         TaskSnapshot::read(entry, self.hub.since_epoch())
     }
-}
-
-/// `00007-alpha.journal`, with anything but letters, digits, `-`, `_` and `.` replaced.
-fn journal_file_name(id: TaskId, name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{id:05}-{safe}.journal")
 }
 
 /// A short duration for people: `850ms`, `1.25s`, `2m 5s`.

@@ -21,9 +21,11 @@ pub struct TaskSnapshot {
     pub cleanup: Cleanup,
     /// Progress of a cleanup under way or cut short, 0.0 to 1.0.
     pub cleanup_progress: Option<f32>,
-    /// `ticks = persisted + lost + pending` for a journaled task; the last three are 0 without one.
+    /// Ticks, and for a journaled task `ticks = persisted + lost + pending`.
     pub ledger: LedgerReading,
     pub journal_path: Option<Arc<Path>>,
+    /// Why the journal stopped being written, if it did.
+    pub journal_error: Option<Arc<str>>,
     pub parent: Option<TaskId>,
     /// Its parent ended while it still ran.
     pub orphan: bool,
@@ -43,9 +45,14 @@ pub struct TaskSnapshot {
 
 impl TaskSnapshot {
     pub(crate) fn read(entry: &TaskEntry, now: Duration) -> Self {
-        // The end state is read first: once it is set, the ledger is final.
-        let state = entry.state();
-        let timeline = entry.timeline();
+        // The end state is read once, and first: once it is set, the join's milestone and the
+        // ledger are final. A task read as live shows no join, even one recorded since.
+        let end = entry.end_state();
+        let mut timeline = entry.timeline();
+        if end.is_none() {
+            timeline = timeline.without(Milestone::Joined);
+        }
+        let state = end.unwrap_or_else(|| State::live(&timeline));
         let spawned = timeline.at(Milestone::Spawned).unwrap_or_default();
         let until = timeline.at(Milestone::Joined).unwrap_or(now);
         Self {
@@ -53,10 +60,11 @@ impl TaskSnapshot {
             name: entry.name.clone(),
             kind: entry.kind.clone(),
             state,
-            cleanup: entry.cleanup(),
+            cleanup: Cleanup::of(end, &timeline),
             cleanup_progress: entry.cleanup_progress(),
             ledger: entry.ledger.read(entry.journal_path.is_some()),
             journal_path: entry.journal_path.clone(),
+            journal_error: entry.ledger.error(),
             parent: entry.parent,
             orphan: entry.flag(FLAG_ORPHAN),
             abort_ignored: entry.flag(FLAG_ABORT_IGNORED),
@@ -69,9 +77,9 @@ impl TaskSnapshot {
         }
     }
 
-    /// Time from the stop or abort request to the join.
+    /// Time from the request that ended the task to its join.
     pub fn stop_latency(&self) -> Option<Duration> {
-        self.timeline.stop_latency()
+        self.timeline.stop_latency(self.state)
     }
 
     pub fn ticks(&self) -> u64 {
@@ -87,6 +95,8 @@ pub struct TaskReport {
     pub records_on_disk: Option<u64>,
     /// The file holds exactly the persisted records, in order; `None` without a journal.
     pub journal_verified: Option<bool>,
+    /// What the check found wrong, when it failed.
+    pub journal_problem: Option<String>,
 }
 
 impl TaskReport {
@@ -94,14 +104,18 @@ impl TaskReport {
         let found = snapshot
             .journal_path
             .as_deref()
-            .map(|path| journal::verify(path, snapshot.ledger.persisted));
+            .map(|path| journal::verify(path, snapshot.ledger.counts().persisted));
         Self {
-            records_on_disk: found
-                .as_ref()
-                .and_then(|r| r.as_ref().ok())
-                .map(|v| v.records),
-            journal_verified: found.map(|r| r.is_ok_and(|v| v.verified)),
+            records_on_disk: found.as_ref().map(|v| v.records),
+            journal_verified: found.as_ref().map(|v| v.verified),
+            journal_problem: found.and_then(|v| v.problem),
             snapshot,
         }
+    }
+
+    /// Whether the report shows something wrong with the journal: a failed write or a file
+    /// that does not hold what was written.
+    pub fn journal_failed(&self) -> bool {
+        self.snapshot.journal_error.is_some() || self.journal_verified == Some(false)
     }
 }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::entry::Timeline;
+
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum State {
@@ -22,10 +24,13 @@ pub enum State {
     Panicked,
     /// Returned on its own, without being asked.
     Finished,
+    /// Could not be joined: it was aborted, but blocking code never reached an `.await` within a
+    /// second, so shutdown went on without it.
+    Abandoned,
 }
 
 impl State {
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 9] = [
         State::Running,
         State::Stopping,
         State::CleaningUp,
@@ -34,6 +39,7 @@ impl State {
         State::Escalated,
         State::Panicked,
         State::Finished,
+        State::Abandoned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +52,20 @@ impl State {
             State::Escalated => "escalated",
             State::Panicked => "panicked",
             State::Finished => "finished",
+            State::Abandoned => "abandoned",
+        }
+    }
+
+    /// The state of a task not yet ended, from the milestones it has reached.
+    pub(crate) fn live(timeline: &Timeline) -> State {
+        if timeline.at(Milestone::StopNoticed).is_some()
+            || timeline.at(Milestone::CleanupStarted).is_some()
+        {
+            State::CleaningUp
+        } else if timeline.at(Milestone::StopRequested).is_some() {
+            State::Stopping
+        } else {
+            State::Running
         }
     }
 
@@ -84,6 +104,29 @@ pub enum Cleanup {
 }
 
 impl Cleanup {
+    /// What became of the cleanup, judged from the end state (`None` while the task runs) and
+    /// the cleanup milestones.
+    pub(crate) fn of(end: Option<State>, timeline: &Timeline) -> Cleanup {
+        let Some(end) = end else {
+            return Cleanup::NotApplicable;
+        };
+        if timeline.at(Milestone::CleanupFinished).is_some() {
+            return Cleanup::Ran;
+        }
+        let started = timeline.at(Milestone::CleanupStarted).is_some();
+        match end {
+            State::Stopped => Cleanup::Ran,
+            State::Aborted | State::Escalated | State::Panicked | State::Abandoned if started => {
+                Cleanup::Partial
+            }
+            State::Aborted | State::Escalated | State::Panicked | State::Abandoned => {
+                Cleanup::Skipped
+            }
+            _ if started => Cleanup::Partial,
+            _ => Cleanup::NotApplicable,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Cleanup::Ran => "ran",
@@ -111,10 +154,11 @@ pub enum Milestone {
     AbortRequested,
     Escalated,
     Joined,
+    Abandoned,
 }
 
 impl Milestone {
-    pub const ALL: [Milestone; 8] = [
+    pub const ALL: [Milestone; 9] = [
         Milestone::Spawned,
         Milestone::StopRequested,
         Milestone::StopNoticed,
@@ -123,6 +167,7 @@ impl Milestone {
         Milestone::AbortRequested,
         Milestone::Escalated,
         Milestone::Joined,
+        Milestone::Abandoned,
     ];
 
     pub fn label(self) -> &'static str {
@@ -135,6 +180,7 @@ impl Milestone {
             Milestone::AbortRequested => "abort requested",
             Milestone::Escalated => "escalated",
             Milestone::Joined => "joined",
+            Milestone::Abandoned => "abandoned",
         }
     }
 }

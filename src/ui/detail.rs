@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::format;
 use crate::kinds::Kind;
 use crate::supervisor::humanize;
+use crate::text::escape;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(task) = app.selected_row() else {
@@ -43,20 +44,25 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(message) = &task.panic_message {
         lines.push(Line::from(vec![
             Span::raw("panic: ").red().bold(),
-            Span::raw(message.to_string()).red(),
+            Span::raw(escape(message).into_owned()).red(),
         ]));
     }
-    let l = task.ledger;
-    lines.push(match &task.journal_path {
-        Some(path) => Line::from(format!(
-            "ticks {} = persisted {} + lost {} + pending {} · journal {}",
-            l.ticks,
-            l.persisted,
-            l.lost,
-            l.pending,
-            path.display()
+    if let Some(error) = &task.journal_error {
+        lines.push(Line::from(vec![
+            Span::raw("journal error: ").red().bold(),
+            Span::raw(format!("{} — later records are lost", escape(error))).red(),
+        ]));
+    }
+    let ticks = task.ledger.ticks;
+    lines.push(match (task.ledger.journal, &task.journal_path) {
+        (Some(j), Some(path)) => Line::from(format!(
+            "ticks {ticks} = persisted {} + lost {} + pending {} · journal {}",
+            j.persisted,
+            j.lost,
+            j.pending,
+            escape(&path.display().to_string())
         )),
-        None => Line::from(format!("ticks {} · no journal", l.ticks)),
+        _ => Line::from(format!("ticks {ticks} · no journal")),
     });
     let mut family = Vec::new();
     if let Some(parent) = task.parent {

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Paragraph};
 use crate::app::App;
 use crate::format;
 use crate::supervisor::{Event, EventKind};
+use crate::text::escape;
 
 fn event_style(kind: EventKind) -> Style {
     match kind {
@@ -17,7 +18,9 @@ fn event_style(kind: EventKind) -> Style {
         EventKind::CleanupStarted | EventKind::CleanupFinished => Style::new().fg(Color::Cyan),
         EventKind::AbortRequested => Style::new().fg(Color::Magenta),
         EventKind::Escalated | EventKind::Orphaned => Style::new().fg(Color::LightRed),
-        EventKind::Panicked => Style::new().fg(Color::Red).bold(),
+        EventKind::Panicked | EventKind::Abandoned | EventKind::JournalError => {
+            Style::new().fg(Color::Red).bold()
+        }
         EventKind::Joined => Style::new().fg(Color::Blue),
     }
 }
@@ -25,11 +28,11 @@ fn event_style(kind: EventKind) -> Style {
 fn line(e: &Event) -> Line<'static> {
     let mut spans = vec![
         Span::raw(format!("{} ", format::clock(&e.at))).dim(),
-        Span::raw(format!("#{} {} ", e.id, e.task)),
+        Span::raw(format!("#{} {} ", e.id, escape(&e.task))),
         Span::styled(e.kind.as_str(), event_style(e.kind)),
     ];
     if let Some(detail) = &e.detail {
-        spans.push(Span::raw(format!(" {detail}")).dim());
+        spans.push(Span::raw(format!(" {}", escape(detail))).dim());
     }
     Line::from(spans)
 }

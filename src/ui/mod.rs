@@ -106,6 +106,9 @@ pub fn state_style(state: State) -> Style {
         State::Escalated => Style::new().fg(Color::LightRed),
         State::Panicked => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         State::Finished => Style::new().fg(Color::Gray),
+        State::Abandoned => Style::new()
+            .fg(Color::LightRed)
+            .add_modifier(Modifier::BOLD | Modifier::REVERSED),
     }
 }
 

@@ -101,17 +101,27 @@ pub(super) fn quitting(frame: &mut Frame, area: Rect, app: &App) {
         .escalation_at
         .filter(|at| *at > app.uptime)
         .map(|at| humanize(at - app.uptime));
-    let mut lines = vec![
-        Line::from(format!(
-            "Stopping every task gracefully: {joined} of {} joined, {live} left.",
-            quitting.live_at_start
-        )),
-        Line::from(match deadline {
-            Some(left) => format!("What is still running is aborted in {left}."),
-            None => "Waiting for the last tasks to be joined.".to_string(),
-        }),
-    ];
-    lines.push(Line::from("q again: abort what is left now").dim());
+    let lines = if live == 0 {
+        vec![
+            Line::from(format!(
+                "Every task has ended ({} of {}).",
+                quitting.live_at_start, quitting.live_at_start
+            )),
+            Line::from("Reading the journals back to check them…"),
+        ]
+    } else {
+        vec![
+            Line::from(format!(
+                "Stopping every task gracefully: {joined} of {} joined, {live} left.",
+                quitting.live_at_start
+            )),
+            Line::from(match deadline {
+                Some(left) => format!("What is still running is aborted in {left}."),
+                None => "Aborted; waiting up to a second for the last joins.".to_string(),
+            }),
+            Line::from("q again: abort what is left now; a third time: exit at once").dim(),
+        ]
+    };
     popup(frame, area, "quitting", lines, 70);
 }
 

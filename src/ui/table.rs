@@ -83,15 +83,16 @@ const COLUMNS: &[Column] = &[
         title: "persisted",
         width: Constraint::Length(9),
         right: true,
-        cell: |r, _| ledger_cell(r, r.ledger.persisted),
+        cell: |r, _| ledger_cell(r.ledger.journal.map(|j| j.persisted)),
     },
     Column {
         title: "lost",
         width: Constraint::Length(5),
         right: true,
         cell: |r, _| {
-            let cell = ledger_cell(r, r.ledger.lost);
-            if r.ledger.lost > 0 {
+            let lost = r.ledger.journal.map(|j| j.lost);
+            let cell = ledger_cell(lost);
+            if lost.unwrap_or(0) > 0 {
                 cell.red().bold()
             } else {
                 cell
@@ -100,11 +101,11 @@ const COLUMNS: &[Column] = &[
     },
 ];
 
-fn ledger_cell(r: &TaskSnapshot, value: u64) -> Span<'static> {
-    if r.journal_path.is_some() {
-        Span::raw(value.to_string())
-    } else {
-        Span::raw("-").dim()
+/// A journal count, or a dim `-` for a task without a journal.
+fn ledger_cell(value: Option<u64>) -> Span<'static> {
+    match value {
+        Some(value) => Span::raw(value.to_string()),
+        None => Span::raw("-").dim(),
     }
 }
 
@@ -141,6 +142,9 @@ fn state_cell(r: &TaskSnapshot, app: &App) -> Span<'static> {
     }
     if r.orphan {
         text.push_str(" orphan");
+    }
+    if r.journal_error.is_some() {
+        text.push_str(" journal error");
     }
     Span::styled(text, state_style(r.state))
 }

@@ -1,0 +1,229 @@
+//! Where the journals go, who else may write there, and how many journal files can be open.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::error::BuildError;
+
+/// The directory holding a supervisor's journals.
+pub(crate) enum RunDir {
+    /// A fresh temporary directory, removed when the supervisor is dropped.
+    Temporary(tempfile::TempDir),
+    /// A directory that outlives the supervisor. `lock` keeps other taskmon runs out while this
+    /// one writes there; a kept temporary directory needs none.
+    Kept { path: PathBuf, _lock: Option<File> },
+}
+
+/// The lock file in a chosen journal directory.
+const LOCK_FILE: &str = ".taskmon.lock";
+
+impl RunDir {
+    pub fn create(dir: Option<PathBuf>, keep: bool) -> Result<Self, BuildError> {
+        let Some(dir) = dir else {
+            let temp = tempfile::Builder::new()
+                .prefix("taskmon-")
+                .tempdir()
+                .map_err(|source| BuildError::JournalDir {
+                    dir: std::env::temp_dir(),
+                    source,
+                })?;
+            return Ok(if keep {
+                RunDir::Kept {
+                    path: temp.keep(),
+                    _lock: None,
+                }
+            } else {
+                RunDir::Temporary(temp)
+            });
+        };
+        let failed = |source: io::Error| BuildError::JournalDir {
+            dir: dir.clone(),
+            source,
+        };
+        if dir.exists() && !dir.is_dir() {
+            return Err(failed(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "it exists and is not a directory",
+            )));
+        }
+        std::fs::create_dir_all(&dir).map_err(failed)?;
+        // Creating the lock file also proves the directory can be written.
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(failed)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(BuildError::JournalDirInUse { dir });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+        }
+        remove_old_journals(&dir).map_err(failed)?;
+        Ok(RunDir::Kept {
+            path: dir,
+            _lock: Some(lock),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            RunDir::Temporary(dir) => dir.path(),
+            RunDir::Kept { path, .. } => path,
+        }
+    }
+
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, RunDir::Temporary(_))
+    }
+}
+
+/// Journals of an earlier run in the same directory would be appended to and then fail their
+/// check; every journal of this run starts from an empty file instead.
+fn remove_old_journals(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if is_journal_file_name(&entry.file_name().to_string_lossy()) {
+            std::fs::remove_file(entry.path()).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot remove the old journal {}: {e}",
+                        entry.path().display()
+                    ),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The longest part of a journal's file name taken from the task's name.
+const SLUG_CHARS: usize = 40;
+
+/// `00007-alpha.journal`: the id, then the name with anything but ASCII letters, digits, `-`, `_`
+/// and `.` replaced, cut to a length no file system refuses.
+pub(crate) fn journal_file_name(id: u64, name: &str) -> String {
+    let slug: String = name
+        .chars()
+        .take(SLUG_CHARS)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{id:05}-{slug}.journal")
+}
+
+fn is_journal_file_name(name: &str) -> bool {
+    name.strip_suffix(".journal")
+        .and_then(|stem| stem.split_once('-'))
+        .is_some_and(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Files taskmon keeps open for itself besides journals: runtimes, the terminal, signal pipes,
+/// the sockets of attached dashboards.
+pub const RESERVED_FILES: u64 = 128;
+
+/// The process's open-file limit and use, read once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileLimits {
+    /// The soft `RLIMIT_NOFILE`: what open() is held to.
+    pub soft: u64,
+    /// The hard limit: how far the soft one can be raised without privileges.
+    pub hard: u64,
+    /// Files open right now.
+    pub open: u64,
+}
+
+impl FileLimits {
+    pub fn read() -> Self {
+        let (soft, hard) =
+            rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((u64::MAX, u64::MAX));
+        // The listing's own descriptor is among those it lists.
+        let open =
+            std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1) as u64);
+        Self { soft, hard, open }
+    }
+
+    /// Raises the soft limit to the hard one, as far as the system allows, and reads again.
+    pub fn raise() -> Self {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        Self::read()
+    }
+
+    /// How many more files can be opened.
+    pub fn free(&self) -> u64 {
+        self.soft.saturating_sub(self.open)
+    }
+
+    /// How many journals can be open at once, beside what taskmon keeps for itself.
+    pub fn journal_capacity(&self) -> usize {
+        self.free()
+            .saturating_sub(RESERVED_FILES)
+            .try_into()
+            .unwrap_or(usize::MAX)
+    }
+}
+
+/// Counts the journals that may hold a file open, so a spawn past the open-file limit is refused
+/// rather than failing inside the task.
+pub(crate) struct JournalSlots {
+    open: AtomicUsize,
+    pub capacity: usize,
+}
+
+impl JournalSlots {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            open: AtomicUsize::new(0),
+            capacity,
+        }
+    }
+
+    pub fn take(&self) -> bool {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.capacity).then_some(open + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn release(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_file_names_stay_short_and_plain() {
+        assert_eq!(journal_file_name(7, "alpha"), "00007-alpha.journal");
+        assert_eq!(journal_file_name(7, "a b/ü"), "00007-a_b__.journal");
+        let long = journal_file_name(123_456, &"x".repeat(64));
+        assert_eq!(long, format!("123456-{}.journal", "x".repeat(40)));
+        assert!(is_journal_file_name(&long));
+        assert!(is_journal_file_name("00001-.journal"));
+        assert!(!is_journal_file_name("notes.journal"));
+        assert!(!is_journal_file_name("-x.journal"));
+        assert!(!is_journal_file_name(LOCK_FILE));
+    }
+
+    #[test]
+    fn journal_slots_stop_at_capacity() {
+        let slots = JournalSlots::new(2);
+        assert!(slots.take() && slots.take());
+        assert!(!slots.take());
+        slots.release();
+        assert!(slots.take());
+    }
+}

@@ -1,0 +1,71 @@
+//! Text from input made safe for a terminal. Task names, panic messages, paths and excerpts of a
+//! scenario file can hold escape sequences that would retitle the window or clear the screen, and
+//! bidi controls that make text read differently from what it is; they are shown as `\u{1b}`.
+
+use std::borrow::Cow;
+
+/// Characters that change the direction text is shown in: U+202A–U+202E (embeddings and
+/// overrides), U+2066–U+2069 (isolates), and the marks U+200E, U+200F, U+061C.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}')
+}
+
+/// Whether a terminal could act on `c` rather than show it.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
+/// `\u{1b}` for a character a terminal would act on, the character itself otherwise.
+pub fn escape_char(c: char) -> String {
+    if is_unsafe(c) {
+        format!("\\u{{{:x}}}", c as u32)
+    } else {
+        c.to_string()
+    }
+}
+
+/// `s` with every control and bidi character escaped, line breaks included.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    escape_with(s, |_| false)
+}
+
+/// `s` with every control and bidi character escaped except line breaks: for messages of several
+/// lines that are printed as they are.
+pub fn escape_lines(s: &str) -> Cow<'_, str> {
+    escape_with(s, |c| c == '\n')
+}
+
+fn escape_with(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_unsafe(c) && !keep(c)) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if is_unsafe(c) && !keep(c) {
+                    escape_char(c)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_and_bidi_controls_are_shown_not_obeyed() {
+        assert_eq!(escape("plain ✓"), "plain ✓");
+        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape("evil\x1b]0;pwned\x07\x1b[2J"),
+            "evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J"
+        );
+        assert_eq!(escape("abc\u{202e}exe"), "abc\\u{202e}exe");
+        assert_eq!(escape("a\nb"), "a\\u{a}b");
+        assert_eq!(escape_lines("a\nb\x1b"), "a\nb\\u{1b}");
+    }
+}
