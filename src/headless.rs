@@ -96,7 +96,38 @@ pub async fn run(
     scenario: &Scenario,
     options: RunOptions,
 ) -> io::Result<RunOutcome> {
-    let printer = Printer::start(options.output);
+    play(
+        sup,
+        scenario,
+        options,
+        Printer::start(options.output, io::stdout(), true),
+    )
+    .await
+}
+
+/// [`run`], writing to `out` instead of stdout: a write error ends the run as a closed stdout
+/// does.
+pub async fn run_to(
+    sup: &Supervisor,
+    scenario: &Scenario,
+    options: RunOptions,
+    out: impl Write + Send + 'static,
+) -> io::Result<RunOutcome> {
+    play(
+        sup,
+        scenario,
+        options,
+        Printer::start(options.output, out, false),
+    )
+    .await
+}
+
+async fn play(
+    sup: &Supervisor,
+    scenario: &Scenario,
+    options: RunOptions,
+    printer: Printer,
+) -> io::Result<RunOutcome> {
     let mut signals = Signals::new()?;
     let mut events = sup.events();
     let start = Instant::now();
@@ -183,27 +214,37 @@ enum Message {
     Reports(Arc<[TaskReport]>),
 }
 
-/// Writes to stdout on a thread of its own. Write errors (a closed pipe, a hung-up terminal)
+/// Writes the output on a thread of its own. Write errors (a closed pipe, a hung-up terminal)
 /// stop the writing and are announced through `closed`.
 struct Printer {
     sender: mpsc::Sender<Message>,
     closed: CancellationToken,
     thread: std::thread::JoinHandle<()>,
+    /// Watches stdout for a reader that went away while nothing is written.
+    watch: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Printer {
-    fn start(output: Output) -> Self {
+    fn start(output: Output, out: impl Write + Send + 'static, is_stdout: bool) -> Self {
         let (sender, receiver) = mpsc::channel();
         let closed = CancellationToken::new();
         let on_close = closed.clone();
         let thread = std::thread::Builder::new()
-            .name("taskmon-stdout".into())
-            .spawn(move || print(output, receiver, on_close))
-            .expect("a thread for stdout");
+            .name("taskmon-output".into())
+            .spawn(move || print(output, out, receiver, on_close))
+            .expect("a thread for the output");
+        let watch = is_stdout.then(|| {
+            let closed = closed.clone();
+            tokio::spawn(async move {
+                stdout_gone().await;
+                closed.cancel();
+            })
+        });
         Self {
             sender,
             closed,
             thread,
+            watch,
         }
     }
 
@@ -215,14 +256,14 @@ impl Printer {
     /// Resolves when stdout can no longer be written: a write failed, or, with nothing being
     /// written, a pipe's reader went away (`| head -1`) or a terminal hung up.
     async fn closed(&self) {
-        tokio::select! {
-            () = self.closed.cancelled() => {}
-            () = stdout_gone() => {}
-        }
+        self.closed.cancelled().await
     }
 
     /// Waits until everything sent has been written, or stdout closed.
     async fn finish(self) {
+        if let Some(watch) = self.watch {
+            watch.abort();
+        }
         drop(self.sender);
         let thread = self.thread;
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
@@ -248,8 +289,13 @@ async fn stdout_gone() {
     }
 }
 
-fn print(output: Output, messages: mpsc::Receiver<Message>, closed: CancellationToken) {
-    let mut out = io::BufWriter::new(io::stdout().lock());
+fn print(
+    output: Output,
+    out: impl Write,
+    messages: mpsc::Receiver<Message>,
+    closed: CancellationToken,
+) {
+    let mut out = io::BufWriter::new(out);
     let mut writing = true;
     loop {
         let message = match messages.try_recv() {

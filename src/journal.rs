@@ -380,6 +380,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_write_books_the_records_lost_and_the_task_goes_on_without_a_journal() {
+        let ledger = Arc::new(Ledger::default());
+        let slots = Arc::new(JournalSlots::new(1));
+        assert!(slots.take());
+        let config = JournalConfig {
+            flush_every: 2,
+            ..JournalConfig::default()
+        };
+        let mut journal = Journal::new("/nowhere".into(), config, ledger.clone(), slots.clone());
+        journal.file = Some(OpenOptions::new().write(true).open("/dev/full").unwrap());
+        for _ in 0..3 {
+            journal.append(ledger.tick());
+        }
+        let error = journal.flush().unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::ENOSPC));
+        let counts = |l: &Ledger| l.read(true).journal.unwrap();
+        assert_eq!(
+            counts(&ledger),
+            JournalCounts {
+                persisted: 0,
+                lost: 3,
+                pending: 0
+            }
+        );
+        assert!(ledger.error().unwrap().contains("No space left"));
+        journal.append(ledger.tick());
+        assert_eq!(
+            counts(&ledger).lost,
+            4,
+            "later ticks are booked lost at once"
+        );
+        assert!(journal.flush().is_err());
+        assert_eq!(ledger.read(true).ticks, 4);
+        drop(journal);
+        assert!(slots.take(), "the journal gave its slot back");
+    }
+
+    #[test]
     fn journal_bytes_counts_every_digit() {
         let by_hand = |n: u64| -> u64 { (1..=n).map(|i| format!("tick {i}\n").len() as u64).sum() };
         for n in [0, 1, 9, 10, 11, 99, 100, 101, 12_345] {

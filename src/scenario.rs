@@ -820,6 +820,59 @@ spawn = { kind = "select" }
     }
 
     #[test]
+    fn durations_are_longer_than_zero_and_at_most_a_day() {
+        assert_eq!(parse_duration("24h"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("1ns"), Ok(Duration::from_nanos(1)));
+        assert!(
+            parse_duration("24h 1ns")
+                .unwrap_err()
+                .contains("limit of 24h")
+        );
+        assert!(parse_duration("0s").unwrap_err().contains("is zero"));
+        assert!(parse_duration("18446744073709551615s").is_err());
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("invalid duration")
+        );
+    }
+
+    #[test]
+    fn keys_nested_too_deeply_are_found_on_their_line() {
+        let text = format!(
+            "[[task]]\nname = \"a.b\"\nkind = \"select\"\n{} = 1\n",
+            "k.".repeat(90) + "k"
+        );
+        let e = Scenario::parse(&text, "inline").unwrap_err();
+        assert_eq!(e.location, Some((4, 1)));
+        assert_eq!(e.message, "keys are nested too deeply");
+    }
+
+    #[test]
+    fn journaled_tasks_count_children_and_timeline_spawns() {
+        let s = Scenario::parse(
+            r#"
+[[task]]
+name = "p"
+kind = "parent"
+children = 4
+count = 2
+[[task]]
+name = "light"
+kind = "select"
+count = 50
+journal = false
+[[at]]
+after = "1s"
+spawn = { kind = "polling" }
+"#,
+            "inline",
+        )
+        .unwrap();
+        assert_eq!(s.journaled_tasks(), 2 * 5 + 1);
+    }
+
+    #[test]
     fn a_task_needs_a_name() {
         let e = Scenario::parse("[[task]]\nkind = \"select\"\n", "inline").unwrap_err();
         assert_eq!(e.location, Some((1, 1)));

@@ -67,13 +67,48 @@ fn every_kind_of_bad_scenario_is_refused_before_anything_runs() {
         ),
         ("too_many.toml", 4, "the limit is 100000"),
         ("no_action.toml", 5, "exactly one of `stop`"),
+        (
+            "too_long.toml",
+            5,
+            "the duration \"18446744073709551615s\" is longer than the limit of 24h",
+        ),
+        ("long_grace.toml", 1, "longer than the limit of 24h"),
+        (
+            "control_name.toml",
+            2,
+            "the name holds the control character \\u{1b} at character 5",
+        ),
+        (
+            "bidi_name.toml",
+            2,
+            "the bidirectional-text character \\u{202e}",
+        ),
+        ("long_name.toml", 2, "the name is 65 characters long"),
+        (
+            "child_collision.toml",
+            7,
+            "duplicate task name `p.child1` (first defined on line 2, as a child of `p`)",
+        ),
+        ("deep_keys.toml", 2, "keys are nested too deeply"),
+        ("raw_control.toml", 4, "invalid comment character"),
     ];
     for (file, line, expected) in cases {
         let path = format!("tests/scenarios/bad/{file}");
         for args in [vec!["run", "--scenario", &path], vec!["--scenario", &path]] {
-            assert_refused(&taskmon(&args), &path, Some(line), expected);
+            let o = taskmon(&args);
+            assert_refused(&o, &path, Some(line), expected);
+            assert_no_control_bytes(&stderr(&o));
         }
     }
+}
+
+/// Nothing a terminal would act on: no control characters but line breaks, no bidi controls.
+fn assert_no_control_bytes(text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&c| c != '\n' && taskmon::text::is_unsafe(c))
+        .collect();
+    assert!(bad.is_empty(), "raw control characters {bad:?} in: {text}");
 }
 
 #[test]
@@ -330,4 +365,474 @@ fn without_a_terminal_the_dashboard_points_to_taskmon_run() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("taskmon run"), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
+}
+
+const TASKMON: &str = env!("CARGO_BIN_EXE_taskmon");
+
+/// Waits for `child` and fails the test if it has not exited within a minute: a hang is a defect
+/// as much as a wrong answer.
+fn wait_bounded(child: std::process::Child) -> Output {
+    let pid = child.id();
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match result.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("taskmon did not exit within a minute");
+        }
+    }
+}
+
+/// `taskmon ARGS` after the shell commands in `limits` (`ulimit -n 6`, say), with `TMPDIR` set.
+fn taskmon_limited(limits: &str, args: &[&str], tmpdir: &Path) -> Output {
+    let script = format!("{limits}; exec \"$0\" \"$@\"");
+    let child = Command::new("sh")
+        .args(["-c", &script, TASKMON])
+        .args(args)
+        .env("TMPDIR", tmpdir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(child)
+}
+
+fn write_scenario(dir: &Path, text: &str) -> String {
+    let path = dir.join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn special_files_and_huge_files_are_refused_without_being_read() {
+    let temp = tempfile::tempdir().unwrap();
+    let fifo = temp.path().join("scenario.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let huge = temp.path().join("huge.toml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(50 * 1024 * 1024)
+        .unwrap();
+    for (path, expected) in [
+        (fifo.to_str().unwrap(), "is not a regular file"),
+        ("/dev/zero", "is not a regular file"),
+        (
+            huge.to_str().unwrap(),
+            "is 52428800 bytes; a scenario is at most 1048576",
+        ),
+    ] {
+        let o = taskmon_limited("true", &["run", "--scenario", path], temp.path());
+        assert_refused(&o, path, None, expected);
+    }
+}
+
+#[test]
+fn clap_errors_echo_arguments_escaped() {
+    let o = taskmon(&["run", "--grace", "\x1b]0;pwned\x07"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_no_control_bytes(&stderr(&o));
+    assert!(stderr(&o).contains("--grace"), "{}", stderr(&o));
+}
+
+#[test]
+fn unusable_journal_directories_are_refused_before_anything_runs() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    for dir in [
+        file.to_str().unwrap(),
+        "/dev/full",
+        "/proc/taskmon-cannot-be-here",
+    ] {
+        let o = taskmon(&["run", "--journal-dir", dir, "--for", "1s"]);
+        assert_eq!(o.status.code(), Some(1), "{dir}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("cannot use {dir} as the journal directory")));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "nothing was played");
+    }
+}
+
+#[test]
+fn a_journal_directory_in_use_is_refused_and_a_rerun_starts_it_afresh() {
+    use std::io::BufRead;
+    let temp = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        temp.path(),
+        "[[task]]\nname = \"steady\"\nkind = \"select\"\ninterval = \"10ms\"\n",
+    );
+    let journals = temp.path().join("journals");
+    let journals = journals.to_str().unwrap();
+    let args = [
+        "run",
+        "--scenario",
+        &scenario,
+        "--journal-dir",
+        journals,
+        "--json",
+    ];
+    let mut first = Command::new(TASKMON)
+        .args(args)
+        .args(["--for", "2s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(first.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.contains("spawned"),
+        "the first run is under way: {line}"
+    );
+    let second = taskmon(&[&args[..], &["--for", "1s"]].concat());
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        stderr(&second).contains(&format!("the journal directory {journals} is in use")),
+        "{}",
+        stderr(&second)
+    );
+    assert!(first.wait().unwrap().success());
+
+    for _ in 0..2 {
+        let rerun = taskmon(&[&args[..], &["--for", "300ms"]].concat());
+        assert!(rerun.status.success(), "{}", stderr(&rerun));
+        assert_eq!(
+            report(&json_lines(&rerun), "steady")["journal_verified"],
+            true
+        );
+        assert!(stderr(&rerun).contains(&format!("journals kept in {journals}")));
+    }
+}
+
+#[test]
+fn a_journal_that_cannot_be_written_is_cut_back_and_reported_not_a_panic() {
+    let temp = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        temp.path(),
+        "[[task]]\nname = \"writer\"\nkind = \"select\"\ninterval = \"5ms\"\nflush_every = 7\n",
+    );
+    let journals = temp.path().join("journals");
+    let o = taskmon_limited(
+        "ulimit -f 1",
+        &[
+            "run",
+            "--scenario",
+            &scenario,
+            "--journal-dir",
+            journals.to_str().unwrap(),
+            "--for",
+            "2s",
+            "--json",
+        ],
+        temp.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "a failed journal fails the run");
+    assert!(
+        stderr(&o).contains("1 journal(s) failed (#1 writer)"),
+        "{}",
+        stderr(&o)
+    );
+    let lines = json_lines(&o);
+    let writer = report(&lines, "writer");
+    assert_eq!(writer["state"], "stopped", "the task went on: {writer}");
+    assert!(
+        writer["journal_error"]
+            .as_str()
+            .unwrap()
+            .contains("File too large")
+    );
+    let (ticks, persisted, lost) = (
+        writer["ticks"].as_u64().unwrap(),
+        writer["persisted"].as_u64().unwrap(),
+        writer["lost"].as_u64().unwrap(),
+    );
+    assert!(lost > 0 && persisted > 0);
+    assert_eq!(ticks, persisted + lost);
+    assert_eq!(
+        writer["journal_verified"], true,
+        "the file holds whole records only"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "journal_error" && l["task"] == "writer")
+    );
+    let file = std::fs::read(journals.join("00001-writer.journal")).unwrap();
+    assert!(file.len() <= 1024 && file.ends_with(b"\n"));
+}
+
+#[test]
+fn open_file_limits_are_raised_and_otherwise_named() {
+    let temp = tempfile::tempdir().unwrap();
+    let o = taskmon_limited("ulimit -n 6", &["run", "--for", "1s"], temp.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("too few files can be opened: the limit is 6"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"));
+
+    let scenario = write_scenario(
+        temp.path(),
+        "[[task]]\nname = \"many\"\nkind = \"select\"\ncount = 1000\n",
+    );
+    let o = taskmon_limited(
+        "ulimit -n 300",
+        &["run", "--scenario", &scenario],
+        temp.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("it keeps 1000 journal files open"), "{err}");
+    assert!(err.contains("the open-file limit of 300"), "{err}");
+    assert!(err.contains("`journal = false`"), "{err}");
+    assert!(stdout(&o).is_empty(), "nothing was spawned");
+
+    // A soft limit below the hard one is raised.
+    let o = taskmon_limited(
+        "ulimit -Hn 4096; ulimit -Sn 300",
+        &["run", "--scenario", &scenario, "--for", "200ms", "--json"],
+        temp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reports = json_lines(&o)
+        .into_iter()
+        .filter(|l| l["type"] == "report" && l["journal_verified"] == true)
+        .count();
+    assert_eq!(reports, 1000);
+}
+
+fn tmp_is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).unwrap().next().is_none()
+}
+
+/// Starts `taskmon run` on `scenario` with stdout piped and `TMPDIR` in `tmp`; returns once it
+/// has printed `ready` (a line containing it).
+fn start_run(scenario: &str, tmp: &Path, extra: &[&str], ready: &str) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = Command::new(TASKMON)
+        .args(["run", "--scenario", scenario])
+        .args(extra)
+        .env("TMPDIR", tmp)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains(ready) {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "it printed `{ready}`"
+        );
+    }
+    // Keep reading, so the run never waits on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    child
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+const HARD_TO_STOP: &str = r#"
+[[task]]
+name = "mule"
+kind = "stubborn"
+interval = "20ms"
+[[task]]
+name = "hog"
+kind = "blocking"
+busy = "1h"
+[[task]]
+name = "pool"
+kind = "spawn-blocking"
+interval = "1h"
+"#;
+
+#[test]
+fn sigterm_and_sighup_shut_a_run_down_gracefully_and_remove_its_directory() {
+    for name in ["TERM", "HUP", "INT"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let scenario_dir = tempfile::tempdir().unwrap();
+        let scenario = write_scenario(
+            scenario_dir.path(),
+            "[[task]]\nname = \"calm\"\nkind = \"polling\"\ninterval = \"20ms\"\n",
+        );
+        let report_file = scenario_dir.path().join("report.jsonl");
+        let child = start_run(
+            &scenario,
+            tmp.path(),
+            &["--report", report_file.to_str().unwrap()],
+            "spawned",
+        );
+        signal(&child, name);
+        let o = wait_bounded(child);
+        assert!(o.status.success(), "SIG{name}: {}", stderr(&o));
+        let rows = std::fs::read_to_string(&report_file).unwrap();
+        let calm: Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+        assert_eq!(calm["state"], "stopped", "SIG{name}");
+        assert_eq!(calm["journal_verified"], true);
+        assert!(
+            tmp_is_empty(tmp.path()),
+            "SIG{name} left the journal directory"
+        );
+    }
+}
+
+#[test]
+fn a_second_signal_aborts_what_is_left_and_a_third_exits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario_dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(scenario_dir.path(), HARD_TO_STOP);
+    let report_file = scenario_dir.path().join("report.jsonl");
+    let child = start_run(
+        &scenario,
+        tmp.path(),
+        &["--grace", "1h", "--report", report_file.to_str().unwrap()],
+        "spawned",
+    );
+    signal(&child, "INT");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    signal(&child, "INT");
+    let o = wait_bounded(child);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<Value> = std::fs::read_to_string(&report_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let state = |task: &str| rows.iter().find(|r| r["task"] == task).unwrap()["state"].clone();
+    assert_eq!(state("mule"), "aborted", "not left to its hour of grace");
+    assert_eq!(state("hog"), "abandoned");
+    assert_eq!(state("pool"), "abandoned");
+    assert!(tmp_is_empty(tmp.path()));
+
+    let child = start_run(&scenario, tmp.path(), &["--grace", "1h"], "spawned");
+    for _ in 0..3 {
+        signal(&child, "TERM");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = wait_bounded(child);
+    assert_eq!(o.status.code(), Some(128 + 15), "{}", stderr(&o));
+    assert!(
+        tmp_is_empty(tmp.path()),
+        "the third signal still removed the directory"
+    );
+}
+
+#[test]
+fn blocking_code_cannot_keep_a_run_from_ending() {
+    let temp = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(temp.path(), HARD_TO_STOP);
+    let started = std::time::Instant::now();
+    let o = taskmon_limited(
+        "true",
+        &[
+            "run",
+            "--scenario",
+            &scenario,
+            "--for",
+            "1s",
+            "--grace",
+            "1s",
+            "--json",
+        ],
+        temp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(report(&lines, "mule")["state"], "escalated");
+    assert_eq!(report(&lines, "hog")["state"], "abandoned");
+    assert_eq!(report(&lines, "pool")["state"], "abandoned");
+    let end = lines.iter().find(|l| l["type"] == "end").unwrap();
+    assert_eq!(end["reason"], "time_up");
+    // --for 1s, grace 1s, one second for the abort to land: the ending is bounded.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn a_closed_stdout_ends_the_run_gracefully_and_quietly() {
+    use std::io::BufRead;
+    let temp = tempfile::tempdir().unwrap();
+    let journals = temp.path().join("journals");
+    let report_file = temp.path().join("report.jsonl");
+    let mut child = Command::new(TASKMON)
+        .args(["run", "--journal-dir", journals.to_str().unwrap()])
+        .args(["--report", report_file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone, as after `| head -1`.
+    let o = wait_bounded(child);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        format!("taskmon: journals kept in {}", journals.display())
+    );
+    let rows: Vec<Value> = std::fs::read_to_string(&report_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 10);
+    for row in &rows {
+        let state = row["state"].as_str().unwrap();
+        assert!(
+            ["stopped", "escalated", "abandoned"].contains(&state),
+            "shut down as Ctrl-C does: {row}"
+        );
+        assert_eq!(row["journal_verified"], true, "{row}");
+    }
+}
+
+#[test]
+fn keep_journals_says_where_they_are() {
+    let o = taskmon(&["run", "--for", "200ms", "--keep-journals"]);
+    assert!(o.status.success());
+    let err = stderr(&o);
+    let dir = err
+        .trim()
+        .strip_prefix("taskmon: journals kept in ")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(Path::new(dir).join("00001-polling.journal").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn tasks_without_a_journal_show_no_journal_figures() {
+    let temp = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        temp.path(),
+        "[[task]]\nname = \"light\"\nkind = \"select\"\ninterval = \"10ms\"\njournal = false\n",
+    );
+    let o = taskmon(&["run", "--scenario", &scenario, "--for", "200ms"]);
+    assert!(o.status.success());
+    let row = stdout(&o)
+        .lines()
+        .find(|l| l.trim_start().starts_with("1  light"))
+        .unwrap()
+        .to_string();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[cells.len() - 3..], ["-", "-", "off"], "{row}");
 }

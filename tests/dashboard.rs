@@ -376,3 +376,27 @@ async fn snapshot_help_and_picker_and_a_small_terminal() {
         "resizing back restores the layout"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn what_a_task_says_is_shown_escaped_and_an_ended_task_ticks_at_rate_zero() {
+    taskmon::silence_task_panics(true);
+    let sup = supervisor(&[]);
+    sup.spawn_fn("evil", |mut ctx| async move {
+        for _ in 0..10 {
+            ctx.tick();
+            tokio::time::sleep(ms(100)).await;
+        }
+        panic!("gotcha\x1b]0;pwned\x07\u{202e}");
+    })
+    .unwrap();
+    settle(&sup, ms(2100)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    assert_eq!(app.rows[0].state, State::Panicked);
+    assert_eq!(app.rates[&1].per_second, 0, "it ticks no more");
+    let shown = screen(&app, 120, 40);
+    assert!(
+        shown.contains("gotcha\\u{1b}]0;pwned\\u{7}\\u{202e}"),
+        "{shown}"
+    );
+    assert!(!shown.contains('\u{202e}'));
+}

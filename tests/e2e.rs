@@ -130,3 +130,31 @@ fn a_crash_of_the_dashboard_itself_restores_the_terminal_first() {
         "the terminal was given back before the message, so it stays readable"
     );
 }
+
+#[test]
+fn quitting_three_times_leaves_at_once_with_the_terminal_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("stuck.toml");
+    std::fs::write(
+        &scenario,
+        "grace = \"1h\"\n[[task]]\nname = \"hog\"\nkind = \"blocking\"\nbusy = \"1h\"\n\
+         [[task]]\nname = \"mule\"\nkind = \"stubborn\"\n",
+    )
+    .unwrap();
+    let mut s = Session::start(&["--scenario".as_ref(), scenario.as_os_str()], &[]);
+    s.wait_until("the dashboard is up", |s| {
+        s.screen().contains("tasks 1-2 of 2")
+    });
+    s.keys("q");
+    s.wait_until("it is quitting", |s| {
+        s.screen().contains("Stopping every task")
+    });
+    s.keys("q");
+    s.wait_until("the second q aborted", |s| {
+        s.screen().contains("aborting the 2 task(s) left")
+    });
+    s.keys("q");
+    let status = s.wait_for_exit();
+    assert_eq!(status.exit_code(), 128 + 2, "left at once, as after Ctrl-C");
+    s.assert_terminal_restored();
+}

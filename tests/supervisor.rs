@@ -465,3 +465,203 @@ async fn ticks_equal_persisted_plus_lost_plus_pending_over_random_timings() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn stop_latency_counts_from_the_request_that_ended_the_task() {
+    let sup = supervisor(ms(3000));
+    // Deaf to its token: the stop cannot end it, the abort does.
+    let deaf = sup
+        .spawn_fn("deaf", |mut ctx| async move {
+            loop {
+                ctx.tick();
+                sleep(ms(100)).await;
+            }
+        })
+        .unwrap();
+    at(&sup, ms(1000)).await;
+    sup.stop(deaf).unwrap();
+    at(&sup, ms(1500)).await;
+    sup.abort(deaf).unwrap();
+    let end = sup.joined(deaf).await.unwrap();
+    assert_eq!(end.state, State::Aborted);
+    assert_eq!(
+        end.stop_latency(),
+        Some(Duration::ZERO),
+        "the abort ended it, at once; not 500 ms after the stop"
+    );
+
+    let mule = spawn(&sup, Kind::Stubborn, "mule", &params(100, 4));
+    at(&sup, ms(2000)).await;
+    sup.stop(mule).unwrap();
+    let end = sup.joined(mule).await.unwrap();
+    assert_eq!(end.state, State::Escalated);
+    assert_eq!(end.stop_latency(), Some(ms(3000)), "counted from the stop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_escalates_earlier_stops_at_the_end_of_its_own_grace() {
+    let sup = supervisor(ms(60_000));
+    let mule = spawn(&sup, Kind::Stubborn, "mule", &params(100, 4));
+    at(&sup, ms(1000)).await;
+    sup.stop(mule).unwrap();
+    at(&sup, ms(2000)).await;
+    sup.shutdown(ms(1000)).await;
+    let end = sup.task(mule).unwrap();
+    assert_eq!(end.state, State::Escalated);
+    assert_eq!(
+        end.timeline.at(Milestone::Escalated),
+        Some(ms(3000)),
+        "shutdown's grace, not the minute asked for before"
+    );
+    assert_eq!(sup.uptime(), ms(3000));
+}
+
+#[tokio::test(start_paused = true)]
+async fn names_are_checked_when_the_library_spawns_too() {
+    let sup = supervisor(ms(3000));
+    let evil = sup.spawn_fn("evil\x1b]0;pwned\x07", |_| async {});
+    let Err(taskmon::SupervisorError::InvalidName { name, .. }) = &evil else {
+        panic!("{evil:?}");
+    };
+    assert_eq!(name, "evil\\u{1b}]0;pwned\\u{7}");
+    let message = evil.unwrap_err().to_string();
+    assert!(!message.contains('\x1b'), "{message}");
+    assert!(sup.spawn_fn("x".repeat(65), |_| async {}).is_err());
+    assert!(sup.spawn_fn("abc\u{202e}exe", |_| async {}).is_err());
+    assert!(sup.spawn_fn("", |_| async {}).is_err());
+    assert_eq!(sup.len(), 0, "nothing was registered");
+    assert!(sup.spawn_fn("x".repeat(64), |_| async {}).is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spawn_past_the_journal_capacity_is_refused_not_left_to_fail() {
+    let sup = Supervisor::builder().journal_capacity(2).build().unwrap();
+    let p = params(100, 4);
+    let first = spawn(&sup, Kind::Select, "one", &p);
+    spawn(&sup, Kind::Select, "two", &p);
+    let refused = sup.spawn(Kind::Select.task("three", &p));
+    assert_eq!(
+        refused,
+        Err(taskmon::SupervisorError::TooManyJournals {
+            name: "three".into(),
+            capacity: 2
+        })
+    );
+    let unjournaled = Params {
+        journal: false,
+        ..p.clone()
+    };
+    assert!(sup.spawn(Kind::Select.task("light", &unjournaled)).is_ok());
+    sup.stop(first).unwrap();
+    sup.joined(first).await.unwrap();
+    assert!(
+        sup.spawn(Kind::Select.task("three", &p)).is_ok(),
+        "an ended task's journal gave its place back"
+    );
+    sup.shutdown(ms(100)).await;
+}
+
+async fn one_stopped_polling_task(sup: &Supervisor) -> TaskSnapshot {
+    let id = spawn(sup, Kind::Polling, "poll", &params(100, 4));
+    at(sup, sup.uptime() + ms(1050)).await;
+    sup.stop(id).unwrap();
+    sup.joined(id).await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_journal_directory_is_used_by_one_run_at_a_time_and_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Supervisor::builder()
+        .journal_dir(dir.path())
+        .build()
+        .unwrap();
+    let second = Supervisor::builder().journal_dir(dir.path()).build();
+    assert!(
+        matches!(second, Err(taskmon::BuildError::JournalDirInUse { .. })),
+        "{:?}",
+        second.err()
+    );
+    one_stopped_polling_task(&first).await;
+    assert!(first.report().await[0].journal_verified == Some(true));
+    drop(first);
+
+    // A rerun into the same directory: the first run's journal is replaced, not appended to.
+    let rerun = Supervisor::builder()
+        .journal_dir(dir.path())
+        .build()
+        .unwrap();
+    let end = one_stopped_polling_task(&rerun).await;
+    let report = rerun.report().await;
+    assert_eq!(
+        report[0].records_on_disk,
+        Some(end.ledger.counts().persisted)
+    );
+    assert_eq!(report[0].journal_verified, Some(true));
+    drop(rerun);
+
+    // A journal planted as a link to a device is removed before anything is written.
+    let planted = dir.path().join("00001-poll.journal");
+    std::fs::remove_file(&planted).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &planted).unwrap();
+    let third = Supervisor::builder()
+        .journal_dir(dir.path())
+        .build()
+        .unwrap();
+    assert!(!planted.is_symlink());
+    one_stopped_polling_task(&third).await;
+    assert_eq!(third.report().await[0].journal_verified, Some(true));
+    assert!(planted.metadata().unwrap().is_file());
+}
+
+#[tokio::test(start_paused = true)]
+async fn verification_refuses_special_files_and_reads_no_more_than_it_expects() {
+    let sup = supervisor(ms(3000));
+    let end = one_stopped_polling_task(&sup).await;
+    let path = end.journal_path.clone().unwrap();
+
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    let report = &sup.report().await[0];
+    assert_eq!(report.journal_verified, Some(false));
+    assert_eq!(
+        report.journal_problem.as_deref(),
+        Some("the journal is a symbolic link")
+    );
+
+    std::fs::remove_file(&path).unwrap();
+    let mut extra = String::new();
+    for i in 1..=200_000 {
+        extra.push_str(&format!("tick {i}\n"));
+    }
+    std::fs::write(&path, extra).unwrap();
+    let report = &sup.report().await[0];
+    assert_eq!(report.journal_verified, Some(false));
+    assert_eq!(
+        report.records_on_disk,
+        Some(end.ledger.counts().persisted + 1),
+        "reading stopped one record past the expected ones"
+    );
+    assert!(
+        report
+            .journal_problem
+            .as_deref()
+            .unwrap()
+            .contains("more than")
+    );
+}
+
+#[tokio::test]
+async fn an_unusable_journal_directory_is_an_error_even_inside_async_code() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    for dir in [file.path(), std::path::Path::new("/dev/full")] {
+        let built = Supervisor::builder()
+            .own_task_runtime(2)
+            .journal_dir(dir)
+            .build();
+        let Err(e) = built else {
+            panic!("{} was accepted as a journal directory", dir.display());
+        };
+        assert!(matches!(e, taskmon::BuildError::JournalDir { .. }));
+        assert!(e.to_string().contains("not a directory"), "{e}");
+    }
+}

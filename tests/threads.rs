@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use taskmon::kinds::{Kind, Params};
-use taskmon::{Cleanup, EventKind, State, Supervisor, TaskId};
+use taskmon::{Cleanup, EventKind, Milestone, State, Supervisor, TaskDef, TaskId};
 
 /// Waits until `condition` holds; fails the test after ten seconds.
 async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
@@ -172,4 +172,101 @@ fn the_supervisor_keeps_working_while_every_task_worker_is_blocked() {
         sup.shutdown(Duration::from_secs(5)).await;
         assert_eq!(sup.task(late).unwrap().state, State::Stopped);
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_after_an_ignored_abort_counts_from_the_stop() {
+    let sup = Supervisor::new().unwrap();
+    let p = Params {
+        interval: Duration::from_millis(2),
+        ..Params::default()
+    };
+    let id = sup.spawn(Kind::SpawnBlocking.task("pool", &p)).unwrap();
+    wait_until("it ticks", || sup.task(id).unwrap().ticks() >= 2).await;
+    sup.abort(id).unwrap();
+    let ticks_at_abort = sup.task(id).unwrap().ticks();
+    wait_until("it ticks on after the abort", || {
+        sup.task(id).unwrap().ticks() >= ticks_at_abort + 5
+    })
+    .await;
+    sup.stop(id).unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Stopped);
+    let at = |m| end.timeline.at(m).unwrap();
+    assert!(at(Milestone::AbortRequested) < at(Milestone::StopRequested));
+    assert_eq!(
+        end.stop_latency(),
+        Some(at(Milestone::Joined) - at(Milestone::StopRequested)),
+        "the stop ended it; the ignored abort is not counted"
+    );
+}
+
+/// A task that blocks its worker until the test lets go, marked busy meanwhile.
+fn hog(
+    sup: &Supervisor,
+    released: std::sync::mpsc::Receiver<()>,
+    entered: tokio::sync::oneshot::Sender<()>,
+) -> TaskId {
+    sup.spawn_fn("hog", move |ctx| async move {
+        ctx.set_busy(true);
+        let _ = entered.send(());
+        let _ = released.recv();
+        ctx.set_busy(false);
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .unwrap()
+}
+
+/// Blocking code never reaches an `.await`: shutdown gives up on it a second after its abort,
+/// exactly, and returns.
+#[test]
+fn shutdown_abandons_what_cannot_be_joined_a_second_after_the_abort() {
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    control.block_on(async {
+        let sup = Supervisor::builder().own_task_runtime(1).build().unwrap();
+        let mut events = sup.events();
+        let (entered, blocked) = tokio::sync::oneshot::channel::<()>();
+        let id = hog(&sup, released, entered);
+        // On the blocking pool and deaf to its token: an abort cannot touch it.
+        let deaf = sup
+            .spawn(TaskDef::blocking("deaf", |_ctx| {
+                loop {
+                    std::thread::park();
+                }
+            }))
+            .unwrap();
+        blocked.await.unwrap();
+
+        let start = sup.uptime();
+        sup.shutdown(Duration::from_secs(2)).await;
+        assert_eq!(
+            sup.uptime() - start,
+            Duration::from_secs(3),
+            "the grace, then one second"
+        );
+        for id in [id, deaf] {
+            let end = sup.task(id).unwrap();
+            assert_eq!(end.state, State::Abandoned, "{}", end.name);
+            assert_eq!(end.cleanup, Cleanup::Skipped);
+            assert_eq!(end.stop_latency(), None, "it was never joined");
+            assert_eq!(
+                end.timeline.at(Milestone::Abandoned),
+                Some(start + Duration::from_secs(3))
+            );
+            assert_eq!(sup.joined(id).await.unwrap().state, State::Abandoned);
+        }
+        let abandoned = std::iter::from_fn(|| events.try_recv())
+            .filter(|e| e.kind == EventKind::Abandoned)
+            .count();
+        assert_eq!(abandoned, 2);
+        // The task runtime is dropped with the supervisor; its threads are left behind.
+    });
+    drop(release);
 }

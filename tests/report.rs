@@ -1,0 +1,109 @@
+//! The final report as people read it: the notable rows first, at most twenty of them, totals per
+//! state, columns that stay put, and nothing a terminal would obey.
+
+use std::time::Duration;
+
+use taskmon::format::{SUMMARY_ROWS, event_line, report_summary};
+use taskmon::kinds::{Kind, Params};
+use taskmon::{State, Supervisor};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_large_report_shows_the_notable_rows_first_and_totals_per_state() {
+    taskmon::silence_task_panics(true);
+    let sup = Supervisor::builder().grace(ms(500)).build().unwrap();
+    let mut events = sup.events();
+    let p = Params {
+        interval: ms(100),
+        flush_every: 4,
+        ..Params::default()
+    };
+    for i in 0..30 {
+        sup.spawn(Kind::Select.task(format!("quiet-{i}"), &p))
+            .unwrap();
+    }
+    let mule = sup.spawn(Kind::Stubborn.task("mule", &p)).unwrap();
+    let mom = sup.spawn(Kind::Parent.task("mom", &p)).unwrap();
+    let evil = sup
+        .spawn_fn("evil", |_| async {
+            panic!("gotcha\x1b]0;pwned\x07\x1b[2J\u{202e}");
+        })
+        .unwrap();
+    tokio::time::sleep(ms(1050)).await;
+    sup.abort(mom).unwrap();
+    sup.joined(mom).await.unwrap();
+    sup.shutdown(ms(500)).await;
+    let reports = sup.report().await;
+    assert_eq!(reports.len(), 36);
+
+    let text = report_summary(&reports, SUMMARY_ROWS);
+    assert!(!text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'));
+    assert!(text.contains("panic: gotcha\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}"));
+    let lines: Vec<&str> = text.lines().collect();
+    let rows: Vec<&str> = lines[1..]
+        .iter()
+        .copied()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(rows.len(), SUMMARY_ROWS);
+    assert!(
+        rows[0].contains(" mule ") && rows[0].contains("escalated"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].contains(" evil ") && rows[1].contains("panicked"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].contains(" mom ") && rows[2].contains("aborted"),
+        "lost records come next: {}",
+        rows[2]
+    );
+    assert!(text.contains("… 16 more tasks not shown; `--report FILE` writes every row"));
+    let totals = lines.last().unwrap();
+    assert!(totals.starts_with("totals: 36 tasks: "), "{totals}");
+    assert!(
+        totals.contains("33 stopped") && totals.contains("1 escalated"),
+        "{totals}"
+    );
+    assert!(
+        totals.contains("1 panicked") && totals.contains("1 aborted"),
+        "{totals}"
+    );
+
+    // Orphans are flagged in the state column, which is as wide as its widest cell.
+    let everything = report_summary(&reports, usize::MAX);
+    let header = everything.lines().next().unwrap();
+    let kind_column = header.find("kind").unwrap();
+    let orphans: Vec<&str> = everything
+        .lines()
+        .filter(|l| l.contains("(orphan)"))
+        .collect();
+    assert_eq!(orphans.len(), 3, "the children of the aborted parent");
+    for line in everything
+        .lines()
+        .skip(1)
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+    {
+        let kind = line[kind_column..].split_whitespace().next().unwrap();
+        assert!(
+            ["select", "stubborn", "parent", "custom"].contains(&kind),
+            "columns stay put: {line}"
+        );
+    }
+
+    let panicked = std::iter::from_fn(|| events.try_recv())
+        .find(|e| e.id == evil && e.kind == taskmon::EventKind::Panicked)
+        .unwrap();
+    let line = event_line(&panicked);
+    assert!(
+        !line.contains('\x1b') && line.contains("gotcha\\u{1b}"),
+        "{line}"
+    );
+    assert_eq!(sup.task(mule).unwrap().state, State::Escalated);
+}
