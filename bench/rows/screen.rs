@@ -1,0 +1,218 @@
+//! The dashboard's own costs: a frame, idle CPU, memory, and a key answered while every task
+//! worker is blocked.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use taskmon::Supervisor;
+use taskmon::app::App;
+use taskmon::kinds::{Kind, Params};
+use taskmon::ui;
+
+use super::{TASKMON, TASKS, fmt_ms, pty, row, runtime};
+
+/// One 200x50 frame of the dashboard over 10,000 tasks, and the per-frame snapshot it renders
+/// from (`App::refresh`: counts per state and the visible rows). A full `snapshot()` of every task
+/// is shown for comparison; the dashboard never takes one per frame.
+pub fn frame() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let sup = Supervisor::new().unwrap();
+    let p = Params {
+        journal: false,
+        interval: Duration::from_millis(100),
+        ..Params::default()
+    };
+    for i in 0..TASKS {
+        sup.spawn(Kind::Select.task(format!("task-{i}"), &p))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 200, 50));
+    let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
+    let frames = 300;
+    let mut refresh = Duration::ZERO;
+    let mut draw = Duration::ZERO;
+    let mut snapshot = Duration::ZERO;
+    for i in 0..frames {
+        let t = Instant::now();
+        black_box(sup.snapshot());
+        snapshot += t.elapsed();
+        let t = Instant::now();
+        app.refresh();
+        refresh += t.elapsed();
+        if i % 50 == 0 {
+            app.update(taskmon::input::Action::PageDown);
+        }
+        let t = Instant::now();
+        terminal.draw(|f| ui::draw(f, &app)).unwrap();
+        draw += t.elapsed();
+    }
+    row(
+        "frame: draw 200x50, 10k",
+        fmt_ms(draw / frames),
+        "-".into(),
+        "-".into(),
+        "< 2 ms",
+    );
+    let per_frame = fmt_ms(refresh / frames);
+    row(
+        "frame: per-frame snapshot",
+        per_frame,
+        "-".into(),
+        "-".into(),
+        "< 1 ms",
+    );
+    let full = fmt_ms(snapshot / frames);
+    row(
+        "snapshot() of all 10k",
+        full,
+        "-".into(),
+        "-".into(),
+        "not per frame",
+    );
+    rt.block_on(sup.shutdown(Duration::from_secs(3)));
+}
+
+/// CPU time of a process, from /proc, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(vec![], |(_, rest)| rest.split(' ').collect());
+    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    ticks as f64 / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The dashboard on the default scenario, nobody pressing a key, 10 s, from the process's own CPU
+/// time; the baseline is `taskmon run` on the same scenario (the tasks without the dashboard).
+pub fn idle_cpu() {
+    let window = Duration::from_secs(10);
+    let mut dashboard = pty::Session::start(&[], &[]);
+    dashboard.wait_until("the dashboard is up", |s| {
+        s.screen().contains("tasks 1-10 of 10")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let pid = dashboard.child.process_id().unwrap();
+    let before = cpu_seconds(pid);
+    std::thread::sleep(window);
+    let ours = (cpu_seconds(pid) - before) / window.as_secs_f64();
+    dashboard.keys("K");
+    dashboard.keys("q");
+    dashboard.wait_for_exit();
+
+    let mut headless = std::process::Command::new(TASKMON)
+        .args(["run", "--for", "12s"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let before = cpu_seconds(headless.id());
+    std::thread::sleep(window);
+    let baseline = (cpu_seconds(headless.id()) - before) / window.as_secs_f64();
+    let _ = headless.kill();
+    let _ = headless.wait();
+    row(
+        "idle dashboard CPU, 10s",
+        format!("{:.2}% core", ours * 100.0),
+        format!("{:.2}% core", baseline * 100.0),
+        if baseline > 0.0 {
+            format!("{:.2}", ours / baseline)
+        } else {
+            "-".into()
+        },
+        "< 1% of one core",
+    );
+}
+
+/// Peak resident memory of `taskmon run --scenario assets/load.toml`, from /proc.
+pub fn memory() {
+    let mut child = std::process::Command::new(TASKMON)
+        .args(["run", "--scenario", "../assets/load.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak_kib = 0u64;
+    while child.try_wait().unwrap().is_none() {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+        for line in status
+            .lines()
+            .filter(|l| l.starts_with("VmHWM:") || l.starts_with("VmRSS:"))
+        {
+            let kib = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(0);
+            peak_kib = peak_kib.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    row(
+        "memory, load.toml (10k)",
+        format!("{:.1} MiB", peak_kib as f64 / 1024.0),
+        "-".into(),
+        "-".into(),
+        "< 40 MiB",
+    );
+}
+
+/// Key to screen with every task worker blocked: six `blocking` tasks with busy = 2s, `n` opens
+/// the kind picker and `Esc` closes it; the time until the screen shows it.
+pub fn key_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("six.toml");
+    std::fs::write(
+        &scenario,
+        "[[task]]\nname = \"hog\"\nkind = \"blocking\"\ncount = 6\nbusy = \"2s\"\ninterval = \"10ms\"\n",
+    )
+    .unwrap();
+    let mut s = pty::Session::start(&["--scenario".as_ref(), scenario.as_os_str()], &[]);
+    s.wait_until("the dashboard is up", |s| {
+        s.screen().contains("tasks 1-6 of 6")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut samples = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        s.keys("n");
+        s.wait_until("the picker opens", |s| s.screen().contains("spawn a task"));
+        samples.push(t.elapsed());
+        let t = Instant::now();
+        s.keys("\x1b");
+        s.wait_until("the picker closes", |s| {
+            !s.screen().contains("spawn a task")
+        });
+        samples.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(97));
+    }
+    s.keys("K");
+    s.keys("q");
+    s.wait_for_exit();
+    samples.sort();
+    let max = *samples.last().unwrap();
+    row(
+        "key to screen, workers blocked",
+        format!("max {}", fmt_ms(max)),
+        format!("median {}", fmt_ms(samples[samples.len() / 2])),
+        "-".into(),
+        "< 100 ms",
+    );
+}

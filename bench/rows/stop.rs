@@ -1,0 +1,76 @@
+//! Stopping 10,000 ticking tasks and joining them: the supervisor's shutdown (stop all, escalation
+//! armed, every join recorded with its timeline) against cancel-and-join on bare tokio.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use taskmon::Supervisor;
+use taskmon::kinds::{Kind, Params};
+use tokio_util::sync::CancellationToken;
+
+use super::{Rounds, TASKS, runtime};
+
+const ROUNDS: usize = 9;
+
+pub fn rows() {
+    let mut rounds = Rounds::default();
+    for round in 0..ROUNDS {
+        let (ours, bare) = if round % 2 == 0 {
+            let bare = bare();
+            (supervised(), bare)
+        } else {
+            let ours = supervised();
+            (ours, bare())
+        };
+        rounds.push(ours.as_secs_f64(), bare.as_secs_f64());
+    }
+    rounds.time_row("stop_all 10k + join", "<= 1.5x bare (median), <= 2x (max)");
+}
+
+fn bare() -> Duration {
+    runtime().block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let token = CancellationToken::new();
+                let cancelled = token.clone();
+                let task = tokio::spawn(async move {
+                    let mut timer = tokio::time::interval(Duration::from_millis(100));
+                    loop {
+                        tokio::select! {
+                            biased;
+                            _ = cancelled.cancelled() => break,
+                            _ = timer.tick() => { black_box(()); }
+                        }
+                    }
+                });
+                (token, task)
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        for (token, _) in &tasks {
+            token.cancel();
+        }
+        for (_, task) in tasks {
+            task.await.unwrap();
+        }
+        started.elapsed()
+    })
+}
+
+fn supervised() -> Duration {
+    runtime().block_on(async {
+        let sup = Supervisor::new().unwrap();
+        let p = Params {
+            journal: false,
+            ..Params::default()
+        };
+        for i in 0..TASKS {
+            sup.spawn(Kind::Select.task(format!("t{i}"), &p)).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        sup.shutdown(Duration::from_secs(3)).await;
+        started.elapsed()
+    })
+}
