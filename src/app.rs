@@ -6,10 +6,11 @@ use std::time::Duration;
 use chrono::{DateTime, Local};
 use ratatui::layout::{Position, Rect};
 
+use crate::format::humanize;
 use crate::input::{Action, Mode};
 use crate::kinds::{Kind, Params};
 use crate::signals::Urgency;
-use crate::supervisor::{Event, State, Supervisor, TaskId, TaskSnapshot, humanize};
+use crate::supervisor::{Event, State, Supervisor, TaskId, TaskSnapshot};
 use crate::ui;
 
 /// How many events the log keeps.
@@ -65,6 +66,8 @@ pub struct App {
     last_sample: Duration,
     /// The selected task's children, for the detail pane.
     pub children: Vec<TaskId>,
+    /// The selected task's journal file.
+    pub journal_path: Option<std::path::PathBuf>,
     pub quitting: Option<Quitting>,
     quit_requested: bool,
     /// Requests to quit so far: the first stops gracefully, the second aborts, the third exits.
@@ -97,6 +100,7 @@ impl App {
             rates: HashMap::new(),
             last_sample: Duration::ZERO,
             children: Vec::new(),
+            journal_path: None,
             quitting: None,
             quit_requested: false,
             quit_requests: 0,
@@ -181,10 +185,9 @@ impl App {
                 .iter()
                 .any(|r| r.escalation_at.is_some() && !r.state.is_ended());
         self.rows = rows;
-        self.children = self
-            .selected_id()
-            .map(|id| self.sup.children(id))
-            .unwrap_or_default();
+        let selected = self.selected_id();
+        self.children = selected.map(|id| self.sup.children(id)).unwrap_or_default();
+        self.journal_path = selected.and_then(|id| self.sup.journal_path(id));
         changed
     }
 

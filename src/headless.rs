@@ -13,10 +13,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::format::humanize;
 use crate::format::{self, SUMMARY_ROWS};
 use crate::scenario::Scenario;
 use crate::signals::{self, Signals, Urgency};
-use crate::supervisor::{Event, EventKind, Supervisor, TaskReport, humanize};
+use crate::supervisor::{Event, EventKind, Supervisor, TaskReport};
 
 /// How long a run goes on after the timeline's last action when `--for` is not given.
 pub const DEFAULT_TAIL: Duration = Duration::from_secs(10);

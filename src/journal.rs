@@ -1,8 +1,8 @@
 //! The per-task journal file and its accounting.
 //!
-//! Every tick appends one record to an in-memory buffer. Records reach the file only when the task's
-//! own code flushes them, so an abort — which drops the task at its next `.await` — loses whatever is
-//! still buffered. The one exception is `flush_on_drop`: a synchronous `Drop` writes the buffer, and
+//! Every tick adds one record to those pending in memory. Records reach the file only when the
+//! task's own code flushes them, so an abort — which drops the task at its next `.await` — loses
+//! whatever is still pending. The one exception is `flush_on_drop`: a synchronous `Drop` writes the buffer, and
 //! synchronous `Drop` is the one piece of cleanup that survives an abort.
 //!
 //! A write that fails (disk full, file too large) is not the task's failure: the file is cut back
@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::supervisor::run_dir::JournalSlots;
+use crate::supervisor::entry::TaskEntry;
+use crate::supervisor::run_dir::{JournalSlots, journal_file_name};
 use crate::text::escape;
 
 /// How a task keeps its journal.
@@ -99,7 +100,7 @@ impl Ledger {
         self.ticks.load(Ordering::Relaxed)
     }
 
-    fn book_lost(&self, records: u64) {
+    pub(crate) fn book_lost(&self, records: u64) {
         if records > 0 {
             self.lost.fetch_add(records, Ordering::Release);
         }
@@ -127,17 +128,21 @@ impl Ledger {
     }
 }
 
-/// One task's journal: a buffer of pending records and the file they are flushed to.
+/// One task's journal: its records not yet written, and the file they are flushed to.
+///
+/// A record is the line `tick N`, so the records pending are always the ticks after the last one
+/// written: the journal keeps their count and writes them out when flushed.
 pub struct Journal {
-    path: PathBuf,
+    entry: Arc<TaskEntry>,
+    dir: Arc<Path>,
     file: Option<File>,
-    /// Bytes of whole records in the file: where to cut it back to after a failed write.
+    /// Records in the file, `tick 1` to `tick written`.
     written: u64,
-    buffer: Vec<u8>,
-    /// Record boundaries in `buffer`, so a partial flush writes whole records only.
-    record_ends: Vec<usize>,
+    /// Bytes of those records: where to cut the file back to after a failed write.
+    written_bytes: u64,
+    /// Records counted but not yet written: `tick written + 1` onwards.
+    pending: u64,
     config: JournalConfig,
-    ledger: Arc<Ledger>,
     /// Set after a failed write: records are booked lost from then on.
     broken: bool,
     slots: Arc<JournalSlots>,
@@ -146,31 +151,33 @@ pub struct Journal {
 impl Journal {
     /// A journal holding one of `slots`, which it gives back when dropped.
     pub(crate) fn new(
-        path: PathBuf,
+        entry: Arc<TaskEntry>,
+        dir: Arc<Path>,
         config: JournalConfig,
-        ledger: Arc<Ledger>,
         slots: Arc<JournalSlots>,
     ) -> Self {
         Self {
-            path,
+            entry,
+            dir,
             file: None,
             written: 0,
-            buffer: Vec::new(),
-            record_ends: Vec::new(),
+            written_bytes: 0,
+            pending: 0,
             config,
-            ledger,
             broken: false,
             slots,
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The journal file, `00007-alpha.journal` in the run directory.
+    pub fn path(&self) -> PathBuf {
+        self.dir
+            .join(journal_file_name(self.entry.id, &self.entry.name))
     }
 
     /// Records appended but not yet written.
     pub fn pending(&self) -> u64 {
-        self.record_ends.len() as u64
+        self.pending
     }
 
     /// Whether a write has failed; the journal is not written any more.
@@ -178,24 +185,27 @@ impl Journal {
         self.broken
     }
 
-    pub(crate) fn append(&mut self, tick: u64) {
+    fn ledger(&self) -> &Ledger {
+        &self.entry.ledger
+    }
+
+    /// Adds the record of the tick just counted.
+    pub(crate) fn append(&mut self) {
         if self.broken {
-            self.ledger.book_lost(1);
-            return;
+            self.ledger().book_lost(1);
+        } else {
+            self.pending += 1;
         }
-        // A record is one line: `tick N`.
-        let _ = writeln!(self.buffer, "tick {tick}");
-        self.record_ends.push(self.buffer.len());
     }
 
     /// Whether `flush_every` records are waiting.
     pub fn flush_due(&self) -> bool {
-        self.pending() >= self.config.flush_every.max(1)
+        self.pending >= self.config.flush_every.max(1)
     }
 
     /// Writes every pending record.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.flush_records(self.record_ends.len())
+        self.flush_records(usize::MAX)
     }
 
     /// Writes the oldest `count` pending records (whole records only), in one `write_all`
@@ -203,32 +213,30 @@ impl Journal {
     /// A failure breaks the journal (see the module comment) and is returned.
     pub fn flush_records(&mut self, count: usize) -> io::Result<()> {
         if self.broken {
-            let reason = self.ledger.error().unwrap_or_else(|| "failed".into());
+            let reason = self.ledger().error().unwrap_or_else(|| "failed".into());
             return Err(io::Error::other(format!(
                 "the journal is no longer written: {reason}"
             )));
         }
-        let count = count.min(self.record_ends.len());
+        let count = (count as u64).min(self.pending);
         if count == 0 {
             return Ok(());
         }
-        let bytes = self.record_ends[count - 1];
-        if let Err(e) = self.write(bytes) {
+        let mut records = Vec::with_capacity(count as usize * 12);
+        for tick in self.written + 1..=self.written + count {
+            let _ = writeln!(records, "tick {tick}");
+        }
+        if let Err(e) = self.write(&records) {
             return Err(self.fail(e));
         }
-        self.written += bytes as u64;
-        self.buffer.drain(..bytes);
-        self.record_ends.drain(..count);
-        for end in &mut self.record_ends {
-            *end -= bytes;
-        }
-        self.ledger
-            .persisted
-            .fetch_add(count as u64, Ordering::Release);
+        self.written += count;
+        self.written_bytes += records.len() as u64;
+        self.pending -= count;
+        self.ledger().persisted.fetch_add(count, Ordering::Release);
         Ok(())
     }
 
-    fn write(&mut self, bytes: usize) -> io::Result<()> {
+    fn write(&mut self, records: &[u8]) -> io::Result<()> {
         if self.file.is_none() {
             // A new file, never an existing one nor a symbolic link: the run directory was
             // cleared of old journals when it was taken.
@@ -236,37 +244,36 @@ impl Journal {
                 OpenOptions::new()
                     .write(true)
                     .create_new(true)
-                    .open(&self.path)?,
+                    .open(self.path())?,
             );
         }
         let file = self.file.as_mut().expect("opened above");
-        file.write_all(&self.buffer[..bytes])
+        file.write_all(records)
     }
 
     /// Cuts the file back to its last whole record, books what is pending as lost and stops
     /// writing.
     fn fail(&mut self, error: io::Error) -> io::Error {
         if let Some(file) = self.file.take() {
-            let _ = file.set_len(self.written);
+            let _ = file.set_len(self.written_bytes);
         }
         self.broken = true;
-        self.ledger.book_lost(self.pending());
-        self.buffer = Vec::new();
-        self.record_ends = Vec::new();
-        let _ = self.ledger.error.set(error.to_string().into());
+        let pending = std::mem::take(&mut self.pending);
+        self.ledger().book_lost(pending);
+        let _ = self.ledger().error.set(error.to_string().into());
         error
     }
 }
 
 impl Drop for Journal {
     /// Runs on every exit path, abort and panic included: flushes if asked to, and otherwise books
-    /// what is still buffered as lost.
+    /// what is still pending as lost.
     fn drop(&mut self) {
-        if self.config.flush_on_drop && !self.broken && self.flush().is_ok() {
-            self.slots.release();
-            return;
+        if self.config.flush_on_drop && !self.broken {
+            let _ = self.flush();
         }
-        self.ledger.book_lost(self.pending());
+        let pending = std::mem::take(&mut self.pending);
+        self.ledger().book_lost(pending);
         self.slots.release();
     }
 }
@@ -381,23 +388,27 @@ mod tests {
 
     #[test]
     fn a_failed_write_books_the_records_lost_and_the_task_goes_on_without_a_journal() {
-        let ledger = Arc::new(Ledger::default());
+        let entry = Arc::new(TaskEntry::for_test(7, "writer"));
         let slots = Arc::new(JournalSlots::new(1));
         assert!(slots.take());
         let config = JournalConfig {
             flush_every: 2,
             ..JournalConfig::default()
         };
-        let mut journal = Journal::new("/nowhere".into(), config, ledger.clone(), slots.clone());
+        let dir: Arc<Path> = Path::new("/nowhere").into();
+        let mut journal = Journal::new(entry.clone(), dir, config, slots.clone());
+        assert_eq!(journal.path(), Path::new("/nowhere/00007-writer.journal"));
         journal.file = Some(OpenOptions::new().write(true).open("/dev/full").unwrap());
+        let ledger = &entry.ledger;
         for _ in 0..3 {
-            journal.append(ledger.tick());
+            ledger.tick();
+            journal.append();
         }
         let error = journal.flush().unwrap_err();
         assert_eq!(error.raw_os_error(), Some(libc::ENOSPC));
         let counts = |l: &Ledger| l.read(true).journal.unwrap();
         assert_eq!(
-            counts(&ledger),
+            counts(ledger),
             JournalCounts {
                 persisted: 0,
                 lost: 3,
@@ -405,9 +416,10 @@ mod tests {
             }
         );
         assert!(ledger.error().unwrap().contains("No space left"));
-        journal.append(ledger.tick());
+        ledger.tick();
+        journal.append();
         assert_eq!(
-            counts(&ledger).lost,
+            counts(ledger).lost,
             4,
             "later ticks are booked lost at once"
         );

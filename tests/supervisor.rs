@@ -257,7 +257,12 @@ async fn panicky_ends_panicked_with_its_message_and_disturbs_nothing_else() {
     let panicked = std::iter::from_fn(|| events.try_recv())
         .find(|e| e.kind == EventKind::Panicked)
         .expect("panicked event");
-    assert_eq!(panicked.detail.as_deref(), Some(message));
+    assert_eq!(
+        panicked.detail,
+        taskmon::Detail::Panicked {
+            message: message.into()
+        }
+    );
 
     at(&sup, ms(1050)).await;
     let other = sup.task(calm).unwrap();
@@ -617,7 +622,7 @@ async fn a_journal_directory_is_used_by_one_run_at_a_time_and_starts_empty() {
 async fn verification_refuses_special_files_and_reads_no_more_than_it_expects() {
     let sup = supervisor(ms(3000));
     let end = one_stopped_polling_task(&sup).await;
-    let path = end.journal_path.clone().unwrap();
+    let path = sup.journal_path(end.id).unwrap();
 
     std::fs::remove_file(&path).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &path).unwrap();

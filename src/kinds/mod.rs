@@ -124,14 +124,16 @@ impl Kind {
             JournalConfig::OFF
         };
         let def = match self {
-            Kind::Polling => TaskDef::new(name, move |ctx| polling::run(ctx, p)),
-            Kind::Select => TaskDef::new(name, move |ctx| select::run(ctx, p)),
-            Kind::SlowCleanup => TaskDef::new(name, move |ctx| slow_cleanup::run(ctx, p)),
-            Kind::Blocking => TaskDef::new(name, move |ctx| blocking::run(ctx, p)),
-            Kind::Stubborn => TaskDef::new(name, move |ctx| stubborn::run(ctx, p)),
-            Kind::Panicky => TaskDef::new(name, move |ctx| panicky::run(ctx, p)),
-            Kind::Parent => TaskDef::new(name, move |ctx| parent::run(ctx, p)),
-            Kind::SpawnBlocking => TaskDef::blocking(name, move |ctx| spawn_blocking::run(ctx, p)),
+            Kind::Polling => TaskDef::new(name, move |ctx| polling::run(ctx, p)).boxed(),
+            Kind::Select => TaskDef::new(name, move |ctx| select::run(ctx, p)).boxed(),
+            Kind::SlowCleanup => TaskDef::new(name, move |ctx| slow_cleanup::run(ctx, p)).boxed(),
+            Kind::Blocking => TaskDef::new(name, move |ctx| blocking::run(ctx, p)).boxed(),
+            Kind::Stubborn => TaskDef::new(name, move |ctx| stubborn::run(ctx, p)).boxed(),
+            Kind::Panicky => TaskDef::new(name, move |ctx| panicky::run(ctx, p)).boxed(),
+            Kind::Parent => TaskDef::new(name, move |ctx| parent::run(ctx, p)).boxed(),
+            Kind::SpawnBlocking => {
+                TaskDef::blocking(name, move |ctx| spawn_blocking::run(ctx, p)).boxed()
+            }
         };
         def.kind(self.name()).journal(journal)
     }

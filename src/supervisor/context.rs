@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::entry::{FLAG_BUSY, FLAG_DROP_RAN, TaskEntry};
-use super::event::EventKind;
-use super::{SupervisorError, TaskDef, TaskId};
+use super::event::{Detail, EventKind};
+use super::{Launch, SupervisorError, TaskDef, TaskId};
 use crate::journal::Journal;
 
 /// Handed to every supervised task: its cancellation token, its tick counter and journal, and the
@@ -44,12 +44,13 @@ impl TaskContext {
         self.entry.token.cancelled()
     }
 
-    /// Counts one tick (a relaxed atomic add) and, with a journal, buffers its record.
+    /// Counts one tick (a relaxed atomic add) and, with a journal, adds its record to those
+    /// pending.
     #[inline]
     pub fn tick(&mut self) -> u64 {
         let tick = self.entry.ledger.tick();
         if let Some(journal) = self.journal.as_mut() {
-            journal.append(tick);
+            journal.append();
         }
         tick
     }
@@ -92,19 +93,20 @@ impl TaskContext {
         if let Err(e) = &result
             && !was_broken
         {
-            self.emit(EventKind::JournalError, Some(e.to_string()));
+            let reason = e.to_string().into();
+            self.emit(EventKind::JournalError, || Detail::JournalError { reason });
         }
         result
     }
 
     /// Reports that the task has seen the stop request and leaves its loop.
     pub fn stop_noticed(&self) {
-        self.emit(EventKind::StopNoticed, None);
+        self.emit(EventKind::StopNoticed, || Detail::None);
     }
 
     pub fn cleanup_started(&self) {
         self.entry.set_cleanup_progress(0.0);
-        self.emit(EventKind::CleanupStarted, None);
+        self.emit(EventKind::CleanupStarted, || Detail::None);
     }
 
     /// Cleanup progress from 0.0 to 1.0, shown on the dashboard.
@@ -114,7 +116,7 @@ impl TaskContext {
 
     pub fn cleanup_finished(&self) {
         self.entry.set_cleanup_progress(1.0);
-        self.emit(EventKind::CleanupFinished, None);
+        self.emit(EventKind::CleanupFinished, || Detail::None);
     }
 
     /// Marks the task as inside synchronous work that no stop or abort can interrupt.
@@ -124,9 +126,10 @@ impl TaskContext {
 
     /// Spawns a child task whose token is a child of this task's token, so a graceful stop of this
     /// task reaches it too; an abort of this task does not, and leaves it an orphan.
-    pub fn spawn_child(&self, def: TaskDef) -> Result<TaskId, SupervisorError> {
+    pub fn spawn_child<L: Launch>(&self, def: TaskDef<L>) -> Result<TaskId, SupervisorError> {
         let supervisor = self
             .entry
+            .hub
             .supervisor
             .upgrade()
             .ok_or(SupervisorError::ShuttingDown)?;
@@ -135,7 +138,7 @@ impl TaskContext {
 
     /// Waits until every child spawned so far has been joined.
     pub async fn join_children(&self) {
-        let Some(supervisor) = self.entry.supervisor.upgrade() else {
+        let Some(supervisor) = self.entry.hub.supervisor.upgrade() else {
             return;
         };
         let entries: Vec<_> = self
@@ -146,11 +149,11 @@ impl TaskContext {
             .collect();
         drop(supervisor);
         for child in entries {
-            child.joined.cancelled().await;
+            child.wait_ended().await;
         }
     }
 
-    fn emit(&self, kind: EventKind, detail: Option<String>) {
+    fn emit(&self, kind: EventKind, detail: impl FnOnce() -> Detail) {
         self.entry.hub.emit(&self.entry, kind, detail);
     }
 }

@@ -3,16 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use chrono::{DateTime, Local};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use super::TaskId;
-use super::entry::TaskEntry;
-use super::state::Milestone;
+use super::label::Label;
+use super::state::{Milestone, State};
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,6 +64,46 @@ impl EventKind {
     }
 }
 
+/// What is known about an event beyond its kind. Data, not text: the dashboard and `taskmon run`
+/// say it in words (see `format::detail`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Detail {
+    None,
+    Spawned {
+        kind: Label,
+        parent: Option<TaskId>,
+    },
+    StopRequested {
+        grace: Duration,
+        /// The parent whose stop reached this task through its token.
+        cascaded_from: Option<TaskId>,
+    },
+    /// An abort request, or an escalation after `grace`; `ignored` when the task is on the
+    /// blocking pool, where a started task cannot be aborted.
+    Aborting {
+        grace: Option<Duration>,
+        ignored: bool,
+    },
+    Joined {
+        state: State,
+        /// From the request that ended the task.
+        stop_latency: Option<Duration>,
+    },
+    Panicked {
+        message: Arc<str>,
+    },
+    Orphaned {
+        parent: TaskId,
+        parent_state: State,
+    },
+    Abandoned {
+        after: Duration,
+    },
+    JournalError {
+        reason: Arc<str>,
+    },
+}
+
 /// One lifecycle event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
@@ -78,8 +114,7 @@ pub struct Event {
     pub id: TaskId,
     pub task: Arc<str>,
     pub kind: EventKind,
-    /// A short human explanation, e.g. the panic message or the end state.
-    pub detail: Option<String>,
+    pub detail: Detail,
 }
 
 /// A subscription to the supervisor's lifecycle events, from the moment of subscribing on.
@@ -112,94 +147,5 @@ impl futures_util::Stream for EventStream {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Event>> {
         self.receiver.poll_recv(cx)
-    }
-}
-
-/// The supervisor's clock and its subscribers. Tasks report their phases through it directly, so a
-/// report touches nothing shared but the subscriber list, and that only when someone listens.
-pub(crate) struct Hub {
-    epoch: Instant,
-    epoch_wall: DateTime<Local>,
-    subscribers: Mutex<Vec<mpsc::UnboundedSender<Event>>>,
-    /// `subscribers.len()`, readable without the lock.
-    listeners: AtomicUsize,
-}
-
-impl Hub {
-    pub fn new(epoch_wall: DateTime<Local>) -> Self {
-        Self {
-            epoch: Instant::now(),
-            epoch_wall,
-            subscribers: Mutex::new(Vec::new()),
-            listeners: AtomicUsize::new(0),
-        }
-    }
-
-    /// Time since the supervisor started, on tokio's clock.
-    pub fn since_epoch(&self) -> Duration {
-        Instant::now().saturating_duration_since(self.epoch)
-    }
-
-    pub fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
-        self.epoch_wall + chrono::TimeDelta::from_std(since_start).unwrap_or_default()
-    }
-
-    pub fn subscribe(&self) -> EventStream {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let mut subscribers = self.subscribers.lock().expect("subscribers");
-        subscribers.push(sender);
-        self.listeners.store(subscribers.len(), Ordering::Relaxed);
-        EventStream { receiver }
-    }
-
-    /// Whether anyone would read an event's detail.
-    pub fn listening(&self) -> bool {
-        self.listeners.load(Ordering::Relaxed) > 0
-    }
-
-    /// Stamps the event's milestone (once) and sends the event to every subscriber. Returns
-    /// false, sending nothing, when the milestone had already been reached.
-    pub fn emit(&self, entry: &TaskEntry, kind: EventKind, detail: Option<String>) -> bool {
-        self.emit_at(entry, kind, self.since_epoch(), detail)
-    }
-
-    /// [`Hub::emit`] at a given moment, for a batch of requests made at once.
-    pub fn emit_at(
-        &self,
-        entry: &TaskEntry,
-        kind: EventKind,
-        since_start: Duration,
-        detail: Option<String>,
-    ) -> bool {
-        if let Some(milestone) = kind.milestone()
-            && !entry.mark(milestone, since_start)
-        {
-            return false;
-        }
-        self.send(entry, kind, since_start, detail);
-        true
-    }
-
-    pub fn send(
-        &self,
-        entry: &TaskEntry,
-        kind: EventKind,
-        since_start: Duration,
-        detail: Option<String>,
-    ) {
-        if !self.listening() {
-            return;
-        }
-        let event = Event {
-            at: self.wall_time(since_start),
-            since_start,
-            id: entry.id,
-            task: entry.name.clone(),
-            kind,
-            detail,
-        };
-        let mut subscribers = self.subscribers.lock().expect("subscribers");
-        subscribers.retain(|s| s.send(event.clone()).is_ok());
-        self.listeners.store(subscribers.len(), Ordering::Relaxed);
     }
 }

@@ -6,37 +6,34 @@
 //! tasks that block every worker thread cannot delay a stop's escalation, a snapshot or an event.
 
 mod context;
-mod entry;
+pub(crate) mod entry;
 mod error;
 mod event;
+mod hub;
+mod label;
 pub mod name;
 pub mod panic;
 pub(crate) mod run_dir;
 mod snapshot;
 mod state;
+mod task;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::mpsc;
-use tokio::task::JoinError;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tokio_util::task::task_tracker::TaskTrackerToken;
 
 pub use context::TaskContext;
 pub use entry::Timeline;
 pub use error::{BuildError, SupervisorError};
-use event::Hub;
-pub use event::{Event, EventKind, EventStream};
+pub use event::{Detail, Event, EventKind, EventStream};
+use hub::Hub;
+pub use label::Label;
 pub use name::{MAX_NAME_CHARS, NameError, check_name};
 pub use run_dir::FileLimits;
 use run_dir::{JournalSlots, RunDir, journal_file_name};
@@ -45,7 +42,8 @@ pub use state::{Cleanup, Milestone, State};
 
 use crate::journal::{Journal, JournalConfig};
 use crate::text::escape;
-use entry::{FLAG_ABORT_IGNORED, FLAG_ORPHAN, TaskEntry};
+use entry::{FLAG_ABORT_IGNORED, TaskEntry};
+pub use task::{AsyncTask, BlockingTask, BoxedTask, Launch};
 
 /// A task's number, unique within one supervisor, counting from 1 in spawn order.
 pub type TaskId = u64;
@@ -57,53 +55,30 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
 /// `abandoned`: an abort lands at the next `.await`, and blocking code may never reach one.
 pub const ABANDON_AFTER: Duration = Duration::from_secs(1);
 
-type AsyncBody = Box<dyn FnOnce(TaskContext) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
-type BlockingBody = Box<dyn FnOnce(TaskContext) + Send>;
-
-enum Body {
-    Async(AsyncBody),
-    Blocking(BlockingBody),
-}
-
 /// Everything needed to spawn one task: its name, a kind label, its journal and its code.
-pub struct TaskDef {
+///
+/// `L` is how the code starts: [`AsyncTask`] or [`BlockingTask`] as made by [`TaskDef::new`]
+/// and [`TaskDef::blocking`], which keep the code's own type so tokio stores its future inline;
+/// or [`BoxedTask`] (the default), for definitions of different code that must share one type.
+pub struct TaskDef<L = BoxedTask> {
     name: String,
-    kind: String,
+    kind: Label,
     journal: JournalConfig,
-    body: Body,
+    launch: L,
 }
 
-impl TaskDef {
-    /// A task running `body` as an async task.
-    pub fn new<F, Fut>(name: impl Into<String>, body: F) -> Self
-    where
-        F: FnOnce(TaskContext) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
+impl<L> TaskDef<L> {
+    fn with_launch(name: String, launch: L) -> Self {
         Self {
-            name: name.into(),
-            kind: "custom".into(),
+            name,
+            kind: Label::from("custom"),
             journal: JournalConfig::default(),
-            body: Body::Async(Box::new(move |ctx| Box::pin(body(ctx)))),
-        }
-    }
-
-    /// A task running `body` on tokio's blocking pool (`spawn_blocking`). Such a task cannot be
-    /// aborted once it has started: only its token stops it.
-    pub fn blocking<F>(name: impl Into<String>, body: F) -> Self
-    where
-        F: FnOnce(TaskContext) + Send + 'static,
-    {
-        Self {
-            name: name.into(),
-            kind: "custom".into(),
-            journal: JournalConfig::default(),
-            body: Body::Blocking(Box::new(body)),
+            launch,
         }
     }
 
     /// The label shown in the kind column.
-    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+    pub fn kind(mut self, kind: impl Into<Label>) -> Self {
         self.kind = kind.into();
         self
     }
@@ -115,6 +90,41 @@ impl TaskDef {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+impl<F, Fut> TaskDef<AsyncTask<F>>
+where
+    F: FnOnce(TaskContext) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    /// A task running `body` as an async task.
+    pub fn new(name: impl Into<String>, body: F) -> Self {
+        Self::with_launch(name.into(), AsyncTask(body))
+    }
+}
+
+impl<F> TaskDef<BlockingTask<F>>
+where
+    F: FnOnce(TaskContext) + Send + 'static,
+{
+    /// A task running `body` on tokio's blocking pool (`spawn_blocking`). Such a task cannot be
+    /// aborted once it has started: only its token stops it.
+    pub fn blocking(name: impl Into<String>, body: F) -> Self {
+        Self::with_launch(name.into(), BlockingTask(body))
+    }
+}
+
+impl<L: Launch> TaskDef<L> {
+    /// The same definition with its code boxed, so that definitions of different code share
+    /// one type (`TaskDef`).
+    pub fn boxed(self) -> TaskDef {
+        TaskDef {
+            name: self.name,
+            kind: self.kind,
+            journal: self.journal,
+            launch: BoxedTask::new(self.launch),
+        }
     }
 }
 
@@ -207,50 +217,24 @@ impl SupervisorBuilder {
         let capacity = self
             .journal_capacity
             .unwrap_or_else(|| FileLimits::read().journal_capacity());
-        let (reap, to_reap) = mpsc::unbounded_channel();
-        let inner = Arc::new(Inner {
+        let journal_dir: Arc<Path> = run_dir.path().into();
+        let inner = Arc::new_cyclic(|supervisor| Inner {
             control,
             tasks,
             _owned_runtime: owned_runtime,
-            hub: Arc::new(Hub::new(self.wall_clock_origin.unwrap_or_else(Local::now))),
+            hub: Arc::new(Hub::new(
+                self.wall_clock_origin.unwrap_or_else(Local::now),
+                supervisor.clone(),
+            )),
             registry: RwLock::new(Vec::new()),
             grace_nanos: AtomicU64::new(duration_nanos(self.grace)),
             run_dir,
+            journal_dir,
             journal_slots: Arc::new(JournalSlots::new(capacity)),
-            joiners: TaskTracker::new(),
-            reap,
             closed: AtomicBool::new(false),
             aborted_all: CancellationToken::new(),
         });
-        inner.control.spawn(reaper(Arc::downgrade(&inner), to_reap));
         Ok(Supervisor { inner })
-    }
-}
-
-/// A spawned task on its way to being joined: its record, its handle, and its place in the
-/// count that shutdown waits on.
-type Reap = (
-    Arc<TaskEntry>,
-    tokio::task::JoinHandle<()>,
-    TaskTrackerToken,
-);
-
-/// Awaits every task's `JoinHandle` and records how it ended. One task on the supervisor's own
-/// runtime for all of them: a join costs a wake-up here, not a tokio task of its own.
-async fn reaper(inner: Weak<Inner>, mut incoming: mpsc::UnboundedReceiver<Reap>) {
-    let mut running = FuturesUnordered::new();
-    loop {
-        tokio::select! {
-            Some((entry, handle, tracked)) = incoming.recv() => {
-                running.push(async move { (entry, handle.await, tracked) });
-            }
-            Some((entry, result, _tracked)) = running.next(), if !running.is_empty() => {
-                if let Some(inner) = inner.upgrade() {
-                    inner.finish(&entry, result);
-                }
-            }
-            else => break,
-        }
     }
 }
 
@@ -284,11 +268,9 @@ pub(crate) struct Inner {
     registry: RwLock<Vec<Arc<TaskEntry>>>,
     grace_nanos: AtomicU64,
     run_dir: RunDir,
+    /// `run_dir`'s path, shared with every journal.
+    journal_dir: Arc<Path>,
     journal_slots: Arc<JournalSlots>,
-    /// Every unjoined task, so shutdown can wait for all of them.
-    joiners: TaskTracker,
-    /// Hands each spawned task to the reaper.
-    reap: mpsc::UnboundedSender<Reap>,
     /// Set by shutdown under the registry's write lock, so a spawn either sees it or is seen by
     /// shutdown's stop of every task.
     closed: AtomicBool,
@@ -319,7 +301,7 @@ impl Supervisor {
     }
 
     /// Spawns a task.
-    pub fn spawn(&self, def: TaskDef) -> Result<TaskId, SupervisorError> {
+    pub fn spawn<L: Launch>(&self, def: TaskDef<L>) -> Result<TaskId, SupervisorError> {
         self.inner.spawn(def, None)
     }
 
@@ -389,8 +371,7 @@ impl Supervisor {
         }
         self.set_grace(grace);
         self.stop_all();
-        self.inner.joiners.close();
-        let all_joined = self.inner.joiners.wait();
+        let all_joined = self.inner.hub.all_ended();
         tokio::pin!(all_joined);
         tokio::select! {
             () = &mut all_joined => return,
@@ -411,7 +392,7 @@ impl Supervisor {
     /// Waits until the task has been joined and returns its final snapshot.
     pub async fn joined(&self, id: TaskId) -> Result<TaskSnapshot, SupervisorError> {
         let entry = self.inner.entry(id)?;
-        entry.joined.cancelled().await;
+        entry.wait_ended().await;
         Ok(self.inner.snapshot_of(&entry))
     }
 
@@ -496,6 +477,12 @@ impl Supervisor {
         self.inner.run_dir.is_temporary()
     }
 
+    /// The journal file of a task, if it keeps one (it exists once the task has flushed).
+    pub fn journal_path(&self, id: TaskId) -> Option<PathBuf> {
+        let entry = self.inner.entry(id).ok()?;
+        entry.journaled.then(|| self.inner.journal_path_of(&entry))
+    }
+
     /// How many journaled tasks may run at once (see
     /// [`SupervisorBuilder::journal_capacity`]).
     pub fn journal_capacity(&self) -> usize {
@@ -514,18 +501,23 @@ impl Supervisor {
 
     /// Final snapshots with every journal read back and checked against its persisted count.
     pub async fn report(&self) -> Vec<TaskReport> {
-        let snapshots = self.snapshot();
-        let verify = |snapshots: Vec<TaskSnapshot>| {
-            snapshots
+        let dir = self.inner.journal_dir.clone();
+        let tasks = self.snapshot();
+        // Reading files is blocking work, for the runtime's blocking pool.
+        let verify = move || {
+            tasks
                 .into_iter()
-                .map(TaskReport::verify)
-                .collect::<Vec<_>>()
+                .map(|s| {
+                    let path = s
+                        .journaled
+                        .then(|| dir.join(journal_file_name(s.id, &s.name)));
+                    TaskReport::verify(s, path)
+                })
+                .collect()
         };
-        // Reading files is blocking work; the runtime's blocking pool does it where there is one.
-        match tokio::task::spawn_blocking(move || verify(snapshots)).await {
-            Ok(reports) => reports,
-            Err(_) => verify(self.snapshot()),
-        }
+        tokio::task::spawn_blocking(verify)
+            .await
+            .expect("reading journals back does not panic")
     }
 }
 
@@ -546,9 +538,9 @@ impl Inner {
         Ok(entry)
     }
 
-    pub(crate) fn spawn(
+    pub(crate) fn spawn<L: Launch>(
         self: &Arc<Self>,
-        def: TaskDef,
+        def: TaskDef<L>,
         parent: Option<&Arc<TaskEntry>>,
     ) -> Result<TaskId, SupervisorError> {
         check_name(&def.name).map_err(|reason| SupervisorError::InvalidName {
@@ -556,10 +548,9 @@ impl Inner {
             reason,
         })?;
         let token = parent.map_or_else(CancellationToken::new, |p| p.token.child_token());
-        let on_blocking_pool = matches!(def.body, Body::Blocking(_));
         // Under the write lock: shutdown sets `closed` under it too, so this task is either
         // refused here or registered before shutdown stops every registered task.
-        let (entry, tracked) = {
+        let entry = {
             let mut registry = self.registry.write().expect("registry");
             if self.closed.load(Ordering::Relaxed) {
                 return Err(SupervisorError::ShuttingDown);
@@ -570,57 +561,46 @@ impl Inner {
                     capacity: self.journal_slots.capacity,
                 });
             }
-            let id = registry.len() as TaskId + 1;
-            let journal_path = def
-                .journal
-                .enabled
-                .then(|| Arc::from(self.run_dir.path().join(journal_file_name(id, &def.name))));
             let entry = Arc::new(TaskEntry::new(
-                id,
+                registry.len() as TaskId + 1,
                 self.hub.clone(),
-                Arc::downgrade(self),
-                def.name.into(),
-                def.kind.into(),
+                def.name,
+                def.kind,
                 parent.map(|p| p.id),
-                journal_path,
-                on_blocking_pool,
+                def.journal.enabled,
+                def.launch.on_blocking_pool(),
                 token,
             ));
             registry.push(entry.clone());
-            (entry, self.joiners.token())
+            self.hub.task_started();
+            entry
         };
         if let Some(parent) = parent {
             parent.add_child(entry.id);
         }
-        let journal = entry.journal_path.as_ref().map(|path| {
+        let journal = entry.journaled.then(|| {
             Journal::new(
-                path.to_path_buf(),
+                entry.clone(),
+                self.journal_dir.clone(),
                 def.journal,
-                entry.ledger.clone(),
                 self.journal_slots.clone(),
             )
         });
+        self.hub
+            .emit(&entry, EventKind::Spawned, || Detail::Spawned {
+                kind: entry.kind.clone(),
+                parent: entry.parent,
+            });
         let ctx = TaskContext::new(entry.clone(), journal);
-        self.hub.emit(
-            &entry,
-            EventKind::Spawned,
-            Some(match parent {
-                Some(p) => format!("{} (child of #{})", entry.kind, p.id),
-                None => entry.kind.to_string(),
-            }),
-        );
-        let handle = match def.body {
-            Body::Async(body) => self.tasks.spawn(panic::InTask(Box::pin(async move {
-                body(ctx).await;
-            }))),
-            Body::Blocking(body) => self
-                .tasks
-                .spawn_blocking(move || panic::in_task(move || body(ctx))),
-        };
-        let _ = entry.abort_handle.set(handle.abort_handle());
-        // The reaper lives as long as this Inner does, so the send cannot fail while we run.
-        let _ = self.reap.send((entry.clone(), handle, tracked));
+        let end = task::EndGuard::new(entry.clone());
+        let abort = def.launch.launch(ctx, end, &self.tasks);
+        let _ = entry.abort_handle.set(abort);
         Ok(entry.id)
+    }
+
+    fn journal_path_of(&self, entry: &TaskEntry) -> PathBuf {
+        self.journal_dir
+            .join(journal_file_name(entry.id, &entry.name))
     }
 
     /// Cancels the tokens of `roots` and of their descendants, and arms one escalation timer
@@ -634,17 +614,15 @@ impl Inner {
         let grace = self.grace();
         let now = self.hub.since_epoch();
         let deadline = now.saturating_add(grace);
-        // Details are written only for someone to read them.
-        let listening = self.hub.listening();
-        let detail = format!("grace {}", humanize(grace));
         let mut queue: Vec<(&TaskEntry, Option<TaskId>)> =
             roots.into_iter().map(|e| (&**e, None)).collect();
+        queue.reverse();
         let mut asked = 0;
         while let Some((entry, cascaded_from)) = queue.pop() {
-            let detail = listening.then(|| match cascaded_from {
-                Some(parent) => format!("cascaded from parent #{parent}"),
-                None => detail.clone(),
-            });
+            let detail = || Detail::StopRequested {
+                grace,
+                cascaded_from,
+            };
             if entry.is_ended()
                 || !self
                     .hub
@@ -704,16 +682,11 @@ impl Inner {
             if !entry.begin_end() {
                 continue;
             }
-            self.hub.emit(
-                entry,
-                EventKind::Abandoned,
-                Some(format!(
-                    "not joined {} after its abort: blocking code never reached an .await",
-                    humanize(ABANDON_AFTER)
-                )),
-            );
+            let detail = || Detail::Abandoned {
+                after: ABANDON_AFTER,
+            };
+            self.hub.emit(entry, EventKind::Abandoned, detail);
             entry.set_end_state(State::Abandoned);
-            entry.joined.cancel();
         }
     }
 
@@ -722,30 +695,25 @@ impl Inner {
     }
 
     fn escalate(&self, entry: &TaskEntry, grace: Duration) {
-        let reason = format!(
-            "not joined within the grace period of {}; aborting",
-            humanize(grace)
-        );
-        self.abort_task(entry, EventKind::Escalated, Some(reason));
+        self.abort_task(entry, EventKind::Escalated, Some(grace));
     }
 
     fn request_abort(&self, entry: &TaskEntry) {
         self.abort_task(entry, EventKind::AbortRequested, None);
     }
 
-    /// The one way an abort request and an escalation abort a task. A started blocking-pool task
-    /// cannot be aborted: it is flagged, and the event says so.
-    fn abort_task(&self, entry: &TaskEntry, kind: EventKind, reason: Option<String>) {
+    /// The one way an abort request and an escalation (after `grace`) abort a task. A started
+    /// blocking-pool task cannot be aborted: it is flagged, and the event says so.
+    fn abort_task(&self, entry: &TaskEntry, kind: EventKind, grace: Option<Duration>) {
         if entry.is_ended() {
             return;
         }
-        let detail = if entry.on_blocking_pool {
+        if entry.on_blocking_pool {
             entry.set_flag(FLAG_ABORT_IGNORED, true);
-            const NO_EFFECT: &str =
-                "no effect: a started spawn_blocking task runs until it returns";
-            Some(reason.map_or(NO_EFFECT.to_string(), |r| format!("{r} ({NO_EFFECT})")))
-        } else {
-            reason
+        }
+        let detail = || Detail::Aborting {
+            grace,
+            ignored: entry.on_blocking_pool,
         };
         self.hub.emit(entry, kind, detail);
         if let Some(handle) = entry.abort_handle.get() {
@@ -753,77 +721,7 @@ impl Inner {
         }
     }
 
-    /// Records how a task ended, flags its still-running children as orphans and wakes whoever
-    /// waits for the join. A task given up on as abandoned keeps that end.
-    fn finish(&self, entry: &TaskEntry, result: Result<(), JoinError>) {
-        if !entry.begin_end() {
-            return;
-        }
-        let state = match result {
-            // The milestone first: `is_cancelled` takes a lock, and it is only needed for a
-            // token the task's own code cancelled.
-            Ok(()) if entry.reached(Milestone::StopRequested) || entry.token.is_cancelled() => {
-                State::Stopped
-            }
-            Ok(()) => State::Finished,
-            Err(error) if error.is_panic() => {
-                let message = panic::panic_message(error.into_panic().as_ref());
-                let _ = entry.panic_message.set(message.as_str().into());
-                self.hub.emit(entry, EventKind::Panicked, Some(message));
-                State::Panicked
-            }
-            Err(_) if entry.reached(Milestone::Escalated) => State::Escalated,
-            Err(_) => State::Aborted,
-        };
-        let since_start = self.hub.since_epoch();
-        entry.mark(Milestone::Joined, since_start);
-        entry.set_end_state(state);
-        if self.hub.listening() {
-            let latency = entry
-                .timeline()
-                .stop_latency(state)
-                .map(|d| format!(" after {}", humanize(d)))
-                .unwrap_or_default();
-            let detail = format!("{state}{latency}");
-            self.hub
-                .send(entry, EventKind::Joined, since_start, Some(detail));
-        }
-        for child in entry
-            .children()
-            .into_iter()
-            .filter_map(|id| self.entry(id).ok())
-        {
-            if !child.is_ended() {
-                child.set_flag(FLAG_ORPHAN, true);
-                self.hub.emit(
-                    &child,
-                    EventKind::Orphaned,
-                    Some(format!(
-                        "parent #{} ended ({state}) while it runs",
-                        entry.id
-                    )),
-                );
-            }
-        }
-        entry.joined.cancel();
-    }
-
     fn snapshot_of(&self, entry: &TaskEntry) -> TaskSnapshot {
         TaskSnapshot::read(entry, self.hub.since_epoch())
-    }
-}
-
-/// A short duration for people: `850ms`, `1.25s`, `2m 5s`.
-pub fn humanize(d: Duration) -> String {
-    let millis = d.as_secs_f64() * 1000.0;
-    if millis < 1.0 {
-        format!("{:.0}µs", d.as_secs_f64() * 1e6)
-    } else if millis < 1000.0 {
-        format!("{millis:.0}ms")
-    } else if d.as_secs() < 60 {
-        let secs = format!("{:.2}", d.as_secs_f64());
-        format!("{}s", secs.trim_end_matches('0').trim_end_matches('.'))
-    } else {
-        format!("{}m {}s", d.as_secs() / 60, d.as_secs() % 60)
     }
 }

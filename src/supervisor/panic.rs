@@ -1,17 +1,14 @@
 //! Keeping a task's panic off the screen.
 //!
-//! Tokio catches a task's panic and hands it to the joiner as a `JoinError`, but Rust's panic hook
-//! still prints it to stderr first — over the dashboard. The hook installed here stays quiet for
+//! The supervisor catches a task's panic and keeps its message as the task's end, but Rust's panic
+//! hook still prints it to stderr first — over the dashboard. The hook installed here stays quiet for
 //! panics raised inside a supervised task while silence is on, and passes every other panic (the
 //! dashboard's own, say) to the hook that was there before.
 
 use std::any::Any;
 use std::cell::Cell;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 
 thread_local! {
     static IN_TASK: Cell<bool> = const { Cell::new(false) };
@@ -51,18 +48,6 @@ pub(crate) fn in_task<R>(f: impl FnOnce() -> R) -> R {
     }
     let _reset = Reset(IN_TASK.with(|flag| flag.replace(true)));
     f()
-}
-
-/// A future whose every poll counts as supervised-task code.
-pub(crate) struct InTask<F>(pub Pin<Box<F>>);
-
-impl<F: Future> Future for InTask<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let future = self.0.as_mut();
-        in_task(|| future.poll(cx))
-    }
 }
 
 /// The text of a panic payload (`panic!` gives a `&str` or a `String`).

@@ -1,6 +1,6 @@
 //! Point-in-time copies of a task's record, for the dashboard and the reports.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use super::TaskId;
 use super::entry::{
     FLAG_ABORT_IGNORED, FLAG_BUSY, FLAG_DROP_RAN, FLAG_ORPHAN, TaskEntry, Timeline,
 };
+use super::label::Label;
 use super::state::{Cleanup, Milestone, State};
 use crate::journal::{self, LedgerReading};
 
@@ -16,14 +17,16 @@ use crate::journal::{self, LedgerReading};
 pub struct TaskSnapshot {
     pub id: TaskId,
     pub name: Arc<str>,
-    pub kind: Arc<str>,
+    pub kind: Label,
     pub state: State,
     pub cleanup: Cleanup,
     /// Progress of a cleanup under way or cut short, 0.0 to 1.0.
     pub cleanup_progress: Option<f32>,
     /// Ticks, and for a journaled task `ticks = persisted + lost + pending`.
     pub ledger: LedgerReading,
-    pub journal_path: Option<Arc<Path>>,
+    /// Whether it keeps a journal; [`Supervisor::journal_path`](super::Supervisor::journal_path)
+    /// says where.
+    pub journaled: bool,
     /// Why the journal stopped being written, if it did.
     pub journal_error: Option<Arc<str>>,
     pub parent: Option<TaskId>,
@@ -57,13 +60,13 @@ impl TaskSnapshot {
         let until = timeline.at(Milestone::Joined).unwrap_or(now);
         Self {
             id: entry.id,
-            name: entry.name.clone(),
+            name: entry.shared_name(),
             kind: entry.kind.clone(),
             state,
             cleanup: Cleanup::of(end, &timeline),
             cleanup_progress: entry.cleanup_progress(),
-            ledger: entry.ledger.read(entry.journal_path.is_some()),
-            journal_path: entry.journal_path.clone(),
+            ledger: entry.ledger.read(entry.journaled),
+            journaled: entry.journaled,
             journal_error: entry.ledger.error(),
             parent: entry.parent,
             orphan: entry.flag(FLAG_ORPHAN),
@@ -91,6 +94,8 @@ impl TaskSnapshot {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskReport {
     pub snapshot: TaskSnapshot,
+    /// The journal file read back.
+    pub journal_path: Option<PathBuf>,
     /// Records found in the journal file; `None` without a journal.
     pub records_on_disk: Option<u64>,
     /// The file holds exactly the persisted records, in order; `None` without a journal.
@@ -100,12 +105,12 @@ pub struct TaskReport {
 }
 
 impl TaskReport {
-    pub(crate) fn verify(snapshot: TaskSnapshot) -> Self {
-        let found = snapshot
-            .journal_path
+    pub(crate) fn verify(snapshot: TaskSnapshot, journal_path: Option<PathBuf>) -> Self {
+        let found = journal_path
             .as_deref()
             .map(|path| journal::verify(path, snapshot.ledger.counts().persisted));
         Self {
+            journal_path,
             records_on_disk: found.as_ref().map(|v| v.records),
             journal_verified: found.as_ref().map(|v| v.verified),
             journal_problem: found.and_then(|v| v.problem),

@@ -9,8 +9,8 @@ use ratatui::widgets::{Block, Paragraph, Sparkline, Wrap};
 use super::state_style;
 use crate::app::App;
 use crate::format;
+use crate::format::humanize;
 use crate::kinds::Kind;
-use crate::supervisor::humanize;
 use crate::text::escape;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -54,7 +54,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         ]));
     }
     let ticks = task.ledger.ticks;
-    lines.push(match (task.ledger.journal, &task.journal_path) {
+    lines.push(match (task.ledger.journal, &app.journal_path) {
         (Some(j), Some(path)) => Line::from(format!(
             "ticks {ticks} = persisted {} + lost {} + pending {} · journal {}",
             j.persisted,

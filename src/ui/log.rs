@@ -31,8 +31,8 @@ fn line(e: &Event) -> Line<'static> {
         Span::raw(format!("#{} {} ", e.id, escape(&e.task))),
         Span::styled(e.kind.as_str(), event_style(e.kind)),
     ];
-    if let Some(detail) = &e.detail {
-        spans.push(Span::raw(format!(" {}", escape(detail))).dim());
+    if let Some(detail) = format::detail(&e.detail) {
+        spans.push(Span::raw(format!(" {}", escape(&detail))).dim());
     }
     Line::from(spans)
 }

@@ -12,8 +12,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::app::App;
+use crate::format::humanize;
 use crate::input::{self, Mode};
-use crate::supervisor::{State, humanize};
+use crate::supervisor::State;
 
 /// The smallest terminal the layout fits in.
 pub const MIN_WIDTH: u16 = 80;

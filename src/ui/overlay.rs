@@ -9,9 +9,9 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{MIN_HEIGHT, MIN_WIDTH};
 use crate::app::App;
+use crate::format::humanize;
 use crate::input;
 use crate::kinds::Kind;
-use crate::supervisor::humanize;
 
 /// The few lines that say what the two keys do differently.
 pub const STOP_VS_ABORT: [&str; 4] = [

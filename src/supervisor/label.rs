@@ -1,0 +1,57 @@
+//! A task's kind label: most are the same few words, so those are not counted per task.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// The label in a task's kind column: a `&'static str` as is (the built-in kinds, most user
+/// labels), anything else shared.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Label(Repr);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Deref for Label {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match &self.0 {
+            Repr::Static(s) => s,
+            Repr::Shared(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self)
+    }
+}
+
+impl From<&'static str> for Label {
+    fn from(s: &'static str) -> Self {
+        Label(Repr::Static(s))
+    }
+}
+
+impl From<String> for Label {
+    fn from(s: String) -> Self {
+        Label(Repr::Shared(s.into()))
+    }
+}
+
+impl From<Arc<str>> for Label {
+    fn from(s: Arc<str>) -> Self {
+        Label(Repr::Shared(s))
+    }
+}
+
+impl AsRef<str> for Label {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}

@@ -1,0 +1,242 @@
+//! A supervised task's code, wrapped so that the task records its own end.
+//!
+//! The wrapper is what tokio runs and what an abort drops. When the task's code returns or
+//! panics, the wrapper notes how; when tokio drops it — after it returned, or at an abort, or at
+//! a runtime's shutdown — the task's own locals are dropped first (a journal books what it still
+//! held as lost), then the end is recorded: the moment the task is joined. No `JoinHandle` has to
+//! be awaited for it, so a join costs no wake-up of another task and no allocation.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::runtime::Handle;
+use tokio::task::AbortHandle;
+
+use super::context::TaskContext;
+use super::entry::{FLAG_ORPHAN, TaskEntry};
+use super::event::{Detail, EventKind};
+use super::panic::{in_task, panic_message};
+use super::state::{Milestone, State};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How a task's code is started on a runtime: the ways a [`TaskDef`](super::TaskDef) is made.
+/// Not for implementing outside taskmon.
+pub trait Launch: sealed::Sealed + Send + 'static {
+    #[doc(hidden)]
+    fn on_blocking_pool(&self) -> bool;
+    #[doc(hidden)]
+    fn launch(self, ctx: TaskContext, end: EndGuard, runtime: &Handle) -> AbortHandle;
+}
+
+/// An async task's code, of its own type: its future is stored inline in tokio's task.
+pub struct AsyncTask<F>(pub(super) F);
+
+/// A blocking-pool task's code, of its own type.
+pub struct BlockingTask<F>(pub(super) F);
+
+/// Starts boxed task code.
+type LaunchFn = Box<dyn FnOnce(TaskContext, EndGuard, &Handle) -> AbortHandle + Send>;
+
+/// Task code of any kind behind one box.
+pub struct BoxedTask {
+    on_blocking_pool: bool,
+    launch: LaunchFn,
+}
+
+impl BoxedTask {
+    pub(super) fn new(launch: impl Launch) -> Self {
+        Self {
+            on_blocking_pool: launch.on_blocking_pool(),
+            launch: Box::new(move |ctx, end, runtime| launch.launch(ctx, end, runtime)),
+        }
+    }
+}
+
+impl<F> sealed::Sealed for AsyncTask<F> {}
+impl<F> sealed::Sealed for BlockingTask<F> {}
+impl sealed::Sealed for BoxedTask {}
+
+impl<F, Fut> Launch for AsyncTask<F>
+where
+    F: FnOnce(TaskContext) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    fn on_blocking_pool(&self) -> bool {
+        false
+    }
+
+    fn launch(self, ctx: TaskContext, end: EndGuard, runtime: &Handle) -> AbortHandle {
+        runtime
+            .spawn(Supervised::new((self.0)(ctx), end))
+            .abort_handle()
+    }
+}
+
+impl<F> Launch for BlockingTask<F>
+where
+    F: FnOnce(TaskContext) + Send + 'static,
+{
+    fn on_blocking_pool(&self) -> bool {
+        true
+    }
+
+    fn launch(self, ctx: TaskContext, end: EndGuard, runtime: &Handle) -> AbortHandle {
+        let body = self.0;
+        runtime
+            .spawn_blocking(move || run_blocking(move || body(ctx), end))
+            .abort_handle()
+    }
+}
+
+impl Launch for BoxedTask {
+    fn on_blocking_pool(&self) -> bool {
+        self.on_blocking_pool
+    }
+
+    fn launch(self, ctx: TaskContext, end: EndGuard, runtime: &Handle) -> AbortHandle {
+        (self.launch)(ctx, end, runtime)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future tokio runs for a supervised async task: the task's own future, inline, and
+    /// what records its end.
+    pub(crate) struct Supervised<F> {
+        #[pin]
+        future: F,
+        // Declared after `future`, so it is dropped after it.
+        end: EndGuard,
+    }
+}
+
+impl<F> Supervised<F> {
+    pub fn new(future: F, end: EndGuard) -> Self {
+        Self { future, end }
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Supervised<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.end.outcome.is_some() {
+            return Poll::Ready(());
+        }
+        // Marked as task code, so a silenced panic hook stays quiet; caught, so the panic becomes
+        // the task's end rather than tokio's.
+        match in_task(|| catch_unwind(AssertUnwindSafe(|| this.future.poll(cx)))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(())) => {
+                this.end.outcome = Some(Outcome::Returned);
+                Poll::Ready(())
+            }
+            Err(payload) => {
+                this.end.outcome = Some(Outcome::Panicked(panic_message(payload.as_ref())));
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+/// Runs a blocking-pool task's code, noting how it ended; the guard records the end when the
+/// closure that owns it is done (or dropped unrun, at a runtime's shutdown).
+fn run_blocking(body: impl FnOnce(), mut end: EndGuard) {
+    end.outcome = Some(match in_task(|| catch_unwind(AssertUnwindSafe(body))) {
+        Ok(()) => Outcome::Returned,
+        Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
+    });
+}
+
+/// How the task's code ended; none at all when it was dropped first (an abort).
+enum Outcome {
+    Returned,
+    Panicked(String),
+}
+
+/// Records the task's end when dropped. Counts among the tasks shutdown waits for until then.
+pub struct EndGuard {
+    entry: Arc<TaskEntry>,
+    outcome: Option<Outcome>,
+}
+
+impl EndGuard {
+    /// Made once the task has been counted as started.
+    pub(super) fn new(entry: Arc<TaskEntry>) -> Self {
+        Self {
+            entry,
+            outcome: None,
+        }
+    }
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        record_end(&self.entry, self.outcome.take());
+        self.entry.hub.task_ended();
+    }
+}
+
+/// Records how a task ended, flags its still-running children as orphans and wakes whoever
+/// waits for the join. A task given up on as abandoned keeps that end.
+fn record_end(entry: &TaskEntry, outcome: Option<Outcome>) {
+    if !entry.begin_end() {
+        return;
+    }
+    let hub = &entry.hub;
+    let state = match outcome {
+        // The milestone first: `is_cancelled` takes a lock, and it is only needed for a token
+        // the task's own code cancelled.
+        Some(Outcome::Returned)
+            if entry.reached(Milestone::StopRequested) || entry.token.is_cancelled() =>
+        {
+            State::Stopped
+        }
+        Some(Outcome::Returned) => State::Finished,
+        Some(Outcome::Panicked(message)) => {
+            let message: Arc<str> = message.into();
+            let _ = entry.panic_message.set(message.clone());
+            hub.emit(entry, EventKind::Panicked, || Detail::Panicked { message });
+            State::Panicked
+        }
+        None if entry.reached(Milestone::Escalated) => State::Escalated,
+        None => State::Aborted,
+    };
+    let since_start = hub.since_epoch();
+    entry.mark(Milestone::Joined, since_start);
+    entry.set_end_state(state);
+    if hub.listening() {
+        let stop_latency = entry.timeline().stop_latency(state);
+        let detail = Detail::Joined {
+            state,
+            stop_latency,
+        };
+        hub.send(entry, EventKind::Joined, since_start, detail);
+    }
+    let children = entry.children();
+    if children.is_empty() {
+        return;
+    }
+    let Some(supervisor) = entry.hub.supervisor.upgrade() else {
+        return;
+    };
+    for child in children
+        .into_iter()
+        .filter_map(|id| supervisor.entry(id).ok())
+    {
+        if !child.is_ended() {
+            child.set_flag(FLAG_ORPHAN, true);
+            let detail = || Detail::Orphaned {
+                parent: entry.id,
+                parent_state: state,
+            };
+            hub.emit(&child, EventKind::Orphaned, detail);
+        }
+    }
+}
