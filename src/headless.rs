@@ -17,7 +17,7 @@ use crate::format::humanize;
 use crate::format::{self, SUMMARY_ROWS};
 use crate::scenario::Scenario;
 use crate::signals::{self, Signals, Urgency};
-use crate::supervisor::{Event, EventKind, Supervisor, TaskReport};
+use crate::supervisor::{Delivery, Supervisor, TaskReport};
 
 /// How long a run goes on after the timeline's last action when `--for` is not given.
 pub const DEFAULT_TAIL: Duration = Duration::from_secs(10);
@@ -130,7 +130,9 @@ async fn play(
     printer: Printer,
 ) -> io::Result<RunOutcome> {
     let mut signals = Signals::new()?;
-    let mut events = sup.events();
+    // Events go from where they happen straight to the printing thread: nothing on this runtime,
+    // which records stops and fires grace timers, handles them one by one.
+    printer.subscribe(sup);
     let start = Instant::now();
     let deadline = start
         + options
@@ -140,30 +142,19 @@ async fn play(
     let timeline = scenario.play_timeline(sup, &mut roster, start);
     tokio::pin!(timeline);
     let mut timeline_done = scenario.timeline.is_empty();
-    let mut joined = 0usize;
 
     let reason = loop {
         tokio::select! {
             biased;
             (number, _) = signals.next() => break EndReason::Signal(number),
             () = printer.closed() => break EndReason::OutputClosed,
-            Some(event) = events.recv() => {
-                let mut next = Some(event);
-                while let Some(event) = next {
-                    joined += usize::from(event.kind == EventKind::Joined);
-                    printer.send(Message::Event(event));
-                    next = events.try_recv();
-                }
-            }
             () = &mut timeline, if !timeline_done => timeline_done = true,
+            () = sup.all_ended(), if timeline_done => break EndReason::Done,
             () = tokio::time::sleep_until(deadline) => break EndReason::TimeUp,
-        }
-        if timeline_done && joined >= sup.len() && events.is_empty() {
-            break EndReason::Done;
         }
     };
 
-    let live = sup.len().saturating_sub(joined);
+    let live = sup.live_tasks();
     printer.send(Message::Note(if live > 0 {
         format!(
             "{}: stopping {live} task(s) gracefully, grace {}",
@@ -190,11 +181,7 @@ async fn play(
                 )));
             }
             () = &mut shutdown => break,
-            Some(event) = events.recv() => printer.send(Message::Event(event)),
         }
-    }
-    while let Some(event) = events.try_recv() {
-        printer.send(Message::Event(event));
     }
     printer.send(Message::End(reason));
     let reports: Arc<[TaskReport]> = sup.report().await.into();
@@ -209,10 +196,12 @@ async fn play(
 
 /// What the printing thread writes.
 enum Message {
-    Event(Event),
+    Events(Delivery),
     Note(String),
     End(EndReason),
     Reports(Arc<[TaskReport]>),
+    /// Nothing more to write.
+    Finish,
 }
 
 /// Writes the output on a thread of its own. Write errors (a closed pipe, a hung-up terminal)
@@ -250,8 +239,14 @@ impl Printer {
     }
 
     fn send(&self, message: Message) {
-        // The thread only ends once the sender is dropped.
+        // The thread only ends when told to.
         let _ = self.sender.send(message);
+    }
+
+    /// Has `sup`'s events sent here as they happen.
+    fn subscribe(&self, sup: &Supervisor) {
+        let sender = self.sender.clone();
+        sup.on_delivery(move |events| sender.send(Message::Events(events)).is_ok());
     }
 
     /// Resolves when stdout can no longer be written: a write failed, or, with nothing being
@@ -265,9 +260,19 @@ impl Printer {
         if let Some(watch) = self.watch {
             watch.abort();
         }
-        drop(self.sender);
+        let _ = self.sender.send(Message::Finish);
         let thread = self.thread;
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// Lowers this thread's scheduling priority: on a busy machine, printing what happened must not
+/// take the CPU from what happens (a stop, a join). Linux gives each thread its own nice value.
+fn yield_the_cpu_to_tasks() {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
+    unsafe {
+        let thread = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, 10);
     }
 }
 
@@ -296,6 +301,7 @@ fn print(
     messages: mpsc::Receiver<Message>,
     closed: CancellationToken,
 ) {
+    yield_the_cpu_to_tasks();
     let mut out = io::BufWriter::new(out);
     let mut writing = true;
     loop {
@@ -314,6 +320,9 @@ fn print(
             }
             Err(TryRecvError::Disconnected) => break,
         };
+        if matches!(message, Message::Finish) {
+            break;
+        }
         if writing && write(&mut out, output, &message).is_err() {
             writing = false;
             closed.cancel();
@@ -326,8 +335,18 @@ fn print(
 
 fn write(out: &mut impl Write, output: Output, message: &Message) -> io::Result<()> {
     match (output, message) {
-        (Output::Text, Message::Event(e)) => writeln!(out, "{}", format::event_line(e)),
-        (Output::Json, Message::Event(e)) => writeln!(out, "{}", format::event_json(e)),
+        (Output::Text, Message::Events(events)) => {
+            for e in events.events() {
+                writeln!(out, "{}", format::event_line(e))?;
+            }
+            Ok(())
+        }
+        (Output::Json, Message::Events(events)) => {
+            for e in events.events() {
+                writeln!(out, "{}", format::event_json(e))?;
+            }
+            Ok(())
+        }
         (Output::Text, Message::Note(text)) => writeln!(out, "-- {text}"),
         (Output::Json, Message::Note(_)) | (Output::Text, Message::End(_)) => Ok(()),
         (Output::Json, Message::End(reason)) => writeln!(
@@ -344,5 +363,6 @@ fn write(out: &mut impl Write, output: Output, message: &Message) -> io::Result<
             }
             Ok(())
         }
+        (_, Message::Finish) => Ok(()),
     }
 }

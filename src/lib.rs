@@ -60,7 +60,7 @@ pub mod ui;
 pub use journal::{JournalConfig, JournalCounts, LedgerReading};
 pub use supervisor::panic::silence_task_panics;
 pub use supervisor::{
-    BuildError, Cleanup, Detail, Event, EventKind, EventStream, Milestone, State, Supervisor,
-    SupervisorBuilder, SupervisorError, TaskContext, TaskDef, TaskId, TaskReport, TaskSnapshot,
-    Timeline,
+    BuildError, Cleanup, Delivery, Detail, Event, EventKind, EventStream, Milestone, State,
+    Supervisor, SupervisorBuilder, SupervisorError, TaskContext, TaskDef, TaskId, TaskReport,
+    TaskSnapshot, Timeline,
 };

@@ -795,7 +795,8 @@ fn a_closed_stdout_ends_the_run_gracefully_and_quietly() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), 10);
+    // The parent's two children exist only if it ran before the shutdown began.
+    assert!(rows.len() == 8 || rows.len() == 10, "{}", rows.len());
     for row in &rows {
         let state = row["state"].as_str().unwrap();
         assert!(

@@ -117,25 +117,89 @@ pub struct Event {
     pub detail: Detail,
 }
 
+/// Events handed over at once: one, or the batch of one request made of many tasks (a stop of
+/// ten thousand is one hand-over, not ten thousand).
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    One(Event),
+    Many(Arc<[Event]>),
+}
+
+impl Delivery {
+    /// The events, in order.
+    pub fn events(&self) -> &[Event] {
+        match self {
+            Delivery::One(event) => std::slice::from_ref(event),
+            Delivery::Many(events) => events,
+        }
+    }
+}
+
 /// A subscription to the supervisor's lifecycle events, from the moment of subscribing on.
 pub struct EventStream {
-    pub(crate) receiver: mpsc::UnboundedReceiver<Event>,
+    pub(crate) receiver: mpsc::UnboundedReceiver<Delivery>,
+    /// What is left of a batch received.
+    batch: Option<(Arc<[Event]>, usize)>,
 }
 
 impl EventStream {
+    pub(crate) fn new(receiver: mpsc::UnboundedReceiver<Delivery>) -> Self {
+        Self {
+            receiver,
+            batch: None,
+        }
+    }
+
+    /// The next event of the batch at hand.
+    fn from_batch(&mut self) -> Option<Event> {
+        let (events, next) = self.batch.as_mut()?;
+        let event = events.get(*next).cloned();
+        *next += 1;
+        if *next >= events.len() {
+            self.batch = None;
+        }
+        event
+    }
+
+    fn take(&mut self, delivery: Delivery) -> Option<Event> {
+        match delivery {
+            Delivery::One(event) => Some(event),
+            Delivery::Many(events) => {
+                self.batch = Some((events, 0));
+                self.from_batch()
+            }
+        }
+    }
+
     /// The next event; `None` once the supervisor is gone.
     pub async fn recv(&mut self) -> Option<Event> {
-        self.receiver.recv().await
+        loop {
+            if let Some(event) = self.from_batch() {
+                return Some(event);
+            }
+            let delivery = self.receiver.recv().await?;
+            if let Some(event) = self.take(delivery) {
+                return Some(event);
+            }
+        }
     }
 
     /// Whether no event is waiting.
     pub fn is_empty(&self) -> bool {
-        self.receiver.is_empty()
+        self.batch.is_none() && self.receiver.is_empty()
     }
 
     /// The next event if one is waiting.
     pub fn try_recv(&mut self) -> Option<Event> {
-        self.receiver.try_recv().ok()
+        loop {
+            if let Some(event) = self.from_batch() {
+                return Some(event);
+            }
+            let delivery = self.receiver.try_recv().ok()?;
+            if let Some(event) = self.take(delivery) {
+                return Some(event);
+            }
+        }
     }
 }
 
@@ -146,6 +210,20 @@ impl futures_util::Stream for EventStream {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Event>> {
-        self.receiver.poll_recv(cx)
+        use std::task::Poll;
+        loop {
+            if let Some(event) = self.from_batch() {
+                return Poll::Ready(Some(event));
+            }
+            match self.receiver.poll_recv(cx) {
+                Poll::Ready(Some(delivery)) => {
+                    if let Some(event) = self.take(delivery) {
+                        return Poll::Ready(Some(event));
+                    }
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! What every task's record shares with the supervisor.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
@@ -10,7 +12,10 @@ use tokio::time::Instant;
 
 use super::Inner;
 use super::entry::TaskEntry;
-use super::event::{Detail, Event, EventKind, EventStream};
+use super::event::{Delivery, Detail, Event, EventKind, EventStream};
+
+/// Takes events where they happen; false once it wants no more.
+pub(crate) type Subscriber = Arc<dyn Fn(Delivery) -> bool + Send + Sync>;
 
 /// A value alone on its cache line (128 bytes covers the pairs of lines some CPUs fetch together).
 #[repr(align(128))]
@@ -30,9 +35,11 @@ pub(crate) struct Hub {
     live: CacheLine<AtomicUsize>,
     /// Woken when `live` drops to zero.
     all_ended: Notify,
-    /// Read by every event from every thread; written only to subscribe or drop a gone reader.
-    subscribers: RwLock<Vec<mpsc::UnboundedSender<Event>>>,
-    /// `subscribers.len()`, readable without the lock.
+    /// Read by every event from every thread, without a lock or a shared count; replaced whole
+    /// (under `changing`) to subscribe or to drop a reader that has gone.
+    subscribers: ArcSwap<Vec<Subscriber>>,
+    changing: Mutex<()>,
+    /// `subscribers.len()`, readable without loading the list.
     listeners: AtomicUsize,
 }
 
@@ -44,7 +51,8 @@ impl Hub {
             supervisor,
             live: CacheLine(AtomicUsize::new(0)),
             all_ended: Notify::new(),
-            subscribers: RwLock::new(Vec::new()),
+            subscribers: ArcSwap::from_pointee(Vec::new()),
+            changing: Mutex::new(()),
             listeners: AtomicUsize::new(0),
         }
     }
@@ -85,10 +93,12 @@ impl Hub {
 
     pub fn subscribe(&self) -> EventStream {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let mut subscribers = self.subscribers.write().expect("subscribers");
-        subscribers.push(sender);
-        self.listeners.store(subscribers.len(), Ordering::Relaxed);
-        EventStream { receiver }
+        self.subscribe_with(Arc::new(move |delivery| sender.send(delivery).is_ok()));
+        EventStream::new(receiver)
+    }
+
+    pub fn subscribe_with(&self, subscriber: Subscriber) {
+        self.change_subscribers(|subscribers| subscribers.push(subscriber));
     }
 
     /// Whether anyone would read an event.
@@ -128,28 +138,67 @@ impl Hub {
     }
 
     pub fn send(&self, entry: &TaskEntry, kind: EventKind, since_start: Duration, detail: Detail) {
-        if !self.listening() {
-            return;
+        if self.listening() {
+            let at = self.wall_time(since_start);
+            self.deliver(Delivery::One(event(entry, kind, since_start, at, detail)));
         }
-        let event = Event {
-            at: self.wall_time(since_start),
-            since_start,
-            id: entry.id,
-            task: entry.shared_name(),
-            kind,
-            detail,
-        };
-        let gone = {
-            let subscribers = self.subscribers.read().expect("subscribers");
-            subscribers
-                .iter()
-                .filter(|s| s.send(event.clone()).is_err())
-                .count()
-        };
-        if gone > 0 {
-            let mut subscribers = self.subscribers.write().expect("subscribers");
-            subscribers.retain(|s| !s.is_closed());
-            self.listeners.store(subscribers.len(), Ordering::Relaxed);
+    }
+
+    /// Hands a batch over at once, if it holds anything.
+    pub fn send_batch(&self, events: Vec<Event>) {
+        if !events.is_empty() {
+            self.deliver(Delivery::Many(events.into()));
         }
+    }
+
+    fn deliver(&self, delivery: Delivery) {
+        let subscribers = self.subscribers.load();
+        let mut gone = Vec::new();
+        if let Some((last, others)) = subscribers.split_last() {
+            for s in others {
+                if !s(delivery.clone()) {
+                    gone.push(s.clone());
+                }
+            }
+            if !last(delivery) {
+                gone.push(last.clone());
+            }
+        }
+        if !gone.is_empty() {
+            self.change_subscribers(|subscribers| {
+                subscribers.retain(|s| !gone.iter().any(|g| Arc::ptr_eq(g, s)))
+            });
+        }
+    }
+
+    /// How many tasks are running.
+    pub fn live_tasks(&self) -> usize {
+        self.live.0.load(Ordering::Acquire)
+    }
+
+    fn change_subscribers(&self, change: impl FnOnce(&mut Vec<Subscriber>)) {
+        let _changing = self.changing.lock().expect("subscribers");
+        let mut subscribers = Vec::clone(&self.subscribers.load());
+        change(&mut subscribers);
+        self.listeners.store(subscribers.len(), Ordering::Relaxed);
+        self.subscribers.store(Arc::new(subscribers));
+    }
+}
+
+/// An event about `entry`.
+pub(crate) fn event(
+    entry: &TaskEntry,
+    kind: EventKind,
+    since_start: Duration,
+    at: DateTime<Local>,
+    detail: Detail,
+) -> Event {
+    Event {
+        at,
+        since_start,
+        id: entry.id,
+        task: entry.shared_name(),
+        kind,
+        detail,
     }
 }

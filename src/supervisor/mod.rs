@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use context::TaskContext;
 pub use entry::Timeline;
 pub use error::{BuildError, SupervisorError};
-pub use event::{Detail, Event, EventKind, EventStream};
+pub use event::{Delivery, Detail, Event, EventKind, EventStream};
 use hub::Hub;
 pub use label::Label;
 pub use name::{MAX_NAME_CHARS, NameError, check_name};
@@ -278,6 +278,19 @@ pub(crate) struct Inner {
     aborted_all: CancellationToken,
 }
 
+impl Drop for Inner {
+    /// The last handle on the supervisor is gone: nothing can stop its tasks any more, so each is
+    /// asked to stop now (its token cancelled), rather than left to run on with a stop that can
+    /// never come. Nothing waits for them here; [`Supervisor::shutdown`] does.
+    fn drop(&mut self) {
+        if let Ok(registry) = self.registry.get_mut() {
+            for entry in registry.iter().filter(|e| !e.is_ended()) {
+                entry.token.cancel();
+            }
+        }
+    }
+}
+
 fn duration_nanos(d: Duration) -> u64 {
     d.as_nanos().min(u64::MAX as u128) as u64
 }
@@ -332,7 +345,8 @@ impl Supervisor {
     /// all on a blocking-pool task that has started.
     pub fn abort(&self, id: TaskId) -> Result<(), SupervisorError> {
         let entry = self.inner.live_entry(id)?;
-        self.inner.request_abort(&entry);
+        self.inner
+            .abort_tasks([&entry], EventKind::AbortRequested, None);
         Ok(())
     }
 
@@ -347,14 +361,14 @@ impl Supervisor {
     /// cuts its grace period short.
     pub fn abort_all(&self) -> usize {
         let registry = self.inner.registry.read().expect("registry");
-        let live: Vec<_> = registry.iter().filter(|e| !e.is_ended()).collect();
-        for entry in &live {
-            self.inner.request_abort(entry);
-        }
+        let live = registry.iter().filter(|e| !e.is_ended());
+        let asked = self
+            .inner
+            .abort_tasks(live, EventKind::AbortRequested, None);
         if self.is_shutting_down() {
             self.inner.aborted_all.cancel();
         }
-        live.len()
+        asked
     }
 
     /// Stops everything gracefully with `grace` as the grace period, aborts what is still
@@ -454,6 +468,33 @@ impl Supervisor {
     /// Lifecycle events from now on.
     pub fn events(&self) -> EventStream {
         self.inner.hub.subscribe()
+    }
+
+    /// Hands every lifecycle event from now on to `subscriber`, on the thread where it happens
+    /// (a task's worker, the caller of `stop`), until it returns false. It must be quick and
+    /// never block: a channel's send, a counter. Cheaper than [`Supervisor::events`] when the
+    /// events go to a thread anyway.
+    pub fn on_event(&self, subscriber: impl Fn(Event) -> bool + Send + Sync + 'static) {
+        self.on_delivery(move |delivery| match delivery {
+            Delivery::One(event) => subscriber(event),
+            Delivery::Many(events) => events.iter().all(|e| subscriber(e.clone())),
+        });
+    }
+
+    /// [`Supervisor::on_event`], with the events of one request for many tasks handed over as
+    /// one batch.
+    pub fn on_delivery(&self, subscriber: impl Fn(Delivery) -> bool + Send + Sync + 'static) {
+        self.inner.hub.subscribe_with(Arc::new(subscriber));
+    }
+
+    /// How many tasks are running (spawned and not yet ended).
+    pub fn live_tasks(&self) -> usize {
+        self.inner.hub.live_tasks()
+    }
+
+    /// Resolves once no task is running; at once if none is.
+    pub async fn all_ended(&self) {
+        self.inner.hub.all_ended().await
     }
 
     pub fn grace(&self) -> Duration {
@@ -614,21 +655,22 @@ impl Inner {
         let grace = self.grace();
         let now = self.hub.since_epoch();
         let deadline = now.saturating_add(grace);
+        let at = self.hub.listening().then(|| self.hub.wall_time(now));
         let mut queue: Vec<(&TaskEntry, Option<TaskId>)> =
             roots.into_iter().map(|e| (&**e, None)).collect();
         queue.reverse();
-        let mut asked = 0;
+        let mut events = Vec::new();
+        let mut asked = Vec::new();
         while let Some((entry, cascaded_from)) = queue.pop() {
-            let detail = || Detail::StopRequested {
-                grace,
-                cascaded_from,
-            };
-            if entry.is_ended()
-                || !self
-                    .hub
-                    .emit_at(entry, EventKind::StopRequested, now, detail)
-            {
+            if entry.is_ended() || !entry.mark(Milestone::StopRequested, now) {
                 continue;
+            }
+            if let Some(at) = at {
+                let detail = Detail::StopRequested {
+                    grace,
+                    cascaded_from,
+                };
+                events.push(hub::event(entry, EventKind::StopRequested, now, at, detail));
             }
             entry.set_escalation_deadline(deadline);
             for child in entry.children() {
@@ -636,10 +678,15 @@ impl Inner {
                     queue.push((child, Some(entry.id)));
                 }
             }
-            entry.token.cancel();
-            asked += 1;
+            asked.push(entry);
         }
-        if asked > 0 {
+        // Told before any token is cancelled, so every task's `stop_requested` comes before
+        // what the task does next.
+        self.hub.send_batch(events);
+        for entry in &asked {
+            entry.token.cancel();
+        }
+        if !asked.is_empty() {
             // Sleeps out the grace period rather than waking for every join; it holds the
             // supervisor weakly, so it keeps nothing alive, and shutdown does not wait for it.
             let inner = Arc::downgrade(self);
@@ -650,29 +697,24 @@ impl Inner {
                 }
             });
         }
-        asked
+        asked.len()
     }
 
     /// Aborts every task whose stop was due by `deadline` and that has not been joined.
     fn escalate_overdue(&self, deadline: Duration, grace: Duration) {
         let registry = self.registry.read().expect("registry");
-        for entry in registry.iter().filter(|e| !e.is_ended()) {
-            if entry
-                .escalation_deadline()
-                .is_some_and(|due| due <= deadline)
-            {
-                self.escalate(entry, grace);
-            }
-        }
+        let overdue = registry.iter().filter(|e| {
+            !e.is_ended() && e.escalation_deadline().is_some_and(|due| due <= deadline)
+        });
+        self.abort_tasks(overdue, EventKind::Escalated, Some(grace));
     }
 
     /// Shutdown's grace is over: every task still running is aborted, whenever its own stop
     /// would have escalated.
     fn escalate_all(&self, grace: Duration) {
         let registry = self.registry.read().expect("registry");
-        for entry in registry.iter().filter(|e| !e.is_ended()) {
-            self.escalate(entry, grace);
-        }
+        let live = registry.iter().filter(|e| !e.is_ended());
+        self.abort_tasks(live, EventKind::Escalated, Some(grace));
     }
 
     /// Gives up on every task still not joined after its abort: it ends `abandoned`.
@@ -694,31 +736,47 @@ impl Inner {
         Duration::from_nanos(self.grace_nanos.load(Ordering::Relaxed))
     }
 
-    fn escalate(&self, entry: &TaskEntry, grace: Duration) {
-        self.abort_task(entry, EventKind::Escalated, Some(grace));
-    }
-
-    fn request_abort(&self, entry: &TaskEntry) {
-        self.abort_task(entry, EventKind::AbortRequested, None);
-    }
-
-    /// The one way an abort request and an escalation (after `grace`) abort a task. A started
-    /// blocking-pool task cannot be aborted: it is flagged, and the event says so.
-    fn abort_task(&self, entry: &TaskEntry, kind: EventKind, grace: Option<Duration>) {
-        if entry.is_ended() {
-            return;
+    /// The one way abort requests and escalations (after `grace`) abort tasks. Every event
+    /// goes out in one batch before any abort, so a task's `joined` never comes before the
+    /// request that ended it. A started blocking-pool task cannot be aborted: it is flagged, and
+    /// its event says so. Returns how many tasks were asked.
+    fn abort_tasks<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a Arc<TaskEntry>>,
+        kind: EventKind,
+        grace: Option<Duration>,
+    ) -> usize {
+        let now = self.hub.since_epoch();
+        let at = self.hub.listening().then(|| self.hub.wall_time(now));
+        let milestone = kind.milestone().expect("an abort is a milestone");
+        let mut events = Vec::new();
+        let mut asked = Vec::new();
+        for entry in entries {
+            if entry.is_ended() {
+                continue;
+            }
+            if entry.on_blocking_pool {
+                entry.set_flag(FLAG_ABORT_IGNORED, true);
+            }
+            // Asked again, it is aborted again, but the moment and the event are the first's.
+            if entry.mark(milestone, now)
+                && let Some(at) = at
+            {
+                let detail = Detail::Aborting {
+                    grace,
+                    ignored: entry.on_blocking_pool,
+                };
+                events.push(hub::event(entry, kind, now, at, detail));
+            }
+            asked.push(entry);
         }
-        if entry.on_blocking_pool {
-            entry.set_flag(FLAG_ABORT_IGNORED, true);
+        self.hub.send_batch(events);
+        for entry in &asked {
+            if let Some(handle) = entry.abort_handle.get() {
+                handle.abort();
+            }
         }
-        let detail = || Detail::Aborting {
-            grace,
-            ignored: entry.on_blocking_pool,
-        };
-        self.hub.emit(entry, kind, detail);
-        if let Some(handle) = entry.abort_handle.get() {
-            handle.abort();
-        }
+        asked.len()
     }
 
     fn snapshot_of(&self, entry: &TaskEntry) -> TaskSnapshot {
