@@ -151,7 +151,7 @@ impl EventStream {
     }
 
     /// The next event of the batch at hand.
-    fn from_batch(&mut self) -> Option<Event> {
+    fn next_in_batch(&mut self) -> Option<Event> {
         let (events, next) = self.batch.as_mut()?;
         let event = events.get(*next).cloned();
         *next += 1;
@@ -166,7 +166,7 @@ impl EventStream {
             Delivery::One(event) => Some(event),
             Delivery::Many(events) => {
                 self.batch = Some((events, 0));
-                self.from_batch()
+                self.next_in_batch()
             }
         }
     }
@@ -174,7 +174,7 @@ impl EventStream {
     /// The next event; `None` once the supervisor is gone.
     pub async fn recv(&mut self) -> Option<Event> {
         loop {
-            if let Some(event) = self.from_batch() {
+            if let Some(event) = self.next_in_batch() {
                 return Some(event);
             }
             let delivery = self.receiver.recv().await?;
@@ -192,7 +192,7 @@ impl EventStream {
     /// The next event if one is waiting.
     pub fn try_recv(&mut self) -> Option<Event> {
         loop {
-            if let Some(event) = self.from_batch() {
+            if let Some(event) = self.next_in_batch() {
                 return Some(event);
             }
             let delivery = self.receiver.try_recv().ok()?;
@@ -212,7 +212,7 @@ impl futures_util::Stream for EventStream {
     ) -> std::task::Poll<Option<Event>> {
         use std::task::Poll;
         loop {
-            if let Some(event) = self.from_batch() {
+            if let Some(event) = self.next_in_batch() {
                 return Poll::Ready(Some(event));
             }
             match self.receiver.poll_recv(cx) {
