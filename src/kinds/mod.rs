@@ -89,7 +89,7 @@ impl Kind {
                 "a graceful stop runs into the grace period and is escalated to an abort"
             }
             Kind::Panicky => {
-                "the panic is caught as a JoinError with its message; everything else is unaffected and its Drop still ran"
+                "the panic is caught at the task's edge and kept with its message; everything else is unaffected and its Drop still ran"
             }
             Kind::Parent => {
                 "stop cascades to the children and awaits them before cleanup; abort leaves them running as orphans"

@@ -1,7 +1,7 @@
 //! `panicky`: panics after `panic_after` ticks.
 //!
-//! Tokio catches the panic and the supervisor gets it as a `JoinError` with the message; no other
-//! task and not the dashboard are disturbed. The task's synchronous `Drop` still ran.
+//! The panic is caught where the task's code is polled and kept with its message, as tokio would
+//! hand it to a joiner; no other task and not the dashboard are disturbed. The task's synchronous `Drop` still ran.
 
 use super::{Params, clean_up, tick_until_stopped};
 use crate::supervisor::TaskContext;
