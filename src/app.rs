@@ -7,11 +7,11 @@ use chrono::{DateTime, Local};
 use ratatui::layout::{Position, Rect};
 
 use crate::format::humanize;
-use crate::input::{Action, Mode};
+use crate::input::Action;
 use crate::kinds::{Kind, Params};
+use crate::layout;
 use crate::signals::Urgency;
 use crate::supervisor::{Event, State, Supervisor, TaskId, TaskSnapshot};
-use crate::ui;
 
 /// How many events the log keeps.
 const LOG_CAPACITY: usize = 1000;
@@ -19,6 +19,15 @@ const LOG_CAPACITY: usize = 1000;
 const RATE_HISTORY: usize = 60;
 const GRACE_STEP: Duration = Duration::from_millis(500);
 const GRACE_MAX: Duration = Duration::from_secs(60);
+
+/// What the keys mean depends on what is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Help,
+    Picker,
+    Quitting,
+}
 
 /// Ticks per second of one task, sampled once a second.
 #[derive(Clone, Debug, Default)]
@@ -46,7 +55,7 @@ pub struct App {
     /// How many of the supervisor's tasks `ids` has taken in.
     known: usize,
     /// Per-state counts of the cleared rows, left out of the header's counts.
-    hidden_counts: [usize; State::ALL.len()],
+    hidden_counts: [usize; State::COUNT],
     /// Index into `ids`.
     pub selected: usize,
     /// The first row shown in the table.
@@ -56,7 +65,7 @@ pub struct App {
     pub picker: usize,
     pub detail_focus: bool,
     pub log: VecDeque<Event>,
-    pub counts: [usize; State::ALL.len()],
+    pub counts: [usize; State::COUNT],
     /// The terminal's size.
     pub size: Rect,
     pub uptime: Duration,
@@ -85,14 +94,14 @@ impl App {
             ids: Vec::new(),
             rows: Vec::new(),
             known: 0,
-            hidden_counts: [0; State::ALL.len()],
+            hidden_counts: [0; State::COUNT],
             selected: 0,
             offset: 0,
             mode: Mode::Normal,
             picker: 0,
             detail_focus: false,
             log: VecDeque::new(),
-            counts: [0; State::ALL.len()],
+            counts: [0; State::COUNT],
             size,
             uptime: Duration::ZERO,
             clock: Local::now(),
@@ -125,10 +134,9 @@ impl App {
 
     /// Tasks that have not ended yet.
     pub fn live(&self) -> usize {
-        State::ALL
-            .iter()
+        State::all()
             .filter(|s| !s.is_ended())
-            .map(|&s| self.counts[s as usize])
+            .map(|s| self.counts[s as usize])
             .sum()
     }
 
@@ -163,7 +171,7 @@ impl App {
         let total = self.sup.len();
         self.ids.extend(self.known as TaskId + 1..=total as TaskId);
         self.known = total;
-        self.counts = [0; State::ALL.len()];
+        self.counts = [0; State::COUNT];
         let states = self.sup.states();
         for &state in &states {
             self.counts[state as usize] += 1;
@@ -222,8 +230,8 @@ impl App {
     }
 
     fn table_height(&self) -> usize {
-        ui::layout(self.size, self.detail_focus)
-            .map_or(0, |a| ui::table_body(a.table).height as usize)
+        layout::layout(self.size, self.detail_focus)
+            .map_or(0, |a| layout::table_body(a.table).height as usize)
     }
 
     fn keep_selection_visible(&mut self) {
@@ -344,10 +352,10 @@ impl App {
     }
 
     fn click(&mut self, column: u16, row: u16) {
-        let Some(areas) = ui::layout(self.size, self.detail_focus) else {
+        let Some(areas) = layout::layout(self.size, self.detail_focus) else {
             return;
         };
-        let body = ui::table_body(areas.table);
+        let body = layout::table_body(areas.table);
         if body.contains(Position::new(column, row)) {
             let index = self.offset + (row - body.y) as usize;
             if index < self.ids.len() {

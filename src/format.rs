@@ -188,9 +188,8 @@ pub fn report_summary(reports: &[TaskReport], max_rows: usize) -> String {
 
 /// `totals: 4990 stopped · 3 escalated · 2 panicked · 15 records lost`
 fn totals(reports: &[TaskReport]) -> String {
-    let mut parts: Vec<String> = State::ALL
-        .iter()
-        .map(|&state| {
+    let mut parts: Vec<String> = State::all()
+        .map(|state| {
             let n = reports.iter().filter(|r| r.snapshot.state == state).count();
             (n, state)
         })

@@ -5,6 +5,7 @@ use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
 };
 
+use crate::app::Mode;
 use crate::kinds::Kind;
 
 /// Everything a person can ask of the dashboard.
@@ -42,15 +43,6 @@ pub enum Action {
         width: u16,
         height: u16,
     },
-}
-
-/// What the keys mean depends on what is open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Normal,
-    Help,
-    Picker,
-    Quitting,
 }
 
 /// One key binding: the keys, what they do, and how the footer and help name them.

@@ -32,10 +32,11 @@ pub struct JournalConfig {
 }
 
 impl Default for JournalConfig {
+    /// A journal flushed every 10 ticks: the one default, for the kinds and your own tasks alike.
     fn default() -> Self {
         Self {
             enabled: true,
-            flush_every: 5,
+            flush_every: 10,
             flush_on_drop: false,
         }
     }

@@ -51,6 +51,7 @@ pub mod headless;
 pub mod input;
 pub mod journal;
 pub mod kinds;
+pub mod layout;
 pub mod scenario;
 pub mod signals;
 pub mod supervisor;
@@ -60,7 +61,7 @@ pub mod ui;
 pub use journal::{JournalConfig, JournalCounts, LedgerReading};
 pub use supervisor::panic::silence_task_panics;
 pub use supervisor::{
-    BuildError, Cleanup, Delivery, Detail, Event, EventKind, EventStream, Milestone, State,
-    Supervisor, SupervisorBuilder, SupervisorError, TaskContext, TaskDef, TaskId, TaskReport,
-    TaskSnapshot, Timeline,
+    BuildError, Cleanup, Delivery, Detail, Event, EventKind, EventStream, State, Supervisor,
+    SupervisorBuilder, SupervisorError, TaskContext, TaskDef, TaskId, TaskReport, TaskSnapshot,
+    Timeline,
 };

@@ -9,8 +9,8 @@ use crossterm::event::{
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
-use taskmon::app::App;
-use taskmon::input::{self, Action, Mode};
+use taskmon::app::{App, Mode};
+use taskmon::input::{self, Action};
 use taskmon::kinds::{Kind, Params};
 use taskmon::{State, Supervisor, ui};
 
@@ -220,7 +220,7 @@ async fn moving_around_a_long_table() {
         app.selected, 7,
         "a click on screen row 10 selects the 8th row"
     );
-    let body = ui::table_body(ui::layout(app.size, false).unwrap().table);
+    let body = taskmon::layout::table_body(taskmon::layout::layout(app.size, false).unwrap().table);
     assert_eq!(body.y, 3);
 
     send(&mut app, Event::Resize(100, 25));

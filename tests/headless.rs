@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use taskmon::headless::{self, EndReason, Output, RunOptions};
 use taskmon::scenario::Scenario;
-use taskmon::{Milestone, State, Supervisor};
+use taskmon::{EventKind, State, Supervisor};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -92,7 +92,7 @@ interval = "100ms"
     let outcome = outcome.unwrap();
     assert_eq!(outcome.reason, EndReason::TimeUp);
     assert_eq!(mule.state, State::Escalated);
-    assert_eq!(mule.timeline.at(Milestone::StopRequested), Some(ms(1000)));
+    assert_eq!(mule.timeline.at(EventKind::StopRequested), Some(ms(1000)));
     assert_eq!(
         mule.stop_latency(),
         Some(ms(2000)),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use taskmon::kinds::{Kind, Params};
-use taskmon::{Cleanup, Milestone, State, Supervisor, SupervisorError, TaskSnapshot};
+use taskmon::{Cleanup, EventKind, State, Supervisor, SupervisorError, TaskSnapshot};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -70,7 +70,7 @@ fn a_spawn_racing_shutdown_is_refused_or_stopped() {
 
 /// What one snapshot row may never show at once.
 fn check_consistent(s: &TaskSnapshot) {
-    let joined = s.timeline.at(Milestone::Joined);
+    let joined = s.timeline.at(EventKind::Joined);
     if s.state.is_ended() {
         assert!(
             joined.is_some() || s.state == State::Abandoned,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use taskmon::kinds::{Kind, Params};
-use taskmon::{Cleanup, EventKind, Milestone, State, Supervisor, TaskId, TaskSnapshot};
+use taskmon::{Cleanup, EventKind, State, Supervisor, TaskId, TaskSnapshot};
 use tokio::time::{Instant, sleep, sleep_until};
 
 fn ms(n: u64) -> Duration {
@@ -136,7 +136,7 @@ async fn select_notices_the_stop_at_once() {
     let end = sup.joined(id).await.unwrap();
     assert_eq!(end.state, State::Stopped);
     assert_eq!(end.stop_latency(), Some(Duration::ZERO));
-    assert_eq!(end.timeline.at(Milestone::StopNoticed), Some(ms(1050)));
+    assert_eq!(end.timeline.at(EventKind::StopNoticed), Some(ms(1050)));
     assert_eq!(end.cleanup, Cleanup::Ran);
     assert_eq!(end.ticks(), 11);
     assert_eq!(end.ledger.counts().persisted, 11);
@@ -153,7 +153,7 @@ async fn stubborn_is_escalated_exactly_at_the_grace_period() {
     let end = sup.joined(id).await.unwrap();
     assert_eq!(end.state, State::Escalated);
     assert_eq!(end.stop_latency(), Some(ms(2000)));
-    assert_eq!(end.timeline.at(Milestone::Escalated), Some(ms(3050)));
+    assert_eq!(end.timeline.at(EventKind::Escalated), Some(ms(3050)));
     assert_eq!(end.cleanup, Cleanup::Skipped);
     assert_eq!(
         end.ticks(),
@@ -247,7 +247,7 @@ async fn panicky_ends_panicked_with_its_message_and_disturbs_nothing_else() {
     let calm = spawn(&sup, Kind::Select, "calm", &params(100, 2));
     let end = sup.joined(boom).await.unwrap();
     assert_eq!(end.state, State::Panicked);
-    assert_eq!(end.timeline.at(Milestone::Joined), Some(ms(400)));
+    assert_eq!(end.timeline.at(EventKind::Joined), Some(ms(400)));
     let message = end.panic_message.as_deref().expect("message kept");
     assert!(message.contains("after 5 ticks"), "{message}");
     assert!(end.drop_ran, "its Drop still ran");
@@ -311,7 +311,7 @@ async fn stopping_a_parent_joins_its_children_before_its_own_cleanup() {
     let end = sup.joined(parent).await.unwrap();
     assert_eq!(end.state, State::Stopped);
     assert_eq!(end.cleanup, Cleanup::Ran);
-    let cleanup_started = end.timeline.at(Milestone::CleanupStarted).unwrap();
+    let cleanup_started = end.timeline.at(EventKind::CleanupStarted).unwrap();
     for child in children {
         let c = sup.task(child).unwrap();
         assert_eq!(c.state, State::Stopped);
@@ -319,10 +319,10 @@ async fn stopping_a_parent_joins_its_children_before_its_own_cleanup() {
         assert_eq!(c.cleanup, Cleanup::Ran);
         assert_eq!(c.ledger.counts().lost, 0);
         assert!(
-            c.timeline.at(Milestone::StopRequested).is_some(),
+            c.timeline.at(EventKind::StopRequested).is_some(),
             "the stop cascaded"
         );
-        assert!(c.timeline.at(Milestone::Joined).unwrap() <= cleanup_started);
+        assert!(c.timeline.at(EventKind::Joined).unwrap() <= cleanup_started);
     }
 }
 
@@ -514,7 +514,7 @@ async fn shutdown_escalates_earlier_stops_at_the_end_of_its_own_grace() {
     let end = sup.task(mule).unwrap();
     assert_eq!(end.state, State::Escalated);
     assert_eq!(
-        end.timeline.at(Milestone::Escalated),
+        end.timeline.at(EventKind::Escalated),
         Some(ms(3000)),
         "shutdown's grace, not the minute asked for before"
     );

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use taskmon::kinds::{Kind, Params};
-use taskmon::{Cleanup, EventKind, Milestone, State, Supervisor, TaskDef, TaskId};
+use taskmon::{Cleanup, EventKind, State, Supervisor, TaskDef, TaskId};
 
 /// Waits until `condition` holds; fails the test after ten seconds.
 async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
@@ -193,10 +193,10 @@ async fn a_stop_after_an_ignored_abort_counts_from_the_stop() {
     let end = sup.joined(id).await.unwrap();
     assert_eq!(end.state, State::Stopped);
     let at = |m| end.timeline.at(m).unwrap();
-    assert!(at(Milestone::AbortRequested) < at(Milestone::StopRequested));
+    assert!(at(EventKind::AbortRequested) < at(EventKind::StopRequested));
     assert_eq!(
         end.stop_latency(),
-        Some(at(Milestone::Joined) - at(Milestone::StopRequested)),
+        Some(at(EventKind::Joined) - at(EventKind::StopRequested)),
         "the stop ended it; the ignored abort is not counted"
     );
 }
@@ -257,7 +257,7 @@ fn shutdown_abandons_what_cannot_be_joined_a_second_after_the_abort() {
             assert_eq!(end.cleanup, Cleanup::Skipped);
             assert_eq!(end.stop_latency(), None, "it was never joined");
             assert_eq!(
-                end.timeline.at(Milestone::Abandoned),
+                end.timeline.at(EventKind::Abandoned),
                 Some(start + Duration::from_secs(3))
             );
             assert_eq!(sup.joined(id).await.unwrap().state, State::Abandoned);

@@ -18,7 +18,8 @@ use crate::journal::JournalConfig;
 use crate::supervisor::{TaskContext, TaskDef};
 
 /// A built-in task kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Kind {
     Polling,
     Select,
@@ -43,17 +44,9 @@ impl Kind {
         Kind::SpawnBlocking,
     ];
 
+    /// Its name in scenarios and on screen: `slow-cleanup`.
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Polling => "polling",
-            Kind::Select => "select",
-            Kind::SlowCleanup => "slow-cleanup",
-            Kind::Blocking => "blocking",
-            Kind::Stubborn => "stubborn",
-            Kind::Panicky => "panicky",
-            Kind::Parent => "parent",
-            Kind::SpawnBlocking => "spawn-blocking",
-        }
+        self.into()
     }
 
     /// What the kind does, in one line.
@@ -203,7 +196,7 @@ impl Default for Params {
     fn default() -> Self {
         Self {
             interval: Duration::from_millis(100),
-            flush_every: 10,
+            flush_every: JournalConfig::default().flush_every,
             cleanup: Duration::from_secs(2),
             busy: Duration::from_secs(1),
             panic_after: 50,

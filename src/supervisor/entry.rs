@@ -10,9 +10,10 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::TaskId;
+use super::event::{EventKind, STAMPED};
 use super::hub::Hub;
 use super::label::Label;
-use super::state::{Milestone, State};
+use super::state::State;
 use crate::journal::Ledger;
 
 pub(crate) const FLAG_ORPHAN: u8 = 1;
@@ -41,7 +42,7 @@ pub(crate) struct TaskEntry {
     /// Where the task's phase reports go, and the supervisor's one shared count of live tasks.
     pub hub: Arc<Hub>,
     /// Nanoseconds since the supervisor's epoch, plus one; 0 = not reached.
-    milestones: [AtomicU64; Milestone::ALL.len()],
+    milestones: [AtomicU64; STAMPED],
     pub ledger: Ledger,
     pub id: TaskId,
     /// Cleanup progress in thousandths; `u32::MAX` = none reported.
@@ -62,21 +63,21 @@ pub(crate) struct TaskEntry {
 /// A task's timestamps, as offsets from the supervisor's start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Timeline {
-    at: [Option<Duration>; Milestone::ALL.len()],
+    at: [Option<Duration>; STAMPED],
 }
 
 impl Timeline {
-    pub fn at(&self, milestone: Milestone) -> Option<Duration> {
-        self.at[milestone as usize]
+    /// When the moment `kind` was reached; `None` if it was not, or is no moment of a timeline.
+    pub fn at(&self, kind: EventKind) -> Option<Duration> {
+        self.at[kind.stamp()?]
     }
 
-    /// The reached milestones in the order they happened.
-    pub fn reached(&self) -> Vec<(Milestone, Duration)> {
-        let mut reached: Vec<_> = Milestone::ALL
-            .iter()
-            .filter_map(|&m| self.at(m).map(|at| (m, at)))
+    /// The moments reached, in the order they happened.
+    pub fn reached(&self) -> Vec<(EventKind, Duration)> {
+        let mut reached: Vec<_> = EventKind::stamped()
+            .filter_map(|kind| self.at(kind).map(|at| (kind, at)))
             .collect();
-        reached.sort_by_key(|&(m, at)| (at, m as usize));
+        reached.sort_by_key(|&(kind, at)| (at, kind as usize));
         reached
     }
 
@@ -84,19 +85,21 @@ impl Timeline {
     /// or was escalated (a stop after an ignored abort counts from the stop), the abort for one
     /// that was aborted, the first request for any other end.
     pub fn stop_latency(&self, end: State) -> Option<Duration> {
-        let stop = self.at(Milestone::StopRequested);
-        let abort = self.at(Milestone::AbortRequested);
+        let stop = self.at(EventKind::StopRequested);
+        let abort = self.at(EventKind::AbortRequested);
         let requested = match end {
             State::Stopped | State::Escalated => stop,
             State::Aborted => abort,
             _ => stop.into_iter().chain(abort).min(),
         }?;
-        Some(self.at(Milestone::Joined)?.saturating_sub(requested))
+        Some(self.at(EventKind::Joined)?.saturating_sub(requested))
     }
 
-    /// The same timeline with `milestone` not reached.
-    pub(crate) fn without(mut self, milestone: Milestone) -> Self {
-        self.at[milestone as usize] = None;
+    /// The same timeline with `kind` not reached.
+    pub(crate) fn without(mut self, kind: EventKind) -> Self {
+        if let Some(i) = kind.stamp() {
+            self.at[i] = None;
+        }
         self
     }
 }
@@ -164,7 +167,7 @@ impl TaskEntry {
     }
 
     /// The end state; `None` while the task runs. Everything recorded before the end — the
-    /// join's milestone, the panic message, the final ledger — is visible once this is `Some`.
+    /// join's stamp, the panic message, the final ledger — is visible once this is `Some`.
     pub fn end_state(&self) -> Option<State> {
         State::from_code(self.end.load(Ordering::Acquire))
     }
@@ -199,19 +202,24 @@ impl TaskEntry {
     }
 
     pub fn is_ended(&self) -> bool {
-        self.end_state().is_some()
+        self.end_state().is_some_and(State::is_ended)
     }
 
-    /// Records a milestone once; later calls keep the first time. Returns whether it was new.
-    pub fn mark(&self, milestone: Milestone, since_epoch: Duration) -> bool {
+    /// Stamps a moment of the timeline once; later calls keep the first time. Returns whether it
+    /// was new (always false for a kind that is no moment of a timeline).
+    pub fn mark(&self, kind: EventKind, since_epoch: Duration) -> bool {
+        let Some(i) = kind.stamp() else {
+            return false;
+        };
         let nanos = since_epoch.as_nanos().min(u64::MAX as u128 - 1) as u64 + 1;
-        self.milestones[milestone as usize]
+        self.milestones[i]
             .compare_exchange(0, nanos, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
-    pub fn reached(&self, milestone: Milestone) -> bool {
-        self.milestones[milestone as usize].load(Ordering::Acquire) != 0
+    pub fn reached(&self, kind: EventKind) -> bool {
+        kind.stamp()
+            .is_some_and(|i| self.milestones[i].load(Ordering::Acquire) != 0)
     }
 
     pub fn add_child(&self, id: TaskId) {

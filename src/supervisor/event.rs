@@ -8,10 +8,14 @@ use tokio::sync::mpsc;
 
 use super::TaskId;
 use super::label::Label;
-use super::state::{Milestone, State};
+use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
 
-/// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+use super::state::State;
+
+/// What happened. The first nine are moments of a task's timeline, stamped once each (see
+/// [`Timeline`](super::Timeline)); the rest are reported without a stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum EventKind {
     Spawned,
     StopRequested,
@@ -21,46 +25,42 @@ pub enum EventKind {
     AbortRequested,
     Escalated,
     Joined,
+    Abandoned,
     Panicked,
     Orphaned,
-    Abandoned,
+    /// Its restart policy will run it again after a delay.
+    Restarting,
+    /// Run again by its restart policy, or by hand.
+    Restarted,
+    /// Its restart policy gave up.
+    Failed,
     /// The task's journal could not be written; its records are booked lost from then on.
     JournalError,
 }
 
+/// How many event kinds are moments of the timeline: the first ones declared.
+pub(crate) const STAMPED: usize = 9;
+
 impl EventKind {
-    /// The word used in the event log, the headless output and JSON.
+    /// The word used in the event log, the headless output and JSON: `stop_requested`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Spawned => "spawned",
-            EventKind::StopRequested => "stop_requested",
-            EventKind::StopNoticed => "stop_noticed",
-            EventKind::CleanupStarted => "cleanup_started",
-            EventKind::CleanupFinished => "cleanup_finished",
-            EventKind::AbortRequested => "abort_requested",
-            EventKind::Escalated => "escalated",
-            EventKind::Joined => "joined",
-            EventKind::Panicked => "panicked",
-            EventKind::Orphaned => "orphaned",
-            EventKind::Abandoned => "abandoned",
-            EventKind::JournalError => "journal_error",
-        }
+        self.into()
     }
 
-    /// The timeline moment this event marks, if any.
-    pub(crate) fn milestone(self) -> Option<Milestone> {
-        Some(match self {
-            EventKind::Spawned => Milestone::Spawned,
-            EventKind::StopRequested => Milestone::StopRequested,
-            EventKind::StopNoticed => Milestone::StopNoticed,
-            EventKind::CleanupStarted => Milestone::CleanupStarted,
-            EventKind::CleanupFinished => Milestone::CleanupFinished,
-            EventKind::AbortRequested => Milestone::AbortRequested,
-            EventKind::Escalated => Milestone::Escalated,
-            EventKind::Joined => Milestone::Joined,
-            EventKind::Abandoned => Milestone::Abandoned,
-            EventKind::Panicked | EventKind::Orphaned | EventKind::JournalError => return None,
-        })
+    /// The moment as people read it in a timeline: `stop requested`.
+    pub fn label(self) -> String {
+        self.as_str().replace('_', " ")
+    }
+
+    /// Its place in a timeline, if it is a moment of one.
+    pub(crate) fn stamp(self) -> Option<usize> {
+        let index = self as usize;
+        (index < STAMPED).then_some(index)
+    }
+
+    /// The moments of a timeline, in declaration order.
+    pub fn stamped() -> impl Iterator<Item = EventKind> {
+        EventKind::iter().take(STAMPED)
     }
 }
 

@@ -106,8 +106,8 @@ impl Hub {
         self.listeners.load(Ordering::Relaxed) > 0
     }
 
-    /// Stamps the event's milestone (once) and sends the event to every subscriber. Returns
-    /// false, sending nothing, when the milestone had already been reached.
+    /// Stamps the event's moment (once) and sends the event to every subscriber. Returns
+    /// false, sending nothing, when that moment had already been reached.
     /// The detail is made only when someone listens.
     pub fn emit(
         &self,
@@ -126,9 +126,7 @@ impl Hub {
         since_start: Duration,
         detail: impl FnOnce() -> Detail,
     ) -> bool {
-        if let Some(milestone) = kind.milestone()
-            && !entry.mark(milestone, since_start)
-        {
+        if kind.stamp().is_some() && !entry.mark(kind, since_start) {
             return false;
         }
         if self.listening() {

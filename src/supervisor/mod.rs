@@ -38,7 +38,7 @@ pub use name::{MAX_NAME_CHARS, NameError, check_name};
 pub use run_dir::FileLimits;
 use run_dir::{JournalSlots, RunDir, journal_file_name};
 pub use snapshot::{TaskReport, TaskSnapshot};
-pub use state::{Cleanup, Milestone, State};
+pub use state::{Cleanup, State};
 
 use crate::journal::{Journal, JournalConfig};
 use crate::text::escape;
@@ -662,7 +662,7 @@ impl Inner {
         let mut events = Vec::new();
         let mut asked = Vec::new();
         while let Some((entry, cascaded_from)) = queue.pop() {
-            if entry.is_ended() || !entry.mark(Milestone::StopRequested, now) {
+            if entry.is_ended() || !entry.mark(EventKind::StopRequested, now) {
                 continue;
             }
             if let Some(at) = at {
@@ -748,7 +748,6 @@ impl Inner {
     ) -> usize {
         let now = self.hub.since_epoch();
         let at = self.hub.listening().then(|| self.hub.wall_time(now));
-        let milestone = kind.milestone().expect("an abort is a milestone");
         let mut events = Vec::new();
         let mut asked = Vec::new();
         for entry in entries {
@@ -759,7 +758,7 @@ impl Inner {
                 entry.set_flag(FLAG_ABORT_IGNORED, true);
             }
             // Asked again, it is aborted again, but the moment and the event are the first's.
-            if entry.mark(milestone, now)
+            if entry.mark(kind, now)
                 && let Some(at) = at
             {
                 let detail = Detail::Aborting {

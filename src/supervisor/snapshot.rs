@@ -8,8 +8,9 @@ use super::TaskId;
 use super::entry::{
     FLAG_ABORT_IGNORED, FLAG_BUSY, FLAG_DROP_RAN, FLAG_ORPHAN, TaskEntry, Timeline,
 };
+use super::event::EventKind;
 use super::label::Label;
-use super::state::{Cleanup, Milestone, State};
+use super::state::{Cleanup, State};
 use crate::journal::{self, LedgerReading};
 
 /// One task as it was when the snapshot was taken.
@@ -48,16 +49,16 @@ pub struct TaskSnapshot {
 
 impl TaskSnapshot {
     pub(crate) fn read(entry: &TaskEntry, now: Duration) -> Self {
-        // The end state is read once, and first: once it is set, the join's milestone and the
+        // The end state is read once, and first: once it is set, the join's stamp and the
         // ledger are final. A task read as live shows no join, even one recorded since.
         let end = entry.end_state();
         let mut timeline = entry.timeline();
         if end.is_none() {
-            timeline = timeline.without(Milestone::Joined);
+            timeline = timeline.without(EventKind::Joined);
         }
         let state = end.unwrap_or_else(|| State::live(&timeline));
-        let spawned = timeline.at(Milestone::Spawned).unwrap_or_default();
-        let until = timeline.at(Milestone::Joined).unwrap_or(now);
+        let spawned = timeline.at(EventKind::Spawned).unwrap_or_default();
+        let until = timeline.at(EventKind::Joined).unwrap_or(now);
         Self {
             id: entry.id,
             name: entry.shared_name(),

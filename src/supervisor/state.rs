@@ -3,18 +3,27 @@
 
 use std::fmt;
 
+use strum::{EnumCount, EnumIter, IntoEnumIterator, IntoStaticStr};
+
 use super::entry::Timeline;
+use super::event::EventKind;
 
 /// Where a task is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, EnumCount, IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum State {
     /// Ticking.
     Running,
     /// Its token was cancelled; it has not noticed yet.
     Stopping,
     /// It noticed the stop and runs its cleanup.
+    #[strum(serialize = "cleaning up")]
     CleaningUp,
-    /// Ended after a graceful stop; cleanup completed.
+    /// Waiting out its backoff before its restart policy runs it again.
+    Restarting,
+    /// Ended after a graceful stop.
     Stopped,
     /// Ended by an abort request.
     Aborted,
@@ -27,51 +36,43 @@ pub enum State {
     /// Could not be joined: it was aborted, but blocking code never reached an `.await` within a
     /// second, so shutdown went on without it.
     Abandoned,
+    /// Its restart policy gave up: too many restarts within its window.
+    Failed,
 }
 
 impl State {
-    pub const ALL: [State; 9] = [
-        State::Running,
-        State::Stopping,
-        State::CleaningUp,
-        State::Stopped,
-        State::Aborted,
-        State::Escalated,
-        State::Panicked,
-        State::Finished,
-        State::Abandoned,
-    ];
+    /// How many states there are.
+    pub const COUNT: usize = <State as EnumCount>::COUNT;
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Running => "running",
-            State::Stopping => "stopping",
-            State::CleaningUp => "cleaning up",
-            State::Stopped => "stopped",
-            State::Aborted => "aborted",
-            State::Escalated => "escalated",
-            State::Panicked => "panicked",
-            State::Finished => "finished",
-            State::Abandoned => "abandoned",
-        }
+    /// Every state, in the order above.
+    pub fn all() -> impl Iterator<Item = State> {
+        State::iter()
     }
 
-    /// The state of a task not yet ended, from the milestones it has reached.
+    /// The word for it: `running`, `cleaning up`, …
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The state of a task not yet ended, from the moments it has reached.
     pub(crate) fn live(timeline: &Timeline) -> State {
-        if timeline.at(Milestone::StopNoticed).is_some()
-            || timeline.at(Milestone::CleanupStarted).is_some()
+        if timeline.at(EventKind::StopNoticed).is_some()
+            || timeline.at(EventKind::CleanupStarted).is_some()
         {
             State::CleaningUp
-        } else if timeline.at(Milestone::StopRequested).is_some() {
+        } else if timeline.at(EventKind::StopRequested).is_some() {
             State::Stopping
         } else {
             State::Running
         }
     }
 
-    /// Whether the task has been joined.
+    /// Whether the task has ended for good (joined, or given up on).
     pub fn is_ended(self) -> bool {
-        !matches!(self, State::Running | State::Stopping | State::CleaningUp)
+        !matches!(
+            self,
+            State::Running | State::Stopping | State::CleaningUp | State::Restarting
+        )
     }
 
     pub(crate) fn code(self) -> u8 {
@@ -79,8 +80,7 @@ impl State {
     }
 
     pub(crate) fn from_code(code: u8) -> Option<State> {
-        code.checked_sub(1)
-            .and_then(|i| State::ALL.get(i as usize).copied())
+        State::iter().nth(code.checked_sub(1)? as usize)
     }
 }
 
@@ -91,7 +91,8 @@ impl fmt::Display for State {
 }
 
 /// What became of a task's cleanup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Cleanup {
     /// It ran to completion.
     Ran,
@@ -99,88 +100,42 @@ pub enum Cleanup {
     Partial,
     /// The task ended without running it.
     Skipped,
-    /// Not decided yet, or the task has no cleanup to speak of.
+    /// Not decided yet, or the task reports no cleanup phase to speak of.
+    #[strum(serialize = "n/a")]
     NotApplicable,
 }
 
 impl Cleanup {
     /// What became of the cleanup, judged from the end state (`None` while the task runs) and
-    /// the cleanup milestones.
+    /// the cleanup phases the task reported. A task that reported none has no cleanup to judge.
     pub(crate) fn of(end: Option<State>, timeline: &Timeline) -> Cleanup {
         let Some(end) = end else {
             return Cleanup::NotApplicable;
         };
-        if timeline.at(Milestone::CleanupFinished).is_some() {
-            return Cleanup::Ran;
-        }
-        let started = timeline.at(Milestone::CleanupStarted).is_some();
+        let started = timeline.at(EventKind::CleanupStarted).is_some();
+        let finished = timeline.at(EventKind::CleanupFinished).is_some();
         match end {
-            State::Stopped => Cleanup::Ran,
-            State::Aborted | State::Escalated | State::Panicked | State::Abandoned if started => {
-                Cleanup::Partial
-            }
-            State::Aborted | State::Escalated | State::Panicked | State::Abandoned => {
-                Cleanup::Skipped
-            }
+            _ if finished => Cleanup::Ran,
             _ if started => Cleanup::Partial,
+            // Cut off before any cleanup could run.
+            State::Aborted
+            | State::Escalated
+            | State::Panicked
+            | State::Abandoned
+            | State::Failed => Cleanup::Skipped,
+            // Ended by its own hand without a word about cleanup: nothing to judge.
             _ => Cleanup::NotApplicable,
         }
     }
 
+    /// The word for it: `ran`, `partial`, `skipped`, `n/a`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Cleanup::Ran => "ran",
-            Cleanup::Partial => "partial",
-            Cleanup::Skipped => "skipped",
-            Cleanup::NotApplicable => "n/a",
-        }
+        self.into()
     }
 }
 
 impl fmt::Display for Cleanup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
-    }
-}
-
-/// The moments of a task's life that taskmon timestamps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Milestone {
-    Spawned,
-    StopRequested,
-    StopNoticed,
-    CleanupStarted,
-    CleanupFinished,
-    AbortRequested,
-    Escalated,
-    Joined,
-    Abandoned,
-}
-
-impl Milestone {
-    pub const ALL: [Milestone; 9] = [
-        Milestone::Spawned,
-        Milestone::StopRequested,
-        Milestone::StopNoticed,
-        Milestone::CleanupStarted,
-        Milestone::CleanupFinished,
-        Milestone::AbortRequested,
-        Milestone::Escalated,
-        Milestone::Joined,
-        Milestone::Abandoned,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Milestone::Spawned => "spawned",
-            Milestone::StopRequested => "stop requested",
-            Milestone::StopNoticed => "stop noticed",
-            Milestone::CleanupStarted => "cleanup started",
-            Milestone::CleanupFinished => "cleanup finished",
-            Milestone::AbortRequested => "abort requested",
-            Milestone::Escalated => "escalated",
-            Milestone::Joined => "joined",
-            Milestone::Abandoned => "abandoned",
-        }
     }
 }

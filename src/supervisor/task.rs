@@ -19,7 +19,7 @@ use super::context::TaskContext;
 use super::entry::{FLAG_ORPHAN, TaskEntry};
 use super::event::{Detail, EventKind};
 use super::panic::{in_task, panic_message};
-use super::state::{Milestone, State};
+use super::state::State;
 
 mod sealed {
     pub trait Sealed {}
@@ -191,10 +191,10 @@ fn record_end(entry: &TaskEntry, outcome: Option<Outcome>) {
     }
     let hub = &entry.hub;
     let state = match outcome {
-        // The milestone first: `is_cancelled` takes a lock, and it is only needed for a token
+        // The stamp first: `is_cancelled` takes a lock, and it is only needed for a token
         // the task's own code cancelled.
         Some(Outcome::Returned)
-            if entry.reached(Milestone::StopRequested) || entry.token.is_cancelled() =>
+            if entry.reached(EventKind::StopRequested) || entry.token.is_cancelled() =>
         {
             State::Stopped
         }
@@ -205,11 +205,11 @@ fn record_end(entry: &TaskEntry, outcome: Option<Outcome>) {
             hub.emit(entry, EventKind::Panicked, || Detail::Panicked { message });
             State::Panicked
         }
-        None if entry.reached(Milestone::Escalated) => State::Escalated,
+        None if entry.reached(EventKind::Escalated) => State::Escalated,
         None => State::Aborted,
     };
     let since_start = hub.since_epoch();
-    entry.mark(Milestone::Joined, since_start);
+    entry.mark(EventKind::Joined, since_start);
     entry.set_end_state(state);
     if hub.listening() {
         let stop_latency = entry.timeline().stop_latency(state);

@@ -82,12 +82,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         lines.push(Line::from(family.join(" · ")));
     }
     let mut previous = None;
-    for (milestone, at) in task.timeline.reached() {
+    for (moment, at) in task.timeline.reached() {
         let delta = previous.map_or(String::new(), |p| format!("+{}", humanize(at - p)));
         previous = Some(at);
         lines.push(Line::from(vec![
             Span::raw(format!("  {}  ", format::clock(&app.wall_time(at)))).dim(),
-            Span::raw(format!("{:<17}", milestone.label())),
+            Span::raw(format!("{:<17}", moment.label())),
             Span::raw(delta).fg(Color::Yellow),
         ]));
     }

@@ -18,9 +18,11 @@ fn event_style(kind: EventKind) -> Style {
         EventKind::CleanupStarted | EventKind::CleanupFinished => Style::new().fg(Color::Cyan),
         EventKind::AbortRequested => Style::new().fg(Color::Magenta),
         EventKind::Escalated | EventKind::Orphaned => Style::new().fg(Color::LightRed),
-        EventKind::Panicked | EventKind::Abandoned | EventKind::JournalError => {
-            Style::new().fg(Color::Red).bold()
-        }
+        EventKind::Restarting | EventKind::Restarted => Style::new().fg(Color::LightMagenta),
+        EventKind::Panicked
+        | EventKind::Abandoned
+        | EventKind::JournalError
+        | EventKind::Failed => Style::new().fg(Color::Red).bold(),
         EventKind::Joined => Style::new().fg(Color::Blue),
     }
 }

@@ -6,74 +6,17 @@ mod overlay;
 mod table;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Margin, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::app::App;
+use crate::app::Mode;
 use crate::format::humanize;
-use crate::input::{self, Mode};
+use crate::input;
+use crate::layout::layout;
 use crate::supervisor::State;
-
-/// The smallest terminal the layout fits in.
-pub const MIN_WIDTH: u16 = 80;
-pub const MIN_HEIGHT: u16 = 20;
-
-/// Where each part of the screen goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Areas {
-    pub header: Rect,
-    pub table: Rect,
-    pub detail: Rect,
-    /// Empty while the detail pane has the focus.
-    pub log: Rect,
-    pub footer: Rect,
-}
-
-/// The layout for a terminal of `size`, or `None` when it is too small.
-pub fn layout(size: Rect, detail_focus: bool) -> Option<Areas> {
-    if size.width < MIN_WIDTH || size.height < MIN_HEIGHT {
-        return None;
-    }
-    let bottom_height = if detail_focus {
-        size.height.saturating_sub(10)
-    } else {
-        (size.height / 3).clamp(10, 14)
-    };
-    let [header, table, bottom, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(5),
-        Constraint::Length(bottom_height),
-        Constraint::Length(1),
-    ])
-    .areas(size);
-    let (detail, log) = if detail_focus {
-        (bottom, Rect::new(bottom.x, bottom.y, 0, 0))
-    } else {
-        let [detail, log] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                .areas(bottom);
-        (detail, log)
-    };
-    Some(Areas {
-        header,
-        table,
-        detail,
-        log,
-        footer,
-    })
-}
-
-/// The rows of the table inside its border and below its header line.
-pub fn table_body(table: Rect) -> Rect {
-    let inner = table.inner(Margin::new(1, 1));
-    Rect {
-        y: inner.y + 1,
-        height: inner.height.saturating_sub(1),
-        ..inner
-    }
-}
 
 /// Draws the whole dashboard.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -107,6 +50,10 @@ pub fn state_style(state: State) -> Style {
         State::Escalated => Style::new().fg(Color::LightRed),
         State::Panicked => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         State::Finished => Style::new().fg(Color::Gray),
+        State::Restarting => Style::new()
+            .fg(Color::LightMagenta)
+            .add_modifier(Modifier::BOLD),
+        State::Failed => Style::new().fg(Color::Red).add_modifier(Modifier::REVERSED),
         State::Abandoned => Style::new()
             .fg(Color::LightRed)
             .add_modifier(Modifier::BOLD | Modifier::REVERSED),
@@ -120,7 +67,7 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
         Span::raw(format!("up {} ", uptime(app.uptime.as_secs()))).dim(),
         Span::raw("│ "),
     ];
-    for state in State::ALL {
+    for state in State::all() {
         let n = app.counts[state as usize];
         if n > 0 || state == State::Running {
             spans.push(Span::styled(

@@ -7,11 +7,11 @@ use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::{MIN_HEIGHT, MIN_WIDTH};
 use crate::app::App;
 use crate::format::humanize;
 use crate::input;
 use crate::kinds::Kind;
+use crate::layout::{MIN_HEIGHT, MIN_WIDTH};
 
 /// The few lines that say what the two keys do differently.
 pub const STOP_VS_ABORT: [&str; 4] = [

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 use super::state_style;
 use crate::app::App;
 use crate::format;
-use crate::supervisor::{Milestone, State, TaskSnapshot};
+use crate::supervisor::{EventKind, State, TaskSnapshot};
 
 struct Column {
     title: &'static str,
@@ -136,7 +136,7 @@ fn state_cell(r: &TaskSnapshot, app: &App) -> Span<'static> {
     }
     if r.abort_ignored && !r.state.is_ended() {
         text.push_str(" abort ignored");
-    } else if r.timeline.at(Milestone::AbortRequested).is_some() && !r.state.is_ended() {
+    } else if r.timeline.at(EventKind::AbortRequested).is_some() && !r.state.is_ended() {
         // An abort lands at the task's next .await; until then the task runs on.
         text.push_str(" abort pending");
     }
