@@ -56,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The built-in kinds work here too.
     sup.spawn(Kind::Stubborn.task("legacy-poller", &Params::default()))?;
 
-    let reports = taskmon::dashboard::run(&sup, None).await?;
+    let reports = taskmon::dashboard::run(&sup).await?;
     print!(
         "{}",
         taskmon::format::report_summary(&reports, taskmon::format::SUMMARY_ROWS)

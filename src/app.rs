@@ -120,10 +120,6 @@ impl App {
         app
     }
 
-    pub fn supervisor(&self) -> &Supervisor {
-        &self.sup
-    }
-
     pub fn selected_row(&self) -> Option<&TaskSnapshot> {
         self.rows.get(self.selected.checked_sub(self.offset)?)
     }

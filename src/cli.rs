@@ -29,15 +29,15 @@ JoinHandle::abort), so you can see how long the stop took, whether cleanup ran, 
 disk and what was lost.\n\nWithout a subcommand it opens the dashboard.",
     args_conflicts_with_subcommands = true
 )]
-pub struct Cli {
+struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    command: Option<Command>,
     #[command(flatten)]
-    pub options: Options,
+    options: Options,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+enum Command {
     /// Play a scenario without a terminal: print each lifecycle event, then a report per task.
     Run(RunArgs),
     /// List the task kinds, their lessons and their parameters.
@@ -46,45 +46,45 @@ pub enum Command {
 
 /// What the dashboard and `taskmon run` share.
 #[derive(Args, Debug, Clone, Default)]
-pub struct Options {
+struct Options {
     /// Scenario file (TOML); the built-in default scenario when left out.
     #[arg(long, value_name = "FILE")]
-    pub scenario: Option<PathBuf>,
+    scenario: Option<PathBuf>,
     /// Grace period of a graceful stop before it is escalated to an abort, at most 24h
     /// [default: the scenario's, else 3s].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    pub grace: Option<Duration>,
+    grace: Option<Duration>,
     /// Write the journals into DIR (kept; journals of an earlier run there are replaced) instead
     /// of a temporary directory.
     #[arg(long, value_name = "DIR")]
-    pub journal_dir: Option<PathBuf>,
+    journal_dir: Option<PathBuf>,
     /// Keep the temporary journal directory at exit.
     #[arg(long)]
-    pub keep_journals: bool,
+    keep_journals: bool,
     /// Also write every task's report row to FILE, as JSON lines.
     #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
+struct RunArgs {
     #[command(flatten)]
-    pub options: Options,
+    options: Options,
     /// Print one JSON object per line instead of text.
     #[arg(long)]
-    pub json: bool,
+    json: bool,
     /// End the run after DUR, at most 24h [default: 10s after the timeline's last action].
     #[arg(long = "for", value_name = "DUR", value_parser = parse_duration)]
-    pub run_for: Option<Duration>,
+    run_for: Option<Duration>,
 }
 
 /// The fewest free file descriptors taskmon starts with: its runtimes, signal handling and the
 /// terminal need a few, and running out of them inside a runtime cannot be recovered from.
-pub const MIN_FREE_FILES: u64 = 32;
+const MIN_FREE_FILES: u64 = 32;
 
 impl Options {
     /// The scenario named by `--scenario`, or the built-in default.
-    pub fn load_scenario(&self) -> Result<Scenario, ScenarioError> {
+    fn load_scenario(&self) -> Result<Scenario, ScenarioError> {
         match &self.scenario {
             Some(path) => Scenario::load(path),
             None => Ok(Scenario::default_scenario()),
@@ -92,14 +92,14 @@ impl Options {
     }
 
     /// `--grace`, else the scenario's, else the default.
-    pub fn grace(&self, scenario: &Scenario) -> Duration {
+    fn grace(&self, scenario: &Scenario) -> Duration {
         self.grace.or(scenario.grace).unwrap_or(DEFAULT_GRACE)
     }
 
     /// A supervisor whose tasks run on a runtime of their own, so tasks that block every task
     /// worker cannot stall the caller's runtime. At least four workers, so that one `blocking`
     /// task does not hold up the lessons of the others.
-    pub fn supervisor(&self, scenario: &Scenario) -> Result<Supervisor, crate::BuildError> {
+    fn supervisor(&self, scenario: &Scenario) -> Result<Supervisor, crate::BuildError> {
         let workers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
         let mut builder = Supervisor::builder()
             .grace(self.grace(scenario))
@@ -113,7 +113,7 @@ impl Options {
 }
 
 /// The text of `taskmon kinds`.
-pub fn kinds_text() -> String {
+fn kinds_text() -> String {
     let mut out = String::from("Task kinds (keys 1-8 spawn them on the dashboard):\n");
     for (i, kind) in Kind::ALL.into_iter().enumerate() {
         out.push_str(&format!("\n{}  {}\n", i + 1, kind.name()));
@@ -233,7 +233,7 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
             .map_err(|e| Failure::runtime(e.to_string()))?;
         check_room_for_journals(&scenario, &sup)?;
         let reports = match mode {
-            Mode::Dashboard => dashboard::run(&sup, Some(&scenario))
+            Mode::Dashboard => dashboard::run_scenario(&sup, &scenario)
                 .await
                 .map_err(|e| Failure::runtime(e.to_string()))?
                 .into(),

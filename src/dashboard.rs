@@ -21,7 +21,6 @@ use ratatui::layout::Rect;
 
 use crate::app::App;
 use crate::input::{self, Action};
-use crate::scenario::Scenario;
 use crate::signals::{self, Signals};
 use crate::supervisor::{Supervisor, TaskReport, panic};
 use crate::ui;
@@ -34,14 +33,36 @@ pub fn has_terminal() -> bool {
     io::stdin().is_terminal() && io::stdout().is_terminal()
 }
 
-/// Opens the dashboard over `sup`'s tasks, playing `scenario` if given, until the person quits;
-/// then stops everything (gracefully within the grace period, aborting what is left), shows the
-/// progress until the journals have been read back, restores the terminal and returns the final
-/// report. Every task has been joined (or, blocked for good, abandoned) when it returns.
+/// Opens the dashboard over `sup`'s tasks until the person quits; then stops everything
+/// (gracefully within the grace period, aborting what is left), shows the progress until the
+/// journals have been read back, restores the terminal and returns the final report. Every task
+/// has been joined (or, blocked for good, abandoned) when it returns.
 ///
 /// Quitting — `q`, Ctrl-C, SIGINT, SIGTERM or SIGHUP — stops gracefully the first time, aborts
 /// what is left the second time, and exits the process at once the third.
-pub async fn run(sup: &Supervisor, scenario: Option<&Scenario>) -> io::Result<Vec<TaskReport>> {
+pub async fn run(sup: &Supervisor) -> io::Result<Vec<TaskReport>> {
+    run_with(sup, std::future::pending()).await
+}
+
+/// [`run`], playing a scenario's tasks and timeline.
+#[cfg(feature = "cli")]
+pub(crate) async fn run_scenario(
+    sup: &Supervisor,
+    scenario: &crate::scenario::Scenario,
+) -> io::Result<Vec<TaskReport>> {
+    let start = tokio::time::Instant::now();
+    let timeline = async move {
+        let mut roster = scenario.spawn_tasks(sup);
+        scenario.play_timeline(sup, &mut roster, start).await;
+    };
+    run_with(sup, timeline).await
+}
+
+/// The dashboard, with `timeline` driven alongside (it may end; the dashboard goes on).
+async fn run_with(
+    sup: &Supervisor,
+    timeline: impl Future<Output = ()>,
+) -> io::Result<Vec<TaskReport>> {
     if !has_terminal() {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -51,7 +72,7 @@ pub async fn run(sup: &Supervisor, scenario: Option<&Scenario>) -> io::Result<Ve
     install_restore_hook();
     panic::silence_task_panics(true);
     let result = match TerminalGuard::enter() {
-        Ok(mut guard) => event_loop(&mut guard.terminal, sup, scenario).await,
+        Ok(mut guard) => event_loop(&mut guard.terminal, sup, timeline).await,
         Err(e) => Err(e),
     };
     if result.is_err() {
@@ -66,18 +87,14 @@ type Term = Terminal<CrosstermBackend<Stdout>>;
 async fn event_loop(
     terminal: &mut Term,
     sup: &Supervisor,
-    scenario: Option<&Scenario>,
+    timeline: impl Future<Output = ()>,
 ) -> io::Result<Vec<TaskReport>> {
     let mut keys = EventStream::new();
     let mut events = sup.events();
     let size = terminal.size()?;
     let mut app = App::new(sup.clone(), Rect::new(0, 0, size.width, size.height));
-    let start = tokio::time::Instant::now();
     let timeline = async {
-        if let Some(scenario) = scenario {
-            let mut roster = scenario.spawn_tasks(sup);
-            scenario.play_timeline(sup, &mut roster, start).await;
-        }
+        timeline.await;
         std::future::pending::<()>().await
     };
     tokio::pin!(timeline);
@@ -148,7 +165,9 @@ async fn event_loop(
 }
 
 /// With `TASKMON_TEST_CRASH` set, `!` makes the dashboard itself panic, so the end-to-end tests
-/// can check that a crash of the dashboard still gives the terminal back.
+/// can check that a crash of the dashboard still gives the terminal back. Built into taskmon's
+/// tests only.
+#[cfg(feature = "internals")]
 fn crash_on_request(event: &crossterm::event::Event) {
     use crossterm::event::{Event, KeyCode};
     if let Event::Key(key) = event
@@ -158,6 +177,9 @@ fn crash_on_request(event: &crossterm::event::Event) {
         panic!("taskmon crashed on purpose (TASKMON_TEST_CRASH)");
     }
 }
+
+#[cfg(not(feature = "internals"))]
+fn crash_on_request(_: &crossterm::event::Event) {}
 
 /// Puts the terminal in raw mode on the alternate screen with the mouse captured, and gives it
 /// back on drop.

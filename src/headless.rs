@@ -84,6 +84,8 @@ fn signal_name(number: i32) -> &'static str {
 
 /// What a run came to.
 pub struct RunOutcome {
+    /// Why the run ended; in the JSON `end` line already, kept for tests.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub reason: EndReason,
     pub reports: Arc<[TaskReport]>,
 }
@@ -107,7 +109,8 @@ pub async fn run(
 }
 
 /// [`run`], writing to `out` instead of stdout: a write error ends the run as a closed stdout
-/// does.
+/// does. For tests.
+#[cfg(feature = "internals")]
 pub async fn run_to(
     sup: &Supervisor,
     scenario: &Scenario,

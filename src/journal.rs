@@ -67,6 +67,7 @@ pub struct Ledger {
 /// A consistent reading of a [`Ledger`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LedgerReading {
+    /// Ticks counted.
     pub ticks: u64,
     /// Where the records went; `None` for a task without a journal.
     pub journal: Option<JournalCounts>,

@@ -41,22 +41,44 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`dashboard::run`] opens the dashboard over a supervisor's tasks.
+//! With the `tui` feature (on by default), [`dashboard::run`] opens the dashboard over a
+//! supervisor's tasks. Without default features only the supervisor is built:
+//!
+//! ```toml
+//! taskmon = { version = "0.1", default-features = false }
+//! ```
 
-pub mod app;
-pub mod cli;
-pub mod dashboard;
+#![cfg_attr(not(feature = "internals"), warn(missing_docs))]
+
+/// Declares a module that is taskmon's own: private, but public to taskmon's tests and
+/// benchmarks (the `internals` feature), which drive the dashboard's state and the scenario
+/// player directly.
+#[cfg(feature = "tui")]
+macro_rules! internal {
+    ($($module:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $module;
+        #[cfg(not(feature = "internals"))]
+        mod $module;
+    )*};
+}
+
 pub mod format;
-pub mod headless;
-pub mod input;
 pub mod journal;
 pub mod kinds;
-pub mod layout;
-pub mod scenario;
-pub mod signals;
 pub mod supervisor;
 pub mod text;
-pub mod ui;
+
+#[cfg(feature = "tui")]
+pub mod dashboard;
+#[cfg(feature = "tui")]
+internal!(app, input, layout, signals, ui);
+
+#[cfg(feature = "cli")]
+pub mod cli;
+#[cfg(feature = "cli")]
+internal!(headless, scenario);
 
 pub use journal::{JournalConfig, JournalCounts, LedgerReading};
 pub use supervisor::panic::silence_task_panics;

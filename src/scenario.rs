@@ -102,20 +102,6 @@ pub enum Action {
     Spawn(Vec<TaskPlan>),
 }
 
-impl Action {
-    pub fn describe(&self) -> String {
-        match self {
-            Action::Stop(names) => format!("stop {}", names.join(", ")),
-            Action::Abort(names) => format!("abort {}", names.join(", ")),
-            Action::StopAll => "stop all".into(),
-            Action::AbortAll => "abort all".into(),
-            Action::Spawn(plans) => {
-                let names: Vec<_> = plans.iter().map(|p| p.name.as_str()).collect();
-                format!("spawn {}", names.join(", "))
-            }
-        }
-    }
-}
 
 /// Why a scenario was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]

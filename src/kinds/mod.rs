@@ -21,13 +21,21 @@ use crate::supervisor::{TaskContext, TaskDef};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Kind {
+    /// Checks its token once per tick, sleeping in between.
     Polling,
+    /// `select!`s on its token and its tick timer.
     Select,
+    /// Takes `cleanup` to clean up, showing progress.
     SlowCleanup,
+    /// Does `busy` of synchronous work between awaits.
     Blocking,
+    /// Never looks at its token.
     Stubborn,
+    /// Panics after `panic_after` ticks.
     Panicky,
+    /// Spawns `children` children with child tokens.
     Parent,
+    /// Loops on tokio's blocking pool.
     SpawnBlocking,
 }
 
@@ -209,8 +217,11 @@ impl Default for Params {
 
 /// One row of `taskmon kinds`: a parameter, its default and what it does.
 pub struct ParamDoc {
+    /// The field's name in a scenario.
     pub name: &'static str,
+    /// Its default, as written in a scenario.
     pub default: String,
+    /// What it does.
     pub about: &'static str,
 }
 

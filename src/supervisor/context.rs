@@ -22,10 +22,12 @@ impl TaskContext {
         Self { entry, journal }
     }
 
+    /// The task's id.
     pub fn id(&self) -> TaskId {
         self.entry.id
     }
 
+    /// The task's name.
     pub fn name(&self) -> &str {
         &self.entry.name
     }
@@ -35,6 +37,7 @@ impl TaskContext {
         &self.entry.token
     }
 
+    /// Whether a graceful stop has been requested (the token is cancelled).
     pub fn is_cancelled(&self) -> bool {
         self.entry.token.is_cancelled()
     }
@@ -104,6 +107,7 @@ impl TaskContext {
         self.emit(EventKind::StopNoticed, || Detail::None);
     }
 
+    /// Reports that the task's cleanup begins: from here an abort leaves it `partial`.
     pub fn cleanup_started(&self) {
         self.entry.set_cleanup_progress(0.0);
         self.emit(EventKind::CleanupStarted, || Detail::None);
@@ -114,6 +118,7 @@ impl TaskContext {
         self.entry.set_cleanup_progress(fraction);
     }
 
+    /// Reports that the task's cleanup is complete: cleanup `ran`.
     pub fn cleanup_finished(&self) {
         self.entry.set_cleanup_progress(1.0);
         self.emit(EventKind::CleanupFinished, || Detail::None);

@@ -9,38 +9,60 @@ use super::name::NameError;
 /// Why a supervisor call was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SupervisorError {
+    /// No task has this id.
     #[error("there is no task #{0}")]
     UnknownTask(TaskId),
+    /// The task has ended; there is nothing left to stop or abort.
     #[error("task #{0} has already ended")]
     AlreadyEnded(TaskId),
+    /// Shutdown has begun; no task is spawned from here on.
     #[error("the supervisor is shutting down and spawns no new tasks")]
     ShuttingDown,
-    /// `name` is shown with its control characters escaped.
+    /// The name breaks the rules for names.
     #[error("cannot spawn `{name}`: {reason}")]
-    InvalidName { name: String, reason: NameError },
+    InvalidName {
+        /// The name, with its control characters escaped.
+        name: String,
+        /// Which rule it breaks.
+        reason: NameError,
+    },
     /// Every journal keeps a file open; the open-file limit leaves room for no more.
     #[error(
         "cannot spawn `{name}` with a journal: {capacity} journals are open, as many as the open-file limit leaves room for; raise the limit (ulimit -n) or spawn it without a journal"
     )]
-    TooManyJournals { name: String, capacity: usize },
+    TooManyJournals {
+        /// The task's name.
+        name: String,
+        /// How many journals may be open at once.
+        capacity: usize,
+    },
 }
 
 /// Why [`SupervisorBuilder::build`](super::SupervisorBuilder::build) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// `build` was called outside a tokio runtime, which does the supervisor's own work.
     #[error("taskmon's Supervisor must be built inside a tokio runtime")]
     NoRuntime,
+    /// The runtime asked for with `own_task_runtime` could not be started.
     #[error("cannot start the runtime for the tasks: {0}")]
     TaskRuntime(#[source] io::Error),
+    /// The journal directory cannot be created, locked or written.
     #[error("cannot use {} as the journal directory: {source}", dir.display())]
     JournalDir {
+        /// The directory.
         dir: PathBuf,
+        /// What went wrong.
         #[source]
         source: io::Error,
     },
+    /// Another supervisor (another taskmon run) holds the journal directory's lock.
     #[error(
         "the journal directory {} is in use by another taskmon run; wait for it to end or choose another directory",
         dir.display()
     )]
-    JournalDirInUse { dir: PathBuf },
+    JournalDirInUse {
+        /// The directory.
+        dir: PathBuf,
+    },
 }

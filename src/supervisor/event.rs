@@ -17,16 +17,27 @@ use super::state::State;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum EventKind {
+    /// Spawned.
     Spawned,
+    /// A graceful stop was requested: its token is cancelled.
     StopRequested,
+    /// The task reported that it saw the stop.
     StopNoticed,
+    /// The task reported the start of its cleanup.
     CleanupStarted,
+    /// The task reported the end of its cleanup.
     CleanupFinished,
+    /// An abort was requested.
     AbortRequested,
+    /// A graceful stop overran its grace period and was turned into an abort.
     Escalated,
+    /// The task ended and was joined.
     Joined,
+    /// Not joined a second after its abort; shutdown went on without it.
     Abandoned,
+    /// Its code panicked.
     Panicked,
+    /// Its parent ended while it runs.
     Orphaned,
     /// Its restart policy will run it again after a delay.
     Restarting,
@@ -68,12 +79,18 @@ impl EventKind {
 /// say it in words (see `format::detail`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Detail {
+    /// Nothing more to say.
     None,
+    /// What was spawned.
     Spawned {
+        /// Its kind label.
         kind: Label,
+        /// The task that spawned it, if it is a child.
         parent: Option<TaskId>,
     },
+    /// The stop's terms.
     StopRequested {
+        /// How long it may take before it is escalated.
         grace: Duration,
         /// The parent whose stop reached this task through its token.
         cascaded_from: Option<TaskId>,
@@ -81,25 +98,38 @@ pub enum Detail {
     /// An abort request, or an escalation after `grace`; `ignored` when the task is on the
     /// blocking pool, where a started task cannot be aborted.
     Aborting {
+        /// The grace period it overran, for an escalation.
         grace: Option<Duration>,
+        /// The task is on the blocking pool, where an abort has no effect.
         ignored: bool,
     },
+    /// How the task ended.
     Joined {
+        /// Its end state.
         state: State,
         /// From the request that ended the task.
         stop_latency: Option<Duration>,
     },
+    /// The panic.
     Panicked {
+        /// Its message.
         message: Arc<str>,
     },
+    /// The parent that left it.
     Orphaned {
+        /// The parent's id.
         parent: TaskId,
+        /// How the parent ended.
         parent_state: State,
     },
+    /// How long shutdown waited after the abort.
     Abandoned {
+        /// The wait.
         after: Duration,
     },
+    /// Why the journal failed.
     JournalError {
+        /// The I/O error.
         reason: Arc<str>,
     },
 }
@@ -111,9 +141,13 @@ pub struct Event {
     pub at: DateTime<Local>,
     /// Time since the supervisor started, on tokio's clock (exact under a paused clock).
     pub since_start: Duration,
+    /// The task's id.
     pub id: TaskId,
+    /// The task's name.
     pub task: Arc<str>,
+    /// What happened.
     pub kind: EventKind,
+    /// What else is known about it.
     pub detail: Detail,
 }
 
@@ -121,7 +155,9 @@ pub struct Event {
 /// ten thousand is one hand-over, not ten thousand).
 #[derive(Clone, Debug)]
 pub enum Delivery {
+    /// One event.
     One(Event),
+    /// Several, in order.
     Many(Arc<[Event]>),
 }
 

@@ -63,7 +63,8 @@ pub const ABANDON_AFTER: Duration = Duration::from_secs(1);
 pub struct TaskDef<L = BoxedTask> {
     name: String,
     kind: Label,
-    journal: JournalConfig,
+    /// `None`: the supervisor's default.
+    journal: Option<JournalConfig>,
     launch: L,
 }
 
@@ -72,7 +73,7 @@ impl<L> TaskDef<L> {
         Self {
             name,
             kind: Label::from("custom"),
-            journal: JournalConfig::default(),
+            journal: None,
             launch,
         }
     }
@@ -83,11 +84,14 @@ impl<L> TaskDef<L> {
         self
     }
 
+    /// How the task keeps its journal (default: the supervisor's, see
+    /// [`SupervisorBuilder::default_journal`]).
     pub fn journal(mut self, journal: JournalConfig) -> Self {
-        self.journal = journal;
+        self.journal = Some(journal);
         self
     }
 
+    /// The task's name.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -142,6 +146,7 @@ pub struct SupervisorBuilder {
     runtime: TaskRuntime,
     wall_clock_origin: Option<DateTime<Local>>,
     journal_capacity: Option<usize>,
+    default_journal: JournalConfig,
 }
 
 impl SupervisorBuilder {
@@ -195,6 +200,14 @@ impl SupervisorBuilder {
         self
     }
 
+    /// How tasks keep their journal when their definition does not say (a task spawned with
+    /// [`Supervisor::spawn_fn`], say): `JournalConfig::OFF` for a program that wants no journal
+    /// files. Default: a journal flushed every 10 ticks.
+    pub fn default_journal(mut self, journal: JournalConfig) -> Self {
+        self.default_journal = journal;
+        self
+    }
+
     /// Builds the supervisor. Must be called inside a tokio runtime: that runtime does the
     /// supervisor's own work.
     pub fn build(self) -> Result<Supervisor, BuildError> {
@@ -231,6 +244,7 @@ impl SupervisorBuilder {
             run_dir,
             journal_dir,
             journal_slots: Arc::new(JournalSlots::new(capacity)),
+            default_journal: self.default_journal,
             closed: AtomicBool::new(false),
             aborted_all: CancellationToken::new(),
         });
@@ -271,6 +285,7 @@ pub(crate) struct Inner {
     /// `run_dir`'s path, shared with every journal.
     journal_dir: Arc<Path>,
     journal_slots: Arc<JournalSlots>,
+    default_journal: JournalConfig,
     /// Set by shutdown under the registry's write lock, so a spawn either sees it or is seen by
     /// shutdown's stop of every task.
     closed: AtomicBool,
@@ -302,6 +317,7 @@ impl Supervisor {
         Self::builder().build()
     }
 
+    /// Configures a supervisor: grace period, journal directory, where tasks run.
     pub fn builder() -> SupervisorBuilder {
         SupervisorBuilder {
             grace: DEFAULT_GRACE,
@@ -310,6 +326,7 @@ impl Supervisor {
             runtime: TaskRuntime::Current,
             wall_clock_origin: None,
             journal_capacity: None,
+            default_journal: JournalConfig::default(),
         }
     }
 
@@ -453,6 +470,7 @@ impl Supervisor {
         self.inner.registry.read().expect("registry").len()
     }
 
+    /// Whether no task has been spawned.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -497,6 +515,7 @@ impl Supervisor {
         self.inner.hub.all_ended().await
     }
 
+    /// The grace period of stops requested now.
     pub fn grace(&self) -> Duration {
         Duration::from_nanos(self.inner.grace_nanos.load(Ordering::Relaxed))
     }
@@ -588,6 +607,7 @@ impl Inner {
             name: escape(&def.name).into_owned(),
             reason,
         })?;
+        let journal_config = def.journal.unwrap_or(self.default_journal);
         let token = parent.map_or_else(CancellationToken::new, |p| p.token.child_token());
         // Under the write lock: shutdown sets `closed` under it too, so this task is either
         // refused here or registered before shutdown stops every registered task.
@@ -596,7 +616,7 @@ impl Inner {
             if self.closed.load(Ordering::Relaxed) {
                 return Err(SupervisorError::ShuttingDown);
             }
-            if def.journal.enabled && !self.journal_slots.take() {
+            if journal_config.enabled && !self.journal_slots.take() {
                 return Err(SupervisorError::TooManyJournals {
                     name: def.name,
                     capacity: self.journal_slots.capacity,
@@ -608,7 +628,7 @@ impl Inner {
                 def.name,
                 def.kind,
                 parent.map(|p| p.id),
-                def.journal.enabled,
+                journal_config.enabled,
                 def.launch.on_blocking_pool(),
                 token,
             ));
@@ -623,7 +643,7 @@ impl Inner {
             Journal::new(
                 entry.clone(),
                 self.journal_dir.clone(),
-                def.journal,
+                journal_config,
                 self.journal_slots.clone(),
             )
         });

@@ -9,20 +9,37 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// Why a name was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
+    /// Empty, or only spaces.
     #[error("a task name cannot be empty")]
     Empty,
+    /// Longer than [`MAX_NAME_CHARS`].
     #[error("the name is {chars} characters long; task names are at most {MAX_NAME_CHARS}")]
-    TooLong { chars: usize },
+    TooLong {
+        /// Its length in characters.
+        chars: usize,
+    },
+    /// Holds a control character (an escape sequence would act on a terminal).
     #[error(
         "the name holds the control character {} at character {position}; task names are printable text",
         escape_char(*.character)
     )]
-    Control { character: char, position: usize },
+    Control {
+        /// The character.
+        character: char,
+        /// Where, counting characters from 1.
+        position: usize,
+    },
+    /// Holds a character that reorders text.
     #[error(
         "the name holds the bidirectional-text character {} at character {position}, which can make text read differently from what it is",
         escape_char(*.character)
     )]
-    Bidi { character: char, position: usize },
+    Bidi {
+        /// The character.
+        character: char,
+        /// Where, counting characters from 1.
+        position: usize,
+    },
 }
 
 /// Checks a task name: 1 to [`MAX_NAME_CHARS`] characters, no control characters and no

@@ -144,6 +144,7 @@ pub struct FileLimits {
 }
 
 impl FileLimits {
+    /// The limits and use now.
     pub fn read() -> Self {
         let (soft, hard) =
             rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((u64::MAX, u64::MAX));

@@ -16,10 +16,15 @@ use crate::journal::{self, LedgerReading};
 /// One task as it was when the snapshot was taken.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskSnapshot {
+    /// The task's id.
     pub id: TaskId,
+    /// The task's name.
     pub name: Arc<str>,
+    /// Its kind label.
     pub kind: Label,
+    /// Where it is in its life.
     pub state: State,
+    /// What became of its cleanup (`n/a` while it runs).
     pub cleanup: Cleanup,
     /// Progress of a cleanup under way or cut short, 0.0 to 1.0.
     pub cleanup_progress: Option<f32>,
@@ -30,6 +35,7 @@ pub struct TaskSnapshot {
     pub journaled: bool,
     /// Why the journal stopped being written, if it did.
     pub journal_error: Option<Arc<str>>,
+    /// The task that spawned it, if it is a child.
     pub parent: Option<TaskId>,
     /// Its parent ended while it still ran.
     pub orphan: bool,
@@ -39,7 +45,9 @@ pub struct TaskSnapshot {
     pub busy: bool,
     /// Its synchronous `Drop` has run.
     pub drop_ran: bool,
+    /// The message of its panic, if it panicked.
     pub panic_message: Option<Arc<str>>,
+    /// When it reached each moment of its life.
     pub timeline: Timeline,
     /// When a requested stop will be escalated to an abort, since the supervisor's start.
     pub escalation_at: Option<Duration>,
@@ -86,6 +94,7 @@ impl TaskSnapshot {
         self.timeline.stop_latency(self.state)
     }
 
+    /// Ticks counted.
     pub fn ticks(&self) -> u64 {
         self.ledger.ticks
     }
@@ -94,6 +103,7 @@ impl TaskSnapshot {
 /// A task's final snapshot with its journal read back.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskReport {
+    /// The task as it ended.
     pub snapshot: TaskSnapshot,
     /// The journal file read back.
     pub journal_path: Option<PathBuf>,
