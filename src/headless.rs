@@ -103,7 +103,7 @@ pub async fn run(
         sup,
         scenario,
         options,
-        Printer::start(options.output, io::stdout(), true),
+        Printer::start(options.output, io::stdout(), true)?,
     )
     .await
 }
@@ -121,7 +121,7 @@ pub async fn run_to(
         sup,
         scenario,
         options,
-        Printer::start(options.output, out, false),
+        Printer::start(options.output, out, false)?,
     )
     .await
 }
@@ -218,14 +218,13 @@ struct Printer {
 }
 
 impl Printer {
-    fn start(output: Output, out: impl Write + Send + 'static, is_stdout: bool) -> Self {
+    fn start(output: Output, out: impl Write + Send + 'static, is_stdout: bool) -> io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
         let closed = CancellationToken::new();
         let on_close = closed.clone();
         let thread = std::thread::Builder::new()
             .name("taskmon-output".into())
-            .spawn(move || print(output, out, receiver, on_close))
-            .expect("a thread for the output");
+            .spawn(move || print(output, out, receiver, on_close))?;
         let watch = is_stdout.then(|| {
             let closed = closed.clone();
             tokio::spawn(async move {
@@ -233,12 +232,12 @@ impl Printer {
                 closed.cancel();
             })
         });
-        Self {
+        Ok(Self {
             sender,
             closed,
             thread,
             watch,
-        }
+        })
     }
 
     fn send(&self, message: Message) {

@@ -562,22 +562,23 @@ impl Supervisor {
     /// Final snapshots with every journal read back and checked against its persisted count.
     pub async fn report(&self) -> Vec<TaskReport> {
         let dir = self.inner.journal_dir.clone();
-        let tasks = self.snapshot();
-        // Reading files is blocking work, for the runtime's blocking pool.
-        let verify = move || {
+        let verify = move |tasks: Vec<TaskSnapshot>| -> Vec<TaskReport> {
             tasks
                 .into_iter()
                 .map(|s| {
-                    let path = s
-                        .journaled
-                        .then(|| dir.join(journal_file_name(s.id, &s.name)));
+                    let path = s.journaled.then(|| dir.join(journal_file_name(s.id, &s.name)));
                     TaskReport::verify(s, path)
                 })
                 .collect()
         };
-        tokio::task::spawn_blocking(verify)
-            .await
-            .expect("reading journals back does not panic")
+        // Reading files is blocking work, for the runtime's blocking pool; should that pool be
+        // gone (the runtime shutting down), it is done here.
+        let tasks = self.snapshot();
+        let on_pool = verify.clone();
+        match tokio::task::spawn_blocking(move || on_pool(tasks)).await {
+            Ok(reports) => reports,
+            Err(_) => verify(self.snapshot()),
+        }
     }
 }
 
