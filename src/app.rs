@@ -280,6 +280,7 @@ impl App {
         match action {
             Action::Stop => self.on_selected("stop", |sup, id| sup.stop(id)),
             Action::Abort => self.on_selected("abort", |sup, id| sup.abort(id)),
+            Action::Restart => self.on_selected("restart", |sup, id| sup.restart(id)),
             Action::StopAll => {
                 let n = self.sup.stop_all();
                 self.notice = Some(format!("graceful stop requested for {n} task(s)"));

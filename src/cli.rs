@@ -114,7 +114,7 @@ impl Options {
 
 /// The text of `taskmon kinds`.
 fn kinds_text() -> String {
-    let mut out = String::from("Task kinds (keys 1-8 spawn them on the dashboard):\n");
+    let mut out = String::from("Task kinds (keys 1-9 spawn them on the dashboard):\n");
     for (i, kind) in Kind::ALL.into_iter().enumerate() {
         out.push_str(&format!("\n{}  {}\n", i + 1, kind.name()));
         out.push_str(&format!("   does:   {}\n", kind.behaviour()));

@@ -84,6 +84,23 @@ pub fn detail(detail: &Detail) -> Option<String> {
             "not joined {} after its abort: blocking code never reached an .await",
             humanize(*after)
         ),
+        Detail::Restarting {
+            after,
+            delay,
+            attempt,
+        } => format!("{after}; restart {attempt} in {}", humanize(*delay)),
+        Detail::Restarted { attempt, by_hand } => {
+            let by = if *by_hand { " by hand" } else { "" };
+            format!("run {} begins (restart {attempt}{by})", attempt + 1)
+        }
+        Detail::Failed {
+            after,
+            restarts,
+            within,
+        } => format!(
+            "{after} again after {restarts} restarts; the limit within {} is reached",
+            humanize(*within)
+        ),
         Detail::JournalError { reason } => reason.to_string(),
     })
 }
@@ -142,6 +159,7 @@ pub fn report_json(r: &TaskReport) -> Value {
         "journal_error": s.journal_error.as_deref(),
         "journal_problem": r.journal_problem,
         "orphan": s.orphan,
+        "restarts": s.restarts,
         "panic": s.panic_message.as_deref(),
     })
 }
@@ -226,11 +244,13 @@ fn report_table(reports: &[&TaskReport]) -> String {
     ]);
     for r in reports {
         let s = &r.snapshot;
-        let state = if s.orphan {
-            format!("{} (orphan)", s.state)
-        } else {
-            s.state.to_string()
-        };
+        let mut state = s.state.to_string();
+        if s.restarts > 0 {
+            state.push_str(&format!(" ({} restarts)", s.restarts));
+        }
+        if s.orphan {
+            state.push_str(" (orphan)");
+        }
         let journal = match (r.journal_verified, &s.journal_error) {
             (_, Some(_)) => "ERROR",
             (Some(true), None) => "verified",

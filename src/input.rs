@@ -13,6 +13,7 @@ use crate::kinds::Kind;
 pub enum Action {
     Stop,
     Abort,
+    Restart,
     StopAll,
     AbortAll,
     OpenPicker,
@@ -47,7 +48,7 @@ pub enum Action {
 
 /// One key binding: the keys, what they do, and how the footer and help name them.
 pub struct Binding {
-    /// How the keys are written in hints: `s`, `1–8`, `↑ ↓`.
+    /// How the keys are written in hints: `s`, `1–9`, `↑ ↓`.
     pub label: &'static str,
     pub keys: &'static [(KeyCode, KeyModifiers)],
     pub action: Action,
@@ -77,6 +78,7 @@ const DIGITS: &[(KeyCode, KeyModifiers)] = &[
     key('6'),
     key('7'),
     key('8'),
+    key('9'),
 ];
 
 pub static NORMAL: &[Binding] = &[
@@ -93,6 +95,13 @@ pub static NORMAL: &[Binding] = &[
         action: Action::Abort,
         hint: "abort",
         help: "abort the selected task (JoinHandle::abort)",
+    },
+    Binding {
+        label: "r",
+        keys: &[key('r')],
+        action: Action::Restart,
+        hint: "restart",
+        help: "run an ended task again (same id and name; its journal goes on)",
     },
     Binding {
         label: "S",
@@ -116,7 +125,7 @@ pub static NORMAL: &[Binding] = &[
         help: "spawn a task: choose its kind",
     },
     Binding {
-        label: "1–8",
+        label: "1–9",
         keys: DIGITS,
         action: Action::Spawn(Kind::Polling),
         hint: "kind",
@@ -196,7 +205,7 @@ pub static PICKER: &[Binding] = &[
         help: "spawn the chosen kind",
     },
     Binding {
-        label: "1–8",
+        label: "1–9",
         keys: DIGITS,
         action: Action::Spawn(Kind::Polling),
         hint: "spawn kind",
@@ -320,6 +329,7 @@ mod tests {
         let ch = |c| press(n, KeyCode::Char(c), NONE);
         assert_eq!(ch('s'), Some(Action::Stop));
         assert_eq!(ch('k'), Some(Action::Abort));
+        assert_eq!(ch('r'), Some(Action::Restart));
         assert_eq!(press(n, KeyCode::Char('S'), SHIFT), Some(Action::StopAll));
         assert_eq!(press(n, KeyCode::Char('K'), SHIFT), Some(Action::AbortAll));
         assert_eq!(ch('n'), Some(Action::OpenPicker));
@@ -327,7 +337,7 @@ mod tests {
             let digit = char::from_digit(i as u32 + 1, 10).unwrap();
             assert_eq!(ch(digit), Some(Action::Spawn(kind)));
         }
-        assert_eq!(ch('9'), None);
+        assert_eq!(ch('0'), None);
         assert_eq!(press(n, KeyCode::Up, NONE), Some(Action::Up));
         assert_eq!(press(n, KeyCode::Down, NONE), Some(Action::Down));
         assert_eq!(press(n, KeyCode::PageUp, NONE), Some(Action::PageUp));

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::supervisor::entry::TaskEntry;
-use crate::supervisor::run_dir::{JournalSlots, journal_file_name};
+use crate::supervisor::run_dir::journal_file_name;
 use crate::text::escape;
 
 /// How a task keeps its journal.
@@ -147,27 +147,22 @@ pub struct Journal {
     config: JournalConfig,
     /// Set after a failed write: records are booked lost from then on.
     broken: bool,
-    slots: Arc<JournalSlots>,
 }
 
 impl Journal {
-    /// A journal holding one of `slots`, which it gives back when dropped.
-    pub(crate) fn new(
-        entry: Arc<TaskEntry>,
-        dir: Arc<Path>,
-        config: JournalConfig,
-        slots: Arc<JournalSlots>,
-    ) -> Self {
+    /// The journal of a run of `entry`'s task. A run after a restart goes on where the last
+    /// one's records end, in the same file, so the ledger holds over every run.
+    pub(crate) fn new(entry: Arc<TaskEntry>, dir: Arc<Path>, config: JournalConfig) -> Self {
+        let written = entry.ledger.read(true).counts().persisted;
         Self {
             entry,
             dir,
             file: None,
-            written: 0,
-            written_bytes: 0,
+            written,
+            written_bytes: journal_bytes(written),
             pending: 0,
             config,
             broken: false,
-            slots,
         }
     }
 
@@ -241,13 +236,15 @@ impl Journal {
     fn write(&mut self, records: &[u8]) -> io::Result<()> {
         if self.file.is_none() {
             // A new file, never an existing one nor a symbolic link: the run directory was
-            // cleared of old journals when it was taken.
-            self.file = Some(
-                OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(self.path())?,
-            );
+            // cleared of old journals when it was taken. A later run of the task appends to
+            // the file its first run made, still through no link.
+            let mut options = OpenOptions::new();
+            if self.written == 0 {
+                options.write(true).create_new(true);
+            } else {
+                options.append(true).custom_flags(libc::O_NOFOLLOW);
+            }
+            self.file = Some(options.open(self.path())?);
         }
         let file = self.file.as_mut().expect("opened above");
         file.write_all(records)
@@ -276,7 +273,6 @@ impl Drop for Journal {
         }
         let pending = std::mem::take(&mut self.pending);
         self.ledger().book_lost(pending);
-        self.slots.release();
     }
 }
 
@@ -391,14 +387,12 @@ mod tests {
     #[test]
     fn a_failed_write_books_the_records_lost_and_the_task_goes_on_without_a_journal() {
         let entry = Arc::new(TaskEntry::for_test(7, "writer"));
-        let slots = Arc::new(JournalSlots::new(1));
-        assert!(slots.take());
         let config = JournalConfig {
             flush_every: 2,
             ..JournalConfig::default()
         };
         let dir: Arc<Path> = Path::new("/nowhere").into();
-        let mut journal = Journal::new(entry.clone(), dir, config, slots.clone());
+        let mut journal = Journal::new(entry.clone(), dir, config);
         assert_eq!(journal.path(), Path::new("/nowhere/00007-writer.journal"));
         journal.file = Some(OpenOptions::new().write(true).open("/dev/full").unwrap());
         let ledger = &entry.ledger;
@@ -428,7 +422,6 @@ mod tests {
         assert!(journal.flush().is_err());
         assert_eq!(ledger.read(true).ticks, 4);
         drop(journal);
-        assert!(slots.take(), "the journal gave its slot back");
     }
 
     #[test]

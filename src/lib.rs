@@ -83,7 +83,7 @@ internal!(headless, scenario);
 pub use journal::{JournalConfig, JournalCounts, LedgerReading};
 pub use supervisor::panic::silence_task_panics;
 pub use supervisor::{
-    BuildError, Cleanup, Delivery, Detail, Event, EventKind, EventStream, State, Supervisor,
-    SupervisorBuilder, SupervisorError, TaskContext, TaskDef, TaskId, TaskReport, TaskSnapshot,
-    Timeline,
+    BuildError, Cleanup, Delivery, Detail, Event, EventKind, EventStream, Restart, RestartLimit,
+    RestartPolicy, State, Supervisor, SupervisorBuilder, SupervisorError, TaskContext, TaskDef,
+    TaskId, TaskReport, TaskSnapshot, Timeline,
 };

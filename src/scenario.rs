@@ -18,7 +18,7 @@ use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
 use crate::kinds::{Kind, Params};
-use crate::supervisor::{Supervisor, TaskId, check_name};
+use crate::supervisor::{Restart, RestartLimit, RestartPolicy, Supervisor, TaskId, check_name};
 use crate::text::escape;
 
 /// The most tasks one scenario may spawn, children of `parent` tasks included.
@@ -406,6 +406,53 @@ struct RawTask {
     children: Option<u32>,
     journal: Option<bool>,
     flush_on_drop: Option<bool>,
+    panic_chance: Option<Chance>,
+    restart: Option<RestartWord>,
+    restart_delay: Option<HumanDuration>,
+    restart_max_delay: Option<HumanDuration>,
+    restart_limit: Option<RawLimit>,
+}
+
+/// `restart_limit = { count = 5, within = "1m" }`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimit {
+    count: u32,
+    within: HumanDuration,
+}
+
+/// A probability, 0 to 1.
+struct Chance(f64);
+
+impl<'de> Deserialize<'de> for Chance {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let chance = f64::deserialize(deserializer)?;
+        if !(0.0..=1.0).contains(&chance) {
+            return Err(de::Error::custom(format!(
+                "the chance {chance} is not between 0 and 1 (0.05 is a 5% chance)"
+            )));
+        }
+        Ok(Chance(chance))
+    }
+}
+
+/// `never`, `on-panic` or `always`.
+struct RestartWord(Restart);
+
+impl<'de> Deserialize<'de> for RestartWord {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        Ok(RestartWord(match word.as_str() {
+            "never" => Restart::Never,
+            "on-panic" => Restart::OnPanic,
+            "always" => Restart::Always,
+            _ => {
+                return Err(de::Error::custom(format!(
+                    "unknown restart `{word}`, expected one of: never, on-panic, always"
+                )));
+            }
+        }))
+    }
 }
 
 #[derive(Deserialize)]
@@ -735,6 +782,22 @@ fn params_of(task: &RawTask) -> Params {
         children: task.children.unwrap_or(d.children),
         journal: task.journal.unwrap_or(d.journal),
         flush_on_drop: task.flush_on_drop.unwrap_or(d.flush_on_drop),
+        panic_chance: task.panic_chance.as_ref().map_or(d.panic_chance, |c| c.0),
+        restart: RestartPolicy {
+            restart: task.restart.as_ref().map_or(d.restart.restart, |r| r.0),
+            delay: task.restart_delay.as_ref().map_or(d.restart.delay, |v| v.0),
+            max_delay: task
+                .restart_max_delay
+                .as_ref()
+                .map_or(d.restart.max_delay, |v| v.0),
+            limit: task
+                .restart_limit
+                .as_ref()
+                .map_or(d.restart.limit, |l| RestartLimit {
+                    count: l.count,
+                    within: l.within.0,
+                }),
+        },
     }
 }
 

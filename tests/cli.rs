@@ -91,6 +91,21 @@ fn every_kind_of_bad_scenario_is_refused_before_anything_runs() {
         ),
         ("deep_keys.toml", 2, "keys are nested too deeply"),
         ("raw_control.toml", 4, "invalid comment character"),
+        (
+            "bad_restart.toml",
+            4,
+            "unknown restart `sometimes`, expected one of: never, on-panic, always",
+        ),
+        (
+            "bad_chance.toml",
+            4,
+            "the chance 1.5 is not between 0 and 1",
+        ),
+        (
+            "bad_limit.toml",
+            5,
+            "unknown field `whithin`, expected `count` or `within`",
+        ),
     ];
     for (file, line, expected) in cases {
         let path = format!("tests/scenarios/bad/{file}");
@@ -796,7 +811,7 @@ fn a_closed_stdout_ends_the_run_gracefully_and_quietly() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     // The parent's two children exist only if it ran before the shutdown began.
-    assert!(rows.len() == 8 || rows.len() == 10, "{}", rows.len());
+    assert!(rows.len() == 9 || rows.len() == 11, "{}", rows.len());
     for row in &rows {
         let state = row["state"].as_str().unwrap();
         assert!(

@@ -168,7 +168,7 @@ async fn n_opens_the_picker_and_digits_spawn_kinds() {
     press(&mut app, KeyCode::Char('n'));
     press(&mut app, KeyCode::Char('5'));
     assert_eq!(app.mode, Mode::Normal);
-    assert_eq!(sup.task(10).unwrap().kind.as_ref(), "stubborn");
+    assert_eq!(sup.task(11).unwrap().kind.as_ref(), "stubborn");
     sup.abort_all();
 }
 
@@ -300,17 +300,24 @@ fn hints_and_help_come_from_the_one_table_of_bindings() {
         .build()
         .unwrap();
     let _guard = sup_rt.enter();
-    let app = App::new(Supervisor::new().unwrap(), Rect::new(0, 0, 120, 40));
-    let main = screen(&app, 120, 40);
-    let footer = main
-        .lines()
-        .nth(40)
-        .unwrap_or_else(|| main.lines().last().unwrap());
+    let app = App::new(Supervisor::new().unwrap(), Rect::new(0, 0, 160, 40));
+    let footer_at = |width: u16, height: u16| {
+        let shown = screen(&app, width, height);
+        shown.lines().last().unwrap().to_string()
+    };
+    let wide = footer_at(160, 40);
     for b in input::NORMAL.iter().filter(|b| !b.hint.is_empty()) {
         assert!(
-            footer.contains(&format!("{} {}", b.label, b.hint)),
-            "{} in {footer}",
+            wide.contains(&format!("{} {}", b.label, b.hint)),
+            "{} in {wide}",
             b.label
+        );
+    }
+    for (width, height) in [(120, 40), (100, 30), (80, 24)] {
+        let footer = footer_at(width, height);
+        assert!(
+            footer.contains("? help") && footer.contains("q quit"),
+            "{width}x{height}: {footer}"
         );
     }
     let mut app = app;

@@ -332,6 +332,7 @@ async fn shutdown_joins_every_task_and_escalates_what_overruns_the_grace() {
     let p = Params {
         busy: ms(5),
         panic_after: 1000,
+        panic_chance: 0.0,
         ..params(100, 4)
     };
     let ids: Vec<_> = Kind::ALL
@@ -353,7 +354,7 @@ async fn shutdown_joins_every_task_and_escalates_what_overruns_the_grace() {
         };
         assert_eq!(s.state, expected, "{}", s.name);
     }
-    assert_eq!(ids.len(), 7);
+    assert_eq!(ids.len(), 8);
     assert!(
         sup.report()
             .await

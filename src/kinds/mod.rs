@@ -2,6 +2,7 @@
 //! [`TaskContext`] whose doc comment is the lesson it teaches.
 
 mod blocking;
+mod flaky;
 mod panicky;
 mod parent;
 mod polling;
@@ -15,7 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::journal::JournalConfig;
-use crate::supervisor::{TaskContext, TaskDef};
+use crate::supervisor::{RestartPolicy, TaskContext, TaskDef};
 
 /// A built-in task kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr)]
@@ -37,11 +38,13 @@ pub enum Kind {
     Parent,
     /// Loops on tokio's blocking pool.
     SpawnBlocking,
+    /// Panics now and then (`panic_chance` per tick).
+    Flaky,
 }
 
 impl Kind {
-    /// In the order of the keys `1`–`8`.
-    pub const ALL: [Kind; 8] = [
+    /// In the order of the keys `1`–`9`.
+    pub const ALL: [Kind; 9] = [
         Kind::Polling,
         Kind::Select,
         Kind::SlowCleanup,
@@ -50,6 +53,7 @@ impl Kind {
         Kind::Panicky,
         Kind::Parent,
         Kind::SpawnBlocking,
+        Kind::Flaky,
     ];
 
     /// Its name in scenarios and on screen: `slow-cleanup`.
@@ -70,6 +74,7 @@ impl Kind {
             Kind::SpawnBlocking => {
                 "loops on tokio's blocking pool, checking is_cancelled() between steps"
             }
+            Kind::Flaky => "panics with probability `panic_chance` at each tick",
         }
     }
 
@@ -98,6 +103,9 @@ impl Kind {
             Kind::SpawnBlocking => {
                 "stop works at the next check; abort has no effect at all on a started blocking task"
             }
+            Kind::Flaky => {
+                "under a restart policy each panic is followed by a longer wait, until the limit gives up: failed"
+            }
         }
     }
 
@@ -108,6 +116,7 @@ impl Kind {
             Kind::Blocking => &["busy"],
             Kind::Panicky => &["panic_after"],
             Kind::Parent => &["children"],
+            Kind::Flaky => &["panic_chance"],
             _ => &[],
         }
     }
@@ -124,19 +133,39 @@ impl Kind {
         } else {
             JournalConfig::OFF
         };
+        let restart = p.restart;
+        // Every kind can be run again: each run gets its own copy of the parameters.
         let def = match self {
-            Kind::Polling => TaskDef::new(name, move |ctx| polling::run(ctx, p)).boxed(),
-            Kind::Select => TaskDef::new(name, move |ctx| select::run(ctx, p)).boxed(),
-            Kind::SlowCleanup => TaskDef::new(name, move |ctx| slow_cleanup::run(ctx, p)).boxed(),
-            Kind::Blocking => TaskDef::new(name, move |ctx| blocking::run(ctx, p)).boxed(),
-            Kind::Stubborn => TaskDef::new(name, move |ctx| stubborn::run(ctx, p)).boxed(),
-            Kind::Panicky => TaskDef::new(name, move |ctx| panicky::run(ctx, p)).boxed(),
-            Kind::Parent => TaskDef::new(name, move |ctx| parent::run(ctx, p)).boxed(),
+            Kind::Polling => {
+                TaskDef::restartable(name, move |ctx| polling::run(ctx, p.clone())).boxed()
+            }
+            Kind::Select => {
+                TaskDef::restartable(name, move |ctx| select::run(ctx, p.clone())).boxed()
+            }
+            Kind::SlowCleanup => {
+                TaskDef::restartable(name, move |ctx| slow_cleanup::run(ctx, p.clone())).boxed()
+            }
+            Kind::Blocking => {
+                TaskDef::restartable(name, move |ctx| blocking::run(ctx, p.clone())).boxed()
+            }
+            Kind::Stubborn => {
+                TaskDef::restartable(name, move |ctx| stubborn::run(ctx, p.clone())).boxed()
+            }
+            Kind::Panicky => {
+                TaskDef::restartable(name, move |ctx| panicky::run(ctx, p.clone())).boxed()
+            }
+            Kind::Parent => {
+                TaskDef::restartable(name, move |ctx| parent::run(ctx, p.clone())).boxed()
+            }
             Kind::SpawnBlocking => {
-                TaskDef::blocking(name, move |ctx| spawn_blocking::run(ctx, p)).boxed()
+                TaskDef::restartable_blocking(name, move |ctx| spawn_blocking::run(ctx, p.clone()))
+                    .boxed()
+            }
+            Kind::Flaky => {
+                TaskDef::restartable(name, move |ctx| flaky::run(ctx, p.clone())).boxed()
             }
         };
-        def.kind(self.name()).journal(journal)
+        def.kind(self.name()).journal(journal).restart(restart)
     }
 }
 
@@ -198,6 +227,10 @@ pub struct Params {
     pub journal: bool,
     /// Write pending records from a synchronous `Drop`, so an abort loses nothing.
     pub flush_on_drop: bool,
+    /// The chance that `flaky` panics at a tick, 0 to 1.
+    pub panic_chance: f64,
+    /// When the task is run again after it panicked or returned on its own.
+    pub restart: RestartPolicy,
 }
 
 impl Default for Params {
@@ -211,6 +244,8 @@ impl Default for Params {
             children: 3,
             journal: true,
             flush_on_drop: false,
+            panic_chance: 0.05,
+            restart: RestartPolicy::default(),
         }
     }
 }
@@ -270,6 +305,35 @@ impl Params {
                 name: "children",
                 default: d.children.to_string(),
                 about: "parent: how many children it spawns",
+            },
+            ParamDoc {
+                name: "panic_chance",
+                default: d.panic_chance.to_string(),
+                about: "flaky: the chance of a panic at each tick",
+            },
+            ParamDoc {
+                name: "restart",
+                default: "never".into(),
+                about: "never, on-panic or always: run it again after a panic (or a return)",
+            },
+            ParamDoc {
+                name: "restart_delay",
+                default: human(d.restart.delay),
+                about: "the first wait before a restart; each restart doubles it",
+            },
+            ParamDoc {
+                name: "restart_max_delay",
+                default: human(d.restart.max_delay),
+                about: "the longest wait before a restart",
+            },
+            ParamDoc {
+                name: "restart_limit",
+                default: format!(
+                    "{} in {}",
+                    d.restart.limit.count,
+                    human(d.restart.limit.within)
+                ),
+                about: "{ count, within }: more restarts than that and it is failed",
             },
         ]
     }

@@ -8,8 +8,11 @@ use crate::supervisor::TaskContext;
 
 pub(super) async fn run(mut ctx: TaskContext, p: Params) {
     let panic_after = p.panic_after;
-    tick_until_stopped(&mut ctx, p.interval, |ctx| {
-        if ctx.ticks() >= panic_after {
+    // This run's ticks: a restarted run panics after as many again.
+    let mut ticks = 0;
+    tick_until_stopped(&mut ctx, p.interval, |_| {
+        ticks += 1;
+        if ticks >= panic_after {
             panic!("panicky gave up after {panic_after} ticks, as designed");
         }
     })

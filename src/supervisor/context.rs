@@ -14,17 +14,29 @@ use crate::journal::Journal;
 /// calls that report its phases so the dashboard can show them.
 pub struct TaskContext {
     entry: Arc<TaskEntry>,
+    /// This run's token.
+    token: CancellationToken,
     journal: Option<Journal>,
 }
 
 impl TaskContext {
     pub(crate) fn new(entry: Arc<TaskEntry>, journal: Option<Journal>) -> Self {
-        Self { entry, journal }
+        let token = CancellationToken::clone(&entry.token());
+        Self {
+            entry,
+            token,
+            journal,
+        }
     }
 
     /// The task's id.
     pub fn id(&self) -> TaskId {
         self.entry.id
+    }
+
+    /// How many times the task has been run again: 0 in its first run.
+    pub fn restarts(&self) -> u32 {
+        self.entry.restarts()
     }
 
     /// The task's name.
@@ -34,17 +46,17 @@ impl TaskContext {
 
     /// The token a graceful stop cancels.
     pub fn token(&self) -> &CancellationToken {
-        &self.entry.token
+        &self.token
     }
 
     /// Whether a graceful stop has been requested (the token is cancelled).
     pub fn is_cancelled(&self) -> bool {
-        self.entry.token.is_cancelled()
+        self.token.is_cancelled()
     }
 
     /// Resolves when a graceful stop is requested.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
-        self.entry.token.cancelled()
+        self.token.cancelled()
     }
 
     /// Counts one tick (a relaxed atomic add) and, with a journal, adds its record to those

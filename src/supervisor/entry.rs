@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
@@ -13,8 +14,10 @@ use super::TaskId;
 use super::event::{EventKind, STAMPED};
 use super::hub::Hub;
 use super::label::Label;
+use super::restart::{RestartHistory, RestartPolicy};
 use super::state::State;
-use crate::journal::Ledger;
+use super::task::Relaunch;
+use crate::journal::{JournalConfig, Ledger};
 
 pub(crate) const FLAG_ORPHAN: u8 = 1;
 pub(crate) const FLAG_ABORT_IGNORED: u8 = 2;
@@ -38,7 +41,8 @@ pub(crate) struct TaskEntry {
     child_count: AtomicU32,
     /// When a requested stop escalates, as nanoseconds since the epoch plus one; 0 = no stop.
     escalate_at: AtomicU64,
-    pub token: CancellationToken,
+    /// The token of the task's current run: a run after a stop gets a fresh one.
+    token: ArcSwap<CancellationToken>,
     /// Where the task's phase reports go, and the supervisor's one shared count of live tasks.
     pub hub: Arc<Hub>,
     /// Nanoseconds since the supervisor's epoch, plus one; 0 = not reached.
@@ -49,14 +53,18 @@ pub(crate) struct TaskEntry {
     cleanup_progress: AtomicU32,
     /// Woken once the task's end has been recorded.
     ended: Notify,
-    pub abort_handle: OnceLock<AbortHandle>,
+    /// The current run's handle.
+    abort_handle: Mutex<Option<AbortHandle>>,
     /// The name as given: moved in at spawn, not copied.
     pub name: String,
     /// The name shared with events and snapshots, made the first time one needs it.
     shared_name: OnceLock<Arc<str>>,
     pub kind: Label,
     pub parent: Option<TaskId>,
-    pub panic_message: OnceLock<Arc<str>>,
+    /// The last run's panic.
+    panic_message: Mutex<Option<Arc<str>>>,
+    /// What it takes to run it again, for a task defined to be restartable.
+    pub restart: OnceLock<Box<Restartable>>,
     children: Mutex<Vec<TaskId>>,
 }
 
@@ -104,6 +112,15 @@ impl Timeline {
     }
 }
 
+/// What a restartable task keeps to run again.
+pub(crate) struct Restartable {
+    pub policy: RestartPolicy,
+    pub relaunch: Relaunch,
+    /// How every run keeps its journal.
+    pub journal: JournalConfig,
+    pub history: Mutex<RestartHistory>,
+}
+
 /// The end code of a task whose end is being recorded: still live to readers, and no longer
 /// open to being abandoned.
 const FINISHING: u8 = u8::MAX;
@@ -129,7 +146,7 @@ impl TaskEntry {
             parent,
             journaled,
             on_blocking_pool,
-            token,
+            token: ArcSwap::from_pointee(token),
             ended: Notify::new(),
             ledger: Ledger::default(),
             end: AtomicU8::new(0),
@@ -137,10 +154,11 @@ impl TaskEntry {
             milestones: Default::default(),
             escalate_at: AtomicU64::new(0),
             cleanup_progress: AtomicU32::new(u32::MAX),
-            panic_message: OnceLock::new(),
+            panic_message: Mutex::new(None),
+            restart: OnceLock::new(),
             children: Mutex::new(Vec::new()),
             child_count: AtomicU32::new(0),
-            abort_handle: OnceLock::new(),
+            abort_handle: Mutex::new(None),
         }
     }
 
@@ -149,7 +167,7 @@ impl TaskEntry {
     pub fn for_test(id: TaskId, name: &str) -> Self {
         Self::new(
             id,
-            Arc::new(Hub::new(chrono::Local::now(), std::sync::Weak::new())),
+            Arc::new(Hub::new(chrono::Local::now(), std::sync::Weak::new(), 1)),
             name.into(),
             "custom".into(),
             None,
@@ -172,12 +190,67 @@ impl TaskEntry {
         State::from_code(self.end.load(Ordering::Acquire))
     }
 
-    /// Claims the right to record the task's end; only the first claim succeeds, so a join and an
-    /// abandonment never both record one.
+    /// Claims the right to record the end of the task's run; only the first claim succeeds, so a
+    /// join and an abandonment never both record one.
     pub fn begin_end(&self) -> bool {
+        self.claim(0)
+    }
+
+    /// Claims the task in the state whose code is `from` (0: running) for changing it; only one
+    /// claim succeeds.
+    pub fn claim(&self, from: u8) -> bool {
         self.end
-            .compare_exchange(0, FINISHING, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(from, FINISHING, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// Readies a claimed task for a new run: the stamps of the last run are cleared but its
+    /// spawn, and it counts as running again.
+    pub fn begin_run(&self, token: Option<CancellationToken>) {
+        for stamp in &self.milestones[1..] {
+            stamp.store(0, Ordering::Relaxed);
+        }
+        self.escalate_at.store(0, Ordering::Relaxed);
+        self.cleanup_progress.store(u32::MAX, Ordering::Relaxed);
+        self.flags.fetch_and(
+            !(FLAG_BUSY | FLAG_DROP_RAN | FLAG_ABORT_IGNORED),
+            Ordering::AcqRel,
+        );
+        if let Some(token) = token {
+            self.token.store(Arc::new(token));
+        }
+        self.end.store(0, Ordering::Release);
+    }
+
+    /// The current run's token.
+    pub fn token(&self) -> arc_swap::Guard<Arc<CancellationToken>> {
+        self.token.load()
+    }
+
+    pub fn set_abort_handle(&self, handle: AbortHandle) {
+        *self.abort_handle.lock().expect("abort handle") = Some(handle);
+    }
+
+    /// Aborts the current run (at its next `.await`).
+    pub fn abort(&self) {
+        if let Some(handle) = self.abort_handle.lock().expect("abort handle").as_ref() {
+            handle.abort();
+        }
+    }
+
+    pub fn set_panic_message(&self, message: Arc<str>) {
+        *self.panic_message.lock().expect("panic message") = Some(message);
+    }
+
+    pub fn panic_message(&self) -> Option<Arc<str>> {
+        self.panic_message.lock().expect("panic message").clone()
+    }
+
+    /// Restarts done so far.
+    pub fn restarts(&self) -> u32 {
+        self.restart
+            .get()
+            .map_or(0, |r| r.history.lock().expect("restarts").total)
     }
 
     /// Publishes the end state, after [`TaskEntry::begin_end`] succeeded, and wakes whoever

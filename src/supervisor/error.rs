@@ -26,6 +26,21 @@ pub enum SupervisorError {
         /// Which rule it breaks.
         reason: NameError,
     },
+    /// A restart policy was given to code that can run only once, or a task defined so was to
+    /// be restarted: define it with [`TaskDef::restartable`](super::TaskDef::restartable).
+    #[error(
+        "`{name}` cannot be run again: its code runs once; define it with TaskDef::restartable to restart it"
+    )]
+    NotRestartable {
+        /// The task's name, escaped.
+        name: String,
+    },
+    /// Only an ended task can be restarted by hand.
+    #[error("task #{0} is still running; stop it before restarting it")]
+    StillRunning(TaskId),
+    /// A task given up on as abandoned may still be running somewhere: it is not run twice.
+    #[error("task #{0} was abandoned and may still be running; it is not restarted")]
+    Abandoned(TaskId),
     /// Every journal keeps a file open; the open-file limit leaves room for no more.
     #[error(
         "cannot spawn `{name}` with a journal: {capacity} journals are open, as many as the open-file limit leaves room for; raise the limit (ulimit -n) or spawn it without a journal"

@@ -127,6 +127,31 @@ pub enum Detail {
         /// The wait.
         after: Duration,
     },
+    /// A run ended and the restart policy runs the task again.
+    Restarting {
+        /// How the run ended.
+        after: State,
+        /// The wait before the next run.
+        delay: Duration,
+        /// Which restart this is, counting from 1.
+        attempt: u32,
+    },
+    /// A new run began.
+    Restarted {
+        /// Which restart this is, counting from 1.
+        attempt: u32,
+        /// Asked for by a person (or the program), not the policy.
+        by_hand: bool,
+    },
+    /// The restart policy gave up.
+    Failed {
+        /// How the last run ended.
+        after: State,
+        /// Restarts done.
+        restarts: u32,
+        /// The window the limit counts restarts in.
+        within: Duration,
+    },
     /// Why the journal failed.
     JournalError {
         /// The I/O error.

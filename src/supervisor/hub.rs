@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::Inner;
 use super::entry::TaskEntry;
 use super::event::{Delivery, Detail, Event, EventKind, EventStream};
+use super::run_dir::JournalSlots;
 
 /// Takes events where they happen; false once it wants no more.
 pub(crate) type Subscriber = Arc<dyn Fn(Delivery) -> bool + Send + Sync>;
@@ -35,6 +36,8 @@ pub(crate) struct Hub {
     live: CacheLine<AtomicUsize>,
     /// Woken when `live` drops to zero.
     all_ended: Notify,
+    /// The journals that may be open; a task holds its place until it ends for good.
+    pub journal_slots: JournalSlots,
     /// Read by every event from every thread, without a lock or a shared count; replaced whole
     /// (under `changing`) to subscribe or to drop a reader that has gone.
     subscribers: ArcSwap<Vec<Subscriber>>,
@@ -44,13 +47,14 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    pub fn new(epoch_wall: DateTime<Local>, supervisor: Weak<Inner>) -> Self {
+    pub fn new(epoch_wall: DateTime<Local>, supervisor: Weak<Inner>, journals: usize) -> Self {
         Self {
             epoch: Instant::now(),
             epoch_wall,
             supervisor,
             live: CacheLine(AtomicUsize::new(0)),
             all_ended: Notify::new(),
+            journal_slots: JournalSlots::new(journals),
             subscribers: ArcSwap::from_pointee(Vec::new()),
             changing: Mutex::new(()),
             listeners: AtomicUsize::new(0),
@@ -62,8 +66,11 @@ impl Hub {
         self.live.0.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Counts a task ended (or dropped unrun).
-    pub fn task_ended(&self) {
+    /// Counts a task ended for good (or dropped unrun), giving back its journal's place.
+    pub fn task_ended(&self, journaled: bool) {
+        if journaled {
+            self.journal_slots.release();
+        }
         if self.live.0.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.all_ended.notify_waiters();
         }

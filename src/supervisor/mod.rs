@@ -13,6 +13,7 @@ mod hub;
 mod label;
 pub mod name;
 pub mod panic;
+mod restart;
 pub(crate) mod run_dir;
 mod snapshot;
 mod state;
@@ -36,14 +37,17 @@ use hub::Hub;
 pub use label::Label;
 pub use name::{MAX_NAME_CHARS, NameError, check_name};
 pub use run_dir::FileLimits;
-use run_dir::{JournalSlots, RunDir, journal_file_name};
+use run_dir::{RunDir, journal_file_name};
 pub use snapshot::{TaskReport, TaskSnapshot};
 pub use state::{Cleanup, State};
 
 use crate::journal::{Journal, JournalConfig};
 use crate::text::escape;
-use entry::{FLAG_ABORT_IGNORED, TaskEntry};
-pub use task::{AsyncTask, BlockingTask, BoxedTask, Launch};
+use entry::{FLAG_ABORT_IGNORED, Restartable, TaskEntry};
+pub use restart::{Restart, RestartLimit, RestartPolicy};
+pub use task::{
+    AsyncTask, BlockingTask, BoxedTask, Launch, RestartableBlockingTask, RestartableTask,
+};
 
 /// A task's number, unique within one supervisor, counting from 1 in spawn order.
 pub type TaskId = u64;
@@ -65,6 +69,7 @@ pub struct TaskDef<L = BoxedTask> {
     kind: Label,
     /// `None`: the supervisor's default.
     journal: Option<JournalConfig>,
+    restart: RestartPolicy,
     launch: L,
 }
 
@@ -74,6 +79,7 @@ impl<L> TaskDef<L> {
             name,
             kind: Label::from("custom"),
             journal: None,
+            restart: RestartPolicy::default(),
             launch,
         }
     }
@@ -91,9 +97,39 @@ impl<L> TaskDef<L> {
         self
     }
 
+    /// When the task is run again after it ended (default: never). Only code that can be run
+    /// again — [`TaskDef::restartable`], the built-in kinds — takes a policy that restarts;
+    /// spawning other code with one is refused.
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.restart = policy;
+        self
+    }
+
     /// The task's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+impl<F, Fut> TaskDef<RestartableTask<F>>
+where
+    F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    /// A task running `body` as an async task, which can be run again: by its restart policy
+    /// ([`TaskDef::restart`]) or by [`Supervisor::restart`]. `body` is called for every run.
+    pub fn restartable(name: impl Into<String>, body: F) -> Self {
+        Self::with_launch(name.into(), RestartableTask(body))
+    }
+}
+
+impl<F> TaskDef<RestartableBlockingTask<F>>
+where
+    F: Fn(TaskContext) + Send + Sync + 'static,
+{
+    /// [`TaskDef::blocking`], for code that can be run again.
+    pub fn restartable_blocking(name: impl Into<String>, body: F) -> Self {
+        Self::with_launch(name.into(), RestartableBlockingTask(body))
     }
 }
 
@@ -127,6 +163,7 @@ impl<L: Launch> TaskDef<L> {
             name: self.name,
             kind: self.kind,
             journal: self.journal,
+            restart: self.restart,
             launch: BoxedTask::new(self.launch),
         }
     }
@@ -147,6 +184,7 @@ pub struct SupervisorBuilder {
     wall_clock_origin: Option<DateTime<Local>>,
     journal_capacity: Option<usize>,
     default_journal: JournalConfig,
+    restart_jitter: f64,
 }
 
 impl SupervisorBuilder {
@@ -208,6 +246,13 @@ impl SupervisorBuilder {
         self
     }
 
+    /// How far a restart's wait may stray from its backoff, as a fraction either way (default
+    /// 0.1, so that tasks failing together do not restart together); 0 for exact waits.
+    pub fn restart_jitter(mut self, fraction: f64) -> Self {
+        self.restart_jitter = fraction.clamp(0.0, 1.0);
+        self
+    }
+
     /// Builds the supervisor. Must be called inside a tokio runtime: that runtime does the
     /// supervisor's own work.
     pub fn build(self) -> Result<Supervisor, BuildError> {
@@ -238,13 +283,14 @@ impl SupervisorBuilder {
             hub: Arc::new(Hub::new(
                 self.wall_clock_origin.unwrap_or_else(Local::now),
                 supervisor.clone(),
+                capacity,
             )),
             registry: RwLock::new(Vec::new()),
             grace_nanos: AtomicU64::new(duration_nanos(self.grace)),
             run_dir,
             journal_dir,
-            journal_slots: Arc::new(JournalSlots::new(capacity)),
             default_journal: self.default_journal,
+            restart_jitter: self.restart_jitter,
             closed: AtomicBool::new(false),
             aborted_all: CancellationToken::new(),
         });
@@ -284,8 +330,8 @@ pub(crate) struct Inner {
     run_dir: RunDir,
     /// `run_dir`'s path, shared with every journal.
     journal_dir: Arc<Path>,
-    journal_slots: Arc<JournalSlots>,
     default_journal: JournalConfig,
+    restart_jitter: f64,
     /// Set by shutdown under the registry's write lock, so a spawn either sees it or is seen by
     /// shutdown's stop of every task.
     closed: AtomicBool,
@@ -300,7 +346,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if let Ok(registry) = self.registry.get_mut() {
             for entry in registry.iter().filter(|e| !e.is_ended()) {
-                entry.token.cancel();
+                entry.token().cancel();
             }
         }
     }
@@ -327,6 +373,7 @@ impl Supervisor {
             wall_clock_origin: None,
             journal_capacity: None,
             default_journal: JournalConfig::default(),
+            restart_jitter: 0.1,
         }
     }
 
@@ -386,6 +433,52 @@ impl Supervisor {
             self.inner.aborted_all.cancel();
         }
         asked
+    }
+
+    /// Runs an ended task again, as `r` does on the dashboard: same id, same name, its journal
+    /// going on where it ended. For tasks defined to be restartable
+    /// ([`TaskDef::restartable`], the built-in kinds); not for a running or abandoned one.
+    pub fn restart(&self, id: TaskId) -> Result<(), SupervisorError> {
+        let inner = &self.inner;
+        let entry = inner.entry(id)?;
+        let Some(state) = entry.end_state().filter(|s| s.is_ended()) else {
+            return Err(SupervisorError::StillRunning(id));
+        };
+        if state == State::Abandoned {
+            return Err(SupervisorError::Abandoned(id));
+        }
+        let Some(restart) = entry.restart.get() else {
+            return Err(SupervisorError::NotRestartable {
+                name: escape(&entry.name).into_owned(),
+            });
+        };
+        // As a spawn: under the registry's lock, so a racing shutdown sees it or refuses it.
+        let _registry = inner.registry.write().expect("registry");
+        if inner.is_closed() {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        if !entry.claim(state.code()) {
+            return Err(SupervisorError::StillRunning(id));
+        }
+        if entry.journaled && !inner.hub.journal_slots.take() {
+            entry.set_end_state(state);
+            return Err(SupervisorError::TooManyJournals {
+                name: entry.name.clone(),
+                capacity: inner.hub.journal_slots.capacity,
+            });
+        }
+        inner.hub.task_started();
+        restart.history.lock().expect("restarts").forget();
+        // The last run's token may be spent: the new run gets its own, under its parent's if the
+        // parent still runs.
+        let token = entry
+            .parent
+            .and_then(|p| inner.entry(p).ok())
+            .filter(|p| !p.is_ended())
+            .map_or_else(CancellationToken::new, |p| p.token().child_token());
+        drop(_registry);
+        inner.run_again(&entry, Some(token), true);
+        Ok(())
     }
 
     /// Stops everything gracefully with `grace` as the grace period, aborts what is still
@@ -546,7 +639,7 @@ impl Supervisor {
     /// How many journaled tasks may run at once (see
     /// [`SupervisorBuilder::journal_capacity`]).
     pub fn journal_capacity(&self) -> usize {
-        self.inner.journal_slots.capacity
+        self.inner.hub.journal_slots.capacity
     }
 
     /// Time since the supervisor was built, on tokio's clock.
@@ -566,7 +659,9 @@ impl Supervisor {
             tasks
                 .into_iter()
                 .map(|s| {
-                    let path = s.journaled.then(|| dir.join(journal_file_name(s.id, &s.name)));
+                    let path = s
+                        .journaled
+                        .then(|| dir.join(journal_file_name(s.id, &s.name)));
                     TaskReport::verify(s, path)
                 })
                 .collect()
@@ -608,8 +703,13 @@ impl Inner {
             name: escape(&def.name).into_owned(),
             reason,
         })?;
+        if def.restart.restart != Restart::Never && !def.launch.restartable() {
+            return Err(SupervisorError::NotRestartable {
+                name: escape(&def.name).into_owned(),
+            });
+        }
         let journal_config = def.journal.unwrap_or(self.default_journal);
-        let token = parent.map_or_else(CancellationToken::new, |p| p.token.child_token());
+        let token = parent.map_or_else(CancellationToken::new, |p| p.token().child_token());
         // Under the write lock: shutdown sets `closed` under it too, so this task is either
         // refused here or registered before shutdown stops every registered task.
         let entry = {
@@ -617,10 +717,10 @@ impl Inner {
             if self.closed.load(Ordering::Relaxed) {
                 return Err(SupervisorError::ShuttingDown);
             }
-            if journal_config.enabled && !self.journal_slots.take() {
+            if journal_config.enabled && !self.hub.journal_slots.take() {
                 return Err(SupervisorError::TooManyJournals {
                     name: def.name,
-                    capacity: self.journal_slots.capacity,
+                    capacity: self.hub.journal_slots.capacity,
                 });
             }
             let entry = Arc::new(TaskEntry::new(
@@ -640,24 +740,83 @@ impl Inner {
         if let Some(parent) = parent {
             parent.add_child(entry.id);
         }
-        let journal = entry.journaled.then(|| {
-            Journal::new(
-                entry.clone(),
-                self.journal_dir.clone(),
-                journal_config,
-                self.journal_slots.clone(),
-            )
-        });
         self.hub
             .emit(&entry, EventKind::Spawned, || Detail::Spawned {
                 kind: entry.kind.clone(),
                 parent: entry.parent,
             });
-        let ctx = TaskContext::new(entry.clone(), journal);
-        let end = task::EndGuard::new(entry.clone());
-        let abort = def.launch.launch(ctx, end, &self.tasks);
-        let _ = entry.abort_handle.set(abort);
+        let policy = def.restart;
+        let mut keep = |relaunch| {
+            let _ = entry.restart.set(Box::new(Restartable {
+                policy,
+                relaunch,
+                journal: journal_config,
+                history: Default::default(),
+            }));
+        };
+        let (ctx, end) = self.run_parts(&entry, journal_config);
+        let abort = def.launch.launch(ctx, end, &self.tasks, &mut keep);
+        entry.set_abort_handle(abort);
         Ok(entry.id)
+    }
+
+    /// What a run of `entry`'s task is handed, and what records its end.
+    fn run_parts(
+        &self,
+        entry: &Arc<TaskEntry>,
+        journal: JournalConfig,
+    ) -> (TaskContext, task::EndGuard) {
+        let journal = entry
+            .journaled
+            .then(|| Journal::new(entry.clone(), self.journal_dir.clone(), journal));
+        (
+            TaskContext::new(entry.clone(), journal),
+            task::EndGuard::new(entry.clone()),
+        )
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn restart_jitter(&self) -> f64 {
+        self.restart_jitter
+    }
+
+    /// Runs a task again after `delay`, unless a stop or an abort ends it meanwhile.
+    pub(crate) fn schedule_restart(self: &Arc<Self>, entry: Arc<TaskEntry>, delay: Duration) {
+        let inner = Arc::downgrade(self);
+        self.control.spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(inner) = inner.upgrade()
+                && entry.claim(State::Restarting.code())
+            {
+                inner.run_again(&entry, None, false);
+            }
+        });
+    }
+
+    /// Starts a new run of a claimed task that can be run again, with `token` for it if the last
+    /// run's is spent.
+    fn run_again(&self, entry: &Arc<TaskEntry>, token: Option<CancellationToken>, by_hand: bool) {
+        let restart = entry
+            .restart
+            .get()
+            .expect("only restartable tasks are run again");
+        let attempt = {
+            let mut history = restart.history.lock().expect("restarts");
+            history.total += 1;
+            history.total
+        };
+        entry.begin_run(token);
+        self.hub
+            .emit(entry, EventKind::Restarted, || Detail::Restarted {
+                attempt,
+                by_hand,
+            });
+        let (ctx, end) = self.run_parts(entry, restart.journal);
+        entry.set_abort_handle((restart.relaunch)(ctx, end, &self.tasks));
     }
 
     fn journal_path_of(&self, entry: &TaskEntry) -> PathBuf {
@@ -682,15 +841,30 @@ impl Inner {
         queue.reverse();
         let mut events = Vec::new();
         let mut asked = Vec::new();
+        let mut ended = Vec::new();
         while let Some((entry, cascaded_from)) = queue.pop() {
-            if entry.is_ended() || !entry.mark(EventKind::StopRequested, now) {
+            if entry.is_ended() {
+                continue;
+            }
+            let detail = Detail::StopRequested {
+                grace,
+                cascaded_from,
+            };
+            if self.end_in_backoff(
+                entry,
+                State::Stopped,
+                now,
+                at,
+                (EventKind::StopRequested, detail.clone()),
+                &mut events,
+            ) {
+                ended.push(entry);
+                continue;
+            }
+            if !entry.mark(EventKind::StopRequested, now) {
                 continue;
             }
             if let Some(at) = at {
-                let detail = Detail::StopRequested {
-                    grace,
-                    cascaded_from,
-                };
                 events.push(hub::event(entry, EventKind::StopRequested, now, at, detail));
             }
             entry.set_escalation_deadline(deadline);
@@ -704,9 +878,11 @@ impl Inner {
         // Told before any token is cancelled, so every task's `stop_requested` comes before
         // what the task does next.
         self.hub.send_batch(events);
+        self.settle(&ended);
         for entry in &asked {
-            entry.token.cancel();
+            entry.token().cancel();
         }
+        let asked_total = asked.len() + ended.len();
         if !asked.is_empty() {
             // Sleeps out the grace period rather than waking for every join; it holds the
             // supervisor weakly, so it keeps nothing alive, and shutdown does not wait for it.
@@ -718,7 +894,7 @@ impl Inner {
                 }
             });
         }
-        asked.len()
+        asked_total
     }
 
     /// Aborts every task whose stop was due by `deadline` and that has not been joined.
@@ -750,11 +926,49 @@ impl Inner {
             };
             self.hub.emit(entry, EventKind::Abandoned, detail);
             entry.set_end_state(State::Abandoned);
+            self.hub.task_ended(entry.journaled);
         }
     }
 
     fn grace(&self) -> Duration {
         Duration::from_nanos(self.grace_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Ends a task waiting out its restart backoff at once, as `state`, when a stop or an abort
+    /// (`request`) reaches it: no restart follows. Its events join `events`. Returns whether it
+    /// was such a task.
+    fn end_in_backoff(
+        &self,
+        entry: &TaskEntry,
+        state: State,
+        now: Duration,
+        at: Option<DateTime<Local>>,
+        (request, detail): (EventKind, Detail),
+        events: &mut Vec<Event>,
+    ) -> bool {
+        if !entry.claim(State::Restarting.code()) {
+            return false;
+        }
+        entry.mark(request, now);
+        entry.mark(EventKind::Joined, now);
+        entry.set_end_state(state);
+        if let Some(at) = at {
+            events.push(hub::event(entry, request, now, at, detail));
+            let joined = Detail::Joined {
+                state,
+                stop_latency: Some(Duration::ZERO),
+            };
+            events.push(hub::event(entry, EventKind::Joined, now, at, joined));
+        }
+        true
+    }
+
+    /// Counts tasks ended by [`Inner::end_in_backoff`] as ended for good, once their events are
+    /// out.
+    fn settle(&self, ended: &[&TaskEntry]) {
+        for entry in ended {
+            self.hub.task_ended(entry.journaled);
+        }
     }
 
     /// The one way abort requests and escalations (after `grace`) abort tasks. Every event
@@ -771,8 +985,17 @@ impl Inner {
         let at = self.hub.listening().then(|| self.hub.wall_time(now));
         let mut events = Vec::new();
         let mut asked = Vec::new();
+        let mut ended = Vec::new();
         for entry in entries {
             if entry.is_ended() {
+                continue;
+            }
+            let detail = Detail::Aborting {
+                grace,
+                ignored: false,
+            };
+            if self.end_in_backoff(entry, State::Aborted, now, at, (kind, detail), &mut events) {
+                ended.push(&**entry);
                 continue;
             }
             if entry.on_blocking_pool {
@@ -791,12 +1014,11 @@ impl Inner {
             asked.push(entry);
         }
         self.hub.send_batch(events);
+        self.settle(&ended);
         for entry in &asked {
-            if let Some(handle) = entry.abort_handle.get() {
-                handle.abort();
-            }
+            entry.abort();
         }
-        asked.len()
+        asked.len() + ended.len()
     }
 
     fn snapshot_of(&self, entry: &TaskEntry) -> TaskSnapshot {

@@ -45,8 +45,10 @@ pub struct TaskSnapshot {
     pub busy: bool,
     /// Its synchronous `Drop` has run.
     pub drop_ran: bool,
-    /// The message of its panic, if it panicked.
+    /// The message of its last panic, if it panicked.
     pub panic_message: Option<Arc<str>>,
+    /// How many times its restart policy (or a person) has run it again.
+    pub restarts: u32,
     /// When it reached each moment of its life.
     pub timeline: Timeline,
     /// When a requested stop will be escalated to an abort, since the supervisor's start.
@@ -61,7 +63,7 @@ impl TaskSnapshot {
         // ledger are final. A task read as live shows no join, even one recorded since.
         let end = entry.end_state();
         let mut timeline = entry.timeline();
-        if end.is_none() {
+        if end.is_none_or(|s| !s.is_ended()) {
             timeline = timeline.without(EventKind::Joined);
         }
         let state = end.unwrap_or_else(|| State::live(&timeline));
@@ -82,7 +84,8 @@ impl TaskSnapshot {
             abort_ignored: entry.flag(FLAG_ABORT_IGNORED),
             busy: entry.flag(FLAG_BUSY),
             drop_ran: entry.flag(FLAG_DROP_RAN),
-            panic_message: entry.panic_message.get().cloned(),
+            panic_message: entry.panic_message(),
+            restarts: entry.restarts(),
             timeline,
             escalation_at: entry.escalation_deadline(),
             age: until.saturating_sub(spawned),

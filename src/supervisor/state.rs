@@ -109,7 +109,7 @@ impl Cleanup {
     /// What became of the cleanup, judged from the end state (`None` while the task runs) and
     /// the cleanup phases the task reported. A task that reported none has no cleanup to judge.
     pub(crate) fn of(end: Option<State>, timeline: &Timeline) -> Cleanup {
-        let Some(end) = end else {
+        let Some(end) = end.filter(|s| s.is_ended()) else {
             return Cleanup::NotApplicable;
         };
         let started = timeline.at(EventKind::CleanupStarted).is_some();

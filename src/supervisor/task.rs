@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
@@ -19,19 +20,33 @@ use super::context::TaskContext;
 use super::entry::{FLAG_ORPHAN, TaskEntry};
 use super::event::{Detail, EventKind};
 use super::panic::{in_task, panic_message};
+use super::restart::RestartLimit;
 use super::state::State;
 
 mod sealed {
     pub trait Sealed {}
 }
 
+/// Starts a run of a task's code again: kept for tasks defined to be restartable.
+pub(crate) type Relaunch = Arc<dyn Fn(TaskContext, EndGuard, &Handle) -> AbortHandle + Send + Sync>;
+
 /// How a task's code is started on a runtime: the ways a [`TaskDef`](super::TaskDef) is made.
 /// Not for implementing outside taskmon.
 pub trait Launch: sealed::Sealed + Send + 'static {
     #[doc(hidden)]
     fn on_blocking_pool(&self) -> bool;
+    /// Whether the code can be run again.
     #[doc(hidden)]
-    fn launch(self, ctx: TaskContext, end: EndGuard, runtime: &Handle) -> AbortHandle;
+    fn restartable(&self) -> bool;
+    /// Starts the code. `keep` receives how to start it again, if it can be, before it starts.
+    #[doc(hidden)]
+    fn launch(
+        self,
+        ctx: TaskContext,
+        end: EndGuard,
+        runtime: &Handle,
+        keep: &mut dyn FnMut(Relaunch),
+    ) -> AbortHandle;
 }
 
 /// An async task's code, of its own type: its future is stored inline in tokio's task.
@@ -40,12 +55,20 @@ pub struct AsyncTask<F>(pub(super) F);
 /// A blocking-pool task's code, of its own type.
 pub struct BlockingTask<F>(pub(super) F);
 
+/// An async task's code that can be run again: a restart policy or a person can restart it.
+pub struct RestartableTask<F>(pub(super) F);
+
+/// A blocking-pool task's code that can be run again.
+pub struct RestartableBlockingTask<F>(pub(super) F);
+
 /// Starts boxed task code.
-type LaunchFn = Box<dyn FnOnce(TaskContext, EndGuard, &Handle) -> AbortHandle + Send>;
+type LaunchFn =
+    Box<dyn FnOnce(TaskContext, EndGuard, &Handle, &mut dyn FnMut(Relaunch)) -> AbortHandle + Send>;
 
 /// Task code of any kind behind one box.
 pub struct BoxedTask {
     on_blocking_pool: bool,
+    restartable: bool,
     launch: LaunchFn,
 }
 
@@ -53,13 +76,16 @@ impl BoxedTask {
     pub(super) fn new(launch: impl Launch) -> Self {
         Self {
             on_blocking_pool: launch.on_blocking_pool(),
-            launch: Box::new(move |ctx, end, runtime| launch.launch(ctx, end, runtime)),
+            restartable: launch.restartable(),
+            launch: Box::new(move |ctx, end, runtime, keep| launch.launch(ctx, end, runtime, keep)),
         }
     }
 }
 
 impl<F> sealed::Sealed for AsyncTask<F> {}
 impl<F> sealed::Sealed for BlockingTask<F> {}
+impl<F> sealed::Sealed for RestartableTask<F> {}
+impl<F> sealed::Sealed for RestartableBlockingTask<F> {}
 impl sealed::Sealed for BoxedTask {}
 
 impl<F, Fut> Launch for AsyncTask<F>
@@ -71,7 +97,17 @@ where
         false
     }
 
-    fn launch(self, ctx: TaskContext, end: EndGuard, runtime: &Handle) -> AbortHandle {
+    fn restartable(&self) -> bool {
+        false
+    }
+
+    fn launch(
+        self,
+        ctx: TaskContext,
+        end: EndGuard,
+        runtime: &Handle,
+        _: &mut dyn FnMut(Relaunch),
+    ) -> AbortHandle {
         runtime
             .spawn(Supervised::new((self.0)(ctx), end))
             .abort_handle()
@@ -86,11 +122,83 @@ where
         true
     }
 
-    fn launch(self, ctx: TaskContext, end: EndGuard, runtime: &Handle) -> AbortHandle {
+    fn restartable(&self) -> bool {
+        false
+    }
+
+    fn launch(
+        self,
+        ctx: TaskContext,
+        end: EndGuard,
+        runtime: &Handle,
+        _: &mut dyn FnMut(Relaunch),
+    ) -> AbortHandle {
         let body = self.0;
         runtime
             .spawn_blocking(move || run_blocking(move || body(ctx), end))
             .abort_handle()
+    }
+}
+
+impl<F, Fut> Launch for RestartableTask<F>
+where
+    F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    fn on_blocking_pool(&self) -> bool {
+        false
+    }
+
+    fn restartable(&self) -> bool {
+        true
+    }
+
+    fn launch(
+        self,
+        ctx: TaskContext,
+        end: EndGuard,
+        runtime: &Handle,
+        keep: &mut dyn FnMut(Relaunch),
+    ) -> AbortHandle {
+        let body = self.0;
+        let relaunch: Relaunch = Arc::new(move |ctx, end, runtime: &Handle| {
+            runtime
+                .spawn(Supervised::new(body(ctx), end))
+                .abort_handle()
+        });
+        keep(relaunch.clone());
+        relaunch(ctx, end, runtime)
+    }
+}
+
+impl<F> Launch for RestartableBlockingTask<F>
+where
+    F: Fn(TaskContext) + Send + Sync + 'static,
+{
+    fn on_blocking_pool(&self) -> bool {
+        true
+    }
+
+    fn restartable(&self) -> bool {
+        true
+    }
+
+    fn launch(
+        self,
+        ctx: TaskContext,
+        end: EndGuard,
+        runtime: &Handle,
+        keep: &mut dyn FnMut(Relaunch),
+    ) -> AbortHandle {
+        let body = Arc::new(self.0);
+        let relaunch: Relaunch = Arc::new(move |ctx, end, runtime: &Handle| {
+            let body = body.clone();
+            runtime
+                .spawn_blocking(move || run_blocking(move || body(ctx), end))
+                .abort_handle()
+        });
+        keep(relaunch.clone());
+        relaunch(ctx, end, runtime)
     }
 }
 
@@ -99,8 +207,18 @@ impl Launch for BoxedTask {
         self.on_blocking_pool
     }
 
-    fn launch(self, ctx: TaskContext, end: EndGuard, runtime: &Handle) -> AbortHandle {
-        (self.launch)(ctx, end, runtime)
+    fn restartable(&self) -> bool {
+        self.restartable
+    }
+
+    fn launch(
+        self,
+        ctx: TaskContext,
+        end: EndGuard,
+        runtime: &Handle,
+        keep: &mut dyn FnMut(Relaunch),
+    ) -> AbortHandle {
+        (self.launch)(ctx, end, runtime, keep)
     }
 }
 
@@ -178,36 +296,65 @@ impl EndGuard {
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
-        record_end(&self.entry, self.outcome.take());
-        self.entry.hub.task_ended();
+        if record_end(&self.entry, self.outcome.take()) {
+            self.entry.hub.task_ended(self.entry.journaled);
+        }
     }
 }
 
-/// Records how a task ended, flags its still-running children as orphans and wakes whoever
-/// waits for the join. A task given up on as abandoned keeps that end.
-fn record_end(entry: &TaskEntry, outcome: Option<Outcome>) {
+/// Records how a task's run ended: its end for good, or — when its restart policy covers such an
+/// end — a restart after a backoff, or `failed` when the policy gives up. Flags its still-running
+/// children as orphans and wakes whoever waits for the join. Returns whether the task ended for
+/// good here (a task given up on as abandoned was settled then).
+fn record_end(entry: &Arc<TaskEntry>, outcome: Option<Outcome>) -> bool {
     if !entry.begin_end() {
-        return;
+        return false;
     }
     let hub = &entry.hub;
-    let state = match outcome {
+    let mut state = match outcome {
         // The stamp first: `is_cancelled` takes a lock, and it is only needed for a token
         // the task's own code cancelled.
         Some(Outcome::Returned)
-            if entry.reached(EventKind::StopRequested) || entry.token.is_cancelled() =>
+            if entry.reached(EventKind::StopRequested) || entry.token().is_cancelled() =>
         {
             State::Stopped
         }
         Some(Outcome::Returned) => State::Finished,
         Some(Outcome::Panicked(message)) => {
             let message: Arc<str> = message.into();
-            let _ = entry.panic_message.set(message.clone());
+            entry.set_panic_message(message.clone());
             hub.emit(entry, EventKind::Panicked, || Detail::Panicked { message });
             State::Panicked
         }
         None if entry.reached(EventKind::Escalated) => State::Escalated,
         None => State::Aborted,
     };
+    if let Some(restart) = restart_due(entry, state) {
+        match restart {
+            Restart::After(delay, attempt) => {
+                entry.set_end_state(State::Restarting);
+                hub.emit(entry, EventKind::Restarting, || Detail::Restarting {
+                    after: state,
+                    delay,
+                    attempt,
+                });
+                orphan_children(entry, state);
+                if let Some(supervisor) = hub.supervisor.upgrade() {
+                    supervisor.schedule_restart(entry.clone(), delay);
+                }
+                return false;
+            }
+            Restart::GiveUp(limit) => {
+                let restarts = entry.restarts();
+                hub.emit(entry, EventKind::Failed, || Detail::Failed {
+                    after: state,
+                    restarts,
+                    within: limit.within,
+                });
+                state = State::Failed;
+            }
+        }
+    }
     let since_start = hub.since_epoch();
     entry.mark(EventKind::Joined, since_start);
     entry.set_end_state(state);
@@ -219,6 +366,49 @@ fn record_end(entry: &TaskEntry, outcome: Option<Outcome>) {
         };
         hub.send(entry, EventKind::Joined, since_start, detail);
     }
+    orphan_children(entry, state);
+    true
+}
+
+/// What a restart policy makes of a run's end.
+enum Restart {
+    /// Run again after this long, as restart number `.1` (counting from 1).
+    After(Duration, u32),
+    /// The limit is reached: `failed`.
+    GiveUp(RestartLimit),
+}
+
+/// Whether the task's restart policy covers this end: a panic or a return of its own, that no
+/// person or program asked for, outside a shutdown.
+fn restart_due(entry: &TaskEntry, end: State) -> Option<Restart> {
+    let restart = entry.restart.get()?;
+    let panicked = match end {
+        State::Panicked => true,
+        State::Finished => false,
+        _ => return None,
+    };
+    let asked = entry.reached(EventKind::StopRequested) || entry.reached(EventKind::AbortRequested);
+    if asked || !restart.policy.covers(panicked) {
+        return None;
+    }
+    let supervisor = entry.hub.supervisor.upgrade()?;
+    if supervisor.is_closed() {
+        return None;
+    }
+    let mut history = restart.history.lock().expect("restarts");
+    Some(
+        match history.decide(restart.policy.limit, entry.hub.since_epoch()) {
+            Some(n) => Restart::After(
+                restart.policy.backoff(n, supervisor.restart_jitter()),
+                history.total + 1,
+            ),
+            None => Restart::GiveUp(restart.policy.limit),
+        },
+    )
+}
+
+/// Flags the task's children that still run as orphans: their parent's run ended as `state`.
+fn orphan_children(entry: &TaskEntry, state: State) {
     let children = entry.children();
     if children.is_empty() {
         return;
@@ -236,7 +426,7 @@ fn record_end(entry: &TaskEntry, outcome: Option<Outcome>) {
                 parent: entry.id,
                 parent_state: state,
             };
-            hub.emit(&child, EventKind::Orphaned, detail);
+            entry.hub.emit(&child, EventKind::Orphaned, detail);
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::text::escape;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(task) = app.selected_row() else {
-        let empty = Paragraph::new("No tasks. Press n to spawn one, or 1–8 for a kind.")
+        let empty = Paragraph::new("No tasks. Press n to spawn one, or 1–9 for a kind.")
             .block(Block::bordered().title(" detail "));
         frame.render_widget(empty, area);
         return;

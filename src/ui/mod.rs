@@ -85,12 +85,25 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The key hints that fit: when they do not all, the ones nearest the middle of the list give way
+/// first, so the first (what to do to a task) and the last (`? help`, `q quit`) stay.
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
-    let mut spans = vec![Span::raw(" ")];
-    for binding in input::bindings(app.mode)
+    let mut shown: Vec<&input::Binding> = input::bindings(app.mode)
         .iter()
         .filter(|b| !b.hint.is_empty())
-    {
+        .collect();
+    let width = |bindings: &[&input::Binding]| -> usize {
+        1 + bindings
+            .iter()
+            .map(|b| b.label.chars().count() + b.hint.chars().count() + 3)
+            .sum::<usize>()
+    };
+    while width(&shown) > area.width as usize && shown.len() > 2 {
+        // The last two are help and quit; drop what is just before them.
+        shown.remove(shown.len() - 3);
+    }
+    let mut spans = vec![Span::raw(" ")];
+    for binding in shown {
         spans.push(Span::from(binding.label).bold().fg(Color::Cyan));
         spans.push(Span::raw(format!(" {}  ", binding.hint)));
     }

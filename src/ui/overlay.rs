@@ -56,7 +56,7 @@ pub(super) fn help(frame: &mut Frame, area: Rect) {
         ]));
     }
     lines.push(Line::from(""));
-    lines.push(Line::from("kinds for 1–8:").bold());
+    lines.push(Line::from("kinds for 1–9:").bold());
     for (i, kind) in Kind::ALL.into_iter().enumerate() {
         lines.push(Line::from(format!(
             "{:>10}  {:<15}{}",
@@ -89,7 +89,7 @@ pub(super) fn picker(frame: &mut Frame, area: Rect, highlighted: usize) {
         })
         .collect();
     lines.push(Line::from(""));
-    lines.push(Line::from(" ↑ ↓ choose · Enter spawn · 1–8 spawn at once · Esc close").dim());
+    lines.push(Line::from(" ↑ ↓ choose · Enter spawn · 1–9 spawn at once · Esc close").dim());
     popup(frame, area, "spawn a task", lines, 96);
 }
 

@@ -50,6 +50,18 @@ const COLUMNS: &[Column] = &[
         cell: |r, _| Span::raw(r.ledger.ticks.to_string()),
     },
     Column {
+        title: "rst",
+        width: Constraint::Length(3),
+        right: true,
+        cell: |r, _| {
+            if r.restarts > 0 {
+                Span::raw(r.restarts.to_string())
+            } else {
+                Span::raw("-").dim()
+            }
+        },
+    },
+    Column {
         title: "rate/s",
         width: Constraint::Length(6),
         right: true,
@@ -63,13 +75,13 @@ const COLUMNS: &[Column] = &[
     },
     Column {
         title: "age",
-        width: Constraint::Length(7),
+        width: Constraint::Length(6),
         right: true,
         cell: |r, _| Span::raw(super::uptime(r.age.as_secs())),
     },
     Column {
-        title: "stop latency",
-        width: Constraint::Length(12),
+        title: "latency",
+        width: Constraint::Length(9),
         right: true,
         cell: |r, _| Span::raw(format::latency(r.stop_latency())),
     },
