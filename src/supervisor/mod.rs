@@ -311,7 +311,41 @@ impl Drop for OwnedRuntime {
 }
 
 /// Supervises tokio tasks: spawn, graceful stop with a grace period and escalation, abort,
-/// shutdown, lock-free snapshots and a stream of lifecycle events. Cheap to clone.
+/// restart policies, shutdown, lock-free snapshots and a stream of lifecycle events. Cheap to
+/// clone.
+///
+/// A worker restarted after each panic — waiting 100 ms, then 200 ms, … — until it gives up
+/// after three restarts within a minute:
+///
+/// ```
+/// use std::time::Duration;
+/// use taskmon::{JournalConfig, RestartPolicy, State, Supervisor, TaskDef};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # taskmon::silence_task_panics(true);
+/// let sup = Supervisor::builder()
+///     .default_journal(JournalConfig::OFF) // no journal files for this program
+///     .build()?;
+/// let policy = RestartPolicy::on_panic().limit(3, Duration::from_secs(60));
+/// let worker = sup.spawn(
+///     TaskDef::restartable("worker", |mut ctx| async move {
+///         ctx.tick();
+///         if ctx.restarts() < 2 {
+///             panic!("not ready yet"); // the first two runs fail
+///         }
+///         ctx.cancelled().await; // the third runs until it is stopped
+///     })
+///     .restart(policy),
+/// )?;
+/// tokio::time::sleep(Duration::from_secs(1)).await;
+/// let now = sup.task(worker)?;
+/// assert_eq!((now.state, now.restarts, now.ticks()), (State::Running, 2, 3));
+///
+/// sup.shutdown(Duration::from_secs(2)).await;
+/// assert_eq!(sup.task(worker)?.state, State::Stopped);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Supervisor {
     inner: Arc<Inner>,
