@@ -245,8 +245,10 @@ fn report_table(reports: &[&TaskReport]) -> String {
     for r in reports {
         let s = &r.snapshot;
         let mut state = s.state.to_string();
-        if s.restarts > 0 {
-            state.push_str(&format!(" ({} restarts)", s.restarts));
+        match s.restarts {
+            0 => {}
+            1 => state.push_str(" (1 restart)"),
+            n => state.push_str(&format!(" ({n} restarts)")),
         }
         if s.orphan {
             state.push_str(" (orphan)");
