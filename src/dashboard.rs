@@ -154,6 +154,8 @@ async fn event_loop(
             let grace = app.grace;
             shutdown = Some(Box::pin(async move {
                 sup.shutdown(grace).await;
+                // The program ends: what shutdown passed by (detached tasks) is dropped now.
+                sup.end_task_runtime().await;
                 sup.report().await
             }));
         }

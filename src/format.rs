@@ -160,6 +160,8 @@ pub fn report_json(r: &TaskReport) -> Value {
         "journal_problem": r.journal_problem,
         "orphan": s.orphan,
         "restarts": s.restarts,
+        "note": s.note.as_deref(),
+        "detached": s.detached,
         "panic": s.panic_message.as_deref(),
     })
 }
@@ -201,7 +203,27 @@ pub fn report_summary(reports: &[TaskReport], max_rows: usize) -> String {
     if reports.len() > 1 {
         out.push_str(&totals(reports));
     }
+    out.push_str(&dropped_line(reports));
     out
+}
+
+/// The one line that says what became of detached tasks, if there were any running at the end.
+fn dropped_line(reports: &[TaskReport]) -> String {
+    let dropped: Vec<_> = reports
+        .iter()
+        .filter(|r| r.snapshot.state == State::Dropped)
+        .collect();
+    if dropped.is_empty() {
+        return String::new();
+    }
+    let lost: u64 = dropped
+        .iter()
+        .map(|r| r.snapshot.ledger.counts().lost)
+        .sum();
+    format!(
+        "{} detached task(s) never joined: dropped with the runtime at exit, cleanup never ran, {lost} records lost\n",
+        dropped.len()
+    )
 }
 
 /// `totals: 4990 stopped · 3 escalated · 2 panicked · 15 records lost`
@@ -262,6 +284,9 @@ fn report_table(reports: &[&TaskReport]) -> String {
         let counts = s.ledger.journal;
         let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
         let mut notes = Vec::new();
+        if let Some(note) = &s.note {
+            notes.push(escape(note).into_owned());
+        }
         if let Some(message) = &s.panic_message {
             notes.push(format!("panic: {}", escape(message)));
         }

@@ -186,6 +186,8 @@ async fn play(
             () = &mut shutdown => break,
         }
     }
+    // The program ends here: what shutdown passed by — detached tasks — is dropped now.
+    sup.end_task_runtime().await;
     printer.send(Message::End(reason));
     let reports: Arc<[TaskReport]> = sup.report().await.into();
     printer.send(Message::Reports(reports.clone()));

@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(press(n, KeyCode::Char('S'), SHIFT), Some(Action::StopAll));
         assert_eq!(press(n, KeyCode::Char('K'), SHIFT), Some(Action::AbortAll));
         assert_eq!(ch('n'), Some(Action::OpenPicker));
-        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+        for (i, kind) in Kind::ALL.into_iter().take(9).enumerate() {
             let digit = char::from_digit(i as u32 + 1, 10).unwrap();
             assert_eq!(ch(digit), Some(Action::Spawn(kind)));
         }

@@ -407,6 +407,8 @@ struct RawTask {
     journal: Option<bool>,
     flush_on_drop: Option<bool>,
     panic_chance: Option<Chance>,
+    frame_every: Option<HumanDuration>,
+    frame_split: Option<HumanDuration>,
     restart: Option<RestartWord>,
     restart_delay: Option<HumanDuration>,
     restart_max_delay: Option<HumanDuration>,
@@ -783,6 +785,8 @@ fn params_of(task: &RawTask) -> Params {
         journal: task.journal.unwrap_or(d.journal),
         flush_on_drop: task.flush_on_drop.unwrap_or(d.flush_on_drop),
         panic_chance: task.panic_chance.as_ref().map_or(d.panic_chance, |c| c.0),
+        frame_every: task.frame_every.as_ref().map_or(d.frame_every, |v| v.0),
+        frame_split: task.frame_split.as_ref().map_or(d.frame_split, |v| v.0),
         restart: RestartPolicy {
             restart: task.restart.as_ref().map_or(d.restart.restart, |r| r.0),
             delay: task.restart_delay.as_ref().map_or(d.restart.delay, |v| v.0),

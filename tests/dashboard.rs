@@ -158,7 +158,7 @@ async fn n_opens_the_picker_and_digits_spawn_kinds() {
     assert_eq!(app.mode, Mode::Normal);
     assert_eq!(sup.len(), 1, "Esc spawns nothing");
 
-    for (i, kind) in Kind::ALL.into_iter().enumerate() {
+    for (i, kind) in Kind::ALL.into_iter().take(9).enumerate() {
         press(
             &mut app,
             KeyCode::Char(char::from_digit(i as u32 + 1, 10).unwrap()),

@@ -2,14 +2,18 @@
 //! [`TaskContext`] whose doc comment is the lesson it teaches.
 
 mod blocking;
+mod detached;
 mod flaky;
 mod panicky;
 mod parent;
 mod polling;
 mod select;
+mod select_safe;
+mod select_unsafe;
 mod slow_cleanup;
 mod spawn_blocking;
 mod stubborn;
+mod wire;
 
 use std::fmt;
 use std::str::FromStr;
@@ -40,11 +44,17 @@ pub enum Kind {
     SpawnBlocking,
     /// Panics now and then (`panic_chance` per tick).
     Flaky,
+    /// Reads frames in a `select!` with a fresh read each time round: loses frames.
+    SelectUnsafe,
+    /// Reads the same frames with one read kept across the loop: loses none.
+    SelectSafe,
+    /// Starts a task with a plain `tokio::spawn`, never joined.
+    Detached,
 }
 
 impl Kind {
-    /// In the order of the keys `1`–`9`.
-    pub const ALL: [Kind; 9] = [
+    /// In the picker's order; the first nine are the keys `1`–`9`.
+    pub const ALL: [Kind; 12] = [
         Kind::Polling,
         Kind::Select,
         Kind::SlowCleanup,
@@ -54,6 +64,9 @@ impl Kind {
         Kind::Parent,
         Kind::SpawnBlocking,
         Kind::Flaky,
+        Kind::SelectUnsafe,
+        Kind::SelectSafe,
+        Kind::Detached,
     ];
 
     /// Its name in scenarios and on screen: `slow-cleanup`.
@@ -75,6 +88,11 @@ impl Kind {
                 "loops on tokio's blocking pool, checking is_cancelled() between steps"
             }
             Kind::Flaky => "panics with probability `panic_chance` at each tick",
+            Kind::SelectUnsafe => {
+                "reads framed messages in select! against its tick timer, a fresh read each time round"
+            }
+            Kind::SelectSafe => "reads the same frames with one read kept across the select! loop",
+            Kind::Detached => "starts a task with a plain tokio::spawn and never joins it",
         }
     }
 
@@ -106,6 +124,15 @@ impl Kind {
             Kind::Flaky => {
                 "under a restart policy each panic is followed by a longer wait, until the limit gives up: failed"
             }
+            Kind::SelectUnsafe => {
+                "a select! branch that loses is dropped like an abort: the half-read frame is gone, nobody pressed anything"
+            }
+            Kind::SelectSafe => {
+                "a future kept across select! iterations is not dropped when it loses: no frame is lost"
+            }
+            Kind::Detached => {
+                "nothing stops or joins a detached task: at exit the runtime drops it, cleanup never runs, records are lost"
+            }
         }
     }
 
@@ -117,6 +144,7 @@ impl Kind {
             Kind::Panicky => &["panic_after"],
             Kind::Parent => &["children"],
             Kind::Flaky => &["panic_chance"],
+            Kind::SelectUnsafe | Kind::SelectSafe => &["frame_every", "frame_split"],
             _ => &[],
         }
     }
@@ -163,6 +191,15 @@ impl Kind {
             }
             Kind::Flaky => {
                 TaskDef::restartable(name, move |ctx| flaky::run(ctx, p.clone())).boxed()
+            }
+            Kind::SelectUnsafe => {
+                TaskDef::restartable(name, move |ctx| select_unsafe::run(ctx, p.clone())).boxed()
+            }
+            Kind::SelectSafe => {
+                TaskDef::restartable(name, move |ctx| select_safe::run(ctx, p.clone())).boxed()
+            }
+            Kind::Detached => {
+                TaskDef::restartable(name, move |ctx| detached::run(ctx, p.clone())).boxed()
             }
         };
         def.kind(self.name()).journal(journal).restart(restart)
@@ -229,6 +266,10 @@ pub struct Params {
     pub flush_on_drop: bool,
     /// The chance that `flaky` panics at a tick, 0 to 1.
     pub panic_chance: f64,
+    /// How often a frame arrives, for the `select` lessons.
+    pub frame_every: Duration,
+    /// How long after its prefix a frame's body arrives.
+    pub frame_split: Duration,
     /// When the task is run again after it panicked or returned on its own.
     pub restart: RestartPolicy,
 }
@@ -245,6 +286,8 @@ impl Default for Params {
             journal: true,
             flush_on_drop: false,
             panic_chance: 0.05,
+            frame_every: Duration::from_millis(30),
+            frame_split: Duration::from_millis(10),
             restart: RestartPolicy::default(),
         }
     }
@@ -310,6 +353,16 @@ impl Params {
                 name: "panic_chance",
                 default: d.panic_chance.to_string(),
                 about: "flaky: the chance of a panic at each tick",
+            },
+            ParamDoc {
+                name: "frame_every",
+                default: human(d.frame_every),
+                about: "select-unsafe, select-safe: a frame arrives this often",
+            },
+            ParamDoc {
+                name: "frame_split",
+                default: human(d.frame_split),
+                about: "select-unsafe, select-safe: a frame's body arrives this long after its prefix",
             },
             ParamDoc {
                 name: "restart",

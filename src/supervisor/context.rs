@@ -153,6 +153,25 @@ impl TaskContext {
         supervisor.spawn(def, Some(&self.entry))
     }
 
+    /// Starts a task the way a plain `tokio::spawn` does, and shows it: nobody joins it, no stop
+    /// of this task reaches it (its token is its own), and stop-all and shutdown pass it by.
+    /// When the program ends it is dropped with its runtime — the `detached` lesson.
+    pub fn spawn_detached<L: Launch>(&self, def: TaskDef<L>) -> Result<TaskId, SupervisorError> {
+        let supervisor = self
+            .entry
+            .hub
+            .supervisor
+            .upgrade()
+            .ok_or(SupervisorError::ShuttingDown)?;
+        supervisor.spawn_detached(def, &self.entry)
+    }
+
+    /// Shows `note` on the task's row: what it is doing, in its own words ("frames: 150
+    /// received, 17 lost").
+    pub fn set_note(&self, note: impl Into<Arc<str>>) {
+        self.entry.set_note(note.into());
+    }
+
     /// Waits until every child spawned so far has been joined.
     pub async fn join_children(&self) {
         let Some(supervisor) = self.entry.hub.supervisor.upgrade() else {

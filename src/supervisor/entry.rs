@@ -23,6 +23,9 @@ pub(crate) const FLAG_ORPHAN: u8 = 1;
 pub(crate) const FLAG_ABORT_IGNORED: u8 = 2;
 pub(crate) const FLAG_DROP_RAN: u8 = 4;
 pub(crate) const FLAG_BUSY: u8 = 8;
+/// Started with a plain spawn by its parent: never joined, out of reach of stop-all and
+/// shutdown, dropped with its runtime.
+pub(crate) const FLAG_DETACHED: u8 = 16;
 
 /// Laid out in the order written, the fields a stop, a tick and an end touch first, so that they
 /// share the record's first cache lines: stopping ten thousand tasks then misses the cache a few
@@ -63,6 +66,8 @@ pub(crate) struct TaskEntry {
     pub parent: Option<TaskId>,
     /// The last run's panic.
     panic_message: Mutex<Option<Arc<str>>>,
+    /// A short line the task's code keeps up to date: what it is doing, in its own words.
+    note: Mutex<Option<Arc<str>>>,
     /// What it takes to run it again, for a task defined to be restartable.
     pub restart: OnceLock<Box<Restartable>>,
     children: Mutex<Vec<TaskId>>,
@@ -155,6 +160,7 @@ impl TaskEntry {
             escalate_at: AtomicU64::new(0),
             cleanup_progress: AtomicU32::new(u32::MAX),
             panic_message: Mutex::new(None),
+            note: Mutex::new(None),
             restart: OnceLock::new(),
             children: Mutex::new(Vec::new()),
             child_count: AtomicU32::new(0),
@@ -240,6 +246,24 @@ impl TaskEntry {
 
     pub fn set_panic_message(&self, message: Arc<str>) {
         *self.panic_message.lock().expect("panic message") = Some(message);
+    }
+
+    pub fn set_note(&self, note: Arc<str>) {
+        *self.note.lock().expect("note") = Some(note);
+    }
+
+    pub fn note(&self) -> Option<Arc<str>> {
+        self.note.lock().expect("note").clone()
+    }
+
+    /// Whether stop-all, abort-all and shutdown pass it by.
+    pub fn is_detached(&self) -> bool {
+        self.flag(FLAG_DETACHED)
+    }
+
+    /// Whether stop-all, abort-all and shutdown reach it: running, and not detached.
+    pub fn is_reachable(&self) -> bool {
+        !self.is_ended() && !self.is_detached()
     }
 
     pub fn panic_message(&self) -> Option<Arc<str>> {

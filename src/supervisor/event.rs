@@ -47,6 +47,8 @@ pub enum EventKind {
     Failed,
     /// The task's journal could not be written; its records are booked lost from then on.
     JournalError,
+    /// A detached task was dropped with its runtime, never joined.
+    Dropped,
 }
 
 /// How many event kinds are moments of the timeline: the first ones declared.

@@ -22,7 +22,7 @@ mod task;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
@@ -43,7 +43,7 @@ pub use state::{Cleanup, State};
 
 use crate::journal::{Journal, JournalConfig};
 use crate::text::escape;
-use entry::{FLAG_ABORT_IGNORED, Restartable, TaskEntry};
+use entry::{FLAG_ABORT_IGNORED, FLAG_DETACHED, Restartable, TaskEntry};
 pub use restart::{Restart, RestartLimit, RestartPolicy};
 pub use task::{
     AsyncTask, BlockingTask, BoxedTask, Launch, RestartableBlockingTask, RestartableTask,
@@ -279,7 +279,7 @@ impl SupervisorBuilder {
         let inner = Arc::new_cyclic(|supervisor| Inner {
             control,
             tasks,
-            _owned_runtime: owned_runtime,
+            owned_runtime: Mutex::new(owned_runtime),
             hub: Arc::new(Hub::new(
                 self.wall_clock_origin.unwrap_or_else(Local::now),
                 supervisor.clone(),
@@ -301,6 +301,15 @@ impl SupervisorBuilder {
 /// The runtime a supervisor made for its tasks. Dropped without waiting for them — from inside
 /// async code too, where dropping a runtime the usual way panics.
 struct OwnedRuntime(Option<Runtime>);
+
+impl OwnedRuntime {
+    /// Shuts the runtime down, dropping its tasks, waiting up to `wait` for its threads.
+    fn shut_down(&mut self, wait: Duration) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_timeout(wait);
+        }
+    }
+}
 
 impl Drop for OwnedRuntime {
     fn drop(&mut self) {
@@ -354,8 +363,8 @@ pub struct Supervisor {
 pub(crate) struct Inner {
     control: Handle,
     tasks: Handle,
-    /// The tasks' runtime when the supervisor made it; held only to be dropped with it.
-    _owned_runtime: Option<OwnedRuntime>,
+    /// The tasks' runtime when the supervisor made it: dropped with it, or ended before.
+    owned_runtime: Mutex<Option<OwnedRuntime>>,
     /// The clock and the subscribers, shared with every task's context.
     pub(crate) hub: Arc<Hub>,
     /// Index `i` holds task `i + 1`; entries are never removed.
@@ -452,14 +461,14 @@ impl Supervisor {
     pub fn stop_all(&self) -> usize {
         let registry = self.inner.registry.read().expect("registry");
         self.inner
-            .request_stops(&registry, registry.iter().filter(|e| !e.is_ended()))
+            .request_stops(&registry, registry.iter().filter(|e| e.is_reachable()))
     }
 
     /// Aborts every task still running. Returns how many were asked. During a shutdown this
     /// cuts its grace period short.
     pub fn abort_all(&self) -> usize {
         let registry = self.inner.registry.read().expect("registry");
-        let live = registry.iter().filter(|e| !e.is_ended());
+        let live = registry.iter().filter(|e| e.is_reachable());
         let asked = self
             .inner
             .abort_tasks(live, EventKind::AbortRequested, None);
@@ -539,6 +548,17 @@ impl Supervisor {
         tokio::select! {
             () = &mut all_joined => {}
             () = tokio::time::sleep(ABANDON_AFTER) => self.inner.abandon_unjoined(),
+        }
+    }
+
+    /// Drops the runtime made by [`SupervisorBuilder::own_task_runtime`], as a program's end
+    /// would: what still runs on it — detached tasks, which shutdown passes by — is dropped at
+    /// its next `.await` and ends `dropped`. Waits up to a second for that; call it after
+    /// [`Supervisor::shutdown`]. Does nothing for tasks on a runtime of the caller's.
+    pub async fn end_task_runtime(&self) {
+        let runtime = self.inner.owned_runtime.lock().expect("runtime").take();
+        if let Some(mut runtime) = runtime {
+            let _ = tokio::task::spawn_blocking(move || runtime.shut_down(ABANDON_AFTER)).await;
         }
     }
 
@@ -733,6 +753,25 @@ impl Inner {
         def: TaskDef<L>,
         parent: Option<&Arc<TaskEntry>>,
     ) -> Result<TaskId, SupervisorError> {
+        self.spawn_as(def, parent, false)
+    }
+
+    /// A task started by `parent` as a plain `tokio::spawn` would: see
+    /// [`TaskContext::spawn_detached`].
+    pub(crate) fn spawn_detached<L: Launch>(
+        self: &Arc<Self>,
+        def: TaskDef<L>,
+        parent: &Arc<TaskEntry>,
+    ) -> Result<TaskId, SupervisorError> {
+        self.spawn_as(def, Some(parent), true)
+    }
+
+    fn spawn_as<L: Launch>(
+        self: &Arc<Self>,
+        def: TaskDef<L>,
+        parent: Option<&Arc<TaskEntry>>,
+        detached: bool,
+    ) -> Result<TaskId, SupervisorError> {
         check_name(&def.name).map_err(|reason| SupervisorError::InvalidName {
             name: escape(&def.name).into_owned(),
             reason,
@@ -743,7 +782,11 @@ impl Inner {
             });
         }
         let journal_config = def.journal.unwrap_or(self.default_journal);
-        let token = parent.map_or_else(CancellationToken::new, |p| p.token().child_token());
+        // A detached task's token is its own: no stop of its parent reaches it.
+        let token = match parent {
+            Some(p) if !detached => p.token().child_token(),
+            _ => CancellationToken::new(),
+        };
         // Under the write lock: shutdown sets `closed` under it too, so this task is either
         // refused here or registered before shutdown stops every registered task.
         let entry = {
@@ -768,10 +811,15 @@ impl Inner {
                 token,
             ));
             registry.push(entry.clone());
-            self.hub.task_started();
+            if detached {
+                // Nothing waits for it: it is not counted among the tasks shutdown waits for.
+                entry.set_flag(FLAG_DETACHED, true);
+            } else {
+                self.hub.task_started();
+            }
             entry
         };
-        if let Some(parent) = parent {
+        if let Some(parent) = parent.filter(|_| !detached) {
             parent.add_child(entry.id);
         }
         self.hub
@@ -944,14 +992,14 @@ impl Inner {
     /// would have escalated.
     fn escalate_all(&self, grace: Duration) {
         let registry = self.registry.read().expect("registry");
-        let live = registry.iter().filter(|e| !e.is_ended());
+        let live = registry.iter().filter(|e| e.is_reachable());
         self.abort_tasks(live, EventKind::Escalated, Some(grace));
     }
 
     /// Gives up on every task still not joined after its abort: it ends `abandoned`.
     fn abandon_unjoined(&self) {
         let registry = self.registry.read().expect("registry");
-        for entry in registry.iter().filter(|e| !e.is_ended()) {
+        for entry in registry.iter().filter(|e| e.is_reachable()) {
             if !entry.begin_end() {
                 continue;
             }

@@ -49,6 +49,11 @@ pub struct TaskSnapshot {
     pub panic_message: Option<Arc<str>>,
     /// How many times its restart policy (or a person) has run it again.
     pub restarts: u32,
+    /// What the task's code says it is doing ([`TaskContext::set_note`](super::TaskContext::set_note)).
+    pub note: Option<Arc<str>>,
+    /// Started with a plain spawn by its parent: never joined, out of reach of stop-all and
+    /// shutdown.
+    pub detached: bool,
     /// When it reached each moment of its life.
     pub timeline: Timeline,
     /// When a requested stop will be escalated to an abort, since the supervisor's start.
@@ -86,6 +91,8 @@ impl TaskSnapshot {
             drop_ran: entry.flag(FLAG_DROP_RAN),
             panic_message: entry.panic_message(),
             restarts: entry.restarts(),
+            note: entry.note(),
+            detached: entry.is_detached(),
             timeline,
             escalation_at: entry.escalation_deadline(),
             age: until.saturating_sub(spawned),

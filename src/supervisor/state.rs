@@ -38,6 +38,9 @@ pub enum State {
     Abandoned,
     /// Its restart policy gave up: too many restarts within its window.
     Failed,
+    /// Never joined: a detached task still running when its runtime was dropped (the program
+    /// ended), dropped at its next `.await` — its cleanup never ran.
+    Dropped,
 }
 
 impl State {
@@ -122,7 +125,8 @@ impl Cleanup {
             | State::Escalated
             | State::Panicked
             | State::Abandoned
-            | State::Failed => Cleanup::Skipped,
+            | State::Failed
+            | State::Dropped => Cleanup::Skipped,
             // Ended by its own hand without a word about cleanup: nothing to judge.
             _ => Cleanup::NotApplicable,
         }

@@ -296,8 +296,18 @@ impl EndGuard {
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
-        if record_end(&self.entry, self.outcome.take()) {
-            self.entry.hub.task_ended(self.entry.journaled);
+        let entry = &self.entry;
+        if !record_end(entry, self.outcome.take()) {
+            return;
+        }
+        if entry.is_detached() {
+            // Never counted among the tasks shutdown waits for; its journal's place is given
+            // back all the same.
+            if entry.journaled {
+                entry.hub.journal_slots.release();
+            }
+        } else {
+            entry.hub.task_ended(entry.journaled);
         }
     }
 }
@@ -327,6 +337,12 @@ fn record_end(entry: &Arc<TaskEntry>, outcome: Option<Outcome>) -> bool {
             State::Panicked
         }
         None if entry.reached(EventKind::Escalated) => State::Escalated,
+        None if entry.is_detached() && !entry.reached(EventKind::AbortRequested) => {
+            // Nobody asked: its runtime was dropped with the program. It is never joined.
+            entry.set_end_state(State::Dropped);
+            hub.emit(entry, EventKind::Dropped, || Detail::None);
+            return true;
+        }
         None => State::Aborted,
     };
     if let Some(restart) = restart_due(entry, state) {

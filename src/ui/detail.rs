@@ -41,6 +41,17 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw(lesson).italic(),
         ]),
     ];
+    if let Some(note) = &task.note {
+        lines.push(Line::from(vec![
+            Span::raw("now: ").bold(),
+            Span::raw(escape(note).into_owned()),
+        ]));
+    }
+    if task.detached {
+        lines.push(Line::from(
+            "detached: started with a plain spawn, never joined; stop-all and quitting pass it by",
+        ));
+    }
     if let Some(message) = &task.panic_message {
         lines.push(Line::from(vec![
             Span::raw("panic: ").red().bold(),

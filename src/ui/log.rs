@@ -22,7 +22,8 @@ fn event_style(kind: EventKind) -> Style {
         EventKind::Panicked
         | EventKind::Abandoned
         | EventKind::JournalError
-        | EventKind::Failed => Style::new().fg(Color::Red).bold(),
+        | EventKind::Failed
+        | EventKind::Dropped => Style::new().fg(Color::Red).bold(),
         EventKind::Joined => Style::new().fg(Color::Blue),
     }
 }

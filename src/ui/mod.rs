@@ -53,7 +53,9 @@ pub fn state_style(state: State) -> Style {
         State::Restarting => Style::new()
             .fg(Color::LightMagenta)
             .add_modifier(Modifier::BOLD),
-        State::Failed => Style::new().fg(Color::Red).add_modifier(Modifier::REVERSED),
+        State::Failed | State::Dropped => {
+            Style::new().fg(Color::Red).add_modifier(Modifier::REVERSED)
+        }
         State::Abandoned => Style::new()
             .fg(Color::LightRed)
             .add_modifier(Modifier::BOLD | Modifier::REVERSED),

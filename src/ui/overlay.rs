@@ -14,11 +14,12 @@ use crate::kinds::Kind;
 use crate::layout::{MIN_HEIGHT, MIN_WIDTH};
 
 /// The few lines that say what the two keys do differently.
-pub const STOP_VS_ABORT: [&str; 4] = [
+pub const STOP_VS_ABORT: [&str; 5] = [
     "s  graceful stop: cancels the task's token, then awaits the task while it notices and runs its",
     "   cleanup. It takes as long as the task takes to look; after the grace period it is aborted.",
     "k  abort: JoinHandle::abort. Lands at the task's next .await: async cleanup never runs, pending",
     "   records are lost, only synchronous Drop runs, children keep running as orphans.",
+    "   select! does the same to the branch that loses, unasked: keep a future across it (pinned).",
 ];
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {

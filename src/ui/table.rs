@@ -155,6 +155,9 @@ fn state_cell(r: &TaskSnapshot, app: &App) -> Span<'static> {
     if r.orphan {
         text.push_str(" orphan");
     }
+    if r.detached && !r.state.is_ended() {
+        text.push_str(" detached");
+    }
     if r.journal_error.is_some() {
         text.push_str(" journal error");
     }
