@@ -337,7 +337,7 @@ async fn shutdown_joins_every_task_and_escalates_what_overruns_the_grace() {
     };
     let ids: Vec<_> = Kind::ALL
         .into_iter()
-        .filter(|k| *k != Kind::SpawnBlocking)
+        .filter(|k| !matches!(k, Kind::SpawnBlocking | Kind::Detached))
         .map(|k| spawn(&sup, k, k.name(), &p))
         .collect();
     at(&sup, ms(1050)).await;
@@ -354,7 +354,7 @@ async fn shutdown_joins_every_task_and_escalates_what_overruns_the_grace() {
         };
         assert_eq!(s.state, expected, "{}", s.name);
     }
-    assert_eq!(ids.len(), 8);
+    assert_eq!(ids.len(), 10);
     assert!(
         sup.report()
             .await
