@@ -19,7 +19,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 
-use crate::app::App;
+use crate::app::{App, Script};
 use crate::input::{self, Action};
 use crate::signals::{self, Signals};
 use crate::supervisor::{Supervisor, TaskReport, panic};
@@ -41,7 +41,7 @@ pub fn has_terminal() -> bool {
 /// Quitting — `q`, Ctrl-C, SIGINT, SIGTERM or SIGHUP — stops gracefully the first time, aborts
 /// what is left the second time, and exits the process at once the third.
 pub async fn run(sup: &Supervisor) -> io::Result<Vec<TaskReport>> {
-    run_with(sup, std::future::pending()).await
+    run_with(sup, std::future::pending(), None).await
 }
 
 /// [`run`], playing a scenario's tasks and timeline.
@@ -51,17 +51,29 @@ pub(crate) async fn run_scenario(
     scenario: &crate::scenario::Scenario,
 ) -> io::Result<Vec<TaskReport>> {
     let start = tokio::time::Instant::now();
+    let script = crate::app::Script {
+        description: scenario
+            .description
+            .as_deref()
+            .map(|d| crate::text::escape(d).into_owned()),
+        steps: scenario
+            .timeline
+            .iter()
+            .map(|step| (step.after, step.action.describe()))
+            .collect(),
+    };
     let timeline = async move {
         let mut roster = scenario.spawn_tasks(sup);
         scenario.play_timeline(sup, &mut roster, start).await;
     };
-    run_with(sup, timeline).await
+    run_with(sup, timeline, Some(script)).await
 }
 
 /// The dashboard, with `timeline` driven alongside (it may end; the dashboard goes on).
 async fn run_with(
     sup: &Supervisor,
     timeline: impl Future<Output = ()>,
+    script: Option<Script>,
 ) -> io::Result<Vec<TaskReport>> {
     if !has_terminal() {
         return Err(io::Error::new(
@@ -72,7 +84,7 @@ async fn run_with(
     install_restore_hook();
     panic::silence_task_panics(true);
     let result = match TerminalGuard::enter() {
-        Ok(mut guard) => event_loop(&mut guard.terminal, sup, timeline).await,
+        Ok(mut guard) => event_loop(&mut guard.terminal, sup, timeline, script).await,
         Err(e) => Err(e),
     };
     if result.is_err() {
@@ -88,11 +100,15 @@ async fn event_loop(
     terminal: &mut Term,
     sup: &Supervisor,
     timeline: impl Future<Output = ()>,
+    script: Option<Script>,
 ) -> io::Result<Vec<TaskReport>> {
     let mut keys = EventStream::new();
     let mut events = sup.events();
     let size = terminal.size()?;
     let mut app = App::new(sup.clone(), Rect::new(0, 0, size.width, size.height));
+    if let Some(script) = script {
+        app = app.with_script(script);
+    }
     let timeline = async {
         timeline.await;
         std::future::pending::<()>().await

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Local};
 use serde_json::{Value, json};
 
-use crate::supervisor::{Detail, Event, State, TaskReport};
+use crate::supervisor::{Detail, Event, EventKind, State, TaskReport, TaskSnapshot};
 use crate::text::escape;
 
 /// How many rows a report shows on a terminal; `--report FILE` has every row.
@@ -383,6 +383,56 @@ impl TextTable {
     }
 }
 
+/// The state as the table shows it, with what is special about it right now: the countdown to
+/// escalation, cleanup progress, a pending or ignored abort, an orphan, a detached task.
+pub fn state_text(r: &TaskSnapshot, now: Duration) -> String {
+    let mut text = r.state.as_str().to_string();
+    if let (Some(progress), State::CleaningUp) = (r.cleanup_progress, r.state) {
+        text.push_str(&format!(" {:.0}%", progress * 100.0));
+    }
+    if let (Some(at), State::Stopping | State::CleaningUp) = (r.escalation_at, r.state) {
+        text.push_str(&format!(" ⏱{:.1}s", at.saturating_sub(now).as_secs_f64()));
+    }
+    let live = !r.state.is_ended();
+    if r.busy && live {
+        text.push_str(" busy");
+    }
+    if r.abort_ignored && live {
+        text.push_str(" abort ignored");
+    } else if r.timeline.at(EventKind::AbortRequested).is_some() && live {
+        // An abort lands at the task's next .await; until then the task runs on.
+        text.push_str(" abort pending");
+    }
+    if r.orphan {
+        text.push_str(" orphan");
+    }
+    if r.detached && live {
+        text.push_str(" detached");
+    }
+    if r.journal_error.is_some() {
+        text.push_str(" journal error");
+    }
+    text
+}
+
+/// Cuts `s` to `width` characters in the middle, so that names that differ at either end
+/// (`parent+7.child1`, `slow-cleanup+12`) stay distinct: `slow-c…nup+12`.
+pub fn shorten_middle(s: &str, width: usize) -> String {
+    let count = s.chars().count();
+    if count <= width {
+        return s.to_string();
+    }
+    if width <= 1 {
+        return "…".repeat(width);
+    }
+    let tail = (width - 1) / 2 + (width - 1) % 2;
+    let head = width - 1 - tail;
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    out.extend(s.chars().skip(count - tail));
+    out
+}
+
 /// Cuts `s` to `width` characters, marking the cut with `…`.
 pub fn truncate(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
@@ -396,6 +446,17 @@ pub fn truncate(s: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_shortened_in_the_middle_so_their_ends_stay() {
+        assert_eq!(shorten_middle("slow-cleanup+12", 10), "slow…up+12");
+        assert_eq!(shorten_middle("slow-cleanup+1", 10), "slow…nup+1");
+        assert_eq!(shorten_middle("parent+7.child1", 9), "pare…ild1");
+        assert_eq!(shorten_middle("short", 9), "short");
+        assert_eq!(shorten_middle("abc", 1), "…");
+        assert_eq!(shorten_middle("abc", 0), "");
+        assert_eq!(shorten_middle("ab€cd€ef", 5).chars().count(), 5);
+    }
 
     #[test]
     fn millis_are_rounded_to_the_microsecond() {

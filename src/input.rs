@@ -29,9 +29,30 @@ pub enum Action {
     GraceUp,
     GraceDown,
     ToggleHelp,
-    /// Closes the open overlay.
+    /// Closes the open overlay; in the table, clears the filter, then the marks.
     Close,
-    PickerConfirm,
+    /// Enter in the picker or the filter.
+    Accept,
+    /// Opens the find filter.
+    OpenFilter,
+    /// A character typed into the filter.
+    Type(char),
+    Backspace,
+    /// `y` to a question.
+    Yes,
+    SortNext,
+    SortPrevious,
+    SortInvert,
+    ToggleTree,
+    /// Hides the selected task's descendants in the tree view.
+    Fold,
+    Unfold,
+    /// Marks or unmarks the selected task.
+    Mark,
+    /// Freezes the display; the tasks run on.
+    TogglePause,
+    /// Gives the keys to the event log (and back).
+    FocusLog,
     Quit,
     /// A click at a screen cell.
     Click {
@@ -115,7 +136,56 @@ pub static NORMAL: &[Binding] = &[
         keys: &[key('K'), (KeyCode::Char('K'), SHIFT)],
         action: Action::AbortAll,
         hint: "abort all",
-        help: "abort every task",
+        help: "abort every task (with a filter: the tasks shown, after a y/n question)",
+    },
+    Binding {
+        label: "/",
+        keys: &[key('/'), (KeyCode::F(3), NONE)],
+        action: Action::OpenFilter,
+        hint: "find",
+        help: "find: show only tasks whose name, kind or state holds the text; kind:K and state:S narrow to one field (also F3; Esc clears)",
+    },
+    Binding {
+        label: "Space",
+        keys: &[key(' ')],
+        action: Action::Mark,
+        hint: "mark",
+        help: "mark the selected task (●); s, k and r then act on the marked tasks; Esc clears the marks",
+    },
+    Binding {
+        label: "t",
+        keys: &[key('t')],
+        action: Action::ToggleTree,
+        hint: "tree",
+        help: "tree view: children under their parent",
+    },
+    Binding {
+        label: "< >",
+        keys: &[key('<'), key('>'), (KeyCode::F(6), NONE)],
+        action: Action::SortPrevious,
+        hint: "sort",
+        help: "sort by the column to the left / right (also F6; a click on a column's title sorts by it)",
+    },
+    Binding {
+        label: "I",
+        keys: &[key('I')],
+        action: Action::SortInvert,
+        hint: "",
+        help: "invert the sort order",
+    },
+    Binding {
+        label: "← →",
+        keys: &[(KeyCode::Left, NONE), (KeyCode::Right, NONE)],
+        action: Action::Fold,
+        hint: "",
+        help: "fold / unfold the selected task's children in the tree view; a folded task shows (+N)",
+    },
+    Binding {
+        label: "p",
+        keys: &[key('p')],
+        action: Action::TogglePause,
+        hint: "pause",
+        help: "pause the display (the tasks run on); again to go on",
     },
     Binding {
         label: "n",
@@ -160,6 +230,20 @@ pub static NORMAL: &[Binding] = &[
         help: "focus the detail pane on the selected task (again to leave)",
     },
     Binding {
+        label: "Tab",
+        keys: &[(KeyCode::Tab, NONE)],
+        action: Action::FocusLog,
+        hint: "log",
+        help: "give the keys to the event log: ↑ ↓ PgUp PgDn Home End scroll it; Tab or Esc gives them back",
+    },
+    Binding {
+        label: "Esc",
+        keys: &[(KeyCode::Esc, NONE)],
+        action: Action::Close,
+        hint: "",
+        help: "clear the filter, then the marks",
+    },
+    Binding {
         label: "c",
         keys: &[key('c')],
         action: Action::ClearEnded,
@@ -200,7 +284,7 @@ pub static PICKER: &[Binding] = &[
     Binding {
         label: "Enter",
         keys: &[(KeyCode::Enter, NONE)],
-        action: Action::PickerConfirm,
+        action: Action::Accept,
         hint: "spawn",
         help: "spawn the chosen kind",
     },
@@ -229,6 +313,27 @@ pub static PICKER: &[Binding] = &[
 
 pub static HELP: &[Binding] = &[
     Binding {
+        label: "↑ ↓",
+        keys: &[(KeyCode::Up, NONE), (KeyCode::Down, NONE)],
+        action: Action::Up,
+        hint: "scroll",
+        help: "scroll a line",
+    },
+    Binding {
+        label: "PgUp PgDn",
+        keys: &[(KeyCode::PageUp, NONE), (KeyCode::PageDown, NONE)],
+        action: Action::PageUp,
+        hint: "page",
+        help: "scroll a page",
+    },
+    Binding {
+        label: "Home End",
+        keys: &[(KeyCode::Home, NONE), (KeyCode::End, NONE)],
+        action: Action::Home,
+        hint: "",
+        help: "the top / the end",
+    },
+    Binding {
         label: "Esc ?",
         keys: &[(KeyCode::Esc, NONE), key('?')],
         action: Action::Close,
@@ -238,6 +343,68 @@ pub static HELP: &[Binding] = &[
     Binding {
         label: "q",
         keys: &[key('q'), CTRL_C],
+        action: Action::Quit,
+        hint: "quit",
+        help: "quit",
+    },
+];
+
+pub static FILTER: &[Binding] = &[
+    Binding {
+        label: "Enter",
+        keys: &[(KeyCode::Enter, NONE)],
+        action: Action::Accept,
+        hint: "keep filter",
+        help: "keep the filter and go back to the table",
+    },
+    Binding {
+        label: "Esc",
+        keys: &[(KeyCode::Esc, NONE)],
+        action: Action::Close,
+        hint: "clear",
+        help: "clear the filter",
+    },
+    Binding {
+        label: "↑ ↓",
+        keys: &[(KeyCode::Up, NONE), (KeyCode::Down, NONE)],
+        action: Action::Up,
+        hint: "",
+        help: "select the previous / next task shown",
+    },
+    Binding {
+        label: "⌫",
+        keys: &[(KeyCode::Backspace, NONE)],
+        action: Action::Backspace,
+        hint: "",
+        help: "delete the last character",
+    },
+    Binding {
+        label: "Ctrl-C",
+        keys: &[CTRL_C],
+        action: Action::Quit,
+        hint: "quit",
+        help: "quit",
+    },
+];
+
+pub static CONFIRM: &[Binding] = &[
+    Binding {
+        label: "y",
+        keys: &[key('y'), key('Y')],
+        action: Action::Yes,
+        hint: "yes",
+        help: "do it",
+    },
+    Binding {
+        label: "n",
+        keys: &[key('n'), key('N'), (KeyCode::Esc, NONE)],
+        action: Action::Close,
+        hint: "no",
+        help: "do nothing",
+    },
+    Binding {
+        label: "Ctrl-C",
+        keys: &[CTRL_C],
         action: Action::Quit,
         hint: "quit",
         help: "quit",
@@ -257,6 +424,8 @@ pub fn bindings(mode: Mode) -> &'static [Binding] {
         Mode::Normal => NORMAL,
         Mode::Help => HELP,
         Mode::Picker => PICKER,
+        Mode::Filter => FILTER,
+        Mode::Confirm => CONFIRM,
         Mode::Quitting => QUITTING,
     }
 }
@@ -268,7 +437,20 @@ pub fn key_action(mode: Mode, key: KeyEvent) -> Option<Action> {
     }
     let binding = bindings(mode)
         .iter()
-        .find(|b| b.keys.iter().any(|&(code, mods)| matches(key, code, mods)))?;
+        .find(|b| b.keys.iter().any(|&(code, mods)| matches(key, code, mods)));
+    let Some(binding) = binding else {
+        // In the filter, every other printable character is text.
+        return match key.code {
+            KeyCode::Char(c)
+                if mode == Mode::Filter
+                    && !crate::text::is_unsafe(c)
+                    && !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
+                Some(Action::Type(c))
+            }
+            _ => None,
+        };
+    };
     // Bindings with several keys that mean different directions or kinds.
     Some(match (binding.action, key.code) {
         (Action::Spawn(_), KeyCode::Char(d)) => {
@@ -279,6 +461,8 @@ pub fn key_action(mode: Mode, key: KeyEvent) -> Option<Action> {
         (Action::PageUp, KeyCode::PageDown) => Action::PageDown,
         (Action::Home, KeyCode::End) => Action::End,
         (Action::GraceUp, KeyCode::Char('-')) => Action::GraceDown,
+        (Action::SortPrevious, KeyCode::Char('>') | KeyCode::F(6)) => Action::SortNext,
+        (Action::Fold, KeyCode::Right) => Action::Unfold,
         (action, _) => action,
     })
 }
@@ -351,6 +535,19 @@ mod tests {
         assert_eq!(ch('?'), Some(Action::ToggleHelp));
         assert_eq!(ch('q'), Some(Action::Quit));
         assert_eq!(press(n, KeyCode::Char('c'), CTRL), Some(Action::Quit));
+        assert_eq!(ch('/'), Some(Action::OpenFilter));
+        assert_eq!(press(n, KeyCode::F(3), NONE), Some(Action::OpenFilter));
+        assert_eq!(ch('<'), Some(Action::SortPrevious));
+        assert_eq!(ch('>'), Some(Action::SortNext));
+        assert_eq!(press(n, KeyCode::F(6), NONE), Some(Action::SortNext));
+        assert_eq!(press(n, KeyCode::Char('I'), SHIFT), Some(Action::SortInvert));
+        assert_eq!(ch('t'), Some(Action::ToggleTree));
+        assert_eq!(press(n, KeyCode::Left, NONE), Some(Action::Fold));
+        assert_eq!(press(n, KeyCode::Right, NONE), Some(Action::Unfold));
+        assert_eq!(ch(' '), Some(Action::Mark));
+        assert_eq!(ch('p'), Some(Action::TogglePause));
+        assert_eq!(press(n, KeyCode::Tab, NONE), Some(Action::FocusLog));
+        assert_eq!(press(n, KeyCode::Esc, NONE), Some(Action::Close));
         assert_eq!(
             ch('j'),
             None,
@@ -363,7 +560,7 @@ mod tests {
         assert_eq!(press(Mode::Picker, KeyCode::Esc, NONE), Some(Action::Close));
         assert_eq!(
             press(Mode::Picker, KeyCode::Enter, NONE),
-            Some(Action::PickerConfirm)
+            Some(Action::Accept)
         );
         assert_eq!(press(Mode::Picker, KeyCode::Char('s'), NONE), None);
         assert_eq!(press(Mode::Help, KeyCode::Esc, NONE), Some(Action::Close));
@@ -376,6 +573,25 @@ mod tests {
             press(Mode::Quitting, KeyCode::Char('q'), NONE),
             Some(Action::Quit)
         );
+    }
+
+    #[test]
+    fn the_filter_takes_text_and_a_question_takes_y_or_n() {
+        let f = Mode::Filter;
+        assert_eq!(press(f, KeyCode::Char('s'), NONE), Some(Action::Type('s')));
+        assert_eq!(press(f, KeyCode::Char('q'), NONE), Some(Action::Type('q')));
+        assert_eq!(press(f, KeyCode::Char(':'), NONE), Some(Action::Type(':')));
+        assert_eq!(press(f, KeyCode::Char('\u{1b}'), NONE), None);
+        assert_eq!(press(f, KeyCode::Char('\u{202e}'), NONE), None);
+        assert_eq!(press(f, KeyCode::Backspace, NONE), Some(Action::Backspace));
+        assert_eq!(press(f, KeyCode::Enter, NONE), Some(Action::Accept));
+        assert_eq!(press(f, KeyCode::Esc, NONE), Some(Action::Close));
+        assert_eq!(press(f, KeyCode::Char('c'), CTRL), Some(Action::Quit));
+        let c = Mode::Confirm;
+        assert_eq!(press(c, KeyCode::Char('y'), NONE), Some(Action::Yes));
+        assert_eq!(press(c, KeyCode::Char('n'), NONE), Some(Action::Close));
+        assert_eq!(press(c, KeyCode::Esc, NONE), Some(Action::Close));
+        assert_eq!(press(c, KeyCode::Char('s'), NONE), None);
     }
 
     #[test]

@@ -102,6 +102,22 @@ pub enum Action {
     Spawn(Vec<TaskPlan>),
 }
 
+impl Action {
+    /// In words, for the dashboard's announcements: `stop stubborn, slow-cleanup`.
+    pub fn describe(&self) -> String {
+        let names = |names: &[String]| escape(&names.join(", ")).into_owned();
+        match self {
+            Action::Stop(names_) => format!("stop {}", names(names_)),
+            Action::Abort(names_) => format!("abort {}", names(names_)),
+            Action::StopAll => "stop all".to_string(),
+            Action::AbortAll => "abort all".to_string(),
+            Action::Spawn(plans) => {
+                let spawned: Vec<String> = plans.iter().map(|p| p.name.clone()).collect();
+                format!("spawn {}", names(&spawned))
+            }
+        }
+    }
+}
 
 /// Why a scenario was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]

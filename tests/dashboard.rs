@@ -106,7 +106,7 @@ async fn s_stops_and_k_aborts_the_selected_task() {
 
     press(&mut app, KeyCode::Char('s'));
     assert_eq!(sup.task(1).unwrap().state, State::Stopping);
-    assert_eq!(app.notice.as_deref(), Some("stop requested for #1 polling"));
+    assert_eq!(app.notice(), Some("stop requested for #1 polling"));
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Char('k'));
     assert_eq!(sup.joined(2).await.unwrap().state, State::Aborted);
@@ -117,7 +117,7 @@ async fn s_stops_and_k_aborts_the_selected_task() {
 
     press(&mut app, KeyCode::Char('k'));
     assert_eq!(
-        app.notice.as_deref(),
+        app.notice(),
         Some("cannot abort: task #2 has already ended")
     );
 }
@@ -128,10 +128,7 @@ async fn shift_s_and_shift_k_reach_every_task() {
     settle(&sup, ms(500)).await;
     let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
     press(&mut app, KeyCode::Char('S'));
-    assert_eq!(
-        app.notice.as_deref(),
-        Some("graceful stop requested for 3 task(s)")
-    );
+    assert_eq!(app.notice(), Some("graceful stop requested for 3 task(s)"));
     assert!(sup.snapshot().iter().all(|t| t.state == State::Stopping));
     press(&mut app, KeyCode::Char('K'));
     for id in 1..=3 {
@@ -214,14 +211,26 @@ async fn moving_around_a_long_table() {
     send(&mut app, wheel(MouseEventKind::ScrollUp));
     assert_eq!(app.selected, 0);
 
-    // The table's first body row is on screen row 3: header line, border, column titles.
-    send(&mut app, wheel(MouseEventKind::Down(MouseButton::Left)));
+    // The table's first body row is on screen row 4: two header lines, border, column titles.
+    send(
+        &mut app,
+        Event::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 10,
+            row: 11,
+            modifiers: KeyModifiers::NONE,
+        }),
+    );
     assert_eq!(
         app.selected, 7,
-        "a click on screen row 10 selects the 8th row"
+        "a click on screen row 11 selects the 8th row"
     );
-    let body = taskmon::layout::table_body(taskmon::layout::layout(app.size, false).unwrap().table);
-    assert_eq!(body.y, 3);
+    let body = taskmon::layout::table_body(
+        taskmon::layout::layout(app.size, false, app.header_height())
+            .unwrap()
+            .table,
+    );
+    assert_eq!(body.y, 4);
 
     send(&mut app, Event::Resize(100, 25));
     assert_eq!(app.size, Rect::new(0, 0, 100, 25));
@@ -244,7 +253,7 @@ async fn enter_c_grace_help_esc_and_quit() {
     sup.joined(1).await.unwrap();
     app.refresh();
     press(&mut app, KeyCode::Char('c'));
-    assert_eq!(app.notice.as_deref(), Some("cleared 1 ended row(s)"));
+    assert_eq!(app.notice(), Some("cleared 1 ended row(s)"));
     assert_eq!(app.rows.len(), 1);
     assert_eq!(app.rows[0].name.as_ref(), "select");
 
@@ -300,12 +309,12 @@ fn hints_and_help_come_from_the_one_table_of_bindings() {
         .build()
         .unwrap();
     let _guard = sup_rt.enter();
-    let app = App::new(Supervisor::new().unwrap(), Rect::new(0, 0, 160, 40));
+    let app = App::new(Supervisor::new().unwrap(), Rect::new(0, 0, 240, 40));
     let footer_at = |width: u16, height: u16| {
         let shown = screen(&app, width, height);
         shown.lines().last().unwrap().to_string()
     };
-    let wide = footer_at(160, 40);
+    let wide = footer_at(240, 40);
     for b in input::NORMAL.iter().filter(|b| !b.hint.is_empty()) {
         assert!(
             wide.contains(&format!("{} {}", b.label, b.hint)),
@@ -320,16 +329,58 @@ fn hints_and_help_come_from_the_one_table_of_bindings() {
             "{width}x{height}: {footer}"
         );
     }
-    let mut app = app;
-    app.update(Action::ToggleHelp);
-    let help = screen(&app, 120, 40);
-    for b in input::NORMAL {
-        assert!(help.contains(b.help), "help lists {}", b.label);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_help_scrolls_to_its_end_on_a_small_terminal() {
+    let sup = supervisor(&[Kind::Polling]);
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 80, 20));
+    press(&mut app, KeyCode::Char('?'));
+    let top = screen(&app, 80, 20);
+    assert!(top.contains("help 1-18 of "), "{top}");
+    assert!(!top.contains("closes this help"));
+    for _ in 0..50 {
+        press(&mut app, KeyCode::PageDown);
+    }
+    let most = app.help_scroll;
+    assert_eq!(most, ui::help_scroll_max(app.size));
+    let bottom = screen(&app, 80, 20);
+    assert!(bottom.contains("closes this help"), "{bottom}");
+    press(&mut app, KeyCode::Up);
+    assert_eq!(
+        app.help_scroll,
+        most - 1,
+        "one up from the end, however far it was pushed"
+    );
+    press(&mut app, KeyCode::Home);
+    assert_eq!(app.help_scroll, 0);
+    sup.abort_all();
+}
+
+/// Snapshots the screen at 120x40 and at 80x24, the smallest size taskmon is made for.
+fn snapshot_at_both_sizes(app: &mut App, name: &str) {
+    for (width, height) in [(120, 40), (80, 24)] {
+        app.update(Action::Resize { width, height });
+        app.refresh();
+        let shown = screen(app, width, height);
+        snapshot_settings()
+            .bind(|| insta::assert_snapshot!(format!("{name}_{width}x{height}"), shown));
+    }
+    app.update(Action::Resize {
+        width: 120,
+        height: 40,
+    });
+    app.refresh();
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
     }
 }
 
 #[tokio::test(start_paused = true)]
-async fn snapshot_main_screen() {
+async fn snapshots_main_filtered_sorted_tree_and_help() {
     let (sup, mut events) = supervisor_with_events(&KINDS);
     settle(&sup, ms(1050)).await;
     sup.stop(1).unwrap();
@@ -341,7 +392,43 @@ async fn snapshot_main_screen() {
         app.push_event(e);
     }
     app.refresh();
-    snapshot_settings().bind(|| insta::assert_snapshot!("main_screen", screen(&app, 120, 40)));
+    snapshot_at_both_sizes(&mut app, "main");
+
+    press(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "kind:select");
+    snapshot_at_both_sizes(&mut app, "filter_typed");
+    press(&mut app, KeyCode::Enter);
+    snapshot_at_both_sizes(&mut app, "filtered");
+    assert_eq!(app.selected_id(), Some(2));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(
+        app.selected_id(),
+        Some(2),
+        "clearing the filter keeps the selection"
+    );
+
+    // Sorted by ticks, most first: the selection stays on its task.
+    press(&mut app, KeyCode::Home);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    assert_eq!(app.selected_id(), Some(3));
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Char('>'));
+    }
+    press(&mut app, KeyCode::Char('I'));
+    assert_eq!(app.selected_id(), Some(3), "the selection follows its task");
+    snapshot_at_both_sizes(&mut app, "sorted");
+
+    press(&mut app, KeyCode::Char('<'));
+    press(&mut app, KeyCode::Char('<'));
+    press(&mut app, KeyCode::Char('<'));
+    press(&mut app, KeyCode::Char('<'));
+    press(&mut app, KeyCode::Char('I'));
+    press(&mut app, KeyCode::Char('t'));
+    snapshot_at_both_sizes(&mut app, "tree");
+
+    press(&mut app, KeyCode::Char('?'));
+    snapshot_at_both_sizes(&mut app, "help");
 }
 
 #[tokio::test(start_paused = true)]
@@ -366,12 +453,9 @@ async fn snapshot_detail_pane_focused_on_a_stopped_task() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn snapshot_help_and_picker_and_a_small_terminal() {
+async fn snapshot_picker_and_a_small_terminal() {
     let sup = supervisor(&[Kind::Polling]);
     let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
-    press(&mut app, KeyCode::Char('?'));
-    snapshot_settings().bind(|| insta::assert_snapshot!("help_overlay", screen(&app, 120, 40)));
-    press(&mut app, KeyCode::Esc);
     press(&mut app, KeyCode::Char('n'));
     press(&mut app, KeyCode::Down);
     snapshot_settings().bind(|| insta::assert_snapshot!("kind_picker", screen(&app, 120, 40)));

@@ -23,8 +23,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::bordered().title(format!(" #{} {} ", task.id, task.name));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [text_area, spark_area] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
 
     let lesson = task
         .kind
@@ -36,11 +34,22 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled(task.state.as_str(), state_style(task.state)),
             Span::raw(format!(" · cleanup {}", task.cleanup)),
         ]),
-        Line::from(vec![
-            Span::raw("lesson: ").bold(),
-            Span::raw(lesson).italic(),
-        ]),
     ];
+    // The timeline first, so a short pane never cuts it.
+    let mut previous = None;
+    for (moment, at) in task.timeline.reached() {
+        let delta = previous.map_or(String::new(), |p| format!("+{}", humanize(at - p)));
+        previous = Some(at);
+        lines.push(Line::from(vec![
+            Span::raw(format!("  {}  ", format::clock(&app.wall_time(at)))).dim(),
+            Span::raw(format!("{:<17}", moment.label())),
+            Span::raw(delta).fg(Color::Yellow),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        Span::raw("lesson: ").bold(),
+        Span::raw(lesson).italic(),
+    ]));
     if let Some(note) = &task.note {
         lines.push(Line::from(vec![
             Span::raw("now: ").bold(),
@@ -92,16 +101,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     if !family.is_empty() {
         lines.push(Line::from(family.join(" · ")));
     }
-    let mut previous = None;
-    for (moment, at) in task.timeline.reached() {
-        let delta = previous.map_or(String::new(), |p| format!("+{}", humanize(at - p)));
-        previous = Some(at);
-        lines.push(Line::from(vec![
-            Span::raw(format!("  {}  ", format::clock(&app.wall_time(at)))).dim(),
-            Span::raw(format!("{:<17}", moment.label())),
-            Span::raw(delta).fg(Color::Yellow),
-        ]));
-    }
     if app.detail_focus {
         lines.push(Line::from("events:").bold());
         lines.extend(
@@ -111,7 +110,14 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
                 .map(|e| Line::from(format!("  {}", format::event_line(e)))),
         );
     }
+    // The sparkline gives way first: it shows only when every line has room beside it.
+    let spark_height = if inner.height as usize >= lines.len() + 2 { 2 } else { 0 };
+    let [text_area, spark_area] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(spark_height)]).areas(inner);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
+    if spark_height == 0 {
+        return;
+    }
 
     let history: Vec<u64> = app
         .rates

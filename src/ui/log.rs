@@ -41,9 +41,23 @@ fn line(e: &Event) -> Line<'static> {
 }
 
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let block = Block::bordered().title(" events ");
+    let events = app.log_events();
+    let mut title = String::from(" events ");
+    if !app.filter.is_empty() {
+        title.push_str("of the tasks shown ");
+    }
+    if app.log_scroll > 0 {
+        title.push_str(&format!("· {} newer below ", app.log_scroll));
+    }
+    let mut block = Block::bordered().title(title);
+    if app.log_focus {
+        block = block
+            .border_style(Style::new().fg(Color::Cyan).bold())
+            .title_bottom(" ↑ ↓ PgUp PgDn scroll · Tab back ");
+    }
     let height = block.inner(area).height as usize;
-    let skip = app.log.len().saturating_sub(height);
-    let lines: Vec<_> = app.log.iter().skip(skip).map(line).collect();
+    let end = events.len().saturating_sub(app.log_scroll);
+    let start = end.saturating_sub(height);
+    let lines: Vec<_> = events[start..end].iter().map(|e| line(e)).collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }

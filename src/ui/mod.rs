@@ -5,8 +5,10 @@ mod log;
 mod overlay;
 mod table;
 
+pub use overlay::help_scroll_max;
+
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -20,7 +22,7 @@ use crate::supervisor::State;
 
 /// Draws the whole dashboard.
 pub fn draw(frame: &mut Frame, app: &App) {
-    let Some(areas) = layout(frame.area(), app.detail_focus) else {
+    let Some(areas) = layout(frame.area(), app.detail_focus, app.header_height()) else {
         overlay::too_small(frame, frame.area());
         return;
     };
@@ -32,10 +34,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     footer(frame, areas.footer, app);
     match app.mode {
-        Mode::Help => overlay::help(frame, frame.area()),
+        Mode::Help => overlay::help(frame, frame.area(), app.help_scroll),
         Mode::Picker => overlay::picker(frame, frame.area(), app.picker),
         Mode::Quitting => overlay::quitting(frame, frame.area(), app),
-        Mode::Normal => {}
+        Mode::Normal | Mode::Filter | Mode::Confirm => {}
     }
 }
 
@@ -62,13 +64,13 @@ pub fn state_style(state: State) -> Style {
     }
 }
 
+/// The counts per state and the grace period always; the clock and the uptime when they fit.
 fn header(frame: &mut Frame, area: Rect, app: &App) {
-    let mut spans = vec![
-        Span::from(" taskmon ").bold().reversed(),
-        Span::raw(format!(" {} ", app.clock.format("%H:%M:%S"))),
-        Span::raw(format!("up {} ", uptime(app.uptime.as_secs()))).dim(),
-        Span::raw("│ "),
-    ];
+    let mut spans = vec![Span::from(" taskmon ").bold().reversed(), Span::raw(" ")];
+    if app.paused {
+        spans.push(Span::from(" PAUSED ").bold().black().on_yellow());
+        spans.push(Span::raw(" "));
+    }
     for state in State::all() {
         let n = app.counts[state as usize];
         if n > 0 || state == State::Running {
@@ -80,31 +82,72 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
         }
     }
     spans.push(Span::raw(format!("│ grace {}", humanize(app.grace))));
-    if let Some(notice) = &app.notice {
-        spans.push(Span::raw("  │ "));
-        spans.push(Span::from(notice.as_str()).italic());
+    let clock = [
+        Span::raw(format!("  │ {}", app.clock.format("%H:%M:%S"))),
+        Span::raw(format!(" up {}", uptime(app.uptime.as_secs()))).dim(),
+    ];
+    let clock_width: usize = clock.iter().map(Span::width).sum();
+    if Line::from(spans.clone()).width() + clock_width <= area.width as usize {
+        spans.extend(clock);
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let [first, second] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    frame.render_widget(Paragraph::new(Line::from(spans)), first);
+    frame.render_widget(Paragraph::new(second_line(app)), second);
+}
+
+/// The status message, else the scenario's description; then the next timeline action.
+fn second_line(app: &App) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    if let Some(notice) = app.notice() {
+        spans.push(Span::from(notice.to_string()).italic().fg(Color::Yellow));
+    } else if let Some(description) = app.script.as_ref().and_then(|s| s.description.clone()) {
+        spans.push(Span::from(description).dim());
+    } else {
+        spans.push(
+            Span::from("s stops a task gracefully, k aborts it: the detail pane shows the difference")
+                .dim(),
+        );
+    }
+    if let Some((left, what)) = app.next_step() {
+        spans.push(Span::raw("  │ "));
+        spans.push(Span::raw(format!("next in {}: {what}", humanize(left))).cyan());
+    }
+    Line::from(spans)
 }
 
 /// The key hints that fit: when they do not all, the ones nearest the middle of the list give way
-/// first, so the first (what to do to a task) and the last (`? help`, `q quit`) stay.
+/// first, so the first (what to do to a task) and the last (`? help`, `q quit`) stay. In the
+/// filter, the text typed comes first; with a question, the question.
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
+    let mut spans = vec![Span::raw(" ")];
+    match app.mode {
+        Mode::Filter => {
+            spans.push(Span::from("/").bold().fg(Color::Cyan));
+            spans.push(Span::raw(app.filter.text.clone()).reversed());
+            spans.push(Span::raw("▏ "));
+        }
+        Mode::Confirm => {
+            spans.push(Span::raw(app.question().unwrap_or_default()).bold().fg(Color::Yellow));
+            spans.push(Span::raw("  "));
+        }
+        _ => {}
+    }
+    let room = (area.width as usize).saturating_sub(Line::from(spans.clone()).width());
     let mut shown: Vec<&input::Binding> = input::bindings(app.mode)
         .iter()
         .filter(|b| !b.hint.is_empty())
         .collect();
     let width = |bindings: &[&input::Binding]| -> usize {
-        1 + bindings
+        bindings
             .iter()
             .map(|b| b.label.chars().count() + b.hint.chars().count() + 3)
             .sum::<usize>()
     };
-    while width(&shown) > area.width as usize && shown.len() > 2 {
+    while width(&shown) > room && shown.len() > 2 {
         // The last two are help and quit; drop what is just before them.
         shown.remove(shown.len() - 3);
     }
-    let mut spans = vec![Span::raw(" ")];
     for binding in shown {
         spans.push(Span::from(binding.label).bold().fg(Color::Cyan));
         spans.push(Span::raw(format!(" {}  ", binding.hint)));

@@ -1,107 +1,38 @@
-//! The task table. Its columns are data: a title, a width and how to read the cell.
+//! The task table: the columns that fit the terminal (see [`layout::columns`]), the rows of the
+//! view (filtered, sorted, maybe a tree), marks and the sorted column shown.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Style, Stylize};
+use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
 use super::state_style;
-use crate::app::App;
+use crate::app::{App, ViewRow};
 use crate::format;
-use crate::supervisor::{EventKind, State, TaskSnapshot};
+use crate::layout::{self, Column};
+use crate::supervisor::{State, TaskSnapshot};
 
-struct Column {
-    title: &'static str,
-    width: Constraint,
-    right: bool,
-    cell: fn(&TaskSnapshot, &App) -> Span<'static>,
-}
-
-const COLUMNS: &[Column] = &[
-    Column {
-        title: "id",
-        width: Constraint::Length(4),
-        right: true,
-        cell: |r, _| Span::raw(r.id.to_string()),
-    },
-    Column {
-        title: "name",
-        width: Constraint::Min(14),
-        right: false,
-        cell: |r, _| Span::raw(r.name.to_string()),
-    },
-    Column {
-        title: "kind",
-        width: Constraint::Length(14),
-        right: false,
-        cell: |r, _| Span::raw(r.kind.to_string()).dim(),
-    },
-    Column {
-        title: "state",
-        width: Constraint::Length(21),
-        right: false,
-        cell: state_cell,
-    },
-    Column {
-        title: "ticks",
-        width: Constraint::Length(7),
-        right: true,
-        cell: |r, _| Span::raw(r.ledger.ticks.to_string()),
-    },
-    Column {
-        title: "rst",
-        width: Constraint::Length(3),
-        right: true,
-        cell: |r, _| {
-            if r.restarts > 0 {
-                Span::raw(r.restarts.to_string())
-            } else {
-                Span::raw("-").dim()
-            }
-        },
-    },
-    Column {
-        title: "rate/s",
-        width: Constraint::Length(6),
-        right: true,
-        cell: |r, app| {
-            Span::raw(
-                app.rates
-                    .get(&r.id)
-                    .map_or("-".into(), |rate| rate.per_second.to_string()),
-            )
-        },
-    },
-    Column {
-        title: "age",
-        width: Constraint::Length(6),
-        right: true,
-        cell: |r, _| Span::raw(super::uptime(r.age.as_secs())),
-    },
-    Column {
-        title: "latency",
-        width: Constraint::Length(9),
-        right: true,
-        cell: |r, _| Span::raw(format::latency(r.stop_latency())),
-    },
-    Column {
-        title: "cleanup",
-        width: Constraint::Length(7),
-        right: false,
-        cell: |r, _| Span::raw(r.cleanup.as_str()),
-    },
-    Column {
-        title: "persisted",
-        width: Constraint::Length(9),
-        right: true,
-        cell: |r, _| ledger_cell(r.ledger.journal.map(|j| j.persisted)),
-    },
-    Column {
-        title: "lost",
-        width: Constraint::Length(5),
-        right: true,
-        cell: |r, _| {
+/// One cell of a row.
+fn cell(column: Column, width: u16, r: &TaskSnapshot, place: ViewRow, app: &App) -> Span<'static> {
+    match column {
+        Column::Id => Span::raw(r.id.to_string()),
+        Column::Name => Span::raw(name_cell(&r.name, width as usize, place)),
+        Column::Kind => Span::raw(format::shorten_middle(&r.kind, width as usize)).dim(),
+        Column::State => state_cell(r, app),
+        Column::Ticks => Span::raw(r.ledger.ticks.to_string()),
+        Column::Restarts if r.restarts > 0 => Span::raw(r.restarts.to_string()),
+        Column::Restarts => Span::raw("-").dim(),
+        Column::Rate => Span::raw(
+            app.rates
+                .get(&r.id)
+                .map_or("-".into(), |rate| rate.per_second.to_string()),
+        ),
+        Column::Age => Span::raw(super::uptime(r.age.as_secs())),
+        Column::Latency => Span::raw(format::latency(r.stop_latency())),
+        Column::Cleanup => Span::raw(r.cleanup.as_str()),
+        Column::Persisted => ledger_cell(r.ledger.journal.map(|j| j.persisted)),
+        Column::Lost => {
             let lost = r.ledger.journal.map(|j| j.lost);
             let cell = ledger_cell(lost);
             if lost.unwrap_or(0) > 0 {
@@ -109,9 +40,31 @@ const COLUMNS: &[Column] = &[
             } else {
                 cell
             }
-        },
-    },
-];
+        }
+        Column::Note => Span::raw(format::truncate(
+            &crate::text::escape(r.note.as_deref().unwrap_or("")),
+            width as usize,
+        ))
+        .italic(),
+    }
+}
+
+/// The name, after its place in the tree, shortened in the middle to fit, then `(+N)` when its
+/// descendants are folded away.
+fn name_cell(name: &str, width: usize, place: ViewRow) -> String {
+    let mut prefix = String::new();
+    if place.depth > 0 {
+        prefix.push_str(&"  ".repeat(usize::from(place.depth) - 1));
+        prefix.push_str(if place.last { "└ " } else { "├ " });
+    }
+    let suffix = if place.folded > 0 {
+        format!(" (+{})", place.folded)
+    } else {
+        String::new()
+    };
+    let room = width.saturating_sub(prefix.chars().count() + suffix.chars().count());
+    format!("{prefix}{}{suffix}", format::shorten_middle(name, room.max(1)))
+}
 
 /// A journal count, or a dim `-` for a task without a journal.
 fn ledger_cell(value: Option<u64>) -> Span<'static> {
@@ -121,74 +74,81 @@ fn ledger_cell(value: Option<u64>) -> Span<'static> {
     }
 }
 
-/// The state, with what is special about it right now: the countdown to escalation, cleanup
-/// progress, an ignored abort, an orphan.
+/// The state in its colour; a running orphan stands out from a running task.
 fn state_cell(r: &TaskSnapshot, app: &App) -> Span<'static> {
-    let mut text = r.state.as_str().to_string();
-    match r.state {
-        State::Stopping | State::CleaningUp if r.escalation_at.is_some() => {
-            if let (Some(progress), State::CleaningUp) = (r.cleanup_progress, r.state) {
-                text.push_str(&format!(" {:.0}%", progress * 100.0));
-            }
-            let left = r
-                .escalation_at
-                .unwrap_or_default()
-                .saturating_sub(app.uptime);
-            text.push_str(&format!(" ⏱{:.1}s", left.as_secs_f64()));
-        }
-        State::CleaningUp => {
-            if let Some(progress) = r.cleanup_progress {
-                text.push_str(&format!(" {:.0}%", progress * 100.0));
-            }
-        }
-        _ => {}
-    }
-    if r.busy && !r.state.is_ended() {
-        text.push_str(" busy");
-    }
-    if r.abort_ignored && !r.state.is_ended() {
-        text.push_str(" abort ignored");
-    } else if r.timeline.at(EventKind::AbortRequested).is_some() && !r.state.is_ended() {
-        // An abort lands at the task's next .await; until then the task runs on.
-        text.push_str(" abort pending");
-    }
-    if r.orphan {
-        text.push_str(" orphan");
-    }
-    if r.detached && !r.state.is_ended() {
-        text.push_str(" detached");
-    }
-    if r.journal_error.is_some() {
-        text.push_str(" journal error");
-    }
-    Span::styled(text, state_style(r.state))
+    let style = if r.orphan && r.state == State::Running {
+        Style::new().fg(Color::LightYellow).italic()
+    } else {
+        state_style(r.state)
+    };
+    Span::styled(format::state_text(r, app.uptime), style)
 }
 
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let window = app.window();
-    let rows = app.rows.iter().map(|r| {
-        Row::new(COLUMNS.iter().map(|c| {
-            let line = Line::from((c.cell)(r, app));
-            Cell::from(if c.right { line.right_aligned() } else { line })
-        }))
+    let columns = app.columns_in(area.width);
+    let places = &app.view[window.clone()];
+    let rows = app.rows.iter().enumerate().map(|(i, r)| {
+        let place = places
+            .get(i)
+            .copied()
+            .filter(|p| p.id == r.id)
+            .unwrap_or(ViewRow::flat(r.id));
+        let marker = if app.marked.contains(&r.id) {
+            Span::raw("●").fg(Color::Yellow).bold()
+        } else if app.selected == window.start + i {
+            Span::raw("▶")
+        } else {
+            Span::raw(" ")
+        };
+        let cells = columns.iter().map(|&(c, width)| {
+            let line = Line::from(cell(c, width, r, place, app));
+            Cell::from(if c.right() { line.right_aligned() } else { line })
+        });
+        Row::new(std::iter::once(Cell::from(marker)).chain(cells))
     });
-    let header = Row::new(COLUMNS.iter().map(|c| {
-        let line = Line::from(c.title).bold();
-        Cell::from(if c.right { line.right_aligned() } else { line })
-    }));
-    let title = format!(
-        " tasks {}-{} of {} ",
-        window.start + usize::from(!window.is_empty()),
-        window.end,
-        app.ids.len()
-    );
-    let table = Table::new(rows, COLUMNS.iter().map(|c| c.width))
+    let header = Row::new(std::iter::once(Cell::from("")).chain(columns.iter().map(|&(c, _)| {
+        let mut line = Line::from(c.title()).bold();
+        if c == app.sort.column {
+            line.push_span(Span::raw(if app.sort.descending { "▼" } else { "▲" }).fg(Color::Cyan));
+            line = line.underlined();
+        }
+        Cell::from(if c.right() { line.right_aligned() } else { line })
+    })));
+    let widths = std::iter::once(Constraint::Length(layout::MARKER - 1))
+        .chain(columns.iter().map(|&(_, w)| Constraint::Length(w)));
+    let table = Table::new(rows, widths)
         .header(header)
-        .block(Block::bordered().title(title))
+        .block(Block::bordered().title(title(app, window.clone())))
         .column_spacing(1)
-        .row_highlight_style(Style::new().reversed())
-        .highlight_symbol("▶ ");
+        .row_highlight_style(Style::new().reversed());
     let mut state = TableState::new()
         .with_selected((!app.rows.is_empty()).then(|| app.selected.saturating_sub(window.start)));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// ` tasks 1-30 of 5206 `, or with a filter ` showing 3 of 5206 · filter `state:esc` `.
+fn title(app: &App, window: std::ops::Range<usize>) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    if app.filter.is_empty() {
+        spans.push(Span::raw(format!(
+            "tasks {}-{} of {}",
+            window.start + usize::from(!window.is_empty()),
+            window.end,
+            app.total()
+        )));
+    } else {
+        spans.push(
+            Span::raw(format!("showing {} of {}", app.view.len(), app.total())).bold(),
+        );
+        spans.push(Span::raw(format!(" · filter `{}`", app.filter.text)).fg(Color::Cyan));
+    }
+    if app.tree {
+        spans.push(Span::raw(" · tree"));
+    }
+    if !app.marked.is_empty() {
+        spans.push(Span::raw(format!(" · {} marked", app.marked.len())).fg(Color::Yellow));
+    }
+    spans.push(Span::raw(" "));
+    Line::from(spans)
 }

@@ -77,10 +77,12 @@ impl Session {
     }
 
     /// The screen line that mentions `task`.
+    /// The table row of `task`: the first line inside a frame that names it (the status line
+    /// above the table may name it too).
     pub fn row(&self, task: &str) -> String {
         self.screen()
             .lines()
-            .find(|l| l.contains(&format!(" {task} ")))
+            .find(|l| l.starts_with('│') && l.contains(&format!(" {task} ")))
             .unwrap_or_default()
             .to_string()
     }
