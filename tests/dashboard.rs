@@ -491,3 +491,285 @@ async fn what_a_task_says_is_shown_escaped_and_an_ended_task_ticks_at_rate_zero(
     );
     assert!(!shown.contains('\u{202e}'));
 }
+
+/// The ids of the rows shown, in order.
+fn shown_ids(app: &App) -> Vec<u64> {
+    app.view.iter().map(|r| r.id).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn slash_filters_by_name_kind_and_state_and_esc_clears() {
+    let sup = supervisor(&KINDS);
+    settle(&sup, ms(1050)).await;
+    sup.stop(1).unwrap();
+    settle(&sup, ms(1500)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    assert_eq!(shown_ids(&app), (1..=9).collect::<Vec<_>>());
+
+    press(&mut app, KeyCode::Char('/'));
+    assert_eq!(app.mode, Mode::Filter);
+    type_text(&mut app, "child2");
+    assert_eq!(shown_ids(&app), vec![8], "the rows follow each letter");
+    press(&mut app, KeyCode::Backspace);
+    assert_eq!(app.filter.text, "child");
+    assert_eq!(shown_ids(&app), vec![7, 8, 9]);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.notice(), Some("filter `child`: 3 shown"));
+    assert_eq!(app.selected_id(), Some(8), "the selection stayed on child2");
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(sup.task(8).unwrap().state, State::Stopping);
+
+    press(&mut app, KeyCode::Esc);
+    assert!(app.filter.is_empty());
+    assert_eq!(app.notice(), Some("filter cleared"));
+    assert_eq!(app.view.len(), 9);
+
+    press(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "state:stopped");
+    assert_eq!(shown_ids(&app), vec![1]);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Normal, "Esc while typing leaves the filter");
+    assert!(app.filter.is_empty(), "and empties it");
+
+    press(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "kind:select state:run");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(shown_ids(&app), vec![2, 7, 9]);
+    press(&mut app, KeyCode::Char('q'));
+    assert_eq!(app.mode, Mode::Quitting, "keys act again once Enter is pressed");
+    sup.abort_all();
+}
+
+#[tokio::test(start_paused = true)]
+async fn shift_s_and_shift_k_on_a_filter_ask_first_and_reach_only_what_is_shown() {
+    let sup = supervisor(&KINDS);
+    settle(&sup, ms(500)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    press(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "kind:select");
+    press(&mut app, KeyCode::Enter);
+    let shown = shown_ids(&app);
+    assert_eq!(shown, vec![2, 7, 8, 9]);
+
+    press(&mut app, KeyCode::Char('S'));
+    assert_eq!(app.mode, Mode::Confirm);
+    assert_eq!(
+        app.question().as_deref(),
+        Some("stop the 4 task(s) shown by the filter? y/n")
+    );
+    press(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.notice(), Some("nothing done"));
+    assert!(sup.snapshot().iter().all(|t| t.state == State::Running));
+
+    press(&mut app, KeyCode::Char('S'));
+    press(&mut app, KeyCode::Char('y'));
+    assert_eq!(
+        app.notice(),
+        Some("graceful stop requested for the 4 task(s) shown")
+    );
+    for task in sup.snapshot() {
+        let expected = if shown.contains(&task.id) {
+            State::Stopping
+        } else {
+            State::Running
+        };
+        assert_eq!(task.state, expected, "#{} {}", task.id, task.name);
+    }
+
+    press(&mut app, KeyCode::Char('K'));
+    press(&mut app, KeyCode::Char('y'));
+    for id in shown {
+        assert_eq!(sup.joined(id).await.unwrap().state, State::Aborted);
+    }
+    assert_eq!(sup.task(1).unwrap().state, State::Running);
+    sup.abort_all();
+}
+
+#[tokio::test(start_paused = true)]
+async fn space_marks_and_s_k_act_on_the_marked_tasks() {
+    let sup = supervisor(&[Kind::Polling, Kind::Select, Kind::Stubborn, Kind::Select]);
+    settle(&sup, ms(500)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.selected_id(), Some(2), "a mark moves the selection down");
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.marked.iter().copied().collect::<Vec<_>>(), vec![1, 3]);
+    assert!(screen(&app, 120, 40).contains("· 2 marked"));
+
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(
+        app.notice(),
+        Some("stop requested for 2 of the 2 marked task(s)")
+    );
+    let states: Vec<State> = sup.snapshot().iter().map(|t| t.state).collect();
+    assert_eq!(
+        states,
+        vec![
+            State::Stopping,
+            State::Running,
+            State::Stopping,
+            State::Running
+        ]
+    );
+
+    press(&mut app, KeyCode::Esc);
+    assert!(app.marked.is_empty());
+    assert_eq!(app.notice(), Some("marks cleared"));
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.marked.iter().copied().collect::<Vec<_>>(), vec![3]);
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Char(' '));
+    assert!(app.marked.is_empty(), "Space again unmarks");
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.marked.iter().copied().collect::<Vec<_>>(), vec![2]);
+    press(&mut app, KeyCode::Char('k'));
+    assert_eq!(sup.joined(2).await.unwrap().state, State::Aborted);
+    assert_eq!(sup.task(4).unwrap().state, State::Running);
+    sup.abort_all();
+}
+
+#[tokio::test(start_paused = true)]
+async fn p_freezes_the_display_while_the_tasks_run_on() {
+    let sup = supervisor(&[Kind::Polling]);
+    settle(&sup, ms(1050)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    assert_eq!(app.rows[0].ticks(), 11);
+    press(&mut app, KeyCode::Char('p'));
+    assert!(app.paused);
+    assert!(screen(&app, 120, 40).contains("PAUSED"));
+    settle(&sup, ms(2050)).await;
+    assert!(!app.refresh(), "nothing changes on a paused screen");
+    assert_eq!(app.rows[0].ticks(), 11, "the figures stay as they were");
+    assert_eq!(sup.task(1).unwrap().ticks(), 21, "the task ran on");
+    press(&mut app, KeyCode::Char('p'));
+    assert!(!app.paused);
+    assert_eq!(app.rows[0].ticks(), 21);
+    sup.abort_all();
+}
+
+#[tokio::test(start_paused = true)]
+async fn tab_gives_the_event_log_the_arrows() {
+    let (sup, mut events) = supervisor_with_events(&KINDS);
+    settle(&sup, ms(1050)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    while let Some(e) = events.try_recv() {
+        app.push_event(e);
+    }
+    let logged = app.log_events().len();
+    assert!(logged > 5, "{logged} events");
+    press(&mut app, KeyCode::Tab);
+    assert!(app.log_focus);
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Up);
+    assert_eq!(app.log_scroll, 2, "back two events");
+    assert_eq!(app.selected, 0, "the table's selection did not move");
+    press(&mut app, KeyCode::Home);
+    assert_eq!(app.log_scroll, logged - 1, "back to the oldest");
+    press(&mut app, KeyCode::End);
+    assert_eq!(app.log_scroll, 0, "the newest");
+    press(&mut app, KeyCode::Tab);
+    assert!(!app.log_focus);
+    press(&mut app, KeyCode::Down);
+    assert_eq!(app.selected, 1, "the arrows are the table's again");
+
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Char('s'));
+    assert!(!app.log_focus, "any other key goes back to the table");
+    assert_eq!(sup.task(2).unwrap().state, State::Stopping);
+    sup.abort_all();
+}
+
+#[tokio::test(start_paused = true)]
+async fn t_shows_the_tree_and_the_arrows_fold_it() {
+    let sup = supervisor(&[Kind::Polling, Kind::Parent, Kind::Select]);
+    settle(&sup, ms(500)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    // The parent's three children were spawned after the select task.
+    assert_eq!(shown_ids(&app), vec![1, 2, 3, 4, 5, 6]);
+    press(&mut app, KeyCode::Left);
+    assert_eq!(
+        app.notice(),
+        Some("← → fold and unfold in the tree view (t)")
+    );
+
+    press(&mut app, KeyCode::Char('t'));
+    assert!(app.tree);
+    assert_eq!(shown_ids(&app), vec![1, 2, 4, 5, 6, 3]);
+    let depths: Vec<u16> = app.view.iter().map(|r| r.depth).collect();
+    assert_eq!(depths, vec![0, 0, 1, 1, 1, 0]);
+    assert!(app.view[4].last, "the last child is drawn with └");
+
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Left);
+    assert_eq!(shown_ids(&app), vec![1, 2, 3]);
+    assert_eq!(app.view_row(2).unwrap().folded, 3);
+    assert!(screen(&app, 120, 40).contains("(+3)"));
+    press(&mut app, KeyCode::Down);
+    assert_eq!(app.selected_id(), Some(3));
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Right);
+    assert_eq!(shown_ids(&app), vec![1, 2, 4, 5, 6, 3]);
+
+    press(&mut app, KeyCode::Char('t'));
+    assert_eq!(shown_ids(&app), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(app.selected_id(), Some(2), "the selection stays on its task");
+    sup.abort_all();
+}
+
+#[tokio::test(start_paused = true)]
+async fn sorting_by_keys_and_by_a_click_on_a_column_title() {
+    let sup = Supervisor::builder().build().unwrap();
+    for (name, interval) in [("slow", 300), ("fast", 50), ("middle", 100)] {
+        let params = Params {
+            interval: ms(interval),
+            ..params()
+        };
+        sup.spawn(Kind::Select.task(name, &params)).unwrap();
+    }
+    settle(&sup, ms(1010)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    press(&mut app, KeyCode::Char('>'));
+    assert_eq!(app.sort.column, taskmon::layout::Column::Name);
+    assert_eq!(shown_ids(&app), vec![2, 3, 1], "fast, middle, slow");
+    press(&mut app, KeyCode::Char('I'));
+    assert!(app.sort.descending);
+    assert_eq!(shown_ids(&app), vec![1, 3, 2]);
+    press(&mut app, KeyCode::Char('<'));
+    assert_eq!(app.sort.column, taskmon::layout::Column::Id);
+    assert!(!app.sort.descending, "a new column sorts ascending");
+    press(&mut app, KeyCode::F(6));
+    assert_eq!(app.sort.column, taskmon::layout::Column::Name, "F6 is >");
+
+    // A click on the title of the ticks column.
+    let body = taskmon::layout::table_body(
+        taskmon::layout::layout(app.size, false, app.header_height())
+            .unwrap()
+            .table,
+    );
+    let mut x = body.x + taskmon::layout::MARKER;
+    for (column, width) in app.columns() {
+        if column == taskmon::layout::Column::Ticks {
+            break;
+        }
+        x += width + 1;
+    }
+    let click = Event::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: x + 1,
+        row: body.y - 1,
+        modifiers: KeyModifiers::NONE,
+    });
+    send(&mut app, click.clone());
+    assert_eq!(app.sort.column, taskmon::layout::Column::Ticks);
+    assert_eq!(shown_ids(&app), vec![1, 3, 2], "fewest ticks first");
+    send(&mut app, click);
+    assert!(app.sort.descending, "a second click turns it around");
+    assert_eq!(shown_ids(&app), vec![2, 3, 1]);
+    sup.abort_all();
+}

@@ -728,13 +728,9 @@ impl App {
             .unwrap_or(7)
     }
 
+    /// Sorts by `column`, ascending; `invert` turns the current order around instead.
     fn sort_by(&mut self, column: Column, invert: bool) {
-        let descending = if invert || column == self.sort.column {
-            !self.sort.descending || !invert && column != self.sort.column
-        } else {
-            false
-        };
-        let descending = if invert { !self.sort.descending } else { descending };
+        let descending = invert && !self.sort.descending;
         self.sort = Sort { column, descending };
         self.view_stale = true;
         self.say(
