@@ -537,7 +537,11 @@ async fn slash_filters_by_name_kind_and_state_and_esc_clears() {
     press(&mut app, KeyCode::Enter);
     assert_eq!(shown_ids(&app), vec![2, 7, 9]);
     press(&mut app, KeyCode::Char('q'));
-    assert_eq!(app.mode, Mode::Quitting, "keys act again once Enter is pressed");
+    assert_eq!(
+        app.mode,
+        Mode::Quitting,
+        "keys act again once Enter is pressed"
+    );
     sup.abort_all();
 }
 
@@ -593,7 +597,11 @@ async fn space_marks_and_s_k_act_on_the_marked_tasks() {
     settle(&sup, ms(500)).await;
     let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
     press(&mut app, KeyCode::Char(' '));
-    assert_eq!(app.selected_id(), Some(2), "a mark moves the selection down");
+    assert_eq!(
+        app.selected_id(),
+        Some(2),
+        "a mark moves the selection down"
+    );
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Char(' '));
     assert_eq!(app.marked.iter().copied().collect::<Vec<_>>(), vec![1, 3]);
@@ -718,7 +726,11 @@ async fn t_shows_the_tree_and_the_arrows_fold_it() {
 
     press(&mut app, KeyCode::Char('t'));
     assert_eq!(shown_ids(&app), vec![1, 2, 3, 4, 5, 6]);
-    assert_eq!(app.selected_id(), Some(2), "the selection stays on its task");
+    assert_eq!(
+        app.selected_id(),
+        Some(2),
+        "the selection stays on its task"
+    );
     sup.abort_all();
 }
 

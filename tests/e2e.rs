@@ -158,3 +158,58 @@ fn quitting_three_times_leaves_at_once_with_the_terminal_restored() {
     assert_eq!(status.exit_code(), 128 + 2, "left at once, as after Ctrl-C");
     s.assert_terminal_restored();
 }
+
+#[test]
+fn filter_sort_and_fold_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("family.toml");
+    std::fs::write(
+        &scenario,
+        "[[task]]\nname = \"zulu\"\nkind = \"polling\"\n\
+         [[task]]\nname = \"alpha\"\nkind = \"select\"\n\
+         [[task]]\nname = \"family\"\nkind = \"parent\"\nchildren = 2\n",
+    )
+    .unwrap();
+    let mut s = Session::start(&["--scenario".as_ref(), scenario.as_os_str()], &[]);
+    s.wait_until("the children are up", |s| {
+        s.screen().contains("tasks 1-5 of 5")
+    });
+
+    s.keys("/alpha");
+    s.wait_until("the filter shows one row", |s| {
+        s.screen().contains("showing 1 of 5")
+    });
+    s.keys("\r");
+    assert!(s.row("zulu").is_empty(), "{}", s.screen());
+    assert!(!s.row("alpha").is_empty());
+    s.keys("\x1b");
+    s.wait_until("the filter is cleared", |s| {
+        s.screen().contains("tasks 1-5 of 5")
+    });
+
+    // Sorted by name, then turned around: zulu comes first.
+    let first_row = |s: &Session| {
+        let screen = s.screen();
+        let mut rows = screen.lines().skip_while(|l| !l.contains("name"));
+        rows.nth(1).unwrap_or_default().to_string()
+    };
+    s.keys(">");
+    s.wait_until("sorted by name", |s| first_row(s).contains("alpha"));
+    s.keys("I");
+    s.wait_until("turned around", |s| first_row(s).contains("zulu"));
+
+    // The tree, with the family folded.
+    s.keys("<t");
+    s.wait_until("the tree view", |s| s.screen().contains("· tree"));
+    assert!(s.row("family.child2").contains('└'), "{}", s.screen());
+    s.keys("\x1b[F\x1b[A\x1b[A");
+    s.keys("\x1b[D");
+    s.wait_until("the family is folded", |s| s.row("family").contains("(+2)"));
+    assert!(s.row("family.child1").is_empty(), "{}", s.screen());
+    s.keys("\x1b[C");
+    s.wait_until("and unfolded", |s| !s.row("family.child1").is_empty());
+
+    s.keys("q");
+    assert!(s.wait_for_exit().success());
+    s.assert_terminal_restored();
+}

@@ -77,12 +77,14 @@ impl Session {
     }
 
     /// The screen line that mentions `task`.
-    /// The table row of `task`: the first line inside a frame that names it (the status line
-    /// above the table may name it too).
+    /// The table row of `task`: the first line inside a frame that names it, left of the event
+    /// log (the status line above the table and the log may name it too).
     pub fn row(&self, task: &str) -> String {
         self.screen()
             .lines()
-            .find(|l| l.starts_with('│') && l.contains(&format!(" {task} ")))
+            .filter(|l| l.starts_with('│'))
+            .map(|l| l.split("││").next().unwrap_or_default())
+            .find(|l| l.contains(&format!(" {task} ")))
             .unwrap_or_default()
             .to_string()
     }
