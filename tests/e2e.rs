@@ -190,7 +190,9 @@ fn filter_sort_and_fold_in_a_real_terminal() {
     // Sorted by name, then turned around: zulu comes first.
     let first_row = |s: &Session| {
         let screen = s.screen();
-        let mut rows = screen.lines().skip_while(|l| !l.contains("name"));
+        let mut rows = screen
+            .lines()
+            .skip_while(|l| !(l.starts_with('│') && l.contains(" kind ") && l.contains(" state ")));
         rows.nth(1).unwrap_or_default().to_string()
     };
     s.keys(">");
