@@ -77,6 +77,15 @@ fn main() {
     if wanted("key_latency") {
         screen::key_latency();
     }
+    if wanted("dashboard_frame_100k") {
+        screen::frame_100k();
+    }
+    if wanted("dashboard_keys_100k") {
+        screen::key_latency_100k();
+    }
+    if wanted("dashboard_cpu_100k") {
+        screen::cpu_100k();
+    }
 }
 
 /// One line of the table.

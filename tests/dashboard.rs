@@ -483,7 +483,7 @@ async fn what_a_task_says_is_shown_escaped_and_an_ended_task_ticks_at_rate_zero(
     settle(&sup, ms(2100)).await;
     let app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
     assert_eq!(app.rows[0].state, State::Panicked);
-    assert_eq!(app.rates[&1].per_second, 0, "it ticks no more");
+    assert_eq!(app.rate(1), Some(0), "it ticks no more");
     let shown = screen(&app, 120, 40);
     assert!(
         shown.contains("gotcha\\u{1b}]0;pwned\\u{7}\\u{202e}"),

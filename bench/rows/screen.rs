@@ -216,3 +216,200 @@ pub fn key_latency() {
         "< 100 ms",
     );
 }
+
+/// Tasks in the dashboard's 100,000-task rows.
+const MANY: usize = 100_000;
+
+/// A scenario of `MANY` `select` tasks without journals, ticking every `interval`.
+fn many_tasks_scenario(dir: &std::path::Path, interval: &str) -> std::path::PathBuf {
+    let scenario = dir.join("many.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[[task]]\nname = \"load\"\nkind = \"select\"\ncount = {MANY}\n\
+             interval = \"{interval}\"\njournal = false\n"
+        ),
+    )
+    .unwrap();
+    scenario
+}
+
+/// The dashboard's worst frame at 100,000 tasks: a filter and a sort by ticks applied again
+/// (as after a key that changes them, or the once-a-second re-sort of a live column), then the
+/// window's snapshots and the draw, at 120x40.
+pub fn frame_100k() {
+    use taskmon::input::Action;
+    let rt = runtime();
+    let _guard = rt.enter();
+    let sup = Supervisor::new().unwrap();
+    let p = Params {
+        journal: false,
+        interval: Duration::from_millis(100),
+        ..Params::default()
+    };
+    for i in 0..MANY {
+        sup.spawn(Kind::Select.task(format!("task-{i}"), &p))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    app.update(Action::OpenFilter);
+    for c in "state:run 9".chars() {
+        app.update(Action::Type(c));
+    }
+    app.update(Action::Accept);
+    while app.sort.column != taskmon::layout::Column::Ticks {
+        app.update(Action::SortNext);
+    }
+    app.refresh();
+    let frames = 50;
+    let mut wall = Vec::new();
+    let mut cpu = Vec::new();
+    for _ in 0..frames {
+        let (t, c) = (Instant::now(), thread_cpu());
+        app.update(Action::SortInvert);
+        app.refresh();
+        terminal.draw(|f| ui::draw(f, &app)).unwrap();
+        wall.push(t.elapsed().as_secs_f64());
+        cpu.push((thread_cpu() - c).as_secs_f64());
+    }
+    let shown = app.view.len();
+    // Frames between keys and re-sorts: counts, the window's snapshots, the draw.
+    let mut ordinary = Vec::new();
+    for _ in 0..frames {
+        let c = thread_cpu();
+        app.refresh();
+        terminal.draw(|f| ui::draw(f, &app)).unwrap();
+        ordinary.push((thread_cpu() - c).as_secs_f64());
+    }
+    let ms = |s: f64| fmt_ms(Duration::from_secs_f64(s));
+    let (_, median, max) = super::spread(cpu);
+    row(
+        "frame CPU: filter+sort+draw, 100k",
+        format!("max {}", ms(max)),
+        format!("median {}", ms(median)),
+        "-".into(),
+        "< 10 ms",
+    );
+    let (_, median, max) = super::spread(wall);
+    row(
+        &format!("frame wall: same, {shown} shown"),
+        format!("max {}", ms(max)),
+        format!("median {}", ms(median)),
+        "-".into(),
+        "< 10 ms",
+    );
+    let (_, median, max) = super::spread(ordinary);
+    row(
+        "frame CPU: no re-sort, 100k",
+        format!("max {}", ms(max)),
+        format!("median {}", ms(median)),
+        "-".into(),
+        "< 10 ms",
+    );
+    rt.block_on(sup.shutdown(Duration::from_secs(3)));
+}
+
+/// Keys typed into the filter and sort keys on a dashboard over 100,000 ticking tasks, in a real
+/// terminal: the time until the screen shows each answer.
+pub fn key_latency_100k() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = many_tasks_scenario(dir.path(), "100ms");
+    let mut s = pty::Session::start(&["--scenario".as_ref(), scenario.as_os_str()], &[]);
+    s.wait_until("the dashboard is up", |s| s.screen().contains("of 100000"));
+    std::thread::sleep(Duration::from_secs(1));
+    let mut samples = Vec::new();
+    let mut timed = |s: &mut pty::Session, keys: &str, what: &str, shown: &dyn Fn(&str) -> bool| {
+        let t = Instant::now();
+        s.keys(keys);
+        s.wait_until(what, |s| shown(&s.screen()));
+        samples.push(t.elapsed());
+    };
+    for _ in 0..5 {
+        timed(&mut s, "/", "the filter opens", &|screen| {
+            screen.lines().last().is_some_and(|l| l.starts_with(" /"))
+        });
+        timed(&mut s, "9", "one digit filters", &|screen| {
+            screen.contains("filter `9`")
+        });
+        timed(&mut s, "9", "two digits filter", &|screen| {
+            screen.contains("filter `99`")
+        });
+        timed(&mut s, "\r", "the filter is kept", &|screen| {
+            screen.contains("shown")
+        });
+        timed(&mut s, ">", "sorted by name", &|screen| {
+            screen.contains("sorted by name")
+        });
+        timed(&mut s, "<", "sorted by id", &|screen| {
+            screen.contains("sorted by id")
+        });
+        timed(&mut s, "\x1b", "the filter is cleared", &|screen| {
+            screen.contains("filter cleared")
+        });
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    s.keys("K");
+    s.keys("q");
+    s.wait_for_exit();
+    samples.sort();
+    row(
+        "key to screen, 100k tasks",
+        format!("max {}", fmt_ms(*samples.last().unwrap())),
+        format!("median {}", fmt_ms(samples[samples.len() / 2])),
+        "-".into(),
+        "< 100 ms",
+    );
+}
+
+/// The dashboard's own CPU while 100,000 tasks tick once a second: the dashboard process's CPU
+/// less that of `taskmon run` of the same tasks (the tasks without the dashboard), 10 s each.
+pub fn cpu_100k() {
+    let window = Duration::from_secs(10);
+    let dir = tempfile::tempdir().unwrap();
+    // Every second, not every 100 ms: 1,000,000 ticks a second would take both cores and
+    // leave nothing to tell the dashboard's share apart.
+    let scenario = many_tasks_scenario(dir.path(), "1s");
+    let mut dashboard = pty::Session::start(&["--scenario".as_ref(), scenario.as_os_str()], &[]);
+    dashboard.wait_until("the dashboard is up", |s| s.screen().contains("of 100000"));
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = dashboard.child.process_id().unwrap();
+    let before = cpu_seconds(pid);
+    std::thread::sleep(window);
+    let ours = (cpu_seconds(pid) - before) / window.as_secs_f64();
+    dashboard.keys("K");
+    dashboard.keys("q");
+    dashboard.wait_for_exit();
+
+    let mut headless = std::process::Command::new(TASKMON)
+        .args(["run", "--for", "14s", "--scenario"])
+        .arg(&scenario)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let before = cpu_seconds(headless.id());
+    std::thread::sleep(window);
+    let baseline = (cpu_seconds(headless.id()) - before) / window.as_secs_f64();
+    let _ = headless.kill();
+    let _ = headless.wait();
+    row(
+        "dashboard CPU over 100k ticking",
+        format!("{:.1}% core", ours * 100.0),
+        format!("{:.1}% core", baseline * 100.0),
+        format!("+{:.1}% core", (ours - baseline) * 100.0),
+        "< +10% of one core",
+    );
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the struct it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}

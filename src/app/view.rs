@@ -2,7 +2,7 @@
 //! what never changes about a task (read once) and a few per-task numbers, never from full
 //! snapshots of every task on every frame.
 
-use std::cmp::Ordering;
+use std::cell::{Ref, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -61,11 +61,23 @@ impl Catalog {
 /// The find filter: terms separated by spaces, each of which must match. `kind:K` matches a
 /// kind containing K, `state:S` a state starting with S, any other term the name, the kind or
 /// the state. Case is ignored.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub text: String,
+    /// What names and kinds say, which never changes: worked out once per text.
+    memo: RefCell<Memo>,
 }
 
+/// Per term, whether each task's name or kind matches it, for `text` over the first `known`
+/// tasks.
+#[derive(Clone, Debug, Default)]
+struct Memo {
+    text: String,
+    known: usize,
+    terms: Vec<(Term, Vec<bool>)>,
+}
+
+#[derive(Clone, Debug)]
 enum Term {
     Kind(String),
     State(String),
@@ -75,6 +87,12 @@ enum Term {
 impl Filter {
     pub fn is_empty(&self) -> bool {
         self.text.trim().is_empty()
+    }
+
+    /// Whether what it shows can change while nobody types: it reads states.
+    pub fn is_live(&self) -> bool {
+        let lower = self.text.to_lowercase();
+        Self::terms(&lower).any(|t| !matches!(t, Term::Kind(_)))
     }
 
     fn terms(lower: &str) -> impl Iterator<Item = Term> + '_ {
@@ -89,27 +107,55 @@ impl Filter {
         })
     }
 
+    /// The memo for the current text and catalog, worked out again when either changed.
+    fn memo(&self, catalog: &Catalog) -> Ref<'_, Memo> {
+        let stale = {
+            let memo = self.memo.borrow();
+            memo.text != self.text || memo.known != catalog.len()
+        };
+        if stale {
+            let lower = self.text.to_lowercase();
+            let terms = Self::terms(&lower)
+                .map(|term| {
+                    let statics = match &term {
+                        Term::State(_) => Vec::new(),
+                        Term::Kind(k) => catalog.kinds.iter().map(|kind| kind.contains(k.as_str())).collect(),
+                        Term::Any(t) => catalog
+                            .lower_names
+                            .iter()
+                            .zip(&catalog.kinds)
+                            .map(|(name, kind)| name.contains(t.as_str()) || kind.contains(t.as_str()))
+                            .collect(),
+                    };
+                    (term, statics)
+                })
+                .collect();
+            *self.memo.borrow_mut() = Memo {
+                text: self.text.clone(),
+                known: catalog.len(),
+                terms,
+            };
+        }
+        self.memo.borrow()
+    }
+
     /// Whether a task passes. Tasks the catalog does not know yet pass.
     pub fn matcher<'a>(
-        &self,
+        &'a self,
         catalog: &'a Catalog,
         states: &'a [State],
     ) -> impl Fn(TaskId) -> bool + 'a {
-        let lower = self.text.to_lowercase();
-        let terms: Vec<Term> = Self::terms(&lower).collect();
+        let memo = self.memo(catalog);
         move |id| {
             let i = Catalog::index(id);
-            let (Some(name), Some(kind)) = (catalog.lower_names.get(i), catalog.kinds.get(i))
-            else {
+            if i >= memo.known {
                 return true;
-            };
+            }
             let state = states.get(i).map_or("", |s| s.as_str());
-            terms.iter().all(|term| match term {
-                Term::Kind(k) => kind.contains(k.as_str()),
+            memo.terms.iter().all(|(term, statics)| match term {
+                Term::Kind(_) => statics[i],
                 Term::State(s) => state.starts_with(s.as_str()),
-                Term::Any(t) => {
-                    name.contains(t.as_str()) || kind.contains(t.as_str()) || state.contains(t.as_str())
-                }
+                Term::Any(t) => statics[i] || state.contains(t.as_str()),
             })
         }
     }
@@ -159,20 +205,22 @@ impl Sort {
 pub struct Numbers<'a> {
     pub states: &'a [State],
     pub ticks: &'a [u64],
-    pub rates: &'a HashMap<TaskId, u64>,
+    /// Every task's rate, by id - 1.
+    pub rates: &'a [super::Rate],
     /// Every task's snapshot, by id - 1, when the sorted column needs one.
     pub snapshots: &'a [TaskSnapshot],
 }
 
 impl Sort {
-    /// Orders `ids`, ties by id.
+    /// Orders `ids`, ties by id. Numeric columns read each number once and sort the pairs,
+    /// which keeps a re-sort of 100,000 tasks within a frame.
     pub fn apply(&self, catalog: &Catalog, numbers: &Numbers, ids: &mut [TaskId]) {
         let snapshot = |id: TaskId| numbers.snapshots.get(Catalog::index(id));
         let number = |id: TaskId| -> u128 {
             let i = Catalog::index(id);
             match self.column {
                 Column::Ticks => u128::from(numbers.ticks.get(i).copied().unwrap_or(0)),
-                Column::Rate => u128::from(numbers.rates.get(&id).copied().unwrap_or(0)),
+                Column::Rate => u128::from(numbers.rates.get(i).map_or(0, |r| r.per_second)),
                 Column::State => numbers.states.get(i).map_or(0, |s| *s as u128),
                 Column::Restarts => snapshot(id).map_or(0, |s| u128::from(s.restarts)),
                 Column::Age => snapshot(id).map_or(0, |s| s.age.as_nanos()),
@@ -180,26 +228,37 @@ impl Sort {
                     .and_then(|s| s.stop_latency())
                     .map_or(0, |d| d.as_nanos()),
                 Column::Cleanup => snapshot(id).map_or(0, |s| s.cleanup as u128),
-                Column::Persisted => snapshot(id).map_or(0, |s| u128::from(s.ledger.counts().persisted)),
+                Column::Persisted => {
+                    snapshot(id).map_or(0, |s| u128::from(s.ledger.counts().persisted))
+                }
                 Column::Lost => snapshot(id).map_or(0, |s| u128::from(s.ledger.counts().lost)),
                 _ => 0,
             }
         };
-        let compare = |a: &TaskId, b: &TaskId| -> Ordering {
-            let by = match self.column {
-                Column::Id => Ordering::Equal,
-                Column::Name => catalog.name(*a).cmp(catalog.name(*b)),
-                Column::Kind => (*catalog.kinds[Catalog::index(*a)]).cmp(&*catalog.kinds[Catalog::index(*b)]),
-                Column::Note => {
-                    let note = |id| snapshot(id).and_then(|s| s.note.clone());
-                    note(*a).cmp(&note(*b))
+        match self.column {
+            Column::Id => {}
+            Column::Name => ids.sort_by(|a, b| catalog.name(*a).cmp(catalog.name(*b))),
+            Column::Kind => ids.sort_by(|a, b| {
+                let kind = |id: TaskId| &*catalog.kinds[Catalog::index(id)];
+                kind(*a).cmp(kind(*b))
+            }),
+            Column::Note => {
+                let note = |id| snapshot(id).and_then(|s| s.note.clone());
+                ids.sort_by_cached_key(|&id| note(id));
+            }
+            _ => {
+                let mut keyed: Vec<(u128, TaskId)> = ids.iter().map(|&id| (number(id), id)).collect();
+                keyed.sort_unstable();
+                for (slot, (_, id)) in ids.iter_mut().zip(keyed) {
+                    *slot = id;
                 }
-                _ => number(*a).cmp(&number(*b)),
-            };
-            let by = by.then(a.cmp(b));
-            if self.descending { by.reverse() } else { by }
-        };
-        ids.sort_by(compare);
+            }
+        }
+        // The ids come in id order and the sorts above keep ties so: turned around, ties go
+        // from the highest id, as every other row does.
+        if self.descending {
+            ids.reverse();
+        }
     }
 }
 

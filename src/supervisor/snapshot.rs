@@ -71,7 +71,7 @@ impl TaskSnapshot {
         if end.is_none_or(|s| !s.is_ended()) {
             timeline = timeline.without(EventKind::Joined);
         }
-        let state = end.unwrap_or_else(|| State::live(&timeline));
+        let state = end.unwrap_or_else(|| State::live(|kind| timeline.at(kind).is_some()));
         let spawned = timeline.at(EventKind::Spawned).unwrap_or_default();
         let until = timeline.at(EventKind::Joined).unwrap_or(now);
         Self {

@@ -58,12 +58,10 @@ impl State {
     }
 
     /// The state of a task not yet ended, from the moments it has reached.
-    pub(crate) fn live(timeline: &Timeline) -> State {
-        if timeline.at(EventKind::StopNoticed).is_some()
-            || timeline.at(EventKind::CleanupStarted).is_some()
-        {
+    pub(crate) fn live(reached: impl Fn(EventKind) -> bool) -> State {
+        if reached(EventKind::StopNoticed) || reached(EventKind::CleanupStarted) {
             State::CleaningUp
-        } else if timeline.at(EventKind::StopRequested).is_some() {
+        } else if reached(EventKind::StopRequested) {
             State::Stopping
         } else {
             State::Running

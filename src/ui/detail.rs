@@ -119,12 +119,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
 
-    let history: Vec<u64> = app
-        .rates
-        .get(&task.id)
-        .map(|r| r.history.iter().copied().collect())
-        .unwrap_or_default();
-    let rate = app.rates.get(&task.id).map_or(0, |r| r.per_second);
+    let history: Vec<u64> = app.rate_history(task.id).collect();
+    let rate = app.rate(task.id).unwrap_or(0);
     let spark = Sparkline::default()
         .block(Block::new().title(format!("ticks/s {rate}")))
         .data(&history[history.len().saturating_sub(spark_area.width as usize)..])

@@ -24,9 +24,8 @@ fn cell(column: Column, width: u16, r: &TaskSnapshot, place: ViewRow, app: &App)
         Column::Restarts if r.restarts > 0 => Span::raw(r.restarts.to_string()),
         Column::Restarts => Span::raw("-").dim(),
         Column::Rate => Span::raw(
-            app.rates
-                .get(&r.id)
-                .map_or("-".into(), |rate| rate.per_second.to_string()),
+            app.rate(r.id)
+                .map_or("-".into(), |rate| rate.to_string()),
         ),
         Column::Age => Span::raw(super::uptime(r.age.as_secs())),
         Column::Latency => Span::raw(format::latency(r.stop_latency())),
