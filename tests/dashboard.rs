@@ -716,7 +716,10 @@ async fn t_shows_the_tree_and_the_arrows_fold_it() {
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Left);
     assert_eq!(shown_ids(&app), vec![1, 2, 3]);
-    assert_eq!(app.view_row(2).unwrap().folded, 3);
+    assert_eq!(
+        app.view[1].folded, 3,
+        "the parent's row counts what it hides"
+    );
     assert!(screen(&app, 120, 40).contains("(+3)"));
     press(&mut app, KeyCode::Down);
     assert_eq!(app.selected_id(), Some(3));

@@ -240,11 +240,6 @@ impl App {
         self.view.get(self.selected).map(|r| r.id)
     }
 
-    /// The row of a task in the window, if shown.
-    pub fn view_row(&self, id: TaskId) -> Option<&ViewRow> {
-        self.view[self.window()].iter().find(|r| r.id == id)
-    }
-
     /// How many tasks there are, cleared rows left out.
     pub fn total(&self) -> usize {
         self.catalog.len() - self.cleared.iter().filter(|&&c| c).count()

@@ -37,12 +37,8 @@ impl Catalog {
         true
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
     }
 
     fn index(id: TaskId) -> usize {
