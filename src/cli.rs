@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::dashboard;
+use crate::serve::Endpoint;
 use crate::format;
 use crate::headless::{self, Output, RunOptions};
 use crate::kinds::{Kind, Params};
@@ -42,6 +43,9 @@ enum Command {
     Run(RunArgs),
     /// List the task kinds, their lessons and their parameters.
     Kinds,
+    /// List, stop, abort and watch the tasks of a program serving its supervisor
+    /// (`taskmon --serve`, `taskmon run --serve`, or `Supervisor::serve` in your program).
+    Ctl(crate::ctl::CtlArgs),
 }
 
 /// What the dashboard and `taskmon run` share.
@@ -64,6 +68,15 @@ struct Options {
     /// Also write every task's report row to FILE, as JSON lines.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Serve the tasks to `taskmon ctl` at ENDPOINT: `unix:PATH`, `tcp:127.0.0.1:PORT` (with a
+    /// token: $TASKMON_TOKEN, else one written to a private file) [default: a private Unix
+    /// socket named after the process id].
+    #[arg(long, value_name = "ENDPOINT", num_args = 0..=1, default_missing_value = "default")]
+    serve: Option<Endpoint>,
+    /// Let `--serve tcp:` listen on an address other machines can reach (the token is then all
+    /// that keeps them from your tasks).
+    #[arg(long, requires = "serve")]
+    allow_remote: bool,
 }
 
 #[derive(Args, Debug)]
@@ -163,6 +176,7 @@ pub fn main() -> ExitCode {
             };
             play(&args.options, Mode::Run(output, args.run_for))
         }
+        Some(Command::Ctl(args)) => crate::ctl::main(args),
         None => play(&cli.options, Mode::Dashboard),
     }
 }
@@ -232,6 +246,22 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
             .supervisor(&scenario)
             .map_err(|e| Failure::runtime(e.to_string()))?;
         check_room_for_journals(&scenario, &sup)?;
+        let server = options
+            .serve
+            .clone()
+            .map(|endpoint| match endpoint {
+                Endpoint::Tcp { addr, .. } => Endpoint::Tcp {
+                    addr,
+                    allow_remote: options.allow_remote,
+                },
+                other => other,
+            })
+            .map(|endpoint| sup.serve(endpoint))
+            .transpose()
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        if let Some(server) = &server {
+            announce(server);
+        }
         let reports = match mode {
             Mode::Dashboard => dashboard::run_scenario(&sup, &scenario)
                 .await
@@ -251,6 +281,9 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
                     .reports
             }
         };
+        if let Some(server) = server {
+            server.close().await;
+        }
         let journals = (!sup.run_dir_is_temporary()).then(|| sup.run_dir().to_path_buf());
         Ok::<_, Failure>((reports, journals))
     })?;
@@ -262,6 +295,18 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
         let _ = io::stdout().write_all(summary.as_bytes());
     }
     finish(&reports, journals, report_file.as_mut())
+}
+
+/// Where the tasks are served, on stderr (stdout may be JSON).
+fn announce(server: &crate::serve::Server) {
+    let address = escape(server.address()).into_owned();
+    eprintln!("taskmon: serving on {address} (try: taskmon ctl {address} list)");
+    if let Some(file) = server.token_file() {
+        eprintln!(
+            "taskmon: the token is in {}",
+            escape(&file.display().to_string())
+        );
+    }
 }
 
 /// The last words: the report file, where the journals are, and the exit status (1 when a

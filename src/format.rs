@@ -127,6 +127,29 @@ pub fn event_line(e: &Event) -> String {
     line.trim_end().to_string()
 }
 
+/// An event received as JSON (from `taskmon ctl watch`) as the log line `taskmon run` prints;
+/// escaped, since it came over a connection.
+pub fn json_event_line(e: &Value) -> String {
+    let at = e["at"].as_str().unwrap_or_default();
+    let time: String = at.split('T').nth(1).unwrap_or(at).chars().take(12).collect();
+    let task = format!(
+        "#{} {}",
+        e["id"].as_u64().unwrap_or(0),
+        e["task"].as_str().unwrap_or_default()
+    );
+    let mut line = format!(
+        "{}  {:<22} {:<16}",
+        escape(&time),
+        escape(&task),
+        escape(e["event"].as_str().unwrap_or_default())
+    );
+    if let Some(detail) = e["detail"].as_str() {
+        line.push(' ');
+        line.push_str(&escape(detail));
+    }
+    line.trim_end().to_string()
+}
+
 /// One event as the SPEC's JSON line.
 pub fn event_json(e: &Event) -> Value {
     json!({
@@ -307,6 +330,73 @@ fn report_table(reports: &[&TaskReport]) -> String {
                 s.cleanup.to_string(),
                 count(counts.map(|c| c.persisted)),
                 count(counts.map(|c| c.lost)),
+                journal.to_string(),
+            ],
+            notes,
+        );
+    }
+    table.render()
+}
+
+/// Report rows received as JSON (from `taskmon ctl`), as the same table `taskmon run` prints.
+/// Everything in them came over a connection and is escaped.
+pub fn json_rows_table(rows: &[Value]) -> String {
+    let mut table = TextTable::new(&[
+        ("id", Align::Right),
+        ("task", Align::Left),
+        ("kind", Align::Left),
+        ("state", Align::Left),
+        ("ticks", Align::Right),
+        ("stop latency", Align::Right),
+        ("cleanup", Align::Left),
+        ("persisted", Align::Right),
+        ("lost", Align::Right),
+        ("journal", Align::Left),
+    ]);
+    let text = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => escape(s).into_owned(),
+        other => escape(&other.to_string()).into_owned(),
+    };
+    for r in rows {
+        let mut state = text(&r["state"]);
+        match r["restarts"].as_u64().unwrap_or(0) {
+            0 => {}
+            1 => state.push_str(" (1 restart)"),
+            n => state.push_str(&format!(" ({n} restarts)")),
+        }
+        if r["orphan"] == true {
+            state.push_str(" (orphan)");
+        }
+        let latency = r["stop_latency_ms"]
+            .as_f64()
+            .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+            .map_or("-".to_string(), humanize);
+        let journal = match (&r["journal_verified"], &r["journal_error"]) {
+            (_, Value::String(_)) => "ERROR",
+            (Value::Bool(true), _) => "verified",
+            (Value::Bool(false), _) => "MISMATCH",
+            _ if r["persisted"].is_null() => "off",
+            _ => "-",
+        };
+        let mut notes = Vec::new();
+        if let Some(message) = r["panic"].as_str() {
+            notes.push(format!("panic: {}", escape(message)));
+        }
+        if let Some(note) = r["note"].as_str() {
+            notes.push(escape(note).into_owned());
+        }
+        table.row(
+            vec![
+                text(&r["id"]),
+                text(&r["task"]),
+                text(&r["kind"]),
+                state,
+                text(&r["ticks"]),
+                latency,
+                text(&r["cleanup"]),
+                text(&r["persisted"]),
+                text(&r["lost"]),
                 journal.to_string(),
             ],
             notes,

@@ -70,6 +70,9 @@ pub mod kinds;
 pub mod supervisor;
 pub mod text;
 
+#[cfg(feature = "serve")]
+pub mod serve;
+
 #[cfg(feature = "tui")]
 pub mod dashboard;
 #[cfg(feature = "tui")]
@@ -78,7 +81,7 @@ internal!(app, input, layout, signals, ui);
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "cli")]
-internal!(headless, scenario);
+internal!(ctl, headless, scenario);
 
 pub use journal::{JournalConfig, JournalCounts, LedgerReading};
 pub use supervisor::panic::silence_task_panics;

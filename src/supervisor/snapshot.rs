@@ -126,6 +126,17 @@ pub struct TaskReport {
 }
 
 impl TaskReport {
+    /// A row for a task still running (or not checked yet): no journal read back.
+    pub(crate) fn unchecked(snapshot: TaskSnapshot) -> Self {
+        Self {
+            snapshot,
+            journal_path: None,
+            records_on_disk: None,
+            journal_verified: None,
+            journal_problem: None,
+        }
+    }
+
     pub(crate) fn verify(snapshot: TaskSnapshot, journal_path: Option<PathBuf>) -> Self {
         let found = journal_path
             .as_deref()

@@ -1,0 +1,224 @@
+//! `taskmon ctl TARGET COMMAND`: the tasks of a program that serves its supervisor, listed,
+//! stopped, aborted and watched from another terminal. Exit status: 0 done, 1 the connection or
+//! the program failed, 2 bad usage or an unknown task.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::format;
+use crate::scenario::parse_duration;
+use crate::serve::client::{Client, ClientError, Target};
+use crate::serve::protocol::MAX_ROWS;
+use crate::text::escape_lines;
+
+#[derive(Args, Debug)]
+pub struct CtlArgs {
+    /// The program: a socket path, a process id (its default socket), or tcp:HOST:PORT.
+    target: String,
+    /// The token of a TCP endpoint [default: $TASKMON_TOKEN].
+    #[arg(long, global = true, value_name = "TOKEN")]
+    token: Option<String>,
+    /// Print JSON lines instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: CtlCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum CtlCommand {
+    /// Every task, with its state and figures.
+    List,
+    /// Stop tasks gracefully (names, ids, or the base name of `count` copies); waits until they
+    /// are joined and prints their rows.
+    Stop(Targets),
+    /// Abort tasks; waits until they are joined and prints their rows.
+    Abort(Targets),
+    /// Stop every task gracefully.
+    StopAll,
+    /// Abort every task.
+    AbortAll,
+    /// Print every lifecycle event from now on (as `taskmon run` does) until interrupted.
+    Watch,
+    /// Set the grace period for stops requested from now on.
+    Grace {
+        /// For example `5s` or `500ms`; at most 24h.
+        #[arg(value_parser = parse_duration)]
+        grace: Duration,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Targets {
+    /// Task names or ids.
+    #[arg(required = true)]
+    tasks: Vec<String>,
+    /// Return once the request is accepted, without waiting for the joins.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// Runs `taskmon ctl`.
+pub fn main(args: CtlArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("taskmon ctl: cannot start a tokio runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("taskmon ctl: {}", escape_lines(&e.to_string()));
+            ExitCode::from(if e.is_usage() { 2 } else { 1 })
+        }
+    }
+}
+
+/// Prints `text` to stdout; a closed stdout ends quietly.
+fn print(text: &str) -> Result<(), ClientError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| ClientError::Lost(format!("stdout: {e}")))
+}
+
+fn print_json(value: &Value) -> Result<(), ClientError> {
+    print(&format!("{value}\n"))
+}
+
+async fn run(args: CtlArgs) -> Result<(), ClientError> {
+    let target = Target::parse(&args.target);
+    let token = args.token.or_else(|| std::env::var("TASKMON_TOKEN").ok());
+    let mut client = Client::connect(&target, token.as_deref()).await?;
+    let json = args.json;
+    match args.command {
+        CtlCommand::List => {
+            let rows = list(&mut client).await?;
+            if json {
+                for row in &rows {
+                    print_json(row)?;
+                }
+            } else {
+                print(&format::json_rows_table(&rows))?;
+                print(&format!("{} task(s)\n", rows.len()))?;
+            }
+        }
+        CtlCommand::Stop(targets) => act(&mut client, "stop", targets, json).await?,
+        CtlCommand::Abort(targets) => act(&mut client, "abort", targets, json).await?,
+        CtlCommand::StopAll => all(&mut client, "stop_all", "graceful stop", json).await?,
+        CtlCommand::AbortAll => all(&mut client, "abort_all", "abort", json).await?,
+        CtlCommand::Grace { grace } => {
+            let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+            let answer = client.request(json!({ "type": "grace", "ms": ms })).await?;
+            if json {
+                print_json(&answer)?;
+            } else {
+                print(&format!(
+                    "grace period {} for stops requested from now on\n",
+                    format::humanize(grace)
+                ))?;
+            }
+        }
+        CtlCommand::Watch => {
+            client.request(json!({ "type": "watch" })).await?;
+            while let Some(message) = client.next().await? {
+                let line = match message["type"].as_str() {
+                    _ if json => message.to_string(),
+                    Some("missed") => format!(
+                        "… {} event(s) missed: this terminal did not keep up",
+                        message["count"].as_u64().unwrap_or(0)
+                    ),
+                    _ => format::json_event_line(&message),
+                };
+                print(&format!("{line}\n"))?;
+            }
+            return Err(ClientError::Lost("the program closed the connection".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Every row, a page at a time.
+async fn list(client: &mut Client) -> Result<Vec<Value>, ClientError> {
+    let mut rows = Vec::new();
+    loop {
+        let answer = client
+            .request(json!({ "type": "list", "offset": rows.len(), "limit": MAX_ROWS }))
+            .await?;
+        let page = answer["rows"].as_array().cloned().unwrap_or_default();
+        let total = answer["total"].as_u64().unwrap_or(0) as usize;
+        let done = page.is_empty() || rows.len() + page.len() >= total;
+        rows.extend(page);
+        if done {
+            return Ok(rows);
+        }
+    }
+}
+
+async fn act(
+    client: &mut Client,
+    verb: &str,
+    targets: Targets,
+    json: bool,
+) -> Result<(), ClientError> {
+    let answer = client
+        .request(json!({ "type": verb, "tasks": targets.tasks }))
+        .await?;
+    let ids: Vec<u64> = answer["ids"]
+        .as_array()
+        .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    let refused = answer["refused"].as_array().cloned().unwrap_or_default();
+    for r in &refused {
+        eprintln!(
+            "taskmon ctl: #{}: {}",
+            r["id"],
+            escape_lines(r["message"].as_str().unwrap_or_default())
+        );
+    }
+    if targets.no_wait {
+        if json {
+            print_json(&answer)?;
+        } else {
+            let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
+            print(&format!("{verb} requested for {}\n", ids.join(" ")))?;
+        }
+    } else if !ids.is_empty() {
+        let joined = client.request(json!({ "type": "wait", "ids": ids })).await?;
+        let rows = joined["rows"].as_array().cloned().unwrap_or_default();
+        if json {
+            for row in &rows {
+                print_json(row)?;
+            }
+        } else {
+            print(&format::json_rows_table(&rows))?;
+        }
+    }
+    if !refused.is_empty() && ids.is_empty() {
+        return Err(ClientError::Usage(format!(
+            "nothing to {verb}: every task named has ended"
+        )));
+    }
+    Ok(())
+}
+
+async fn all(client: &mut Client, kind: &str, verb: &str, json: bool) -> Result<(), ClientError> {
+    let answer = client.request(json!({ "type": kind })).await?;
+    if json {
+        print_json(&answer)
+    } else {
+        print(&format!(
+            "{verb} requested for {} task(s)\n",
+            answer["count"].as_u64().unwrap_or(0)
+        ))
+    }
+}

@@ -1,0 +1,418 @@
+//! One task accepts; one task per client reads its requests and answers them. Nothing here
+//! ever waits on the supervisor's behalf: a slow client only slows its own connection, and the
+//! events it watches reach it through a bounded queue that counts what it missed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::ServeOptions;
+use super::protocol::{self, MAX_FRAME, MAX_ROWS, Request, VERSION};
+use crate::format;
+use crate::supervisor::{State, Supervisor, TaskId, TaskReport, TaskSnapshot};
+
+/// The longest grace period a client may set, as for `--grace`.
+const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+pub(super) enum Listener {
+    Unix(tokio::net::UnixListener),
+    Tcp(tokio::net::TcpListener),
+}
+
+/// What every connection reads.
+pub(super) struct Shared {
+    sup: Supervisor,
+    options: ServeOptions,
+    /// Required of TCP clients.
+    token: Option<String>,
+    slots: Arc<Semaphore>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    program: String,
+}
+
+impl Shared {
+    pub(super) fn new(
+        sup: Supervisor,
+        options: ServeOptions,
+        token: Option<String>,
+        stop: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        let program = std::env::args()
+            .next()
+            .and_then(|a| {
+                std::path::Path::new(&a)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .unwrap_or_default();
+        Self {
+            slots: Arc::new(Semaphore::new(options.max_clients)),
+            sup,
+            options,
+            token,
+            stop,
+            tracker,
+            program,
+        }
+    }
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+type Connection = Framed<Box<dyn Stream>, LengthDelimitedCodec>;
+
+/// Accepts until told to stop. A failed accept (out of file descriptors, say) is waited out
+/// rather than ending the service.
+pub(super) async fn accept(listener: Listener, shared: Arc<Shared>) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            accepted = next(&listener) => accepted,
+        };
+        match accepted {
+            Ok((stream, needs_token)) => {
+                let shared = shared.clone();
+                shared
+                    .tracker
+                    .clone()
+                    .spawn(serve_client(stream, needs_token, shared));
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// The next connection, and whether it must show the token. A Unix peer of another user is
+/// refused here, before a byte is read.
+async fn next(listener: &Listener) -> std::io::Result<(Box<dyn Stream>, bool)> {
+    match listener {
+        Listener::Unix(l) => {
+            let (stream, _) = l.accept().await?;
+            let owner = stream.peer_cred().map(|c| c.uid()).ok() == Some(super::euid());
+            if !owner {
+                let mut framed = Framed::new(Box::new(stream) as Box<dyn Stream>, protocol::codec());
+                let _ = send(&mut framed, &protocol::error("only the user running this program may connect")).await;
+                return Err(std::io::Error::other("peer of another user"));
+            }
+            Ok((Box::new(stream), false))
+        }
+        Listener::Tcp(l) => {
+            let (stream, _) = l.accept().await?;
+            Ok((Box::new(stream), true))
+        }
+    }
+}
+
+async fn send(framed: &mut Connection, message: &Value) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+    framed.send(tokio_util::bytes::Bytes::from(bytes)).await
+}
+
+/// Why a frame could not be taken as a request.
+fn unreadable(e: &std::io::Error) -> Value {
+    let too_long = e
+        .get_ref()
+        .is_some_and(|inner| inner.is::<tokio_util::codec::LengthDelimitedCodecError>());
+    if too_long {
+        protocol::error(format!("message longer than {MAX_FRAME} bytes; closing"))
+    } else {
+        protocol::error(format!("unreadable message: {e}; closing"))
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Request, Value> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let mut error = protocol::error(format!("malformed message: {e}; closing"));
+        error["code"] = "bad_request".into();
+        error
+    })
+}
+
+async fn serve_client(stream: Box<dyn Stream>, needs_token: bool, shared: Arc<Shared>) {
+    let mut framed = Framed::new(stream, protocol::codec());
+    let Ok(_slot) = shared.slots.clone().try_acquire_owned() else {
+        let message = format!(
+            "too many clients ({}); try again later",
+            shared.options.max_clients
+        );
+        let _ = tokio::time::timeout(
+            shared.options.idle_timeout,
+            send(&mut framed, &protocol::error(message)),
+        )
+        .await;
+        return;
+    };
+    if let Err(refusal) = handshake(&mut framed, needs_token, &shared).await {
+        let _ = tokio::time::timeout(shared.options.idle_timeout, send(&mut framed, &refusal)).await;
+        return;
+    }
+    loop {
+        let frame = tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            frame = framed.next() => frame,
+        };
+        let request = match frame {
+            None => return,
+            Some(Err(e)) => {
+                let _ = send(&mut framed, &unreadable(&e)).await;
+                return;
+            }
+            Some(Ok(bytes)) => match parse(&bytes) {
+                Ok(request) => request,
+                Err(refusal) => {
+                    let _ = send(&mut framed, &refusal).await;
+                    return;
+                }
+            },
+        };
+        let answer = match request {
+            Request::Watch => return watch(framed, &shared).await,
+            Request::Wait { ids } => {
+                tokio::select! {
+                    _ = shared.stop.cancelled() => return,
+                    answer = wait(&shared.sup, ids) => answer,
+                }
+            }
+            request => answer(&shared, request),
+        };
+        if send(&mut framed, &answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The first message must be a `hello` of this version (with the token over TCP), within the
+/// idle timeout. Until then nothing about the tasks is said.
+async fn handshake(
+    framed: &mut Connection,
+    needs_token: bool,
+    shared: &Shared,
+) -> Result<(), Value> {
+    let timeout = shared.options.idle_timeout;
+    let frame = tokio::time::timeout(timeout, framed.next())
+        .await
+        .map_err(|_| {
+            protocol::error(format!(
+                "no hello within {}; closing",
+                format::humanize(timeout)
+            ))
+        })?;
+    let bytes = match frame {
+        None => return Err(Value::Null),
+        Some(Err(e)) => return Err(unreadable(&e)),
+        Some(Ok(bytes)) => bytes,
+    };
+    let Request::Hello { version, token } = parse(&bytes)? else {
+        return Err(protocol::error("the first message must be a hello; closing"));
+    };
+    if version != VERSION {
+        return Err(protocol::error(format!(
+            "protocol version {version} is not spoken here; this program speaks version {VERSION}"
+        )));
+    }
+    if needs_token {
+        let expected = shared.token.as_deref().unwrap_or_default().as_bytes();
+        let given = token.as_deref().unwrap_or_default().as_bytes();
+        if !same_secret(expected, given) {
+            return Err(protocol::error("wrong or missing token; closing"));
+        }
+    }
+    let hello = json!({
+        "type": "hello",
+        "version": VERSION,
+        "program": shared.program,
+        "pid": std::process::id(),
+        "tasks": shared.sup.len(),
+    });
+    send(framed, &hello).await.map_err(|_| Value::Null)
+}
+
+/// Equal, in a time that does not tell how much of `given` was right.
+fn same_secret(expected: &[u8], given: &[u8]) -> bool {
+    let mut differ = expected.len() ^ given.len();
+    for (i, &e) in expected.iter().enumerate() {
+        differ |= usize::from(e ^ given.get(i).copied().unwrap_or(!e));
+    }
+    differ == 0 && !expected.is_empty()
+}
+
+fn answer(shared: &Shared, request: Request) -> Value {
+    let sup = &shared.sup;
+    match request {
+        Request::Status => {
+            let mut counts = serde_json::Map::new();
+            let states = sup.states();
+            for state in State::all() {
+                let n = states.iter().filter(|&&s| s == state).count();
+                if n > 0 {
+                    counts.insert(state.as_str().into(), n.into());
+                }
+            }
+            json!({
+                "type": "status",
+                "program": shared.program,
+                "pid": std::process::id(),
+                "uptime_ms": format::millis(sup.uptime()),
+                "grace_ms": format::millis(sup.grace()),
+                "tasks": states.len(),
+                "counts": counts,
+            })
+        }
+        Request::List { offset, limit } => {
+            let total = sup.len();
+            let first = offset.min(total);
+            let end = first.saturating_add(limit.min(MAX_ROWS)).min(total);
+            let ids: Vec<TaskId> = (first as TaskId + 1..=end as TaskId).collect();
+            let rows: Vec<Value> = sup.snapshots(&ids).into_iter().map(row).collect();
+            json!({ "type": "rows", "total": total, "offset": first, "rows": rows })
+        }
+        Request::Stop { tasks } => each(sup, &tasks, Supervisor::stop),
+        Request::Abort { tasks } => each(sup, &tasks, Supervisor::abort),
+        Request::StopAll => json!({ "type": "done", "count": sup.stop_all() }),
+        Request::AbortAll => json!({ "type": "done", "count": sup.abort_all() }),
+        Request::Grace { ms } => {
+            let grace = std::time::Duration::from_millis(ms).min(MAX_GRACE);
+            sup.set_grace(grace);
+            json!({ "type": "done", "grace_ms": format::millis(grace) })
+        }
+        Request::Hello { .. } => protocol::error("hello was said already"),
+        Request::Watch | Request::Wait { .. } => unreachable!("answered by the caller"),
+    }
+}
+
+/// A live task's row: the report's JSON without the journal check, which is made at the end.
+fn row(snapshot: TaskSnapshot) -> Value {
+    format::report_json(&TaskReport::unchecked(snapshot))
+}
+
+/// Finds the tasks named (an id, a name, or the base name of `count` copies `NAME-1`, `NAME-2`…)
+/// and asks `request` of each; unknown names refuse the whole request, before anything is done.
+fn each(
+    sup: &Supervisor,
+    names: &[String],
+    request: fn(&Supervisor, TaskId) -> Result<(), crate::SupervisorError>,
+) -> Value {
+    let all = sup.snapshot();
+    let mut ids = Vec::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        let found: Vec<TaskId> = match name.parse::<TaskId>() {
+            Ok(id) if id >= 1 && id as usize <= all.len() => vec![id],
+            _ => {
+                let exact: Vec<TaskId> = all
+                    .iter()
+                    .filter(|s| &*s.name == name.as_str())
+                    .map(|s| s.id)
+                    .collect();
+                if exact.is_empty() {
+                    all.iter()
+                        .filter(|s| is_copy_of(&s.name, name))
+                        .map(|s| s.id)
+                        .collect()
+                } else {
+                    exact
+                }
+            }
+        };
+        if found.is_empty() {
+            unknown.push(crate::text::escape(name).into_owned());
+        }
+        ids.extend(found);
+    }
+    if !unknown.is_empty() {
+        let mut error = protocol::error(format!("no task named {}", unknown.join(", ")));
+        error["code"] = "unknown_task".into();
+        return error;
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    for id in ids {
+        match request(sup, id) {
+            Ok(()) => accepted.push(id),
+            Err(e) => refused.push(json!({ "id": id, "message": e.to_string() })),
+        }
+    }
+    json!({ "type": "accepted", "ids": accepted, "refused": refused })
+}
+
+/// `NAME-1`, `NAME-2`…: the copies of a task with `count`.
+fn is_copy_of(name: &str, base: &str) -> bool {
+    name.strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The rows of the tasks once every one has been joined, with their journals checked.
+async fn wait(sup: &Supervisor, ids: Vec<TaskId>) -> Value {
+    let mut rows = Vec::new();
+    for id in ids {
+        match sup.joined(id).await {
+            Ok(snapshot) => {
+                let path = sup.journal_path(id);
+                let report = tokio::task::spawn_blocking(move || TaskReport::verify(snapshot, path))
+                    .await;
+                match report {
+                    Ok(report) => rows.push(format::report_json(&report)),
+                    Err(e) => return protocol::error(format!("checking #{id}'s journal failed: {e}")),
+                }
+            }
+            Err(e) => {
+                let mut error = protocol::error(e.to_string());
+                error["code"] = "unknown_task".into();
+                return error;
+            }
+        }
+    }
+    json!({ "type": "rows", "total": rows.len(), "offset": 0, "rows": rows })
+}
+
+/// Every event from now on, as `run --json` prints them; events that did not fit the client's
+/// queue are counted and the count sent before the next one. Any message from the client, or
+/// its going, ends the watch.
+async fn watch(mut framed: Connection, shared: &Shared) {
+    let (tx, mut rx) = mpsc::channel(shared.options.queue.max(1));
+    let missed = Arc::new(AtomicU64::new(0));
+    let counter = missed.clone();
+    shared.sup.on_event(move |event| match tx.try_send(event) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            counter.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    });
+    if send(&mut framed, &json!({ "type": "watching" })).await.is_err() {
+        return;
+    }
+    loop {
+        let event = tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            _ = framed.next() => return,
+            event = rx.recv() => event,
+        };
+        let Some(event) = event else { return };
+        let lost = missed.swap(0, Ordering::Relaxed);
+        if lost > 0
+            && send(&mut framed, &json!({ "type": "missed", "count": lost }))
+                .await
+                .is_err()
+        {
+            return;
+        }
+        if send(&mut framed, &format::event_json(&event)).await.is_err() {
+            return;
+        }
+    }
+}
