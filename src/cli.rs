@@ -10,11 +10,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::dashboard;
-use crate::serve::Endpoint;
 use crate::format;
 use crate::headless::{self, Output, RunOptions};
 use crate::kinds::{Kind, Params};
 use crate::scenario::{Scenario, ScenarioError, parse_duration};
+use crate::serve::Endpoint;
 use crate::signals;
 use crate::supervisor::{DEFAULT_GRACE, FileLimits, Supervisor, TaskReport};
 use crate::text::{escape, escape_lines};

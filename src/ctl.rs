@@ -129,7 +129,11 @@ async fn run(args: CtlArgs) -> Result<(), ClientError> {
             }
         }
         CtlCommand::Watch => {
-            client.request(json!({ "type": "watch" })).await?;
+            let watching = client.request(json!({ "type": "watch" })).await?;
+            if json {
+                // Says when the watch began: every event after this line is seen.
+                print_json(&watching)?;
+            }
             while let Some(message) = client.next().await? {
                 let line = match message["type"].as_str() {
                     _ if json => message.to_string(),

@@ -131,7 +131,13 @@ pub fn event_line(e: &Event) -> String {
 /// escaped, since it came over a connection.
 pub fn json_event_line(e: &Value) -> String {
     let at = e["at"].as_str().unwrap_or_default();
-    let time: String = at.split('T').nth(1).unwrap_or(at).chars().take(12).collect();
+    let time: String = at
+        .split('T')
+        .nth(1)
+        .unwrap_or(at)
+        .chars()
+        .take(12)
+        .collect();
     let task = format!(
         "#{} {}",
         e["id"].as_u64().unwrap_or(0),

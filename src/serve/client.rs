@@ -41,7 +41,9 @@ impl Target {
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Target::Unix(path) => write!(f, "unix:{}", crate::text::escape(&path.to_string_lossy())),
+            Target::Unix(path) => {
+                write!(f, "unix:{}", crate::text::escape(&path.to_string_lossy()))
+            }
             Target::Tcp(addr) => write!(f, "tcp:{}", crate::text::escape(addr)),
         }
     }
@@ -140,7 +142,8 @@ impl Client {
 
     /// Sends one message.
     pub async fn send(&mut self, message: &Value) -> Result<(), ClientError> {
-        let bytes = serde_json::to_vec(message).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(message).map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.framed
             .send(tokio_util::bytes::Bytes::from(bytes))
             .await
@@ -157,7 +160,8 @@ impl Client {
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
         if message["type"] == "error" {
             return Err(ClientError::Refused {
-                message: crate::text::escape(message["message"].as_str().unwrap_or("")).into_owned(),
+                message: crate::text::escape(message["message"].as_str().unwrap_or(""))
+                    .into_owned(),
                 code: message["code"].as_str().map(str::to_string),
             });
         }

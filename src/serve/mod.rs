@@ -53,9 +53,7 @@ pub enum Endpoint {
 
 /// Why an endpoint could not be read from text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{0}` is no endpoint: use `unix:PATH`, a path with a `/`, `tcp:HOST:PORT` or `default`"
-)]
+#[error("`{0}` is no endpoint: use `unix:PATH`, a path with a `/`, `tcp:HOST:PORT` or `default`")]
 pub struct EndpointError(String);
 
 impl FromStr for Endpoint {
@@ -220,11 +218,11 @@ impl Supervisor {
                 std_listener.set_nonblocking(true).map_err(io_error)?;
                 let listener = tokio::net::TcpListener::from_std(std_listener).map_err(io_error)?;
                 let local = listener.local_addr().map_err(io_error)?;
-                let token = match options
-                    .token
-                    .clone()
-                    .or_else(|| std::env::var("TASKMON_TOKEN").ok().filter(|t| !t.is_empty()))
-                {
+                let token = match options.token.clone().or_else(|| {
+                    std::env::var("TASKMON_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty())
+                }) {
                     Some(token) => token,
                     None => {
                         let token = random_token().map_err(io_error)?;

@@ -29,7 +29,9 @@ pub fn codec() -> LengthDelimitedCodec {
 pub enum Request {
     /// The first message: the version the client speaks, and the token over TCP.
     Hello {
+        /// [`VERSION`] of the client.
         version: u32,
+        /// Required over TCP.
         #[serde(default)]
         token: Option<String>,
     },
@@ -37,23 +39,37 @@ pub enum Request {
     Status,
     /// Rows `offset..offset + limit` (at most [`MAX_ROWS`]) in id order.
     List {
+        /// Rows to skip.
         #[serde(default)]
         offset: usize,
+        /// Rows wanted.
         #[serde(default = "max_rows")]
         limit: usize,
     },
     /// Graceful stop of the tasks named (a name, an id, or the base name of `count` copies).
-    Stop { tasks: Vec<String> },
+    Stop {
+        /// Names or ids.
+        tasks: Vec<String>,
+    },
     /// Abort of the tasks named.
-    Abort { tasks: Vec<String> },
+    Abort {
+        /// Names or ids.
+        tasks: Vec<String>,
+    },
     /// Answers once every task in `ids` has been joined, with their rows.
-    Wait { ids: Vec<u64> },
+    Wait {
+        /// Task ids.
+        ids: Vec<u64>,
+    },
     /// Graceful stop of every task.
     StopAll,
     /// Abort of every task.
     AbortAll,
     /// A new grace period for stops requested from now on.
-    Grace { ms: u64 },
+    Grace {
+        /// Milliseconds, at most a day.
+        ms: u64,
+    },
     /// Every lifecycle event from now on, until the client goes.
     Watch,
 }

@@ -100,8 +100,13 @@ async fn next(listener: &Listener) -> std::io::Result<(Box<dyn Stream>, bool)> {
             let (stream, _) = l.accept().await?;
             let owner = stream.peer_cred().map(|c| c.uid()).ok() == Some(super::euid());
             if !owner {
-                let mut framed = Framed::new(Box::new(stream) as Box<dyn Stream>, protocol::codec());
-                let _ = send(&mut framed, &protocol::error("only the user running this program may connect")).await;
+                let mut framed =
+                    Framed::new(Box::new(stream) as Box<dyn Stream>, protocol::codec());
+                let _ = send(
+                    &mut framed,
+                    &protocol::error("only the user running this program may connect"),
+                )
+                .await;
                 return Err(std::io::Error::other("peer of another user"));
             }
             Ok((Box::new(stream), false))
@@ -153,7 +158,8 @@ async fn serve_client(stream: Box<dyn Stream>, needs_token: bool, shared: Arc<Sh
         return;
     };
     if let Err(refusal) = handshake(&mut framed, needs_token, &shared).await {
-        let _ = tokio::time::timeout(shared.options.idle_timeout, send(&mut framed, &refusal)).await;
+        let _ =
+            tokio::time::timeout(shared.options.idle_timeout, send(&mut framed, &refusal)).await;
         return;
     }
     loop {
@@ -213,7 +219,9 @@ async fn handshake(
         Some(Ok(bytes)) => bytes,
     };
     let Request::Hello { version, token } = parse(&bytes)? else {
-        return Err(protocol::error("the first message must be a hello; closing"));
+        return Err(protocol::error(
+            "the first message must be a hello; closing",
+        ));
     };
     if version != VERSION {
         return Err(protocol::error(format!(
@@ -361,11 +369,13 @@ async fn wait(sup: &Supervisor, ids: Vec<TaskId>) -> Value {
         match sup.joined(id).await {
             Ok(snapshot) => {
                 let path = sup.journal_path(id);
-                let report = tokio::task::spawn_blocking(move || TaskReport::verify(snapshot, path))
-                    .await;
+                let report =
+                    tokio::task::spawn_blocking(move || TaskReport::verify(snapshot, path)).await;
                 match report {
                     Ok(report) => rows.push(format::report_json(&report)),
-                    Err(e) => return protocol::error(format!("checking #{id}'s journal failed: {e}")),
+                    Err(e) => {
+                        return protocol::error(format!("checking #{id}'s journal failed: {e}"));
+                    }
                 }
             }
             Err(e) => {
@@ -393,7 +403,10 @@ async fn watch(mut framed: Connection, shared: &Shared) {
         }
         Err(mpsc::error::TrySendError::Closed(_)) => false,
     });
-    if send(&mut framed, &json!({ "type": "watching" })).await.is_err() {
+    if send(&mut framed, &json!({ "type": "watching" }))
+        .await
+        .is_err()
+    {
         return;
     }
     loop {
@@ -411,7 +424,10 @@ async fn watch(mut framed: Connection, shared: &Shared) {
         {
             return;
         }
-        if send(&mut framed, &format::event_json(&event)).await.is_err() {
+        if send(&mut framed, &format::event_json(&event))
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -127,6 +127,7 @@ pub struct TaskReport {
 
 impl TaskReport {
     /// A row for a task still running (or not checked yet): no journal read back.
+    #[cfg(feature = "serve")]
     pub(crate) fn unchecked(snapshot: TaskSnapshot) -> Self {
         Self {
             snapshot,

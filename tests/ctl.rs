@@ -1,0 +1,237 @@
+//! `taskmon ctl` against a real `taskmon run --serve` in another process: what a developer does
+//! from a second terminal, with the exit statuses scripts rely on.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const TASKMON: &str = env!("CARGO_BIN_EXE_taskmon");
+
+const SCENARIO: &str = r#"
+grace = "2s"
+[[task]]
+name = "web"
+kind = "polling"
+interval = "50ms"
+flush_every = 2
+[[task]]
+name = "worker"
+kind = "select"
+count = 3
+interval = "50ms"
+[[task]]
+name = "hog"
+kind = "stubborn"
+interval = "50ms"
+"#;
+
+/// `taskmon run --serve` of the scenario, and the directory holding it, its socket and its
+/// runtime directory.
+struct Served {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(serve: &str) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.toml"), SCENARIO).unwrap();
+        let child = Command::new(TASKMON)
+            .args(["run", "--for", "60s", "--serve", serve, "--scenario"])
+            .arg(dir.path().join("s.toml"))
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Served { child, dir }
+    }
+
+    fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("taskmon")
+    }
+
+    fn wait_for(&self, path: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !path.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} never appeared",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(TASKMON)
+            .arg("ctl")
+            .args(args)
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn list_stop_abort_and_every_copy_by_its_base_name() {
+    let served = Served::start("unix:s.sock");
+    let socket = served.dir.path().join("s.sock");
+    served.wait_for(&socket);
+    let socket = socket.to_str().unwrap();
+
+    let list = served.ctl(&[socket, "list", "--json"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let rows = json_lines(&list);
+    let names: Vec<&str> = rows.iter().map(|r| r["task"].as_str().unwrap()).collect();
+    assert_eq!(names, ["web", "worker-1", "worker-2", "worker-3", "hog"]);
+    assert!(rows.iter().all(|r| r["state"] == "running"));
+
+    let stop = served.ctl(&[socket, "stop", "web"]);
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    let shown = text(&stop.stdout);
+    let row = shown.lines().find(|l| l.contains("web")).unwrap();
+    assert!(
+        row.contains("stopped") && row.contains(" ran ") && row.contains("verified"),
+        "{shown}"
+    );
+
+    let abort = served.ctl(&["--json", socket, "abort", "worker"]);
+    assert!(abort.status.success(), "{}", text(&abort.stderr));
+    let rows = json_lines(&abort);
+    assert_eq!(rows.len(), 3, "the base name is every copy");
+    assert!(
+        rows.iter()
+            .all(|r| r["state"] == "aborted" && r["cleanup"] == "skipped")
+    );
+
+    let unknown = served.ctl(&[socket, "stop", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no task named nobody"));
+
+    let again = served.ctl(&[socket, "stop", "web"]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+    assert!(text(&again.stderr).contains("has already ended"));
+
+    let grace = served.ctl(&[socket, "grace", "300ms"]);
+    assert!(grace.status.success());
+    assert_eq!(
+        text(&grace.stdout),
+        "grace period 300ms for stops requested from now on\n"
+    );
+    let hog = served.ctl(&[socket, "stop", "hog", "--json"]);
+    let rows = json_lines(&hog);
+    assert_eq!(rows[0]["state"], "escalated");
+    assert!(
+        rows[0]["stop_latency_ms"].as_f64().unwrap() < 2000.0,
+        "the new grace applied"
+    );
+}
+
+#[test]
+fn the_default_socket_is_private_found_by_pid_and_removed_at_exit() {
+    let mut served = Served::start("default");
+    let pid = served.child.id();
+    let socket = served.runtime_dir().join(format!("{pid}.sock"));
+    served.wait_for(&socket);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&served.runtime_dir()), 0o700);
+    assert_eq!(mode(&socket), 0o600);
+
+    let list = served.ctl(&[&pid.to_string(), "list"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    assert!(text(&list.stdout).contains("5 task(s)"));
+
+    let all = served.ctl(&[&pid.to_string(), "abort-all"]);
+    assert_eq!(text(&all.stdout), "abort requested for 5 task(s)\n");
+    // Every task ended, so the run ends, and takes its socket with it.
+    let status = served.child.wait().unwrap();
+    assert!(status.success());
+    assert!(!socket.exists(), "the socket is removed at exit");
+
+    let gone = served.ctl(&[&pid.to_string(), "list"]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(
+        text(&gone.stderr).contains("cannot connect to unix:"),
+        "{}",
+        text(&gone.stderr)
+    );
+}
+
+#[test]
+fn watch_prints_the_events_as_run_does() {
+    let served = Served::start("unix:s.sock");
+    let socket = served.dir.path().join("s.sock");
+    served.wait_for(&socket);
+    let mut watch = Command::new(TASKMON)
+        .args(["ctl", "--json"])
+        .arg(&socket)
+        .arg("watch")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    // The first line says the watch is on: a stop after it is seen.
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["type"], "watching");
+    let stop = served.ctl(&[socket.to_str().unwrap(), "stop", "web"]);
+    assert!(stop.status.success());
+    let mut events = Vec::new();
+    while !events.contains(&"joined".to_string()) {
+        let line = lines.next().expect("an event").unwrap();
+        let event: Value = serde_json::from_str(&line).unwrap();
+        if event["task"] == "web" {
+            events.push(event["event"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(events.first().map(String::as_str), Some("stop_requested"));
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+#[test]
+fn bad_targets_and_usage() {
+    let no_server = Command::new(TASKMON)
+        .args(["ctl", "/nonexistent/taskmon.sock", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(no_server.status.code(), Some(1));
+    assert!(text(&no_server.stderr).contains("cannot connect to unix:/nonexistent/taskmon.sock"));
+
+    let no_command = Command::new(TASKMON)
+        .args(["ctl", "x.sock"])
+        .output()
+        .unwrap();
+    assert_eq!(no_command.status.code(), Some(2));
+
+    let refused = Command::new(TASKMON)
+        .args(["run", "--serve", "tcp:0.0.0.0:0", "--for", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("not a loopback address"));
+    assert!(text(&refused.stdout).is_empty(), "nothing ran");
+}

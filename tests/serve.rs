@@ -1,0 +1,362 @@
+//! A served supervisor over real sockets, in-process: what a client that is not `taskmon ctl`
+//! may send — nothing, garbage, too much, the wrong version or token — is refused with a message
+//! and closed, while the tasks tick on.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use taskmon::serve::client::{Client, Target};
+use taskmon::serve::protocol::{self, MAX_FRAME};
+use taskmon::serve::{Endpoint, ServeOptions};
+use taskmon::{Supervisor, TaskDef};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::Framed;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A supervisor with one ticking task, served on a socket in a fresh directory.
+fn served(options: ServeOptions) -> (Supervisor, taskmon::serve::Server, tempfile::TempDir) {
+    let sup = Supervisor::builder().build().unwrap();
+    sup.spawn(
+        TaskDef::new("ticker", |mut ctx| async move {
+            while !ctx.is_cancelled() {
+                ctx.tick();
+                tokio::time::sleep(ms(5)).await;
+            }
+        })
+        .journal(taskmon::JournalConfig {
+            enabled: false,
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = sup
+        .serve_with(Endpoint::Unix(dir.path().join("t.sock")), options)
+        .unwrap();
+    (sup, server, dir)
+}
+
+fn target(dir: &tempfile::TempDir) -> Target {
+    Target::Unix(dir.path().join("t.sock"))
+}
+
+/// Raw frames on a fresh connection.
+async fn raw(
+    dir: &tempfile::TempDir,
+) -> Framed<tokio::net::UnixStream, tokio_util::codec::LengthDelimitedCodec> {
+    let stream = tokio::net::UnixStream::connect(dir.path().join("t.sock"))
+        .await
+        .unwrap();
+    Framed::new(stream, protocol::codec())
+}
+
+async fn send(
+    framed: &mut Framed<tokio::net::UnixStream, tokio_util::codec::LengthDelimitedCodec>,
+    v: Value,
+) {
+    framed
+        .send(tokio_util::bytes::Bytes::from(v.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next message, and then whether the connection was closed after it.
+async fn answer_then_closed(
+    framed: &mut Framed<tokio::net::UnixStream, tokio_util::codec::LengthDelimitedCodec>,
+) -> (Value, bool) {
+    let frame = tokio::time::timeout(Duration::from_secs(10), framed.next())
+        .await
+        .expect("an answer")
+        .expect("a frame")
+        .expect("readable");
+    let message: Value = serde_json::from_slice(&frame).unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), framed.next())
+        .await
+        .expect("closed, not left open");
+    (message, next.is_none())
+}
+
+async fn ticks(sup: &Supervisor) -> u64 {
+    sup.task(1).unwrap().ticks()
+}
+
+/// The ticker moved on since `before`.
+async fn still_ticking(sup: &Supervisor, before: u64) {
+    for _ in 0..200 {
+        if ticks(sup).await > before {
+            return;
+        }
+        tokio::time::sleep(ms(5)).await;
+    }
+    panic!("the task stopped ticking");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_lists_stops_and_watches() {
+    let (_sup, server, dir) = served(ServeOptions::default());
+    assert_eq!(
+        server.address(),
+        format!("unix:{}", dir.path().join("t.sock").display())
+    );
+    let mut client = Client::connect(&target(&dir), None).await.unwrap();
+    assert_eq!(client.hello["tasks"], 1);
+    assert_eq!(client.hello["pid"], std::process::id());
+
+    let rows = client.request(json!({ "type": "list" })).await.unwrap();
+    assert_eq!(rows["total"], 1);
+    assert_eq!(rows["rows"][0]["task"], "ticker");
+    assert_eq!(rows["rows"][0]["state"], "running");
+
+    let mut watcher = Client::connect(&target(&dir), None).await.unwrap();
+    assert_eq!(
+        watcher.request(json!({ "type": "watch" })).await.unwrap()["type"],
+        "watching"
+    );
+
+    let accepted = client
+        .request(json!({ "type": "stop", "tasks": ["ticker"] }))
+        .await
+        .unwrap();
+    assert_eq!(accepted["ids"], json!([1]));
+    let joined = client
+        .request(json!({ "type": "wait", "ids": [1] }))
+        .await
+        .unwrap();
+    assert_eq!(joined["rows"][0]["state"], "stopped");
+
+    let mut seen = Vec::new();
+    while !seen.contains(&"joined".to_string()) {
+        let event = watcher.next().await.unwrap().unwrap();
+        assert_eq!(event["type"], "event");
+        seen.push(event["event"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.first().map(String::as_str), Some("stop_requested"));
+
+    let unknown = client
+        .request(json!({ "type": "abort", "tasks": ["nobody\u{1b}[2J"] }))
+        .await
+        .unwrap_err();
+    assert!(unknown.is_usage(), "{unknown}");
+    assert!(
+        unknown
+            .to_string()
+            .contains("no task named nobody\\u{1b}[2J"),
+        "{unknown}"
+    );
+    server.close().await;
+    assert!(!dir.path().join("t.sock").exists(), "the socket is removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_too_much_unknown_and_out_of_turn_are_refused_and_closed() {
+    let (sup, _server, dir) = served(ServeOptions::default());
+    let before = ticks(&sup).await;
+
+    let mut framed = raw(&dir).await;
+    framed
+        .send(tokio_util::bytes::Bytes::from_static(b"{not json"))
+        .await
+        .unwrap();
+    let (refusal, closed) = answer_then_closed(&mut framed).await;
+    assert_eq!(refusal["type"], "error");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .contains("malformed message"),
+        "{refusal}"
+    );
+    assert!(closed);
+
+    // A length prefix beyond the limit: refused before the body is read.
+    let mut stream = tokio::net::UnixStream::connect(dir.path().join("t.sock"))
+        .await
+        .unwrap();
+    stream
+        .write_all(&((MAX_FRAME as u32) + 1).to_be_bytes())
+        .await
+        .unwrap();
+    let mut framed = Framed::new(stream, protocol::codec());
+    let (refusal, closed) = answer_then_closed(&mut framed).await;
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 1048576 bytes"),
+        "{refusal}"
+    );
+    assert!(closed);
+
+    let mut framed = raw(&dir).await;
+    send(&mut framed, json!({ "type": "hello", "version": 1 })).await;
+    framed.next().await.unwrap().unwrap();
+    send(&mut framed, json!({ "type": "launch_missiles" })).await;
+    let (refusal, closed) = answer_then_closed(&mut framed).await;
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown variant `launch_missiles`"),
+        "{refusal}"
+    );
+    assert!(closed);
+
+    let mut framed = raw(&dir).await;
+    send(&mut framed, json!({ "type": "list" })).await;
+    let (refusal, closed) = answer_then_closed(&mut framed).await;
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .contains("first message must be a hello")
+    );
+    assert!(closed);
+
+    let mut framed = raw(&dir).await;
+    send(&mut framed, json!({ "type": "hello", "version": 99 })).await;
+    let (refusal, closed) = answer_then_closed(&mut framed).await;
+    assert_eq!(
+        refusal["message"],
+        "protocol version 99 is not spoken here; this program speaks version 1"
+    );
+    assert!(closed);
+
+    still_ticking(&sup, before).await;
+    sup.abort_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_is_closed_after_the_idle_timeout() {
+    let (sup, _server, dir) = served(ServeOptions {
+        idle_timeout: ms(200),
+        ..ServeOptions::default()
+    });
+    let before = ticks(&sup).await;
+    let mut framed = raw(&dir).await;
+    let (refusal, closed) = answer_then_closed(&mut framed).await;
+    assert_eq!(refusal["message"], "no hello within 200ms; closing");
+    assert!(closed);
+    still_ticking(&sup, before).await;
+    sup.abort_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_clients_at_once_and_one_past_the_cap_is_turned_away() {
+    let (sup, _server, dir) = served(ServeOptions {
+        max_clients: 17,
+        ..ServeOptions::default()
+    });
+    let mut clients = Vec::new();
+    for _ in 0..17 {
+        clients.push(Client::connect(&target(&dir), None).await.unwrap());
+    }
+    for client in &mut clients {
+        let rows = client.request(json!({ "type": "list" })).await.unwrap();
+        assert_eq!(rows["rows"][0]["task"], "ticker");
+    }
+    let turned_away = Client::connect(&target(&dir), None).await.err().unwrap();
+    assert!(
+        turned_away.to_string().contains("too many clients (17)"),
+        "{turned_away}"
+    );
+    drop(clients.pop());
+    // The slot is free again once the server has seen the client go.
+    let mut again = None;
+    for _ in 0..100 {
+        if let Ok(client) = Client::connect(&target(&dir), None).await {
+            again = Some(client);
+            break;
+        }
+        tokio::time::sleep(ms(10)).await;
+    }
+    assert!(again.is_some(), "a freed slot is taken again");
+    sup.abort_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tcp_without_the_token_nothing_is_said_about_the_tasks() {
+    let sup = Supervisor::builder().build().unwrap();
+    sup.spawn_fn("secret-task", |ctx| async move { ctx.cancelled().await })
+        .unwrap();
+    let server = sup
+        .serve_with(
+            "tcp:127.0.0.1:0".parse().unwrap(),
+            ServeOptions {
+                token: Some("sesame".into()),
+                ..ServeOptions::default()
+            },
+        )
+        .unwrap();
+    let addr = server.address().strip_prefix("tcp:").unwrap().to_string();
+
+    for token in [None, Some("sesam"), Some("sesame!")] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let hello = json!({ "type": "hello", "version": 1, "token": token }).to_string();
+        stream
+            .write_all(&(hello.len() as u32).to_be_bytes())
+            .await
+            .unwrap();
+        stream.write_all(hello.as_bytes()).await.unwrap();
+        let mut everything = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut everything))
+            .await
+            .expect("closed")
+            .unwrap();
+        let text = String::from_utf8_lossy(&everything);
+        assert!(text.contains("wrong or missing token"), "{text}");
+        assert!(
+            !text.contains("secret-task") && !text.contains("\"tasks\""),
+            "{text}"
+        );
+    }
+
+    let target = Target::Tcp(addr);
+    let mut client = Client::connect(&target, Some("sesame")).await.unwrap();
+    let rows = client.request(json!({ "type": "list" })).await.unwrap();
+    assert_eq!(rows["rows"][0]["task"], "secret-task");
+
+    let remote = sup.serve("tcp:0.0.0.0:0".parse().unwrap()).err().unwrap();
+    assert!(
+        remote.to_string().contains("not a loopback address"),
+        "{remote}"
+    );
+    sup.abort_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_stops_reading_is_told_what_it_missed_and_slows_nothing() {
+    let (sup, _server, dir) = served(ServeOptions {
+        queue: 4,
+        ..ServeOptions::default()
+    });
+    let mut watcher = Client::connect(&target(&dir), None).await.unwrap();
+    watcher.request(json!({ "type": "watch" })).await.unwrap();
+    // Many events while the watcher reads nothing: far more than its queue holds.
+    let before = ticks(&sup).await;
+    for i in 0..2000 {
+        sup.spawn_fn(format!("brief-{i}"), |_ctx| async {}).unwrap();
+    }
+    still_ticking(&sup, before).await;
+    while sup.live_tasks() > 1 {
+        tokio::time::sleep(ms(10)).await;
+    }
+    let mut missed = 0;
+    let mut events = 0;
+    while let Ok(Some(message)) = tokio::time::timeout(ms(500), watcher.next())
+        .await
+        .map(|m| m.unwrap())
+    {
+        match message["type"].as_str() {
+            Some("missed") => missed += message["count"].as_u64().unwrap(),
+            Some("event") => events += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(missed > 0, "the overflow was counted");
+    assert!(events > 0);
+    sup.abort_all();
+}
