@@ -46,6 +46,9 @@ enum Command {
     /// List, stop, abort and watch the tasks of a program serving its supervisor
     /// (`taskmon --serve`, `taskmon run --serve`, or `Supervisor::serve` in your program).
     Ctl(crate::ctl::CtlArgs),
+    /// Open the dashboard over the tasks of a program serving its supervisor; `q` leaves them
+    /// running. Without TARGET: this user's one serving program, else a list of them.
+    Attach(crate::ctl::AttachArgs),
 }
 
 /// What the dashboard and `taskmon run` share.
@@ -177,6 +180,7 @@ pub fn main() -> ExitCode {
             play(&args.options, Mode::Run(output, args.run_for))
         }
         Some(Command::Ctl(args)) => crate::ctl::main(args),
+        Some(Command::Attach(args)) => crate::ctl::attach(args),
         None => play(&cli.options, Mode::Dashboard),
     }
 }
@@ -256,7 +260,13 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
                 },
                 other => other,
             })
-            .map(|endpoint| sup.serve(endpoint))
+            .map(|endpoint| {
+                let options = crate::serve::ServeOptions {
+                    kinds: crate::board::taskmon_kinds(),
+                    ..Default::default()
+                };
+                sup.serve_with(endpoint, options)
+            })
             .transpose()
             .map_err(|e| Failure::runtime(e.to_string()))?;
         if let Some(server) = &server {

@@ -62,6 +62,81 @@ struct Targets {
     no_wait: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// The program: a socket path, a process id (its default socket), or tcp:HOST:PORT.
+    target: Option<String>,
+    /// The token of a TCP endpoint [default: $TASKMON_TOKEN].
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+}
+
+/// Runs `taskmon attach`.
+pub fn attach(args: AttachArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("taskmon attach: cannot start a tokio runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let token = args.token.or_else(|| std::env::var("TASKMON_TOKEN").ok());
+    runtime.block_on(async {
+        let target = match args.target {
+            Some(target) => Target::parse(&target),
+            None => match crate::serve::discover().as_slice() {
+                [one] => Target::Unix(one.path.clone()),
+                [] => {
+                    eprintln!(
+                        "taskmon attach: no program of yours is serving its tasks (start one with `taskmon --serve`, `taskmon run --serve` or `Supervisor::serve`)"
+                    );
+                    return ExitCode::from(2);
+                }
+                many => {
+                    eprintln!("taskmon attach: several programs serve their tasks; name one:");
+                    for endpoint in many {
+                        eprintln!("{}", describe(endpoint).await);
+                    }
+                    return ExitCode::from(2);
+                }
+            },
+        };
+        match crate::dashboard::attach(target, token).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("taskmon attach: {}", escape_lines(&e.to_string()));
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+/// `  PID  program  N tasks  up 5m 3s  PATH`, as far as the program answers.
+async fn describe(endpoint: &crate::serve::LiveEndpoint) -> String {
+    let path = crate::text::escape(&endpoint.path.to_string_lossy()).into_owned();
+    let target = Target::Unix(endpoint.path.clone());
+    let status = match Client::connect(&target, None).await {
+        Ok(mut client) => client.request(json!({ "type": "status" })).await.ok(),
+        Err(_) => None,
+    };
+    match status {
+        Some(s) => format!(
+            "  {:>7}  {:<16} {:>7} tasks  up {:<10} {path}",
+            endpoint.pid,
+            crate::text::escape(s["program"].as_str().unwrap_or("?")),
+            s["tasks"].as_u64().unwrap_or(0),
+            s["uptime_ms"]
+                .as_f64()
+                .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+                .map_or("?".into(), |d| format::humanize(Duration::from_secs(d.as_secs()))),
+        ),
+        None => format!("  {:>7}  (not answering)  {path}", endpoint.pid),
+    }
+}
+
 /// Runs `taskmon ctl`.
 pub fn main(args: CtlArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()

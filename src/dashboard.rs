@@ -84,7 +84,14 @@ async fn run_with(
     install_restore_hook();
     panic::silence_task_panics(true);
     let result = match TerminalGuard::enter() {
-        Ok(mut guard) => event_loop(&mut guard.terminal, sup, timeline, script).await,
+        Ok(mut guard) => {
+            let size = guard.terminal.size()?;
+            let mut app = App::new(sup.clone(), Rect::new(0, 0, size.width, size.height));
+            if let Some(script) = script {
+                app = app.with_script(script);
+            }
+            event_loop(&mut guard.terminal, app, Some(sup), timeline).await
+        }
         Err(e) => Err(e),
     };
     if result.is_err() {
@@ -96,19 +103,37 @@ async fn run_with(
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
 
+/// Opens the dashboard over the tasks of a program served at `target` (see
+/// [`crate::serve`]) until the person leaves: `q` detaches and leaves the program's tasks as
+/// they are. A lost connection is shown and made again as soon as the program answers.
+#[cfg(feature = "serve")]
+pub async fn attach(target: crate::serve::client::Target, token: Option<String>) -> io::Result<()> {
+    if !has_terminal() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "attaching needs a terminal (stdin and stdout must be a tty); use `taskmon ctl` without one",
+        ));
+    }
+    install_restore_hook();
+    let source = crate::serve::remote::Remote::start(target, token);
+    let mut guard = TerminalGuard::enter()?;
+    let size = guard.terminal.size()?;
+    let app = App::with_source(Box::new(source), Rect::new(0, 0, size.width, size.height));
+    event_loop(&mut guard.terminal, app, None, std::future::pending()).await?;
+    Ok(())
+}
+
+/// Keys, signals, events and frames until the person quits: with the supervisor here, a
+/// shutdown of every task; attached to another program, leaving at once.
 async fn event_loop(
     terminal: &mut Term,
-    sup: &Supervisor,
+    mut app: App,
+    sup: Option<&Supervisor>,
     timeline: impl Future<Output = ()>,
-    script: Option<Script>,
 ) -> io::Result<Vec<TaskReport>> {
     let mut keys = EventStream::new();
-    let mut events = sup.events();
-    let size = terminal.size()?;
-    let mut app = App::new(sup.clone(), Rect::new(0, 0, size.width, size.height));
-    if let Some(script) = script {
-        app = app.with_script(script);
-    }
+    let mut events = sup.map(Supervisor::events);
+    let wake = app.wake();
     let timeline = async {
         timeline.await;
         std::future::pending::<()>().await
@@ -146,12 +171,16 @@ async fn event_loop(
                 app.update(Action::Quit);
                 draw_now = true;
             }
-            Some(event) = events.recv() => {
+            Some(event) = async { events.as_mut().expect("checked").recv().await }, if events.is_some() => {
                 app.push_event(event);
-                while let Some(event) = events.try_recv() {
+                while let Some(event) = events.as_mut().and_then(|e| e.try_recv()) {
                     app.push_event(event);
                 }
                 dirty = true;
+            }
+            () = async { wake.as_ref().expect("checked").notified().await }, if wake.is_some() => {
+                dirty |= app.refresh();
+                draw_now = dirty;
             }
             _ = frames.tick() => {
                 dirty |= app.refresh();
@@ -164,8 +193,22 @@ async fn event_loop(
         }
         if app.exit_requested() {
             restore_terminal();
-            signals::exit_now(sup, last_signal);
+            match sup {
+                Some(sup) => signals::exit_now(sup, last_signal),
+                None => std::process::exit(128 + last_signal),
+            }
         }
+        let Some(sup) = sup else {
+            if app.take_quit_request() {
+                // Attached: leaving touches none of the program's tasks.
+                return Ok(Vec::new());
+            }
+            if draw_now {
+                terminal.draw(|frame| ui::draw(frame, &app))?;
+                dirty = false;
+            }
+            continue;
+        };
         if app.take_quit_request() && shutdown.is_none() {
             let grace = app.grace;
             shutdown = Some(Box::pin(async move {

@@ -6,7 +6,6 @@ use crossterm::event::{
 };
 
 use crate::app::Mode;
-use crate::kinds::Kind;
 
 /// Everything a person can ask of the dashboard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,7 +16,8 @@ pub enum Action {
     StopAll,
     AbortAll,
     OpenPicker,
-    Spawn(Kind),
+    /// A task of the picker's kind at this index (keys 1–9 are 0–8).
+    Spawn(usize),
     Up,
     Down,
     PageUp,
@@ -197,7 +197,7 @@ pub static NORMAL: &[Binding] = &[
     Binding {
         label: "1–9",
         keys: DIGITS,
-        action: Action::Spawn(Kind::Polling),
+        action: Action::Spawn(0),
         hint: "kind",
         help: "spawn a task of that kind (see the picker for the numbers)",
     },
@@ -291,7 +291,7 @@ pub static PICKER: &[Binding] = &[
     Binding {
         label: "1–9",
         keys: DIGITS,
-        action: Action::Spawn(Kind::Polling),
+        action: Action::Spawn(0),
         hint: "spawn kind",
         help: "spawn that kind at once",
     },
@@ -455,7 +455,7 @@ pub fn key_action(mode: Mode, key: KeyEvent) -> Option<Action> {
     Some(match (binding.action, key.code) {
         (Action::Spawn(_), KeyCode::Char(d)) => {
             let index = d.to_digit(10)? as usize;
-            Action::Spawn(*Kind::ALL.get(index.checked_sub(1)?)?)
+            Action::Spawn(index.checked_sub(1)?)
         }
         (Action::Up, KeyCode::Down) => Action::Down,
         (Action::PageUp, KeyCode::PageDown) => Action::PageDown,
@@ -517,9 +517,9 @@ mod tests {
         assert_eq!(press(n, KeyCode::Char('S'), SHIFT), Some(Action::StopAll));
         assert_eq!(press(n, KeyCode::Char('K'), SHIFT), Some(Action::AbortAll));
         assert_eq!(ch('n'), Some(Action::OpenPicker));
-        for (i, kind) in Kind::ALL.into_iter().take(9).enumerate() {
+        for i in 0..9 {
             let digit = char::from_digit(i as u32 + 1, 10).unwrap();
-            assert_eq!(ch(digit), Some(Action::Spawn(kind)));
+            assert_eq!(ch(digit), Some(Action::Spawn(i)));
         }
         assert_eq!(ch('0'), None);
         assert_eq!(press(n, KeyCode::Up, NONE), Some(Action::Up));

@@ -66,6 +66,7 @@ pub struct Ledger {
 
 /// A consistent reading of a [`Ledger`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub struct LedgerReading {
     /// Ticks counted.
     pub ticks: u64,
@@ -75,6 +76,7 @@ pub struct LedgerReading {
 
 /// A journaled task's records: `ticks = persisted + lost + pending`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub struct JournalCounts {
     /// Written to the journal file.
     pub persisted: u64,

@@ -2,7 +2,7 @@
 //! app's state (how many rows a page holds, which row a click hit) and the drawing read.
 
 use ratatui::layout::{Constraint, Layout, Margin, Rect};
-use strum::{EnumIter, IntoEnumIterator};
+use strum::IntoEnumIterator;
 
 /// The smallest terminal the layout fits in.
 pub const MIN_WIDTH: u16 = 80;
@@ -64,23 +64,7 @@ pub fn table_body(table: Rect) -> Rect {
     }
 }
 
-/// The table's columns, in the order they are shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter)]
-pub enum Column {
-    Id,
-    Name,
-    Kind,
-    State,
-    Ticks,
-    Restarts,
-    Rate,
-    Age,
-    Latency,
-    Cleanup,
-    Persisted,
-    Lost,
-    Note,
-}
+pub use crate::board::Column;
 
 /// The room a selected row's marker takes before the first column.
 pub const MARKER: u16 = 2;

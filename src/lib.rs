@@ -53,7 +53,7 @@
 /// Declares a module that is taskmon's own: private, but public to taskmon's tests and
 /// benchmarks (the `internals` feature), which drive the dashboard's state and the scenario
 /// player directly.
-#[cfg(feature = "tui")]
+#[cfg(any(feature = "tui", feature = "serve"))]
 macro_rules! internal {
     ($($module:ident),* $(,)?) => {$(
         #[cfg(feature = "internals")]
@@ -72,6 +72,9 @@ pub mod text;
 
 #[cfg(feature = "serve")]
 pub mod serve;
+
+#[cfg(any(feature = "tui", feature = "serve"))]
+internal!(board);
 
 #[cfg(feature = "tui")]
 pub mod dashboard;

@@ -52,6 +52,20 @@ fn escape_with(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
     )
 }
 
+/// Every string in `value` escaped: what another process sent is shown, never obeyed.
+pub fn escape_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Cow::Owned(escaped) = escape(s) {
+                *s = escaped;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(escape_json),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(escape_json),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +81,11 @@ mod tests {
         assert_eq!(escape("abc\u{202e}exe"), "abc\\u{202e}exe");
         assert_eq!(escape("a\nb"), "a\\u{a}b");
         assert_eq!(escape_lines("a\nb\x1b"), "a\nb\\u{1b}");
+        let mut sent = serde_json::json!({ "rows": [{ "task": "x\x1b[2J" }], "n": 1 });
+        escape_json(&mut sent);
+        assert_eq!(
+            sent,
+            serde_json::json!({ "rows": [{ "task": "x\\u{1b}[2J" }], "n": 1 })
+        );
     }
 }

@@ -665,17 +665,34 @@ async fn p_freezes_the_display_while_the_tasks_run_on() {
 async fn tab_gives_the_event_log_the_arrows() {
     let (sup, mut events) = supervisor_with_events(&KINDS);
     settle(&sup, ms(1050)).await;
+    sup.abort(1).unwrap();
+    sup.abort(2).unwrap();
+    sup.abort(3).unwrap();
+    settle(&sup, ms(1100)).await;
     let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
     while let Some(e) = events.try_recv() {
         app.push_event(e);
     }
-    let logged = app.log_events().len();
-    assert!(logged > 5, "{logged} events");
+    app.refresh();
+    let logged = app.log_total();
+    assert!(
+        logged > app.log_events().len(),
+        "{logged} events, more than the pane shows"
+    );
     press(&mut app, KeyCode::Tab);
     assert!(app.log_focus);
     press(&mut app, KeyCode::Up);
     press(&mut app, KeyCode::Up);
     assert_eq!(app.log_scroll, 2, "back two events");
+    let newest = app.log_events().last().unwrap().clone();
+    press(&mut app, KeyCode::End);
+    assert_ne!(
+        app.log_events().last(),
+        Some(&newest),
+        "the pane shows newer events"
+    );
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Up);
     assert_eq!(app.selected, 0, "the table's selection did not move");
     press(&mut app, KeyCode::Home);
     assert_eq!(app.log_scroll, logged - 1, "back to the oldest");
@@ -686,10 +703,12 @@ async fn tab_gives_the_event_log_the_arrows() {
     press(&mut app, KeyCode::Down);
     assert_eq!(app.selected, 1, "the arrows are the table's again");
 
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Tab);
     press(&mut app, KeyCode::Char('s'));
     assert!(!app.log_focus, "any other key goes back to the table");
-    assert_eq!(sup.task(2).unwrap().state, State::Stopping);
+    assert_eq!(sup.task(4).unwrap().state, State::Stopping);
     sup.abort_all();
 }
 

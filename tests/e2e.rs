@@ -151,7 +151,7 @@ fn quitting_three_times_leaves_at_once_with_the_terminal_restored() {
     });
     s.keys("q");
     s.wait_until("the second q aborted", |s| {
-        s.screen().contains("aborting the 2 task(s) left")
+        s.screen().contains("abort requested for 2 task(s)")
     });
     s.keys("q");
     let status = s.wait_for_exit();

@@ -1,36 +1,28 @@
-//! The dashboard's state and the one place it changes: [`App::update`].
+//! The dashboard's state and the one place it changes: [`App::update`]. What it shows of the
+//! tasks comes from a [`Source`] (a board next to the supervisor, here or in a served program);
+//! what stays here is the person's side: the keys, the selection, the marks, the messages.
 
-mod view;
-
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
 use ratatui::layout::{Position, Rect};
 
-pub use view::{Catalog, Filter, Sort, ViewRow};
+pub use crate::board::{Filter, Sort, ViewRow};
 
-use crate::format::{self, humanize};
+use crate::board::{Board, Command, Frame, Query, Source, Verb};
+use crate::format::humanize;
 use crate::input::Action;
-use crate::kinds::{Kind, Params};
 use crate::layout::{self, Column};
 use crate::signals::Urgency;
-use crate::supervisor::{
-    Event, EventKind, State, Supervisor, SupervisorError, TaskId, TaskSnapshot,
-};
+use crate::supervisor::{Event, EventKind, State, Supervisor, TaskId, TaskSnapshot};
 
-/// How many events the log keeps.
-const LOG_CAPACITY: usize = 1000;
-/// How many one-second rate samples a sparkline shows.
-const RATE_HISTORY: usize = 60;
 const GRACE_STEP: Duration = Duration::from_millis(500);
 const GRACE_MAX: Duration = Duration::from_secs(60);
 /// How long a status message stays after it last changed.
 const STATUS_FOR: Duration = Duration::from_secs(6);
 /// The longest filter text.
 const FILTER_MAX: usize = 64;
-/// How often a sort or a filter on what changes is done again.
-const RESORT_EVERY: Duration = Duration::from_secs(1);
 
 /// What the keys mean depends on what is open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,13 +42,6 @@ pub enum Mode {
 pub enum Confirm {
     StopShown,
     AbortShown,
-}
-
-/// Ticks per second of one task, sampled once a second.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Rate {
-    last_ticks: u64,
-    pub per_second: u64,
 }
 
 /// Progress of the shutdown that quitting started.
@@ -88,27 +73,24 @@ pub struct Script {
 }
 
 pub struct App {
-    sup: Supervisor,
-    catalog: Catalog,
-    /// Every task's state, by id - 1, as last read.
-    states: Vec<State>,
-    /// The table's rows: the tasks shown, filtered, sorted, laid out as a tree when asked.
+    source: Box<dyn Source>,
+    /// The last frame read.
+    frame: Frame,
+    /// The window's rows: where each stands, and the task as it was read.
     pub view: Vec<ViewRow>,
-    /// Snapshots of the rows in the table's window: only visible rows are read.
     pub rows: Vec<TaskSnapshot>,
-    /// Ended tasks cleared from the table (`c`), by id - 1.
-    cleared: Vec<bool>,
-    /// Index into `view`.
+    /// Index of the selected row among all the rows shown.
     pub selected: usize,
     /// The task selected, followed when rows move.
     selected_id: Option<TaskId>,
+    /// A key moved the selection since the last frame.
+    moved: bool,
     /// The first row shown in the table.
     pub offset: usize,
     pub mode: Mode,
     /// The highlighted kind in the picker.
     pub picker: usize,
     pub detail_focus: bool,
-    pub log: VecDeque<Event>,
     /// Whether the event log has the keys (`Tab`).
     pub log_focus: bool,
     /// Events scrolled back from the newest.
@@ -119,12 +101,6 @@ pub struct App {
     pub uptime: Duration,
     pub clock: DateTime<Local>,
     pub grace: Duration,
-    /// Every task's rate, by id - 1 (16 bytes a task, so 100,000 tasks stay cheap).
-    rates: Vec<Rate>,
-    /// The rates of the last minute, kept only for the tasks on screen: the detail pane's
-    /// sparkline.
-    histories: HashMap<TaskId, VecDeque<u64>>,
-    last_sample: Duration,
     /// The selected task's children, for the detail pane.
     pub children: Vec<TaskId>,
     /// The selected task's journal file.
@@ -134,11 +110,10 @@ pub struct App {
     /// Requests to quit so far: the first stops gracefully, the second aborts, the third exits.
     quit_requests: u32,
     pub status: Option<Status>,
-    spawned: u64,
     pub filter: Filter,
     pub sort: Sort,
     pub tree: bool,
-    folded: HashSet<TaskId>,
+    folded: BTreeSet<TaskId>,
     pub marked: BTreeSet<TaskId>,
     /// The display is frozen; the tasks run on.
     pub paused: bool,
@@ -147,58 +122,51 @@ pub struct App {
     pub script: Option<Script>,
     /// Timeline steps announced so far.
     announced: usize,
-    /// The view needs to be laid out again.
-    view_stale: bool,
-    /// When the live numbers of a sort or a state filter were last read.
-    sorted_at: Option<Duration>,
 }
 
 impl App {
+    /// A dashboard over `sup`, in this process, offering taskmon's kinds to spawn.
     pub fn new(sup: Supervisor, size: Rect) -> Self {
-        let grace = sup.grace();
+        Self::with_source(Box::new(Board::with_taskmon_kinds(sup)), size)
+    }
+
+    /// A dashboard over whatever `source` reads.
+    pub fn with_source(source: Box<dyn Source>, size: Rect) -> Self {
         let mut app = Self {
-            sup,
-            catalog: Catalog::default(),
-            states: Vec::new(),
+            source,
+            frame: Frame::default(),
             view: Vec::new(),
             rows: Vec::new(),
-            cleared: Vec::new(),
             selected: 0,
             selected_id: None,
+            moved: false,
             offset: 0,
             mode: Mode::Normal,
             picker: 0,
             detail_focus: false,
-            log: VecDeque::new(),
             log_focus: false,
             log_scroll: 0,
             counts: [0; State::COUNT],
             size,
             uptime: Duration::ZERO,
             clock: Local::now(),
-            grace,
-            rates: Vec::new(),
-            histories: HashMap::new(),
-            last_sample: Duration::ZERO,
+            grace: Duration::ZERO,
             children: Vec::new(),
             journal_path: None,
             quitting: None,
             quit_requested: false,
             quit_requests: 0,
             status: None,
-            spawned: 0,
             filter: Filter::default(),
             sort: Sort::default(),
             tree: false,
-            folded: HashSet::new(),
+            folded: BTreeSet::new(),
             marked: BTreeSet::new(),
             paused: false,
             help_scroll: 0,
             confirm: None,
             script: None,
             announced: 0,
-            view_stale: true,
-            sorted_at: None,
         };
         app.refresh();
         app
@@ -208,6 +176,21 @@ impl App {
     pub fn with_script(mut self, script: Script) -> Self {
         self.script = Some(script);
         self
+    }
+
+    /// What the dashboard is attached to, for its header; `None` in the supervisor's process.
+    pub fn target(&self) -> Option<String> {
+        self.source.target()
+    }
+
+    /// Whether the tasks can be read (a connection can be lost).
+    pub fn connected(&self) -> bool {
+        self.source.connected()
+    }
+
+    /// Woken when the source has something new without being asked.
+    pub fn wake(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        self.source.wake()
     }
 
     /// The header's height: the counts, then the status message or the scenario's description.
@@ -237,12 +220,19 @@ impl App {
     }
 
     pub fn selected_id(&self) -> Option<TaskId> {
-        self.view.get(self.selected).map(|r| r.id)
+        self.view
+            .get(self.selected.checked_sub(self.offset)?)
+            .map(|r| r.id)
     }
 
     /// How many tasks there are, cleared rows left out.
     pub fn total(&self) -> usize {
-        self.catalog.len() - self.cleared.iter().filter(|&&c| c).count()
+        self.frame.total
+    }
+
+    /// How many rows the filter shows.
+    pub fn shown(&self) -> usize {
+        self.frame.shown
     }
 
     /// Tasks that have not ended yet.
@@ -254,7 +244,26 @@ impl App {
     }
 
     pub fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
-        self.sup.wall_time(since_start)
+        self.frame.wall_time(since_start)
+    }
+
+    /// Ticks per second of task `id` over the last second, while it is on screen.
+    pub fn rate(&self, id: TaskId) -> Option<u64> {
+        self.view
+            .iter()
+            .position(|r| r.id == id)
+            .and_then(|i| self.frame.rows.get(i))
+            .and_then(|r| r.rate)
+    }
+
+    /// The selected task's rates over the last minute, oldest first.
+    pub fn rate_history(&self) -> &[u64] {
+        &self.frame.history
+    }
+
+    /// The kinds the picker offers.
+    pub fn kinds(&self) -> &[String] {
+        &self.frame.kinds
     }
 
     /// Whether quitting was asked for since the last call; the runner then starts the shutdown.
@@ -267,12 +276,9 @@ impl App {
         Urgency::of(self.quit_requests) == Urgency::ExitNow
     }
 
+    /// An event of the supervisor, for the log and the status line.
     pub fn push_event(&mut self, event: Event) {
-        self.follow(&event);
-        if self.log.len() == LOG_CAPACITY {
-            self.log.pop_front();
-        }
-        self.log.push_back(event);
+        self.source.push_event(event);
     }
 
     /// Moves the status message on when the task it is about moves on.
@@ -283,45 +289,70 @@ impl App {
         if status.task != Some(e.id) || e.kind == EventKind::Spawned {
             return;
         }
-        let detail = format::detail(&e.detail).unwrap_or_default();
+        let detail = crate::format::detail(&e.detail).unwrap_or_default();
         status.text = format!("#{} {} {} {}", e.id, e.task, e.kind.label(), detail)
             .trim_end()
             .to_string();
         status.since = e.since_start;
     }
 
-    /// The events the log shows: with a filter, those of the tasks shown.
-    pub fn log_events(&self) -> Vec<&Event> {
-        let shown = self.filter.matcher(&self.catalog, &self.states);
-        self.log.iter().filter(|e| shown(e.id)).collect()
+    /// The events the log shows (with a filter, those of the tasks shown), oldest first.
+    pub fn log_events(&self) -> &[Event] {
+        &self.frame.log
     }
 
-    /// Reads what the screen shows: the counts per state, the rows in their order, the window's
-    /// snapshots. Returns whether anything on screen would change. A paused display reads nothing.
+    /// How many events the log holds for the tasks shown.
+    pub fn log_total(&self) -> usize {
+        self.frame.log_total
+    }
+
+    /// The selected task's own events, for the detail pane.
+    pub fn task_events(&self) -> impl Iterator<Item = &Event> {
+        let id = self.selected_id();
+        self.frame.log.iter().filter(move |e| Some(e.id) == id)
+    }
+
+    /// What the screen asks of the source.
+    fn query(&self) -> Query {
+        let areas = self.areas();
+        let height = areas.map_or(0, |a| layout::table_body(a.table).height as usize);
+        let log_height = if self.detail_focus {
+            // The detail pane lists the selected task's own events from the log.
+            crate::board::LOG_CAPACITY
+        } else {
+            areas.map_or(0, |a| a.log.height.saturating_sub(2) as usize)
+        };
+        Query {
+            filter: self.filter.text.clone(),
+            sort: self.sort,
+            tree: self.tree,
+            folded: self.folded.iter().copied().collect(),
+            selected: self.selected,
+            selected_id: self.selected_id,
+            moved: self.moved,
+            offset: self.offset,
+            height,
+            log_height,
+            log_scroll: self.log_scroll,
+            follow: self.status.as_ref().and_then(|s| s.task),
+        }
+    }
+
+    /// Reads what the screen shows. Returns whether anything on screen would change. A paused
+    /// display reads nothing.
     pub fn refresh(&mut self) -> bool {
         if self.paused {
             return false;
         }
+        let query = self.query();
+        let Some(frame) = self.source.frame(&query) else {
+            return false;
+        };
         let previous_second = self.uptime.as_secs();
         let previous_counts = self.counts;
         let previous_status = self.status.clone();
-        self.uptime = self.sup.uptime();
-        self.clock = self.sup.wall_time(self.uptime);
-        if self.catalog.update(&self.sup) {
-            self.cleared.resize(self.catalog.len(), false);
-            self.view_stale = true;
-        }
-        self.states = self.sup.states();
-        self.counts = [0; State::COUNT];
-        for (state, cleared) in self.states.iter().zip(&self.cleared) {
-            if !cleared {
-                self.counts[*state as usize] += 1;
-            }
-        }
-        let sample = self.uptime.saturating_sub(self.last_sample) >= Duration::from_secs(1);
-        if sample {
-            self.sample_rates();
-        }
+        let previous_rows = std::mem::take(&mut self.rows);
+        self.apply(frame);
         self.announce();
         if self
             .status
@@ -330,74 +361,42 @@ impl App {
         {
             self.status = None;
         }
-        let live_order = self.sort.is_live() || self.filter.is_live();
-        if live_order
-            && self
-                .sorted_at
-                .is_none_or(|at| self.uptime.saturating_sub(at) >= RESORT_EVERY)
-        {
-            self.view_stale = true;
-        }
-        if self.view_stale {
-            self.lay_out();
-        }
-        self.keep_selection_visible();
-        if sample {
-            self.record_histories();
-        }
-        let ids: Vec<TaskId> = self.view[self.window()].iter().map(|r| r.id).collect();
-        let rows = self.sup.snapshots(&ids);
-        let changed = previous_second != self.uptime.as_secs()
+        previous_second != self.uptime.as_secs()
             || previous_counts != self.counts
             || previous_status != self.status
-            || rows.len() != self.rows.len()
-            || rows.iter().zip(&self.rows).any(|(a, b)| !looks_same(a, b))
-            || rows
+            || previous_rows.len() != self.rows.len()
+            || previous_rows.iter().zip(&self.rows).any(|(a, b)| !looks_same(a, b))
+            || self
+                .rows
                 .iter()
-                .any(|r| r.escalation_at.is_some() && !r.state.is_ended());
-        self.rows = rows;
-        let selected = self.selected_id();
-        self.children = selected.map(|id| self.sup.children(id)).unwrap_or_default();
-        self.journal_path = selected.and_then(|id| self.sup.journal_path(id));
-        changed
+                .any(|r| r.escalation_at.is_some() && !r.state.is_ended())
     }
 
-    /// Orders the rows again: filter, sort, tree; the selection stays on its task.
-    fn lay_out(&mut self) {
-        let candidates: Vec<TaskId> = (1..=self.catalog.len() as TaskId)
-            .filter(|&id| !self.cleared[id as usize - 1])
-            .collect();
-        let mut ids = self.filter.apply(&self.catalog, &self.states, candidates);
-        let snapshots = if self.sort.needs_snapshots() {
-            self.sup.snapshot()
-        } else {
-            Vec::new()
-        };
-        let ticks = if self.sort.column == Column::Ticks {
-            self.sup.tick_counts()
-        } else {
-            Vec::new()
-        };
-        let numbers = view::Numbers {
-            states: &self.states,
-            ticks: &ticks,
-            rates: &self.rates,
-            snapshots: &snapshots,
-        };
-        self.sort.apply(&self.catalog, &numbers, &mut ids);
-        self.view = if self.tree {
-            view::tree(&self.catalog, &ids, &self.folded)
-        } else {
-            ids.into_iter().map(ViewRow::flat).collect()
-        };
-        self.view_stale = false;
-        self.sorted_at = Some(self.uptime);
-        self.selected = self
-            .selected_id
-            .and_then(|id| self.view.iter().position(|r| r.id == id))
-            .unwrap_or(self.selected)
-            .min(self.view.len().saturating_sub(1));
+    /// Takes in a frame: the figures, the window, the answers to requests.
+    fn apply(&mut self, mut frame: Frame) {
+        self.uptime = frame.uptime;
+        self.clock = frame.wall_time(frame.uptime);
+        self.grace = frame.grace;
+        self.counts = [0; State::COUNT];
+        for (count, n) in self.counts.iter_mut().zip(&frame.counts) {
+            *count = *n;
+        }
+        self.selected = frame.selected;
+        self.offset = frame.offset;
+        self.moved = false;
+        self.view = frame.rows.iter().map(|r| r.place).collect();
+        self.rows = frame.rows.iter().map(|r| r.task.clone()).collect();
         self.selected_id = self.selected_id();
+        self.children = std::mem::take(&mut frame.children);
+        self.journal_path = frame.journal_path.take();
+        if let Some(event) = frame.followed.take() {
+            self.follow(&event);
+        }
+        for notice in std::mem::take(&mut frame.notices) {
+            self.say(notice.text, notice.task);
+        }
+        self.picker = self.picker.min(frame.kinds.len().saturating_sub(1));
+        self.frame = frame;
     }
 
     /// Says each timeline action as its time comes.
@@ -410,7 +409,11 @@ impl App {
             .take_while(|(at, _)| *at <= self.uptime)
             .map(|(at, what)| format!("timeline at {}: {what}", humanize(*at)))
             .last();
-        let passed = script.steps.iter().filter(|(at, _)| *at <= self.uptime).count();
+        let passed = script
+            .steps
+            .iter()
+            .filter(|(at, _)| *at <= self.uptime)
+            .count();
         self.announced = passed;
         if let Some(text) = due {
             self.say(text, None);
@@ -427,60 +430,9 @@ impl App {
             .map(|(at, what)| (*at - self.uptime, what.as_str()))
     }
 
-    /// Ticks per second of every task since the last sample; an ended task's rate is 0.
-    fn sample_rates(&mut self) {
-        let seconds = self
-            .uptime
-            .saturating_sub(self.last_sample)
-            .as_secs_f64()
-            .max(1.0);
-        self.last_sample = self.uptime;
-        let ticks = self.sup.tick_counts();
-        self.rates.resize(ticks.len(), Rate::default());
-        for (index, (rate, ticks)) in self.rates.iter_mut().zip(ticks).enumerate() {
-            let ended = self.states.get(index).is_some_and(|s| s.is_ended());
-            rate.per_second = if ended {
-                0
-            } else {
-                ((ticks - rate.last_ticks.min(ticks)) as f64 / seconds).round() as u64
-            };
-            rate.last_ticks = ticks;
-        }
-    }
-
-    /// Adds the last sample to the histories of the tasks on screen; forgets the others.
-    fn record_histories(&mut self) {
-        let on_screen: HashSet<TaskId> = self.view[self.window()]
-            .iter()
-            .map(|r| r.id)
-            .chain(self.selected_id())
-            .collect();
-        self.histories.retain(|id, _| on_screen.contains(id));
-        for id in on_screen {
-            let per_second = self.rates[id as usize - 1].per_second;
-            let history = self.histories.entry(id).or_default();
-            if history.len() == RATE_HISTORY {
-                history.pop_front();
-            }
-            history.push_back(per_second);
-        }
-    }
-
-    /// Ticks per second of task `id` over the last second; `None` before the first sample.
-    pub fn rate(&self, id: TaskId) -> Option<u64> {
-        let index = (id as usize).checked_sub(1)?;
-        self.rates.get(index).map(|r| r.per_second)
-    }
-
-    /// The rates of task `id` over the last minute, oldest first, while it is on screen.
-    pub fn rate_history(&self, id: TaskId) -> impl Iterator<Item = u64> + '_ {
-        self.histories.get(&id).into_iter().flatten().copied()
-    }
-
-    /// The rows the table shows.
+    /// The rows the table shows, as indices among all the rows shown.
     pub fn window(&self) -> std::ops::Range<usize> {
-        let end = (self.offset + self.table_height()).min(self.view.len());
-        self.offset.min(end)..end
+        self.offset..self.offset + self.view.len()
     }
 
     fn table_height(&self) -> usize {
@@ -488,34 +440,28 @@ impl App {
             .map_or(0, |a| layout::table_body(a.table).height as usize)
     }
 
-    fn keep_selection_visible(&mut self) {
-        let height = self.table_height().max(1);
-        self.selected = self.selected.min(self.view.len().saturating_sub(1));
-        if self.selected < self.offset {
-            self.offset = self.selected;
-        } else if self.selected >= self.offset + height {
-            self.offset = self.selected + 1 - height;
-        }
-        self.offset = self.offset.min(self.view.len().saturating_sub(height));
-        self.selected_id = self.selected_id();
-    }
-
+    /// Moves the selection to row `index`; the next frame brings it on screen.
     fn select(&mut self, index: usize) {
-        self.selected = index.min(self.view.len().saturating_sub(1));
-        self.keep_selection_visible();
+        self.selected = index.min(self.frame.shown.saturating_sub(1));
+        self.moved = true;
     }
 
     fn move_by(&mut self, delta: isize) {
         self.select(self.selected.saturating_add_signed(delta));
     }
 
+    /// Asks something of the tasks; the answer comes with the next frame.
+    fn command(&mut self, command: Command) {
+        let query = self.query();
+        self.source.command(command, &query);
+    }
+
     /// Applies one action. The caller refreshes afterwards (as the dashboard does after every
-    /// key), so an action only changes state and asks the supervisor; it reads nothing back.
+    /// key), so an action only changes state and asks the source; it reads nothing back.
     pub fn update(&mut self, action: Action) {
         match (self.mode, action) {
             (_, Action::Resize { width, height }) => {
                 self.size = Rect::new(0, 0, width, height);
-                self.keep_selection_visible();
             }
             (_, Action::Quit) => self.quit(),
             (Mode::Quitting, _) => {}
@@ -529,13 +475,12 @@ impl App {
     }
 
     fn picker(&mut self, action: Action) {
+        let last = self.frame.kinds.len().saturating_sub(1);
         match action {
             Action::Up | Action::ScrollUp => self.picker = self.picker.saturating_sub(1),
-            Action::Down | Action::ScrollDown => {
-                self.picker = (self.picker + 1).min(Kind::ALL.len() - 1)
-            }
-            Action::Accept => self.spawn(Kind::ALL[self.picker]),
-            Action::Spawn(kind) => self.spawn(kind),
+            Action::Down | Action::ScrollDown => self.picker = (self.picker + 1).min(last),
+            Action::Accept => self.spawn_nth(self.picker),
+            Action::Spawn(index) => self.spawn_nth(index),
             Action::Close | Action::ToggleHelp => self.mode = Mode::Normal,
             _ => {}
         }
@@ -572,8 +517,10 @@ impl App {
             }
             Action::Accept => {
                 self.mode = Mode::Normal;
-                let shown = self.view_after_filter();
-                self.say(format!("filter `{}`: {shown} shown", self.filter.text), None);
+                // Read the rows the filter shows now, to say how many.
+                self.refresh();
+                let text = format!("filter `{}`: {} shown", self.filter.text, self.frame.shown);
+                self.say(text, None);
             }
             Action::Close => {
                 self.filter = Filter::default();
@@ -581,12 +528,6 @@ impl App {
             }
             _ => {}
         }
-        self.view_stale = true;
-    }
-
-    fn view_after_filter(&mut self) -> usize {
-        self.lay_out();
-        self.view.len()
     }
 
     fn answer(&mut self, action: Action) {
@@ -596,27 +537,17 @@ impl App {
             self.say("nothing done", None);
             return;
         }
-        let ids: Vec<TaskId> = self.view.iter().map(|r| r.id).collect();
-        let (verb, done) = match confirm {
-            Some(Confirm::StopShown) => ("graceful stop", self.each(&ids, Supervisor::stop)),
-            Some(Confirm::AbortShown) => ("abort", self.each(&ids, Supervisor::abort)),
+        let verb = match confirm {
+            Some(Confirm::StopShown) => Verb::Stop,
+            Some(Confirm::AbortShown) => Verb::Abort,
             None => return,
         };
-        self.say(format!("{verb} requested for the {done} task(s) shown"), None);
-    }
-
-    /// Asks `request` of each task; returns how many accepted.
-    fn each(
-        &self,
-        ids: &[TaskId],
-        request: fn(&Supervisor, TaskId) -> Result<(), SupervisorError>,
-    ) -> usize {
-        ids.iter().filter(|&&id| request(&self.sup, id).is_ok()).count()
+        self.command(Command::Shown { verb });
     }
 
     fn log_keys(&mut self, action: Action) {
         let page = 5;
-        let most = self.log_events().len().saturating_sub(1);
+        let most = self.log_total().saturating_sub(1);
         match action {
             Action::Up | Action::ScrollUp => self.log_scroll = (self.log_scroll + 1).min(most),
             Action::Down | Action::ScrollDown => self.log_scroll = self.log_scroll.saturating_sub(1),
@@ -639,22 +570,16 @@ impl App {
     fn normal(&mut self, action: Action) {
         let page = self.table_height().max(1) as isize;
         match action {
-            Action::Stop => self.on_chosen("stop", Supervisor::stop),
-            Action::Abort => self.on_chosen("abort", Supervisor::abort),
-            Action::Restart => self.on_chosen("restart", Supervisor::restart),
+            Action::Stop => self.on_chosen(Verb::Stop),
+            Action::Abort => self.on_chosen(Verb::Abort),
+            Action::Restart => self.on_chosen(Verb::Restart),
             Action::StopAll if !self.filter.is_empty() => self.ask(Confirm::StopShown),
             Action::AbortAll if !self.filter.is_empty() => self.ask(Confirm::AbortShown),
-            Action::StopAll => {
-                let n = self.sup.stop_all();
-                self.say(format!("graceful stop requested for {n} task(s)"), None);
-            }
-            Action::AbortAll => {
-                let n = self.sup.abort_all();
-                self.say(format!("abort requested for {n} task(s)"), None);
-            }
+            Action::StopAll => self.command(Command::StopAll),
+            Action::AbortAll => self.command(Command::AbortAll),
             Action::OpenPicker => self.mode = Mode::Picker,
             Action::ToggleHelp => self.mode = Mode::Help,
-            Action::Spawn(kind) => self.spawn(kind),
+            Action::Spawn(index) => self.spawn_nth(index),
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::ScrollUp => self.move_by(-3),
@@ -662,12 +587,9 @@ impl App {
             Action::PageUp => self.move_by(-page),
             Action::PageDown => self.move_by(page),
             Action::Home => self.select(0),
-            Action::End => self.select(self.view.len().saturating_sub(1)),
-            Action::ToggleDetail => {
-                self.detail_focus = !self.detail_focus;
-                self.keep_selection_visible();
-            }
-            Action::ClearEnded => self.clear_ended(),
+            Action::End => self.select(usize::MAX),
+            Action::ToggleDetail => self.detail_focus = !self.detail_focus,
+            Action::ClearEnded => self.command(Command::ClearEnded),
             Action::GraceUp => self.set_grace((self.grace + GRACE_STEP).min(GRACE_MAX)),
             Action::GraceDown => {
                 self.set_grace(self.grace.saturating_sub(GRACE_STEP).max(GRACE_STEP))
@@ -679,7 +601,6 @@ impl App {
             Action::SortInvert => self.sort_by(self.sort.column, true),
             Action::ToggleTree => {
                 self.tree = !self.tree;
-                self.view_stale = true;
                 self.say(if self.tree { "tree view" } else { "flat view" }, None);
             }
             Action::Fold => self.fold(true),
@@ -700,7 +621,6 @@ impl App {
             Action::Close => {
                 if !self.filter.is_empty() {
                     self.filter = Filter::default();
-                    self.view_stale = true;
                     self.say("filter cleared", None);
                 } else if !self.marked.is_empty() {
                     self.marked.clear();
@@ -724,7 +644,7 @@ impl App {
         };
         Some(format!(
             "{verb} the {} task(s) shown by the filter? y/n",
-            self.view.len()
+            self.frame.shown
         ))
     }
 
@@ -750,7 +670,7 @@ impl App {
     pub fn state_width(&self) -> u16 {
         self.rows
             .iter()
-            .map(|r| format::state_text(r, self.uptime).chars().count() as u16)
+            .map(|r| crate::format::state_text(r, self.uptime).chars().count() as u16)
             .max()
             .unwrap_or(7)
     }
@@ -759,7 +679,6 @@ impl App {
     fn sort_by(&mut self, column: Column, invert: bool) {
         let descending = invert && !self.sort.descending;
         self.sort = Sort { column, descending };
-        self.view_stale = true;
         self.say(
             format!(
                 "sorted by {} {}",
@@ -776,13 +695,10 @@ impl App {
             return;
         }
         let Some(id) = self.selected_id() else { return };
-        let changed = if fold {
-            self.folded.insert(id)
+        if fold {
+            self.folded.insert(id);
         } else {
-            self.folded.remove(&id)
-        };
-        if changed {
-            self.view_stale = true;
+            self.folded.remove(&id);
         }
     }
 
@@ -794,49 +710,37 @@ impl App {
         self.move_by(1);
     }
 
-    /// Asks `request` of the marked tasks, or the selected one when none is marked.
-    fn on_chosen(
-        &mut self,
-        verb: &str,
-        request: fn(&Supervisor, TaskId) -> Result<(), SupervisorError>,
-    ) {
+    /// Asks `verb` of the marked tasks, or the selected one when none is marked.
+    fn on_chosen(&mut self, verb: Verb) {
         if !self.marked.is_empty() {
-            let ids: Vec<TaskId> = self.marked.iter().copied().collect();
-            let done = self.each(&ids, request);
-            self.say(
-                format!("{verb} requested for {done} of the {} marked task(s)", ids.len()),
-                None,
-            );
+            let ids = self.marked.iter().copied().collect();
+            self.command(Command::Marked { verb, ids });
             return;
         }
-        let Some(id) = self.selected_id() else {
-            self.say(format!("nothing to {verb}: no task selected"), None);
-            return;
-        };
-        let name = self.catalog.name(id).to_string();
-        match request(&self.sup, id) {
-            Ok(()) => self.say(format!("{verb} requested for #{id} {name}"), Some(id)),
-            Err(e) => self.say(format!("cannot {verb}: {e}"), None),
+        match self.selected_id() {
+            Some(id) => self.command(Command::One { verb, id }),
+            None => {
+                let verb = format!("{verb:?}").to_lowercase();
+                self.say(format!("nothing to {verb}: no task selected"), None);
+            }
         }
     }
 
     fn set_grace(&mut self, grace: Duration) {
         self.grace = grace;
-        self.sup.set_grace(grace);
-        self.say(
-            format!("grace period {} for stops from now on", humanize(grace)),
-            None,
-        );
+        self.command(Command::Grace { grace });
     }
 
-    fn spawn(&mut self, kind: Kind) {
-        self.mode = Mode::Normal;
-        self.spawned += 1;
-        let name = format!("{}+{}", kind.name(), self.spawned);
-        match self.sup.spawn(kind.task(&name, &Params::default())) {
-            Ok(id) => self.say(format!("spawned #{id} {name}"), Some(id)),
-            Err(e) => self.say(format!("cannot spawn: {e}"), None),
+    fn spawn_nth(&mut self, index: usize) {
+        match self.frame.kinds.get(index).cloned() {
+            Some(kind) => self.spawn(kind),
+            None => self.mode = Mode::Normal,
         }
+    }
+
+    fn spawn(&mut self, kind: String) {
+        self.mode = Mode::Normal;
+        self.command(Command::Spawn { kind });
     }
 
     fn click(&mut self, column: u16, row: u16) {
@@ -857,7 +761,7 @@ impl App {
         }
         if body.contains(Position::new(column, row)) {
             let index = self.offset + (row - body.y) as usize;
-            if index < self.view.len() {
+            if index < self.frame.shown {
                 self.select(index);
             }
         }
@@ -877,27 +781,13 @@ impl App {
                 });
             }
             Urgency::AbortNow => {
-                let n = self.sup.abort_all();
                 if let Some(quitting) = &mut self.quitting {
                     quitting.escalation_at = None;
                 }
-                self.say(format!("aborting the {n} task(s) left"), None);
+                self.command(Command::AbortAll);
             }
             Urgency::ExitNow => {}
         }
-    }
-
-    /// Hides the rows of ended tasks.
-    fn clear_ended(&mut self) {
-        let mut cleared = 0;
-        for (i, state) in self.states.iter().enumerate() {
-            if state.is_ended() && !self.cleared[i] {
-                self.cleared[i] = true;
-                cleared += 1;
-            }
-        }
-        self.view_stale = true;
-        self.say(format!("cleared {cleared} ended row(s)"), None);
     }
 }
 

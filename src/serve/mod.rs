@@ -18,6 +18,8 @@
 
 pub mod client;
 pub mod protocol;
+#[cfg(feature = "tui")]
+pub mod remote;
 mod server;
 
 use std::io;
@@ -80,8 +82,8 @@ impl FromStr for Endpoint {
     }
 }
 
-/// Limits of a served supervisor.
-#[derive(Clone, Debug)]
+/// Limits of a served supervisor, and what it offers.
+#[derive(Clone)]
 pub struct ServeOptions {
     /// A client that has not said `hello` (and shown its token) within this is closed.
     pub idle_timeout: Duration,
@@ -92,6 +94,9 @@ pub struct ServeOptions {
     /// The token of a TCP endpoint; else `TASKMON_TOKEN`, else a random one written to a 0600
     /// file (see [`Server::token_file`]).
     pub token: Option<String>,
+    /// What an attached dashboard may spawn (`n`): a name and how to make a task of it.
+    /// Nothing, unless the program registers its own.
+    pub kinds: Vec<(String, crate::supervisor::MakeTask)>,
 }
 
 impl Default for ServeOptions {
@@ -101,6 +106,7 @@ impl Default for ServeOptions {
             max_clients: 64,
             queue: 1024,
             token: None,
+            kinds: Vec::new(),
         }
     }
 }

@@ -26,7 +26,7 @@ pub fn codec() -> LengthDelimitedCodec {
 /// What a client asks. Unknown fields and unknown types are refused.
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Request {
+pub(crate) enum Request {
     /// The first message: the version the client speaks, and the token over TCP.
     Hello {
         /// [`VERSION`] of the client.
@@ -72,6 +72,21 @@ pub enum Request {
     },
     /// Every lifecycle event from now on, until the client goes.
     Watch,
+    /// Become a dashboard: from now on the client sends `query` and `command` and the program
+    /// answers each query with a `frame`, worked out by a board it keeps for this client.
+    Attach,
+    /// What an attached dashboard shows; answered with a `frame` (at most 10 a second).
+    Query {
+        /// The rows, the window, the selection, the log.
+        query: crate::board::Query,
+    },
+    /// What an attached dashboard asks of the tasks; the answer comes in the next frame.
+    Command {
+        /// The request.
+        command: crate::board::Command,
+        /// The query in force, for requests about the tasks shown.
+        query: crate::board::Query,
+    },
 }
 
 fn max_rows() -> usize {

@@ -183,6 +183,7 @@ async fn serve_client(stream: Box<dyn Stream>, needs_token: bool, shared: Arc<Sh
         };
         let answer = match request {
             Request::Watch => return watch(framed, &shared).await,
+            Request::Attach => return attached(framed, &shared).await,
             Request::Wait { ids } => {
                 tokio::select! {
                     _ = shared.stop.cancelled() => return,
@@ -294,7 +295,12 @@ fn answer(shared: &Shared, request: Request) -> Value {
             json!({ "type": "done", "grace_ms": format::millis(grace) })
         }
         Request::Hello { .. } => protocol::error("hello was said already"),
-        Request::Watch | Request::Wait { .. } => unreachable!("answered by the caller"),
+        Request::Query { .. } | Request::Command { .. } => {
+            protocol::error("query and command come after attach")
+        }
+        Request::Watch | Request::Wait { .. } | Request::Attach => {
+            unreachable!("answered by the caller")
+        }
     }
 }
 
@@ -388,11 +394,9 @@ async fn wait(sup: &Supervisor, ids: Vec<TaskId>) -> Value {
     json!({ "type": "rows", "total": rows.len(), "offset": 0, "rows": rows })
 }
 
-/// Every event from now on, as `run --json` prints them; events that did not fit the client's
-/// queue are counted and the count sent before the next one. Any message from the client, or
-/// its going, ends the watch.
-async fn watch(mut framed: Connection, shared: &Shared) {
-    let (tx, mut rx) = mpsc::channel(shared.options.queue.max(1));
+/// Subscribes a bounded queue to the supervisor's events; what does not fit is counted.
+fn subscribe(shared: &Shared) -> (mpsc::Receiver<crate::Event>, Arc<AtomicU64>) {
+    let (tx, rx) = mpsc::channel(shared.options.queue.max(1));
     let missed = Arc::new(AtomicU64::new(0));
     let counter = missed.clone();
     shared.sup.on_event(move |event| match tx.try_send(event) {
@@ -403,6 +407,91 @@ async fn watch(mut framed: Connection, shared: &Shared) {
         }
         Err(mpsc::error::TrySendError::Closed(_)) => false,
     });
+    (rx, missed)
+}
+
+/// The fewest milliseconds between two frames to one client: at most 10 a second.
+const FRAME_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A dashboard over the connection: a board of its own, fed the supervisor's events through a
+/// bounded queue, answering each query with a frame. A client that reads slowly only delays
+/// its own frames; events it had no room for are counted and said in its status line.
+async fn attached(mut framed: Connection, shared: &Shared) {
+    let mut board = crate::board::Board::new(shared.sup.clone(), shared.options.kinds.clone());
+    let (mut events, missed) = subscribe(shared);
+    if send(&mut framed, &json!({ "type": "attached" }))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut last_frame: Option<tokio::time::Instant> = None;
+    loop {
+        let message = tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            Some(event) = events.recv() => {
+                board.push_event(event);
+                while let Ok(event) = events.try_recv() {
+                    board.push_event(event);
+                }
+                continue;
+            }
+            message = framed.next() => message,
+        };
+        let request = match message {
+            None => return,
+            Some(Err(e)) => {
+                let _ = send(&mut framed, &unreadable(&e)).await;
+                return;
+            }
+            Some(Ok(bytes)) => match parse(&bytes) {
+                Ok(request) => request,
+                Err(refusal) => {
+                    let _ = send(&mut framed, &refusal).await;
+                    return;
+                }
+            },
+        };
+        match request {
+            Request::Command { command, query } => board.command(command, &query),
+            Request::Query { query } => {
+                if let Some(at) = last_frame {
+                    tokio::time::sleep_until(at + FRAME_EVERY).await;
+                }
+                last_frame = Some(tokio::time::Instant::now());
+                while let Ok(event) = events.try_recv() {
+                    board.push_event(event);
+                }
+                let lost = missed.swap(0, Ordering::Relaxed);
+                let mut frame = board.frame(&query);
+                if lost > 0 {
+                    frame.notices.push(crate::board::Notice {
+                        text: format!("{lost} event(s) missed: this dashboard did not keep up"),
+                        task: None,
+                    });
+                }
+                let message = json!({ "type": "frame", "frame": frame });
+                if send(&mut framed, &message).await.is_err() {
+                    return;
+                }
+            }
+            _ => {
+                let _ = send(
+                    &mut framed,
+                    &protocol::error("an attached dashboard sends query or command; closing"),
+                )
+                .await;
+                return;
+            }
+        }
+    }
+}
+
+/// Every event from now on, as `run --json` prints them; events that did not fit the client's
+/// queue are counted and the count sent before the next one. Any message from the client, or
+/// its going, ends the watch.
+async fn watch(mut framed: Connection, shared: &Shared) {
+    let (mut rx, missed) = subscribe(shared);
     if send(&mut framed, &json!({ "type": "watching" }))
         .await
         .is_err()

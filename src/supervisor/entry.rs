@@ -75,6 +75,7 @@ pub(crate) struct TaskEntry {
 
 /// A task's timestamps, as offsets from the supervisor's start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub struct Timeline {
     at: [Option<Duration>; STAMPED],
 }

@@ -16,6 +16,7 @@ use super::state::State;
 /// [`Timeline`](super::Timeline)); the rest are reported without a stamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub enum EventKind {
     /// Spawned.
     Spawned,
@@ -80,6 +81,7 @@ impl EventKind {
 /// What is known about an event beyond its kind. Data, not text: the dashboard and `taskmon run`
 /// say it in words (see `format::detail`).
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub enum Detail {
     /// Nothing more to say.
     None,
@@ -163,6 +165,7 @@ pub enum Detail {
 
 /// One lifecycle event.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub struct Event {
     /// Wall-clock time of the event.
     pub at: DateTime<Local>,

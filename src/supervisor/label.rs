@@ -55,3 +55,17 @@ impl AsRef<str> for Label {
         self
     }
 }
+
+#[cfg(feature = "serve")]
+impl serde::Serialize for Label {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self)
+    }
+}
+
+#[cfg(feature = "serve")]
+impl<'de> serde::Deserialize<'de> for Label {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Label::from(String::deserialize(deserializer)?))
+    }
+}

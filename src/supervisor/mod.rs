@@ -52,6 +52,10 @@ pub use task::{
 /// A task's number, unique within one supervisor, counting from 1 in spawn order.
 pub type TaskId = u64;
 
+/// Makes a task, given the name to spawn it under: what a served program offers an attached
+/// dashboard to spawn (`ServeOptions::kinds`).
+pub type MakeTask = Arc<dyn Fn(String) -> TaskDef + Send + Sync>;
+
 /// The grace period used when none is set.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
 

@@ -15,6 +15,7 @@ use crate::journal::{self, LedgerReading};
 
 /// One task as it was when the snapshot was taken.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub struct TaskSnapshot {
     /// The task's id.
     pub id: TaskId,

@@ -13,6 +13,7 @@ use super::event::EventKind;
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, EnumCount, IntoStaticStr,
 )]
 #[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub enum State {
     /// Ticking.
     Running,
@@ -94,6 +95,7 @@ impl fmt::Display for State {
 /// What became of a task's cleanup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub enum Cleanup {
     /// It ran to completion.
     Ran,

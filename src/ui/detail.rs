@@ -104,9 +104,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     if app.detail_focus {
         lines.push(Line::from("events:").bold());
         lines.extend(
-            app.log
-                .iter()
-                .filter(|e| e.id == task.id)
+            app.task_events()
                 .map(|e| Line::from(format!("  {}", format::event_line(e)))),
         );
     }
@@ -119,7 +117,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
 
-    let history: Vec<u64> = app.rate_history(task.id).collect();
+    let history = app.rate_history().to_vec();
     let rate = app.rate(task.id).unwrap_or(0);
     let spark = Sparkline::default()
         .block(Block::new().title(format!("ticks/s {rate}")))

@@ -55,9 +55,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
             .border_style(Style::new().fg(Color::Cyan).bold())
             .title_bottom(" ↑ ↓ PgUp PgDn scroll · Tab back ");
     }
+    // The events come as the window the source was asked for: scrolled, as high as the pane.
     let height = block.inner(area).height as usize;
-    let end = events.len().saturating_sub(app.log_scroll);
-    let start = end.saturating_sub(height);
-    let lines: Vec<_> = events[start..end].iter().map(|e| line(e)).collect();
+    let start = events.len().saturating_sub(height);
+    let lines: Vec<_> = events[start..].iter().map(line).collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }

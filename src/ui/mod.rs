@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     footer(frame, areas.footer, app);
     match app.mode {
         Mode::Help => overlay::help(frame, frame.area(), app.help_scroll),
-        Mode::Picker => overlay::picker(frame, frame.area(), app.picker),
+        Mode::Picker => overlay::picker(frame, frame.area(), app.kinds(), app.picker),
         Mode::Quitting => overlay::quitting(frame, frame.area(), app),
         Mode::Normal | Mode::Filter | Mode::Confirm => {}
     }
@@ -67,6 +67,13 @@ pub fn state_style(state: State) -> Style {
 /// The counts per state and the grace period always; the clock and the uptime when they fit.
 fn header(frame: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![Span::from(" taskmon ").bold().reversed(), Span::raw(" ")];
+    if let Some(target) = app.target() {
+        spans.push(Span::raw(format!("{target} ")).cyan());
+        if !app.connected() {
+            spans.push(Span::from(" disconnected — reconnecting ").bold().white().on_red());
+        }
+        spans.push(Span::raw(" "));
+    }
     if app.paused {
         spans.push(Span::from(" PAUSED ").bold().black().on_yellow());
         spans.push(Span::raw(" "));

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::app::App;
 use crate::format::humanize;
+use crate::text::escape;
 use crate::input;
 use crate::kinds::Kind;
 use crate::layout::{Column, MIN_HEIGHT, MIN_WIDTH};
@@ -163,17 +164,14 @@ pub(super) fn help(frame: &mut Frame, area: Rect, scroll: u16) {
     frame.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), popup_area);
 }
 
-pub(super) fn picker(frame: &mut Frame, area: Rect, highlighted: usize) {
-    let mut lines: Vec<Line> = Kind::ALL
-        .into_iter()
+/// The kinds the program offers: taskmon's own with what they do, a program's own by name.
+pub(super) fn picker(frame: &mut Frame, area: Rect, kinds: &[String], highlighted: usize) {
+    let mut lines: Vec<Line> = kinds
+        .iter()
         .enumerate()
-        .map(|(i, kind)| {
-            let line = Line::from(format!(
-                " {}  {:<15}{}",
-                i + 1,
-                kind.name(),
-                kind.behaviour()
-            ));
+        .map(|(i, name)| {
+            let does = name.parse::<Kind>().map_or("", Kind::behaviour);
+            let line = Line::from(format!(" {}  {:<15}{does}", i + 1, escape(name)));
             if i == highlighted {
                 line.reversed()
             } else {
@@ -183,6 +181,9 @@ pub(super) fn picker(frame: &mut Frame, area: Rect, highlighted: usize) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(" ↑ ↓ choose · Enter spawn · 1–9 spawn at once · Esc close").dim());
+    if kinds.is_empty() {
+        lines.insert(0, Line::from(" this program offers no kinds to spawn"));
+    }
     popup(frame, area, "spawn a task", lines, 96);
 }
 

@@ -86,7 +86,7 @@ fn state_cell(r: &TaskSnapshot, app: &App) -> Span<'static> {
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let window = app.window();
     let columns = app.columns_in(area.width);
-    let places = &app.view[window.clone()];
+    let places = &app.view;
     let rows = app.rows.iter().enumerate().map(|(i, r)| {
         let place = places
             .get(i)
@@ -104,7 +104,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
             let line = Line::from(cell(c, width, r, place, app));
             Cell::from(if c.right() { line.right_aligned() } else { line })
         });
-        Row::new(std::iter::once(Cell::from(marker)).chain(cells))
+        let row = Row::new(std::iter::once(Cell::from(marker)).chain(cells));
+        // Figures of a program out of reach may no longer be true.
+        if app.connected() { row } else { row.dim() }
     });
     let header = Row::new(std::iter::once(Cell::from("")).chain(columns.iter().map(|&(c, _)| {
         let mut line = Line::from(c.title()).bold();
@@ -138,7 +140,7 @@ fn title(app: &App, window: std::ops::Range<usize>) -> Line<'static> {
         )));
     } else {
         spans.push(
-            Span::raw(format!("showing {} of {}", app.view.len(), app.total())).bold(),
+            Span::raw(format!("showing {} of {}", app.shown(), app.total())).bold(),
         );
         spans.push(Span::raw(format!(" · filter `{}`", app.filter.text)).fg(Color::Cyan));
     }

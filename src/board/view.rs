@@ -6,7 +6,7 @@ use std::cell::{Ref, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::layout::Column;
+use super::Column;
 use crate::supervisor::{Label, State, Supervisor, TaskId, TaskSnapshot};
 
 /// What never changes about a task: read once, when it first appears.
@@ -115,12 +115,18 @@ impl Filter {
                 .map(|term| {
                     let statics = match &term {
                         Term::State(_) => Vec::new(),
-                        Term::Kind(k) => catalog.kinds.iter().map(|kind| kind.contains(k.as_str())).collect(),
+                        Term::Kind(k) => catalog
+                            .kinds
+                            .iter()
+                            .map(|kind| kind.contains(k.as_str()))
+                            .collect(),
                         Term::Any(t) => catalog
                             .lower_names
                             .iter()
                             .zip(&catalog.kinds)
-                            .map(|(name, kind)| name.contains(t.as_str()) || kind.contains(t.as_str()))
+                            .map(|(name, kind)| {
+                                name.contains(t.as_str()) || kind.contains(t.as_str())
+                            })
                             .collect(),
                     };
                     (term, statics)
@@ -157,7 +163,12 @@ impl Filter {
     }
 
     /// The ids that pass, of `candidates`.
-    pub fn apply(&self, catalog: &Catalog, states: &[State], candidates: Vec<TaskId>) -> Vec<TaskId> {
+    pub fn apply(
+        &self,
+        catalog: &Catalog,
+        states: &[State],
+        candidates: Vec<TaskId>,
+    ) -> Vec<TaskId> {
         if self.is_empty() {
             return candidates;
         }
@@ -168,6 +179,7 @@ impl Filter {
 
 /// Which column the table is sorted by, and which way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub struct Sort {
     pub column: Column,
     pub descending: bool,
@@ -243,7 +255,8 @@ impl Sort {
                 ids.sort_by_cached_key(|&id| note(id));
             }
             _ => {
-                let mut keyed: Vec<(u128, TaskId)> = ids.iter().map(|&id| (number(id), id)).collect();
+                let mut keyed: Vec<(u128, TaskId)> =
+                    ids.iter().map(|&id| (number(id), id)).collect();
                 keyed.sort_unstable();
                 for (slot, (_, id)) in ids.iter_mut().zip(keyed) {
                     *slot = id;
@@ -260,6 +273,7 @@ impl Sort {
 
 /// One row of the table: a task, and where it stands in the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub struct ViewRow {
     pub id: TaskId,
     /// 0 at the top; children one deeper than their parent.

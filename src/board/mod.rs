@@ -1,0 +1,605 @@
+//! The board: what a dashboard shows of a supervisor's tasks, worked out next to the supervisor —
+//! the counts, the rows of the table's window after the filter, the sort and the tree, the event
+//! log's window, the selected task's details — and what a dashboard asks of the tasks.
+//!
+//! A dashboard in the same process asks its board directly; an attached one (`taskmon attach`)
+//! asks the board the served program keeps for it, over the connection. Both go through
+//! [`Source`], and the board is one piece of code for both: they cannot drift apart, and 100,000
+//! tasks never cross a connection, only the rows on screen.
+
+mod column;
+mod view;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+#[cfg(feature = "tui")]
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Local};
+
+pub use column::Column;
+pub use view::{Catalog, Filter, Sort, ViewRow};
+
+use crate::format::humanize;
+use crate::supervisor::{Event, State, Supervisor, SupervisorError, TaskId, TaskSnapshot};
+
+/// How many events the log keeps.
+pub const LOG_CAPACITY: usize = 1000;
+/// How many one-second rate samples a sparkline shows.
+const RATE_HISTORY: usize = 60;
+/// How often a sort or a filter on what changes is done again.
+const RESORT_EVERY: Duration = Duration::from_secs(1);
+
+/// What a dashboard wants to see.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
+pub struct Query {
+    pub filter: String,
+    pub sort: Sort,
+    pub tree: bool,
+    /// Tasks whose children the tree hides.
+    pub folded: Vec<TaskId>,
+    /// The selected row's index, and the task it was on.
+    pub selected: usize,
+    pub selected_id: Option<TaskId>,
+    /// A key moved the selection: keep the index rather than follow the task.
+    pub moved: bool,
+    /// The first row shown.
+    pub offset: usize,
+    /// How many rows the table shows.
+    pub height: usize,
+    /// How many events the log shows, and how far back from the newest it is scrolled.
+    pub log_height: usize,
+    pub log_scroll: usize,
+    /// The task whose events the status line follows.
+    pub follow: Option<TaskId>,
+}
+
+/// One row of the table's window.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
+pub struct Row {
+    pub place: ViewRow,
+    pub task: TaskSnapshot,
+    /// Ticks in the last second; `None` before the first second.
+    pub rate: Option<u64>,
+}
+
+/// The answer to a request, for the status line; `task` is the task it follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
+pub struct Notice {
+    pub text: String,
+    pub task: Option<TaskId>,
+}
+
+/// What a dashboard shows, for one [`Query`].
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
+pub struct Frame {
+    pub uptime: Duration,
+    /// The wall clock at the supervisor's start: `started + uptime` is now.
+    pub started: DateTime<Local>,
+    pub grace: Duration,
+    /// Tasks per state, cleared rows left out, indexed by `State as usize`.
+    pub counts: Vec<usize>,
+    /// Tasks, cleared rows left out.
+    pub total: usize,
+    /// Rows after the filter (and folding).
+    pub shown: usize,
+    /// The selected row's index, and the first row of the window.
+    pub selected: usize,
+    pub offset: usize,
+    /// The window's rows.
+    pub rows: Vec<Row>,
+    /// The selected task's children and journal, and its rates over the last minute.
+    pub children: Vec<TaskId>,
+    pub journal_path: Option<PathBuf>,
+    pub history: Vec<u64>,
+    /// The log's window, oldest first, and how many events pass the filter.
+    pub log: Vec<Event>,
+    pub log_total: usize,
+    /// The newest event of the task followed, since the last frame.
+    pub followed: Option<Event>,
+    /// Answers to requests since the last frame.
+    pub notices: Vec<Notice>,
+    /// The kinds that can be spawned here.
+    pub kinds: Vec<String>,
+}
+
+#[cfg(feature = "tui")]
+impl Frame {
+    /// The wall-clock time of a moment given as time since the supervisor's start.
+    pub fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
+        self.started + chrono::Duration::from_std(since_start).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+/// A request to the tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serve", serde(rename_all = "snake_case"))]
+pub enum Verb {
+    Stop,
+    Abort,
+    Restart,
+}
+
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Stop => "stop",
+            Verb::Abort => "abort",
+            Verb::Restart => "restart",
+        }
+    }
+
+    fn apply(self, sup: &Supervisor, id: TaskId) -> Result<(), SupervisorError> {
+        match self {
+            Verb::Stop => sup.stop(id),
+            Verb::Abort => sup.abort(id),
+            Verb::Restart => sup.restart(id),
+        }
+    }
+}
+
+/// What a dashboard asks of the tasks; the answer comes back as a [`Notice`] in the next frame.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serve", serde(tag = "command", rename_all = "snake_case"))]
+pub enum Command {
+    /// The selected task.
+    One {
+        verb: Verb,
+        id: TaskId,
+    },
+    /// The marked tasks.
+    Marked {
+        verb: Verb,
+        ids: Vec<TaskId>,
+    },
+    /// Every task the query's filter shows.
+    Shown {
+        verb: Verb,
+    },
+    StopAll,
+    AbortAll,
+    Grace {
+        grace: Duration,
+    },
+    /// A task of this kind (one of [`Frame::kinds`]).
+    Spawn {
+        kind: String,
+    },
+    /// Hide the rows of ended tasks.
+    ClearEnded,
+}
+
+pub use crate::supervisor::MakeTask;
+
+/// Where a dashboard reads its tasks: a board in this process, or one in a served program.
+#[cfg(feature = "tui")]
+pub trait Source: Send {
+    /// The frame for `query`; `None` when nothing new has come (from a connection).
+    fn frame(&mut self, query: &Query) -> Option<Frame>;
+    /// Asks something of the tasks.
+    fn command(&mut self, command: Command, query: &Query);
+    /// An event of the supervisor, for the log (a local board is handed them; a served one
+    /// subscribes itself).
+    fn push_event(&mut self, _event: Event) {}
+    /// What the dashboard is attached to, for its header; `None` for a local supervisor.
+    fn target(&self) -> Option<String> {
+        None
+    }
+    /// Whether the connection is up (always, locally).
+    fn connected(&self) -> bool {
+        true
+    }
+    /// Woken when something new can be read without being asked (a frame from a connection).
+    fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+}
+
+/// Ticks per second of one task, sampled once a second.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rate {
+    last_ticks: u64,
+    pub per_second: u64,
+}
+
+/// One dashboard's view of a supervisor. See the module's documentation.
+pub struct Board {
+    sup: Supervisor,
+    kinds: Vec<(String, MakeTask)>,
+    catalog: Catalog,
+    /// Every task's state, by id - 1, as last read.
+    states: Vec<State>,
+    /// Ended tasks cleared from the table, by id - 1.
+    cleared: Vec<bool>,
+    /// Every task's rate, by id - 1 (16 bytes a task, so 100,000 tasks stay cheap).
+    rates: Vec<Rate>,
+    /// The rates of the last minute, kept only for the tasks on screen.
+    histories: HashMap<TaskId, VecDeque<u64>>,
+    last_sample: Duration,
+    filter: Filter,
+    /// The last query's order: a new one lays the rows out again at once.
+    order: Option<(Sort, bool, Vec<TaskId>)>,
+    view: Vec<ViewRow>,
+    view_stale: bool,
+    sorted_at: Option<Duration>,
+    log: VecDeque<Event>,
+    follow: Option<TaskId>,
+    followed: Option<Event>,
+    notices: Vec<Notice>,
+    spawned: u64,
+}
+
+impl Board {
+    /// A board over `sup` offering `kinds` to spawn.
+    pub fn new(sup: Supervisor, kinds: Vec<(String, MakeTask)>) -> Self {
+        Self {
+            sup,
+            kinds,
+            catalog: Catalog::default(),
+            states: Vec::new(),
+            cleared: Vec::new(),
+            rates: Vec::new(),
+            histories: HashMap::new(),
+            last_sample: Duration::ZERO,
+            filter: Filter::default(),
+            order: None,
+            view: Vec::new(),
+            view_stale: true,
+            sorted_at: None,
+            log: VecDeque::new(),
+            follow: None,
+            followed: None,
+            notices: Vec::new(),
+            spawned: 0,
+        }
+    }
+
+    /// A board offering taskmon's own kinds, as the `taskmon` dashboard does.
+    #[cfg(feature = "tui")]
+    pub fn with_taskmon_kinds(sup: Supervisor) -> Self {
+        Self::new(sup, taskmon_kinds())
+    }
+
+    /// Takes an event into the log.
+    pub fn push_event(&mut self, event: Event) {
+        if self.follow == Some(event.id) {
+            self.followed = Some(event.clone());
+        }
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(event);
+    }
+
+    /// Reads what `query` shows.
+    pub fn frame(&mut self, query: &Query) -> Frame {
+        let uptime = self.sup.uptime();
+        if self.catalog.update(&self.sup) {
+            self.cleared.resize(self.catalog.len(), false);
+            self.view_stale = true;
+        }
+        self.states = self.sup.states();
+        let mut counts = vec![0; State::COUNT];
+        for (state, cleared) in self.states.iter().zip(&self.cleared) {
+            if !cleared {
+                counts[*state as usize] += 1;
+            }
+        }
+        let sample = uptime.saturating_sub(self.last_sample) >= Duration::from_secs(1);
+        if sample {
+            self.sample_rates(uptime);
+        }
+        if self.filter.text != query.filter {
+            self.filter.text = query.filter.clone();
+            self.view_stale = true;
+        }
+        let order = (query.sort, query.tree, query.folded.clone());
+        if self.order.as_ref() != Some(&order) {
+            self.order = Some(order);
+            self.view_stale = true;
+        }
+        let live_order = query.sort.is_live() || self.filter.is_live();
+        if live_order
+            && self
+                .sorted_at
+                .is_none_or(|at| uptime.saturating_sub(at) >= RESORT_EVERY)
+        {
+            self.view_stale = true;
+        }
+        if self.view_stale {
+            self.lay_out(query, uptime);
+        }
+        let (selected, offset) = self.place_selection(query);
+        let window = offset..(offset + query.height).min(self.view.len());
+        let places: Vec<ViewRow> = self.view[window.clone()].to_vec();
+        let selected_id = self.view.get(selected).map(|r| r.id);
+        if sample {
+            self.record_histories(&places, selected_id);
+        }
+        let ids: Vec<TaskId> = places.iter().map(|r| r.id).collect();
+        let rows = places
+            .into_iter()
+            .zip(self.sup.snapshots(&ids))
+            .map(|(place, task)| Row {
+                rate: self.rate(task.id),
+                place,
+                task,
+            })
+            .collect();
+        let (log, log_total) = self.log_window(query);
+        self.follow = query.follow;
+        Frame {
+            uptime,
+            started: self.sup.wall_time(Duration::ZERO),
+            grace: self.sup.grace(),
+            total: self.catalog.len() - self.cleared.iter().filter(|&&c| c).count(),
+            counts,
+            shown: self.view.len(),
+            selected,
+            offset,
+            rows,
+            children: selected_id
+                .map(|id| self.sup.children(id))
+                .unwrap_or_default(),
+            journal_path: selected_id.and_then(|id| self.sup.journal_path(id)),
+            history: selected_id
+                .and_then(|id| self.histories.get(&id))
+                .map(|h| h.iter().copied().collect())
+                .unwrap_or_default(),
+            log,
+            log_total,
+            followed: self.followed.take(),
+            notices: std::mem::take(&mut self.notices),
+            kinds: self.kinds.iter().map(|(name, _)| name.clone()).collect(),
+        }
+    }
+
+    /// The selection after a relayout (on its task, unless a key moved it) and a window
+    /// offset that keeps it on screen.
+    fn place_selection(&self, query: &Query) -> (usize, usize) {
+        let last = self.view.len().saturating_sub(1);
+        let selected = if query.moved {
+            query.selected
+        } else {
+            query
+                .selected_id
+                .and_then(|id| self.view.iter().position(|r| r.id == id))
+                .unwrap_or(query.selected)
+        }
+        .min(last);
+        let height = query.height.max(1);
+        let mut offset = query.offset;
+        if selected < offset {
+            offset = selected;
+        } else if selected >= offset + height {
+            offset = selected + 1 - height;
+        }
+        (selected, offset.min(self.view.len().saturating_sub(height)))
+    }
+
+    /// Orders the rows again: filter, sort, tree.
+    fn lay_out(&mut self, query: &Query, uptime: Duration) {
+        let candidates: Vec<TaskId> = (1..=self.catalog.len() as TaskId)
+            .filter(|&id| !self.cleared[id as usize - 1])
+            .collect();
+        let mut ids = self.filter.apply(&self.catalog, &self.states, candidates);
+        let snapshots = if query.sort.needs_snapshots() {
+            self.sup.snapshot()
+        } else {
+            Vec::new()
+        };
+        let ticks = if query.sort.column == Column::Ticks {
+            self.sup.tick_counts()
+        } else {
+            Vec::new()
+        };
+        let numbers = view::Numbers {
+            states: &self.states,
+            ticks: &ticks,
+            rates: &self.rates,
+            snapshots: &snapshots,
+        };
+        query.sort.apply(&self.catalog, &numbers, &mut ids);
+        self.view = if query.tree {
+            let folded: HashSet<TaskId> = query.folded.iter().copied().collect();
+            view::tree(&self.catalog, &ids, &folded)
+        } else {
+            ids.into_iter().map(ViewRow::flat).collect()
+        };
+        self.view_stale = false;
+        self.sorted_at = Some(uptime);
+    }
+
+    /// Ticks per second of every task since the last sample; an ended task's rate is 0.
+    fn sample_rates(&mut self, uptime: Duration) {
+        let seconds = uptime
+            .saturating_sub(self.last_sample)
+            .as_secs_f64()
+            .max(1.0);
+        self.last_sample = uptime;
+        let ticks = self.sup.tick_counts();
+        self.rates.resize(ticks.len(), Rate::default());
+        for (index, (rate, ticks)) in self.rates.iter_mut().zip(ticks).enumerate() {
+            let ended = self.states.get(index).is_some_and(|s| s.is_ended());
+            rate.per_second = if ended {
+                0
+            } else {
+                ((ticks - rate.last_ticks.min(ticks)) as f64 / seconds).round() as u64
+            };
+            rate.last_ticks = ticks;
+        }
+    }
+
+    /// Adds the last sample to the histories of the tasks on screen; forgets the others.
+    fn record_histories(&mut self, window: &[ViewRow], selected: Option<TaskId>) {
+        let on_screen: HashSet<TaskId> = window.iter().map(|r| r.id).chain(selected).collect();
+        self.histories.retain(|id, _| on_screen.contains(id));
+        for id in on_screen {
+            let per_second = self.rate(id).unwrap_or(0);
+            let history = self.histories.entry(id).or_default();
+            if history.len() == RATE_HISTORY {
+                history.pop_front();
+            }
+            history.push_back(per_second);
+        }
+    }
+
+    fn rate(&self, id: TaskId) -> Option<u64> {
+        let index = (id as usize).checked_sub(1)?;
+        self.rates.get(index).map(|r| r.per_second)
+    }
+
+    /// The log's events that pass the filter: the window `query` asks for, and how many pass.
+    fn log_window(&self, query: &Query) -> (Vec<Event>, usize) {
+        let passes = self.filter.matcher(&self.catalog, &self.states);
+        let shown: Vec<&Event> = self.log.iter().filter(|e| passes(e.id)).collect();
+        let end = shown.len().saturating_sub(query.log_scroll);
+        let start = end.saturating_sub(query.log_height);
+        (
+            shown[start..end].iter().map(|&e| e.clone()).collect(),
+            shown.len(),
+        )
+    }
+
+    fn say(&mut self, text: impl Into<String>, task: Option<TaskId>) {
+        self.notices.push(Notice {
+            text: text.into(),
+            task,
+        });
+    }
+
+    /// Does what `command` asks; its answer is in the next frame.
+    pub fn command(&mut self, command: Command, query: &Query) {
+        match command {
+            Command::One { verb, id } => {
+                let name = self.catalog.names.get(id as usize - 1).cloned();
+                match verb.apply(&self.sup, id) {
+                    Ok(()) => self.say(
+                        format!(
+                            "{} requested for #{id} {}",
+                            verb.as_str(),
+                            name.as_deref().unwrap_or("")
+                        ),
+                        Some(id),
+                    ),
+                    Err(e) => self.say(format!("cannot {}: {e}", verb.as_str()), None),
+                }
+            }
+            Command::Marked { verb, ids } => {
+                let done = self.each(verb, &ids);
+                self.say(
+                    format!(
+                        "{} requested for {done} of the {} marked task(s)",
+                        verb.as_str(),
+                        ids.len()
+                    ),
+                    None,
+                );
+            }
+            Command::Shown { verb } => {
+                self.filter.text = query.filter.clone();
+                self.catalog.update(&self.sup);
+                self.cleared.resize(self.catalog.len(), false);
+                self.states = self.sup.states();
+                self.lay_out(query, self.sup.uptime());
+                let ids: Vec<TaskId> = self.view.iter().map(|r| r.id).collect();
+                let done = self.each(verb, &ids);
+                let verb = if verb == Verb::Stop {
+                    "graceful stop"
+                } else {
+                    verb.as_str()
+                };
+                self.say(
+                    format!("{verb} requested for the {done} task(s) shown"),
+                    None,
+                );
+            }
+            Command::StopAll => {
+                let n = self.sup.stop_all();
+                self.say(format!("graceful stop requested for {n} task(s)"), None);
+            }
+            Command::AbortAll => {
+                let n = self.sup.abort_all();
+                self.say(format!("abort requested for {n} task(s)"), None);
+            }
+            Command::Grace { grace } => {
+                self.sup.set_grace(grace);
+                self.say(
+                    format!("grace period {} for stops from now on", humanize(grace)),
+                    None,
+                );
+            }
+            Command::Spawn { kind } => {
+                let Some((_, make)) = self.kinds.iter().find(|(name, _)| *name == kind) else {
+                    self.say(
+                        format!(
+                            "cannot spawn: this program offers no kind `{}`",
+                            crate::text::escape(&kind)
+                        ),
+                        None,
+                    );
+                    return;
+                };
+                self.spawned += 1;
+                let name = format!("{kind}+{}", self.spawned);
+                match self.sup.spawn(make(name.clone())) {
+                    Ok(id) => self.say(format!("spawned #{id} {name}"), Some(id)),
+                    Err(e) => self.say(format!("cannot spawn: {e}"), None),
+                }
+            }
+            Command::ClearEnded => {
+                let mut cleared = 0;
+                for (i, state) in self.states.iter().enumerate() {
+                    if state.is_ended() && !self.cleared[i] {
+                        self.cleared[i] = true;
+                        cleared += 1;
+                    }
+                }
+                self.view_stale = true;
+                self.say(format!("cleared {cleared} ended row(s)"), None);
+            }
+        }
+    }
+
+    /// Asks `verb` of each task; returns how many accepted.
+    fn each(&self, verb: Verb, ids: &[TaskId]) -> usize {
+        ids.iter()
+            .filter(|&&id| verb.apply(&self.sup, id).is_ok())
+            .count()
+    }
+}
+
+#[cfg(feature = "tui")]
+impl Source for Board {
+    fn frame(&mut self, query: &Query) -> Option<Frame> {
+        Some(Board::frame(self, query))
+    }
+
+    fn command(&mut self, command: Command, query: &Query) {
+        Board::command(self, command, query);
+    }
+
+    fn push_event(&mut self, event: Event) {
+        Board::push_event(self, event);
+    }
+}
+
+/// taskmon's own kinds, with their default parameters.
+#[cfg(feature = "tui")]
+pub fn taskmon_kinds() -> Vec<(String, MakeTask)> {
+    use crate::kinds::{Kind, Params};
+    Kind::ALL
+        .into_iter()
+        .map(|kind| {
+            let make: MakeTask = Arc::new(move |name| kind.task(name, &Params::default()));
+            (kind.name().to_string(), make)
+        })
+        .collect()
+}
