@@ -235,3 +235,67 @@ fn bad_targets_and_usage() {
     assert!(text(&refused.stderr).contains("not a loopback address"));
     assert!(text(&refused.stdout).is_empty(), "nothing ran");
 }
+
+#[test]
+fn attach_without_a_target_lists_this_users_programs_and_forgets_dead_ones() {
+    let none = tempfile::tempdir().unwrap();
+    let alone = Command::new(TASKMON)
+        .arg("attach")
+        .env("XDG_RUNTIME_DIR", none.path())
+        .output()
+        .unwrap();
+    assert_eq!(alone.status.code(), Some(2));
+    assert!(text(&alone.stderr).contains("no program of yours is serving"));
+
+    let first = Served::start("default");
+    served_socket(&first);
+    // A second program in the same runtime directory, and a socket left by one that is gone.
+    let second = Command::new(TASKMON)
+        .args(["run", "--for", "60s", "--serve"])
+        .env("XDG_RUNTIME_DIR", first.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let second = Served {
+        child: second,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    first.wait_for(
+        &first
+            .runtime_dir()
+            .join(format!("{}.sock", second.child.id())),
+    );
+    let stale = first.runtime_dir().join("2147483646.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(stale.exists());
+
+    let several = Command::new(TASKMON)
+        .arg("attach")
+        .env("XDG_RUNTIME_DIR", first.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(several.status.code(), Some(2));
+    let listed = text(&several.stderr);
+    assert!(
+        listed.contains("several programs serve their tasks"),
+        "{listed}"
+    );
+    for pid in [first.child.id(), second.child.id()] {
+        let line = listed
+            .lines()
+            .find(|l| l.trim_start().starts_with(&pid.to_string()))
+            .unwrap_or_else(|| panic!("{pid} in {listed}"));
+        assert!(line.contains("taskmon") && line.contains("tasks"), "{line}");
+    }
+    assert!(!listed.contains("2147483646"), "{listed}");
+    assert!(!stale.exists(), "the dead program's socket was removed");
+}
+
+fn served_socket(served: &Served) -> PathBuf {
+    let socket = served
+        .runtime_dir()
+        .join(format!("{}.sock", served.child.id()));
+    served.wait_for(&socket);
+    socket
+}

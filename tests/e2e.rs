@@ -215,3 +215,101 @@ fn filter_sort_and_fold_in_a_real_terminal() {
     assert!(s.wait_for_exit().success());
     s.assert_terminal_restored();
 }
+
+/// `taskmon run --serve` of the e2e scenario at `socket`, in a process of its own.
+fn serve(dir: &std::path::Path, socket: &std::path::Path) -> std::process::Child {
+    let scenario = dir.join("served.toml");
+    // A task nobody touches keeps the run going.
+    let lasting = "[[task]]\nname = \"third\"\nkind = \"polling\"\n";
+    std::fs::write(&scenario, format!("{SCENARIO}{lasting}")).unwrap();
+    let child = std::process::Command::new(TASKMON)
+        .args(["run", "--for", "60s", "--serve"])
+        .arg(socket)
+        .arg("--scenario")
+        .arg(&scenario)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the program never served"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child
+}
+
+#[test]
+fn attach_stops_and_aborts_in_another_program_and_q_leaves_it_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("served.sock");
+    let mut program = serve(dir.path(), &socket);
+    let mut s = Session::start(&["attach".as_ref(), socket.as_os_str()], &[]);
+    s.wait_until("the program's tasks tick", |s| {
+        ticks(s, "first") >= 2 && s.screen().contains("unix:")
+    });
+    s.keys("s");
+    s.wait_until("first is stopped, in the other program", |s| {
+        s.row("first").contains("stopped")
+    });
+    s.keys("\x1b[B");
+    s.keys("k");
+    s.wait_until("second is aborted", |s| s.row("second").contains("aborted"));
+    assert!(s.row("first").contains(" ran "), "{}", s.row("first"));
+
+    s.keys("q");
+    let status = s.wait_for_exit();
+    assert!(status.success(), "{status:?}");
+    s.assert_terminal_restored();
+    assert!(
+        program.try_wait().unwrap().is_none(),
+        "q detached: the program runs on"
+    );
+    let list = std::process::Command::new(TASKMON)
+        .arg("ctl")
+        .arg(&socket)
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let state = |name: &str| {
+        rows.iter()
+            .find(|r| r["task"] == name)
+            .map(|r| r["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(state("first").as_deref(), Some("stopped"));
+    assert_eq!(state("second").as_deref(), Some("aborted"));
+    let _ = program.kill();
+    let _ = program.wait();
+}
+
+#[test]
+fn an_attached_dashboard_reconnects_when_the_program_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("served.sock");
+    let mut program = serve(dir.path(), &socket);
+    let mut s = Session::start(&["attach".as_ref(), socket.as_os_str()], &[]);
+    s.wait_until("attached", |s| ticks(s, "first") >= 1);
+
+    let _ = program.kill();
+    let _ = program.wait();
+    s.wait_until("the loss is shown", |s| {
+        s.screen().contains("disconnected — reconnecting")
+    });
+    let _ = std::fs::remove_file(&socket);
+    let mut again = serve(dir.path(), &socket);
+    s.wait_until("connected again, to the new program", |s| {
+        !s.screen().contains("disconnected") && ticks(s, "first") >= 1
+    });
+    s.keys("q");
+    assert!(s.wait_for_exit().success());
+    s.assert_terminal_restored();
+    let _ = again.kill();
+    let _ = again.wait();
+}

@@ -360,3 +360,56 @@ async fn a_watcher_that_stops_reading_is_told_what_it_missed_and_slows_nothing()
     assert!(events > 0);
     sup.abort_all();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_dashboard_gets_its_window_not_every_task() {
+    let (sup, _server, dir) = served(ServeOptions::default());
+    for i in 0..20_000 {
+        let idle = TaskDef::new(
+            format!("idle-{i}"),
+            |ctx| async move { ctx.cancelled().await },
+        );
+        sup.spawn(idle.journal(taskmon::JournalConfig {
+            enabled: false,
+            ..Default::default()
+        }))
+        .unwrap();
+    }
+    let mut client = Client::connect(&target(&dir), None).await.unwrap();
+    assert_eq!(
+        client.request(json!({ "type": "attach" })).await.unwrap()["type"],
+        "attached"
+    );
+    let query = json!({
+        "filter": "idle-19", "sort": { "column": "Name", "descending": true }, "tree": false,
+        "folded": [], "selected": 0, "selected_id": null, "moved": false, "offset": 0,
+        "height": 30, "log_height": 10, "log_scroll": 0, "follow": null,
+    });
+    client
+        .send(&json!({ "type": "query", "query": query }))
+        .await
+        .unwrap();
+    let answer = client.next().await.unwrap().unwrap();
+    let frame = &answer["frame"];
+    assert_eq!(frame["total"], 20_001);
+    assert_eq!(frame["shown"], 1_111, "idle-19 and idle-19xx, idle-19xxx");
+    let rows = frame["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 30, "only the window crosses");
+    assert_eq!(rows[0]["task"]["name"], "idle-19999");
+    let size = answer.to_string().len();
+    assert!(size < 64 * 1024, "a frame of {size} bytes");
+
+    // A command answers in the next frame.
+    let stop = json!({ "type": "command", "command": { "command": "one", "verb": "stop", "id": 1 }, "query": query });
+    client.send(&stop).await.unwrap();
+    client
+        .send(&json!({ "type": "query", "query": query }))
+        .await
+        .unwrap();
+    let answer = client.next().await.unwrap().unwrap();
+    assert_eq!(
+        answer["frame"]["notices"][0]["text"],
+        "stop requested for #1 ticker"
+    );
+    sup.abort_all();
+}

@@ -122,6 +122,8 @@ pub struct App {
     pub script: Option<Script>,
     /// Timeline steps announced so far.
     announced: usize,
+    /// Whether the source was connected at the last refresh.
+    was_connected: bool,
 }
 
 impl App {
@@ -167,6 +169,7 @@ impl App {
             confirm: None,
             script: None,
             announced: 0,
+            was_connected: true,
         };
         app.refresh();
         app
@@ -345,8 +348,10 @@ impl App {
             return false;
         }
         let query = self.query();
+        let connected = self.source.connected();
+        let connection_changed = std::mem::replace(&mut self.was_connected, connected) != connected;
         let Some(frame) = self.source.frame(&query) else {
-            return false;
+            return connection_changed;
         };
         let previous_second = self.uptime.as_secs();
         let previous_counts = self.counts;
@@ -361,7 +366,8 @@ impl App {
         {
             self.status = None;
         }
-        previous_second != self.uptime.as_secs()
+        connection_changed
+            || previous_second != self.uptime.as_secs()
             || previous_counts != self.counts
             || previous_status != self.status
             || previous_rows.len() != self.rows.len()
