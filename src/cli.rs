@@ -273,10 +273,14 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
             announce(server);
         }
         let reports = match mode {
-            Mode::Dashboard => dashboard::run_scenario(&sup, &scenario)
-                .await
-                .map_err(|e| Failure::runtime(e.to_string()))?
-                .into(),
+            Mode::Dashboard => dashboard::run_scenario(
+                &sup,
+                &scenario,
+                server.as_ref().map(|s| s.address().to_string()),
+            )
+            .await
+            .map_err(|e| Failure::runtime(e.to_string()))?
+            .into(),
             Mode::Run(output, run_for) => {
                 let run = RunOptions {
                     output,

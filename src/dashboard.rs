@@ -49,9 +49,11 @@ pub async fn run(sup: &Supervisor) -> io::Result<Vec<TaskReport>> {
 pub(crate) async fn run_scenario(
     sup: &Supervisor,
     scenario: &crate::scenario::Scenario,
+    serving: Option<String>,
 ) -> io::Result<Vec<TaskReport>> {
     let start = tokio::time::Instant::now();
-    let script = crate::app::Script {
+    let script = Script {
+        serving,
         description: scenario
             .description
             .as_deref()

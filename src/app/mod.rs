@@ -68,6 +68,8 @@ pub struct Status {
 #[derive(Clone, Debug, Default)]
 pub struct Script {
     pub description: Option<String>,
+    /// Where the tasks are served to other terminals (`--serve`).
+    pub serving: Option<String>,
     /// When each action happens, and what it does, in order.
     pub steps: Vec<(Duration, String)>,
 }
@@ -124,6 +126,8 @@ pub struct App {
     announced: usize,
     /// Whether the source was connected at the last refresh.
     was_connected: bool,
+    /// Where these tasks are served to other terminals, if they are.
+    pub serving: Option<String>,
 }
 
 impl App {
@@ -170,6 +174,7 @@ impl App {
             script: None,
             announced: 0,
             was_connected: true,
+            serving: None,
         };
         app.refresh();
         app
@@ -177,6 +182,7 @@ impl App {
 
     /// Shows a scenario's description and next action, and announces its actions as they happen.
     pub fn with_script(mut self, script: Script) -> Self {
+        self.serving = script.serving.clone();
         self.script = Some(script);
         self
     }

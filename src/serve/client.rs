@@ -134,7 +134,13 @@ impl Client {
 
     /// Sends `request` and reads the answer; an `error` answer is [`ClientError::Refused`].
     pub async fn request(&mut self, request: Value) -> Result<Value, ClientError> {
-        self.send(&request).await?;
+        if let Err(failed) = self.send(&request).await {
+            // The program may have refused and closed before reading: its reason is still there.
+            return match self.next().await {
+                Err(refused @ ClientError::Refused { .. }) => Err(refused),
+                _ => Err(failed),
+            };
+        }
         self.next()
             .await?
             .ok_or_else(|| ClientError::Lost("the program closed the connection".into()))

@@ -16,6 +16,7 @@ use ratatui::widgets::Paragraph;
 use crate::app::App;
 use crate::app::Mode;
 use crate::format::humanize;
+use crate::text::escape;
 use crate::input;
 use crate::layout::layout;
 use crate::supervisor::State;
@@ -73,6 +74,9 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
             spans.push(Span::from(" disconnected — reconnecting ").bold().white().on_red());
         }
         spans.push(Span::raw(" "));
+    }
+    if let Some(address) = &app.serving {
+        spans.push(Span::raw(format!("serving {} ", escape(address))).cyan());
     }
     if app.paused {
         spans.push(Span::from(" PAUSED ").bold().black().on_yellow());
