@@ -12,6 +12,8 @@ mod pty;
 mod scale;
 #[path = "rows/screen.rs"]
 mod screen;
+#[path = "rows/serve.rs"]
+mod serve;
 #[path = "rows/spawn.rs"]
 mod spawn;
 #[path = "rows/stop.rs"]
@@ -76,6 +78,9 @@ fn main() {
     }
     if wanted("key_latency") {
         screen::key_latency();
+    }
+    if wanted("serve") {
+        serve::rows();
     }
     if wanted("dashboard_frame_100k") {
         screen::frame_100k();

@@ -12,14 +12,14 @@ use super::{Rounds, TASKS, process_cpu, row, runtime};
 
 /// The loops both sides run.
 #[derive(Clone, Copy)]
-enum Loop {
+pub enum Loop {
     /// The benchmark's own loop: one `interval`, `biased` towards the token.
     BiasedInterval(Duration),
     /// The loop people write: `select!` on the token and a fresh `sleep` each tick.
     Sleep(Duration),
 }
 
-async fn run_loop(
+pub async fn run_loop(
     kind: Loop,
     token: CancellationToken,
     start: Arc<Notify>,
@@ -47,9 +47,9 @@ async fn run_loop(
 }
 
 /// What one side did in the measured window.
-struct Window {
-    ticks: u64,
-    cpu: Duration,
+pub struct Window {
+    pub ticks: u64,
+    pub cpu: Duration,
 }
 
 const WINDOW: Duration = Duration::from_secs(3);
@@ -103,7 +103,7 @@ fn rounds(kind: Loop) -> Vec<(Window, Window)> {
 }
 
 /// Lets the tasks settle, then measures ticks and CPU over the window.
-async fn measure(start: &Notify, total: impl Fn() -> u64) -> Window {
+pub async fn measure(start: &Notify, total: impl Fn() -> u64) -> Window {
     tokio::time::sleep(Duration::from_millis(200)).await;
     start.notify_waiters();
     tokio::time::sleep(Duration::from_millis(300)).await;
