@@ -299,3 +299,50 @@ fn served_socket(served: &Served) -> PathBuf {
     served.wait_for(&socket);
     socket
 }
+
+#[test]
+fn another_user_is_kept_out_by_the_socket_and_by_the_peer_check() {
+    let served = Served::start("unix:s.sock");
+    let socket = served.dir.path().join("s.sock");
+    served.wait_for(&socket);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only its owner may open the socket");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() {
+        // Acting as another user needs root; the mode above is what keeps them out.
+        return;
+    }
+    let as_nobody = || {
+        Command::new("/usr/bin/setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                TASKMON,
+                "ctl",
+            ])
+            .arg(&socket)
+            .arg("list")
+            .output()
+            .unwrap()
+    };
+    std::fs::set_permissions(served.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let refused = as_nobody();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("Permission denied"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    // Even with the socket opened to everyone, the program checks who is at the other end.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let refused = as_nobody();
+    assert_eq!(refused.status.code(), Some(1));
+    let said = text(&refused.stderr);
+    assert!(
+        said.contains("only the user running this program may connect"),
+        "{said}"
+    );
+    assert!(!said.contains("web"), "nothing about the tasks: {said}");
+}
