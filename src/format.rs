@@ -17,7 +17,7 @@ pub fn clock(at: &DateTime<Local>) -> String {
     at.format("%H:%M:%S%.3f").to_string()
 }
 
-/// A short duration for people: `850ms`, `1.25s`, `2m 5s`.
+/// A short duration for people: `850ms`, `1.25s`, `2m 5s`, `3h 20m`, `24h`.
 pub fn humanize(d: Duration) -> String {
     let millis = d.as_secs_f64() * 1000.0;
     if millis < 1.0 {
@@ -27,8 +27,15 @@ pub fn humanize(d: Duration) -> String {
     } else if d.as_secs() < 60 {
         let secs = format!("{:.2}", d.as_secs_f64());
         format!("{}s", secs.trim_end_matches('0').trim_end_matches('.'))
-    } else {
+    } else if d.as_secs() < 3600 {
         format!("{}m {}s", d.as_secs() / 60, d.as_secs() % 60)
+    } else {
+        let (hours, minutes) = (d.as_secs() / 3600, d.as_secs() % 3600 / 60);
+        if minutes == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h {minutes}m")
+        }
     }
 }
 
@@ -542,6 +549,20 @@ pub fn truncate(s: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_for_people() {
+        let ms = Duration::from_millis;
+        assert_eq!(humanize(Duration::from_micros(250)), "250µs");
+        assert_eq!(humanize(ms(850)), "850ms");
+        assert_eq!(humanize(ms(1250)), "1.25s");
+        assert_eq!(humanize(ms(125_000)), "2m 5s");
+        assert_eq!(
+            humanize(Duration::from_secs(3 * 3600 + 20 * 60 + 9)),
+            "3h 20m"
+        );
+        assert_eq!(humanize(Duration::from_secs(24 * 3600)), "24h");
+    }
 
     #[test]
     fn names_are_shortened_in_the_middle_so_their_ends_stay() {

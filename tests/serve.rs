@@ -413,3 +413,54 @@ async fn an_attached_dashboard_gets_its_window_not_every_task() {
     );
     sup.abort_all();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_client_asking_the_absurd_gets_frames_and_the_tasks_tick_on() {
+    let (sup, _server, dir) = served(ServeOptions::default());
+    let before = ticks(&sup).await;
+    let mut client = Client::connect(&target(&dir), None).await.unwrap();
+    client.request(json!({ "type": "attach" })).await.unwrap();
+    let query = json!({
+        "filter": "\u{1b}]0;x\u{7}", "sort": { "column": "Lost", "descending": false }, "tree": true,
+        "folded": [0, 18446744073709551615u64], "selected": 18446744073709551615u64,
+        "selected_id": 0, "moved": true, "offset": 18446744073709551615u64,
+        "height": 18446744073709551615u64, "log_height": 18446744073709551615u64,
+        "log_scroll": 18446744073709551615u64, "follow": 0,
+    });
+    for command in [
+        json!({ "command": "one", "verb": "abort", "id": 0 }),
+        json!({ "command": "marked", "verb": "restart", "ids": [0, 99, 18446744073709551615u64] }),
+        json!({ "command": "grace", "grace": { "secs": 18446744073709551615u64, "nanos": 0 } }),
+        json!({ "command": "spawn", "kind": "rm -rf /" }),
+    ] {
+        client
+            .send(&json!({ "type": "command", "command": command, "query": query }))
+            .await
+            .unwrap();
+    }
+    client
+        .send(&json!({ "type": "query", "query": query }))
+        .await
+        .unwrap();
+    let answer = client.next().await.unwrap().unwrap();
+    let notices: Vec<&str> = answer["frame"]["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(notices.len(), 4, "{notices:?}");
+    assert!(notices[0].starts_with("cannot abort"), "{notices:?}");
+    assert_eq!(
+        notices[1],
+        "restart requested for 0 of the 3 marked task(s)"
+    );
+    assert_eq!(notices[2], "grace period 24h for stops from now on");
+    assert_eq!(
+        notices[3],
+        "cannot spawn: this program offers no kind `rm -rf /`"
+    );
+    assert_eq!(sup.grace(), Duration::from_secs(24 * 60 * 60));
+    still_ticking(&sup, before).await;
+    sup.abort_all();
+}

@@ -28,6 +28,8 @@ use crate::supervisor::{Event, State, Supervisor, SupervisorError, TaskId, TaskS
 pub const LOG_CAPACITY: usize = 1000;
 /// How many one-second rate samples a sparkline shows.
 const RATE_HISTORY: usize = 60;
+/// The longest grace period a dashboard may set, as for `--grace`.
+const MAX_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often a sort or a filter on what changes is done again.
 const RESORT_EVERY: Duration = Duration::from_secs(1);
 
@@ -317,7 +319,7 @@ impl Board {
             self.lay_out(query, uptime);
         }
         let (selected, offset) = self.place_selection(query);
-        let window = offset..(offset + query.height).min(self.view.len());
+        let window = offset..offset.saturating_add(query.height).min(self.view.len());
         let places: Vec<ViewRow> = self.view[window.clone()].to_vec();
         let selected_id = self.view.get(selected).map(|r| r.id);
         if sample {
@@ -378,7 +380,7 @@ impl Board {
         let mut offset = query.offset;
         if selected < offset {
             offset = selected;
-        } else if selected >= offset + height {
+        } else if selected >= offset.saturating_add(height) {
             offset = selected + 1 - height;
         }
         (selected, offset.min(self.view.len().saturating_sub(height)))
@@ -479,7 +481,10 @@ impl Board {
     pub fn command(&mut self, command: Command, query: &Query) {
         match command {
             Command::One { verb, id } => {
-                let name = self.catalog.names.get(id as usize - 1).cloned();
+                let name = (id as usize)
+                    .checked_sub(1)
+                    .and_then(|i| self.catalog.names.get(i))
+                    .cloned();
                 match verb.apply(&self.sup, id) {
                     Ok(()) => self.say(
                         format!(
@@ -530,6 +535,7 @@ impl Board {
                 self.say(format!("abort requested for {n} task(s)"), None);
             }
             Command::Grace { grace } => {
+                let grace = grace.min(MAX_GRACE);
                 self.sup.set_grace(grace);
                 self.say(
                     format!("grace period {} for stops from now on", humanize(grace)),

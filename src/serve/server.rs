@@ -317,26 +317,21 @@ fn each(
     request: fn(&Supervisor, TaskId) -> Result<(), crate::SupervisorError>,
 ) -> Value {
     let all = sup.snapshot();
+    let by_name: std::collections::HashMap<&str, TaskId> =
+        all.iter().map(|s| (&*s.name, s.id)).collect();
     let mut ids = Vec::new();
     let mut unknown = Vec::new();
     for name in names {
         let found: Vec<TaskId> = match name.parse::<TaskId>() {
             Ok(id) if id >= 1 && id as usize <= all.len() => vec![id],
-            _ => {
-                let exact: Vec<TaskId> = all
+            _ => match by_name.get(name.as_str()) {
+                Some(&id) => vec![id],
+                None => all
                     .iter()
-                    .filter(|s| &*s.name == name.as_str())
+                    .filter(|s| is_copy_of(&s.name, name))
                     .map(|s| s.id)
-                    .collect();
-                if exact.is_empty() {
-                    all.iter()
-                        .filter(|s| is_copy_of(&s.name, name))
-                        .map(|s| s.id)
-                        .collect()
-                } else {
-                    exact
-                }
-            }
+                    .collect(),
+            },
         };
         if found.is_empty() {
             unknown.push(crate::text::escape(name).into_owned());
