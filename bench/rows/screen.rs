@@ -274,7 +274,7 @@ pub fn frame_100k() {
         wall.push(t.elapsed().as_secs_f64());
         cpu.push((thread_cpu() - c).as_secs_f64());
     }
-    let shown = app.view.len();
+    let shown = app.shown();
     // Frames between keys and re-sorts: counts, the window's snapshots, the draw.
     let mut ordinary = Vec::new();
     for _ in 0..frames {
