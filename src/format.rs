@@ -286,74 +286,113 @@ fn totals(reports: &[TaskReport]) -> String {
     format!("totals: {} tasks: {}\n", reports.len(), parts.join(" · "))
 }
 
+/// One row of the report table, from a report here or one received as JSON.
+struct ReportRow {
+    id: String,
+    task: String,
+    kind: String,
+    state: String,
+    restarts: u64,
+    orphan: bool,
+    ticks: String,
+    latency: String,
+    cleanup: String,
+    persisted: String,
+    lost: String,
+    journal: &'static str,
+    /// Lines under the row: the task's note, its panic, what went wrong with its journal.
+    notes: Vec<String>,
+}
+
 /// The rows given, as a table whose columns are as wide as their content.
 fn report_table(reports: &[&TaskReport]) -> String {
-    let mut table = TextTable::new(&[
-        ("id", Align::Right),
-        ("task", Align::Left),
-        ("kind", Align::Left),
-        ("state", Align::Left),
-        ("ticks", Align::Right),
-        ("stop latency", Align::Right),
-        ("cleanup", Align::Left),
-        ("persisted", Align::Right),
-        ("lost", Align::Right),
-        ("journal", Align::Left),
-    ]);
-    for r in reports {
+    let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+    rows_table(reports.iter().map(|r| {
         let s = &r.snapshot;
-        let mut state = s.state.to_string();
-        match s.restarts {
-            0 => {}
-            1 => state.push_str(" (1 restart)"),
-            n => state.push_str(&format!(" ({n} restarts)")),
-        }
-        if s.orphan {
-            state.push_str(" (orphan)");
-        }
-        let journal = match (r.journal_verified, &s.journal_error) {
-            (_, Some(_)) => "ERROR",
-            (Some(true), None) => "verified",
-            (Some(false), None) => "MISMATCH",
-            (None, None) => "off",
-        };
         let counts = s.ledger.journal;
-        let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
-        let mut notes = Vec::new();
-        if let Some(note) = &s.note {
-            notes.push(escape(note).into_owned());
+        let notes = [
+            s.note.as_deref().map(|n| escape(n).into_owned()),
+            s.panic_message
+                .as_deref()
+                .map(|m| format!("panic: {}", escape(m))),
+            s.journal_error
+                .as_deref()
+                .map(|e| format!("journal error: {}", escape(e))),
+            r.journal_problem
+                .as_ref()
+                .map(|p| format!("journal check: {p}")),
+        ];
+        ReportRow {
+            id: s.id.to_string(),
+            task: escape(&s.name).into_owned(),
+            kind: escape(&s.kind).into_owned(),
+            state: s.state.to_string(),
+            restarts: u64::from(s.restarts),
+            orphan: s.orphan,
+            ticks: s.ledger.ticks.to_string(),
+            latency: latency(s.stop_latency()),
+            cleanup: s.cleanup.to_string(),
+            persisted: count(counts.map(|c| c.persisted)),
+            lost: count(counts.map(|c| c.lost)),
+            journal: match (r.journal_verified, &s.journal_error) {
+                (_, Some(_)) => "ERROR",
+                (Some(true), None) => "verified",
+                (Some(false), None) => "MISMATCH",
+                (None, None) => "off",
+            },
+            notes: notes.into_iter().flatten().collect(),
         }
-        if let Some(message) = &s.panic_message {
-            notes.push(format!("panic: {}", escape(message)));
-        }
-        if let Some(error) = &s.journal_error {
-            notes.push(format!("journal error: {}", escape(error)));
-        }
-        if let Some(problem) = &r.journal_problem {
-            notes.push(format!("journal check: {problem}"));
-        }
-        table.row(
-            vec![
-                s.id.to_string(),
-                escape(&s.name).into_owned(),
-                escape(&s.kind).into_owned(),
-                state,
-                s.ledger.ticks.to_string(),
-                latency(s.stop_latency()),
-                s.cleanup.to_string(),
-                count(counts.map(|c| c.persisted)),
-                count(counts.map(|c| c.lost)),
-                journal.to_string(),
-            ],
-            notes,
-        );
-    }
-    table.render()
+    }))
 }
 
 /// Report rows received as JSON (from `taskmon ctl`), as the same table `taskmon run` prints.
 /// Everything in them came over a connection and is escaped.
 pub fn json_rows_table(rows: &[Value]) -> String {
+    let text = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => escape(s).into_owned(),
+        other => escape(&other.to_string()).into_owned(),
+    };
+    rows_table(rows.iter().map(|r| {
+        let notes = [
+            r["note"].as_str().map(|n| escape(n).into_owned()),
+            r["panic"].as_str().map(|m| format!("panic: {}", escape(m))),
+            r["journal_error"]
+                .as_str()
+                .map(|e| format!("journal error: {}", escape(e))),
+            r["journal_problem"]
+                .as_str()
+                .map(|p| format!("journal check: {}", escape(p))),
+        ];
+        ReportRow {
+            id: text(&r["id"]),
+            task: text(&r["task"]),
+            kind: text(&r["kind"]),
+            state: text(&r["state"]),
+            restarts: r["restarts"].as_u64().unwrap_or(0),
+            orphan: r["orphan"] == true,
+            ticks: text(&r["ticks"]),
+            latency: r["stop_latency_ms"]
+                .as_f64()
+                .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+                .map_or("-".to_string(), humanize),
+            cleanup: text(&r["cleanup"]),
+            persisted: text(&r["persisted"]),
+            lost: text(&r["lost"]),
+            journal: match (&r["journal_verified"], &r["journal_error"]) {
+                (_, Value::String(_)) => "ERROR",
+                (Value::Bool(true), _) => "verified",
+                (Value::Bool(false), _) => "MISMATCH",
+                // Still running: its journal is read back when it ends.
+                _ if !r["persisted"].is_null() => "-",
+                _ => "off",
+            },
+            notes: notes.into_iter().flatten().collect(),
+        }
+    }))
+}
+
+fn rows_table(rows: impl Iterator<Item = ReportRow>) -> String {
     let mut table = TextTable::new(&[
         ("id", Align::Right),
         ("task", Align::Left),
@@ -366,53 +405,30 @@ pub fn json_rows_table(rows: &[Value]) -> String {
         ("lost", Align::Right),
         ("journal", Align::Left),
     ]);
-    let text = |v: &Value| match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => escape(s).into_owned(),
-        other => escape(&other.to_string()).into_owned(),
-    };
-    for r in rows {
-        let mut state = text(&r["state"]);
-        match r["restarts"].as_u64().unwrap_or(0) {
+    for row in rows {
+        let mut state = row.state;
+        match row.restarts {
             0 => {}
             1 => state.push_str(" (1 restart)"),
             n => state.push_str(&format!(" ({n} restarts)")),
         }
-        if r["orphan"] == true {
+        if row.orphan {
             state.push_str(" (orphan)");
-        }
-        let latency = r["stop_latency_ms"]
-            .as_f64()
-            .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
-            .map_or("-".to_string(), humanize);
-        let journal = match (&r["journal_verified"], &r["journal_error"]) {
-            (_, Value::String(_)) => "ERROR",
-            (Value::Bool(true), _) => "verified",
-            (Value::Bool(false), _) => "MISMATCH",
-            _ if r["persisted"].is_null() => "off",
-            _ => "-",
-        };
-        let mut notes = Vec::new();
-        if let Some(message) = r["panic"].as_str() {
-            notes.push(format!("panic: {}", escape(message)));
-        }
-        if let Some(note) = r["note"].as_str() {
-            notes.push(escape(note).into_owned());
         }
         table.row(
             vec![
-                text(&r["id"]),
-                text(&r["task"]),
-                text(&r["kind"]),
+                row.id,
+                row.task,
+                row.kind,
                 state,
-                text(&r["ticks"]),
-                latency,
-                text(&r["cleanup"]),
-                text(&r["persisted"]),
-                text(&r["lost"]),
-                journal.to_string(),
+                row.ticks,
+                row.latency,
+                row.cleanup,
+                row.persisted,
+                row.lost,
+                row.journal.to_string(),
             ],
-            notes,
+            row.notes,
         );
     }
     table.render()

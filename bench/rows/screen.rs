@@ -20,17 +20,7 @@ use super::{TASKMON, TASKS, fmt_ms, pty, row, runtime};
 pub fn frame() {
     let rt = runtime();
     let _guard = rt.enter();
-    let sup = Supervisor::new().unwrap();
-    let p = Params {
-        journal: false,
-        interval: Duration::from_millis(100),
-        ..Params::default()
-    };
-    for i in 0..TASKS {
-        sup.spawn(Kind::Select.task(format!("task-{i}"), &p))
-            .unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    let sup = ticking(TASKS);
     let mut app = App::new(sup.clone(), Rect::new(0, 0, 200, 50));
     let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
     let frames = 300;
@@ -75,6 +65,23 @@ pub fn frame() {
         "not per frame",
     );
     rt.block_on(sup.shutdown(Duration::from_secs(3)));
+}
+
+/// A supervisor with `n` `select` tasks without journals, ticking every 100 ms, settled; on the
+/// runtime entered.
+fn ticking(n: usize) -> Supervisor {
+    let sup = Supervisor::new().unwrap();
+    let p = Params {
+        journal: false,
+        interval: Duration::from_millis(100),
+        ..Params::default()
+    };
+    for i in 0..n {
+        sup.spawn(Kind::Select.task(format!("task-{i}"), &p))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300 + n as u64 / 500));
+    sup
 }
 
 /// CPU time of a process, from /proc, in seconds.
@@ -241,17 +248,7 @@ pub fn frame_100k() {
     use taskmon::input::Action;
     let rt = runtime();
     let _guard = rt.enter();
-    let sup = Supervisor::new().unwrap();
-    let p = Params {
-        journal: false,
-        interval: Duration::from_millis(100),
-        ..Params::default()
-    };
-    for i in 0..MANY {
-        sup.spawn(Kind::Select.task(format!("task-{i}"), &p))
-            .unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let sup = ticking(MANY);
     let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     app.update(Action::OpenFilter);

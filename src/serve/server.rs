@@ -135,6 +135,23 @@ fn unreadable(e: &std::io::Error) -> Value {
     }
 }
 
+/// The request in a frame read; `None` when the connection ends: the client went, or what it
+/// sent could not be read (it has been told why).
+async fn request_in(
+    frame: Option<std::io::Result<tokio_util::bytes::BytesMut>>,
+    framed: &mut Connection,
+) -> Option<Request> {
+    let refusal = match frame? {
+        Err(e) => unreadable(&e),
+        Ok(bytes) => match parse(&bytes) {
+            Ok(request) => return Some(request),
+            Err(refusal) => refusal,
+        },
+    };
+    let _ = send(framed, &refusal).await;
+    None
+}
+
 fn parse(bytes: &[u8]) -> Result<Request, Value> {
     serde_json::from_slice(bytes).map_err(|e| {
         let mut error = protocol::error(format!("malformed message: {e}; closing"));
@@ -167,19 +184,8 @@ async fn serve_client(stream: Box<dyn Stream>, needs_token: bool, shared: Arc<Sh
             _ = shared.stop.cancelled() => return,
             frame = framed.next() => frame,
         };
-        let request = match frame {
-            None => return,
-            Some(Err(e)) => {
-                let _ = send(&mut framed, &unreadable(&e)).await;
-                return;
-            }
-            Some(Ok(bytes)) => match parse(&bytes) {
-                Ok(request) => request,
-                Err(refusal) => {
-                    let _ = send(&mut framed, &refusal).await;
-                    return;
-                }
-            },
+        let Some(request) = request_in(frame, &mut framed).await else {
+            return;
         };
         let answer = match request {
             Request::Watch => return watch(framed, &shared).await,
@@ -433,19 +439,8 @@ async fn attached(mut framed: Connection, shared: &Shared) {
             }
             message = framed.next() => message,
         };
-        let request = match message {
-            None => return,
-            Some(Err(e)) => {
-                let _ = send(&mut framed, &unreadable(&e)).await;
-                return;
-            }
-            Some(Ok(bytes)) => match parse(&bytes) {
-                Ok(request) => request,
-                Err(refusal) => {
-                    let _ = send(&mut framed, &refusal).await;
-                    return;
-                }
-            },
+        let Some(request) = request_in(message, &mut framed).await else {
+            return;
         };
         match request {
             Request::Command { command, query } => board.command(command, &query),
