@@ -104,6 +104,11 @@ pub fn attach(args: AttachArgs) -> ExitCode {
                 }
             },
         };
+        // A wrong target is said at once; a connection lost later is made again.
+        if let Err(e) = Client::connect(&target, token.as_deref()).await {
+            eprintln!("taskmon attach: {}", escape_lines(&e.to_string()));
+            return ExitCode::from(if e.is_usage() { 2 } else { 1 });
+        }
         match crate::dashboard::attach(target, token).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -346,3 +346,19 @@ fn another_user_is_kept_out_by_the_socket_and_by_the_peer_check() {
     );
     assert!(!said.contains("web"), "nothing about the tasks: {said}");
 }
+
+#[test]
+fn attach_to_nothing_says_so_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let nothing = Command::new(TASKMON)
+        .arg("attach")
+        .arg(dir.path().join("nothing.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(
+        text(&nothing.stderr).contains("cannot connect to unix:"),
+        "{}",
+        text(&nothing.stderr)
+    );
+}
