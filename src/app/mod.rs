@@ -529,10 +529,7 @@ impl App {
             }
             Action::Accept => {
                 self.mode = Mode::Normal;
-                // Read the rows the filter shows now, to say how many.
-                self.refresh();
-                let text = format!("filter `{}`: {} shown", self.filter.text, self.frame.shown);
-                self.say(text, None);
+                self.command(Command::CountShown);
             }
             Action::Close => {
                 self.filter = Filter::default();

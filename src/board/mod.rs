@@ -176,6 +176,8 @@ pub enum Command {
     },
     /// Hide the rows of ended tasks.
     ClearEnded,
+    /// Say how many tasks the query's filter shows (as it is kept).
+    CountShown,
 }
 
 pub use crate::supervisor::MakeTask;
@@ -283,11 +285,7 @@ impl Board {
     /// Reads what `query` shows.
     pub fn frame(&mut self, query: &Query) -> Frame {
         let uptime = self.sup.uptime();
-        if self.catalog.update(&self.sup) {
-            self.cleared.resize(self.catalog.len(), false);
-            self.view_stale = true;
-        }
-        self.states = self.sup.states();
+        self.read_tasks();
         let mut counts = vec![0; State::COUNT];
         for (state, cleared) in self.states.iter().zip(&self.cleared) {
             if !cleared {
@@ -361,6 +359,15 @@ impl Board {
             notices: std::mem::take(&mut self.notices),
             kinds: self.kinds.iter().map(|(name, _)| name.clone()).collect(),
         }
+    }
+
+    /// Takes in the tasks spawned since the last read, and every task's state.
+    fn read_tasks(&mut self) {
+        if self.catalog.update(&self.sup) {
+            self.cleared.resize(self.catalog.len(), false);
+            self.view_stale = true;
+        }
+        self.states = self.sup.states();
     }
 
     /// The selection after a relayout (on its task, unless a key moved it) and a window
@@ -510,9 +517,7 @@ impl Board {
             }
             Command::Shown { verb } => {
                 self.filter.text = query.filter.clone();
-                self.catalog.update(&self.sup);
-                self.cleared.resize(self.catalog.len(), false);
-                self.states = self.sup.states();
+                self.read_tasks();
                 self.lay_out(query, self.sup.uptime());
                 let ids: Vec<TaskId> = self.view.iter().map(|r| r.id).collect();
                 let done = self.each(verb, &ids);
@@ -559,6 +564,13 @@ impl Board {
                     Ok(id) => self.say(format!("spawned #{id} {name}"), Some(id)),
                     Err(e) => self.say(format!("cannot spawn: {e}"), None),
                 }
+            }
+            Command::CountShown => {
+                self.filter.text = query.filter.clone();
+                self.read_tasks();
+                self.lay_out(query, self.sup.uptime());
+                let text = format!("filter `{}`: {} shown", query.filter, self.view.len());
+                self.say(text, None);
             }
             Command::ClearEnded => {
                 let mut cleared = 0;
