@@ -807,3 +807,22 @@ async fn sorting_by_keys_and_by_a_click_on_a_column_title() {
     assert_eq!(shown_ids(&app), vec![2, 3, 1]);
     sup.abort_all();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_status_line_follows_the_task_it_is_about() {
+    let (sup, mut events) = supervisor_with_events(&[Kind::Stubborn]);
+    settle(&sup, ms(500)).await;
+    let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.notice(), Some("stop requested for #1 stubborn"));
+    settle(&sup, ms(2600)).await;
+    while let Some(e) = events.try_recv() {
+        app.push_event(e);
+    }
+    app.refresh();
+    assert_eq!(
+        app.notice(),
+        Some("#1 stubborn joined escalated after 2s"),
+        "the stop's outcome, not the request, once the task has ended"
+    );
+}

@@ -401,11 +401,12 @@ impl App {
         self.selected_id = self.selected_id();
         self.children = std::mem::take(&mut frame.children);
         self.journal_path = frame.journal_path.take();
-        if let Some(event) = frame.followed.take() {
-            self.follow(&event);
-        }
+        // The answer to a request first, then what became of its task since.
         for notice in std::mem::take(&mut frame.notices) {
             self.say(notice.text, notice.task);
+        }
+        if let Some(event) = frame.followed.take() {
+            self.follow(&event);
         }
         self.picker = self.picker.min(frame.kinds.len().saturating_sub(1));
         self.frame = frame;

@@ -334,7 +334,9 @@ impl Board {
             })
             .collect();
         let (log, log_total) = self.log_window(query);
-        self.follow = query.follow;
+        if query.follow.is_some() {
+            self.follow = query.follow;
+        }
         Frame {
             uptime,
             started: self.sup.wall_time(Duration::ZERO),
@@ -478,6 +480,11 @@ impl Board {
     }
 
     fn say(&mut self, text: impl Into<String>, task: Option<TaskId>) {
+        // The status line will follow the task: its next events are kept for it.
+        if task.is_some() {
+            self.follow = task;
+            self.followed = None;
+        }
         self.notices.push(Notice {
             text: text.into(),
             task,
