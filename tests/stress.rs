@@ -129,3 +129,50 @@ fn a_snapshot_never_shows_a_live_task_with_its_end_decided() {
         "enough rows were read"
     );
 }
+
+/// The state table (what `states()` reads, a byte a task) never keeps an older state than the
+/// task's record: stops, aborts and restarts racing from three threads, then every task's byte
+/// agrees with its snapshot, across the table's chunk boundaries.
+#[test]
+fn the_state_table_agrees_with_every_record_after_racing_changes() {
+    let rt = runtime();
+    for _round in 0..10 {
+        rt.block_on(async {
+            let sup = Supervisor::new().unwrap();
+            let n = 4100;
+            for i in 0..n {
+                let kind = if i % 3 == 0 {
+                    Kind::Stubborn
+                } else {
+                    Kind::Select
+                };
+                sup.spawn(kind.task(format!("t{i}"), &light())).unwrap();
+            }
+            sup.set_grace(Duration::from_millis(5));
+            let racers: Vec<_> = (0..3)
+                .map(|racer| {
+                    let sup = sup.clone();
+                    std::thread::spawn(move || {
+                        for id in (1..=n as u64).rev() {
+                            let _ = match (id + racer) % 3 {
+                                0 => sup.stop(id),
+                                1 => sup.abort(id),
+                                _ => sup.restart(id),
+                            };
+                        }
+                    })
+                })
+                .collect();
+            for racer in racers {
+                racer.join().unwrap();
+            }
+            sup.shutdown(Duration::from_millis(5)).await;
+            let table = sup.states();
+            let records: Vec<State> = sup.snapshot().iter().map(|t| t.state).collect();
+            assert_eq!(table.len(), records.len());
+            for (i, (table, record)) in table.iter().zip(&records).enumerate() {
+                assert_eq!(table, record, "task #{}", i + 1);
+            }
+        });
+    }
+}

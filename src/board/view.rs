@@ -224,22 +224,22 @@ impl Sort {
     /// which keeps a re-sort of 100,000 tasks within a frame.
     pub fn apply(&self, catalog: &Catalog, numbers: &Numbers, ids: &mut [TaskId]) {
         let snapshot = |id: TaskId| numbers.snapshots.get(Catalog::index(id));
-        let number = |id: TaskId| -> u128 {
+        // Durations in nanoseconds fit a u64 for 584 years; 16-byte keys sort fast.
+        let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let number = |id: TaskId| -> u64 {
             let i = Catalog::index(id);
             match self.column {
-                Column::Ticks => u128::from(numbers.ticks.get(i).copied().unwrap_or(0)),
-                Column::Rate => u128::from(numbers.rates.get(i).map_or(0, |r| r.per_second)),
-                Column::State => numbers.states.get(i).map_or(0, |s| *s as u128),
-                Column::Restarts => snapshot(id).map_or(0, |s| u128::from(s.restarts)),
-                Column::Age => snapshot(id).map_or(0, |s| s.age.as_nanos()),
+                Column::Ticks => numbers.ticks.get(i).copied().unwrap_or(0),
+                Column::Rate => numbers.rates.get(i).map_or(0, |r| r.per_second),
+                Column::State => numbers.states.get(i).map_or(0, |s| *s as u64),
+                Column::Restarts => snapshot(id).map_or(0, |s| u64::from(s.restarts)),
+                Column::Age => snapshot(id).map_or(0, |s| nanos(s.age)),
                 Column::Latency => snapshot(id)
                     .and_then(|s| s.stop_latency())
-                    .map_or(0, |d| d.as_nanos()),
-                Column::Cleanup => snapshot(id).map_or(0, |s| s.cleanup as u128),
-                Column::Persisted => {
-                    snapshot(id).map_or(0, |s| u128::from(s.ledger.counts().persisted))
-                }
-                Column::Lost => snapshot(id).map_or(0, |s| u128::from(s.ledger.counts().lost)),
+                    .map_or(0, nanos),
+                Column::Cleanup => snapshot(id).map_or(0, |s| s.cleanup as u64),
+                Column::Persisted => snapshot(id).map_or(0, |s| s.ledger.counts().persisted),
+                Column::Lost => snapshot(id).map_or(0, |s| s.ledger.counts().lost),
                 _ => 0,
             }
         };
@@ -255,7 +255,7 @@ impl Sort {
                 ids.sort_by_cached_key(|&id| note(id));
             }
             _ => {
-                let mut keyed: Vec<(u128, TaskId)> =
+                let mut keyed: Vec<(u64, TaskId)> =
                     ids.iter().map(|&id| (number(id), id)).collect();
                 keyed.sort_unstable();
                 for (slot, (_, id)) in ids.iter_mut().zip(keyed) {

@@ -16,6 +16,7 @@ use super::hub::Hub;
 use super::label::Label;
 use super::restart::{RestartHistory, RestartPolicy};
 use super::state::State;
+use super::state_table::Slot;
 use super::task::Relaunch;
 use crate::journal::{JournalConfig, Ledger};
 
@@ -71,6 +72,8 @@ pub(crate) struct TaskEntry {
     /// What it takes to run it again, for a task defined to be restartable.
     pub restart: OnceLock<Box<Restartable>>,
     children: Mutex<Vec<TaskId>>,
+    /// The task's byte in the supervisor's state table.
+    state_slot: Slot,
 }
 
 /// A task's timestamps, as offsets from the supervisor's start.
@@ -143,7 +146,10 @@ impl TaskEntry {
         on_blocking_pool: bool,
         token: CancellationToken,
     ) -> Self {
+        let state_slot = hub.states.slot(id);
+        state_slot.store(State::Running);
         Self {
+            state_slot,
             id,
             hub,
             name,
@@ -206,9 +212,14 @@ impl TaskEntry {
     /// Claims the task in the state whose code is `from` (0: running) for changing it; only one
     /// claim succeeds.
     pub fn claim(&self, from: u8) -> bool {
-        self.end
+        let claimed = self
+            .end
             .compare_exchange(from, FINISHING, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .is_ok();
+        if claimed {
+            self.publish_state();
+        }
+        claimed
     }
 
     /// Readies a claimed task for a new run: the stamps of the last run are cleared but its
@@ -227,6 +238,7 @@ impl TaskEntry {
             self.token.store(Arc::new(token));
         }
         self.end.store(0, Ordering::Release);
+        self.publish_state();
     }
 
     /// The current run's token.
@@ -282,6 +294,7 @@ impl TaskEntry {
     /// waits for it.
     pub fn set_end_state(&self, state: State) {
         self.end.store(state.code(), Ordering::Release);
+        self.publish_state();
         self.ended.notify_waiters();
     }
 
@@ -310,9 +323,13 @@ impl TaskEntry {
             return false;
         };
         let nanos = since_epoch.as_nanos().min(u64::MAX as u128 - 1) as u64 + 1;
-        self.milestones[i]
+        let new = self.milestones[i]
             .compare_exchange(0, nanos, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .is_ok();
+        if new {
+            self.publish_state();
+        }
+        new
     }
 
     pub fn reached(&self, kind: EventKind) -> bool {
@@ -375,6 +392,19 @@ impl TaskEntry {
         match self.cleanup_progress.load(Ordering::Relaxed) {
             u32::MAX => None,
             permille => Some(permille as f32 / 1000.0),
+        }
+    }
+
+    /// Brings the task's byte in the state table up to date after a change of its end or its
+    /// stamps. Whoever stores last has read the state after every change before it, so
+    /// concurrent changes cannot leave an older state in the table.
+    fn publish_state(&self) {
+        loop {
+            let state = self.state();
+            self.state_slot.store(state);
+            if self.state() == state {
+                return;
+            }
         }
     }
 

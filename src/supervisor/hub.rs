@@ -44,6 +44,8 @@ pub(crate) struct Hub {
     changing: Mutex<()>,
     /// `subscribers.len()`, readable without loading the list.
     listeners: AtomicUsize,
+    /// Every task's state, a byte a task.
+    pub states: super::state_table::StateTable,
 }
 
 impl Hub {
@@ -58,6 +60,7 @@ impl Hub {
             subscribers: ArcSwap::from_pointee(Vec::new()),
             changing: Mutex::new(()),
             listeners: AtomicUsize::new(0),
+            states: Default::default(),
         }
     }
 

@@ -17,6 +17,7 @@ mod restart;
 pub(crate) mod run_dir;
 mod snapshot;
 mod state;
+mod state_table;
 mod task;
 
 use std::future::Future;
@@ -600,8 +601,8 @@ impl Supervisor {
 
     /// Every task's state, task `id` at index `id - 1`. Lock-free per task.
     pub fn states(&self) -> Vec<State> {
-        let registry = self.inner.registry.read().expect("registry");
-        registry.iter().map(|entry| entry.state()).collect()
+        let tasks = self.len();
+        self.inner.hub.states.read(tasks)
     }
 
     /// Every task's tick count, task `id` at index `id - 1`.
