@@ -395,7 +395,7 @@ pub fn cpu_100k() {
         "dashboard CPU over 100k ticking",
         format!("{:.1}% core", ours * 100.0),
         format!("{:.1}% core", baseline * 100.0),
-        format!("+{:.1}% core", (ours - baseline) * 100.0),
+        format!("{:+.1}% core", (ours - baseline) * 100.0),
         "< +10% of one core",
     );
 }
