@@ -464,3 +464,37 @@ async fn an_attached_client_asking_the_absurd_gets_frames_and_the_tasks_tick_on(
     still_ticking(&sup, before).await;
     sup.abort_all();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_built_to_serve_serves_until_it_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("built.sock");
+    let sup = Supervisor::builder()
+        .serve(Endpoint::Unix(socket.clone()))
+        .build()
+        .unwrap();
+    assert_eq!(sup.served_at(), Some(format!("unix:{}", socket.display())));
+    sup.spawn_fn("worker", |ctx| async move { ctx.cancelled().await })
+        .unwrap();
+    let mut client = Client::connect(&Target::Unix(socket.clone()), None)
+        .await
+        .unwrap();
+    let rows = client.request(json!({ "type": "list" })).await.unwrap();
+    assert_eq!(rows["rows"][0]["task"], "worker");
+    drop(client);
+
+    sup.shutdown(ms(100)).await;
+    drop(sup);
+    // Serving held no strong handle: the supervisor went, and its socket with it.
+    assert!(
+        !socket.exists(),
+        "the socket is removed with the supervisor"
+    );
+
+    let taken = Supervisor::builder()
+        .serve(Endpoint::Unix(dir.path().join("no/such/dir/x.sock")))
+        .build()
+        .err()
+        .unwrap();
+    assert!(taken.to_string().starts_with("cannot serve on "), "{taken}");
+}

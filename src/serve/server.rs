@@ -28,7 +28,9 @@ pub(super) enum Listener {
 
 /// What every connection reads.
 pub(super) struct Shared {
-    sup: Supervisor,
+    /// Weak: serving does not keep the supervisor alive, so a program that drops it (with a
+    /// server made by `SupervisorBuilder::serve` inside) stops serving.
+    sup: std::sync::Weak<crate::supervisor::Inner>,
     options: ServeOptions,
     /// Required of TCP clients.
     token: Option<String>,
@@ -39,6 +41,11 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// The supervisor, while the program keeps it.
+    fn sup(&self) -> Option<Supervisor> {
+        Supervisor::upgrade(&self.sup)
+    }
+
     pub(super) fn new(
         sup: Supervisor,
         options: ServeOptions,
@@ -56,7 +63,7 @@ impl Shared {
             .unwrap_or_default();
         Self {
             slots: Arc::new(Semaphore::new(options.max_clients)),
-            sup,
+            sup: sup.downgrade(),
             options,
             token,
             stop,
@@ -187,17 +194,26 @@ async fn serve_client(stream: Box<dyn Stream>, needs_token: bool, shared: Arc<Sh
         let Some(request) = request_in(frame, &mut framed).await else {
             return;
         };
+        let Some(sup) = shared.sup() else {
+            let _ = send(
+                &mut framed,
+                &protocol::error("the program no longer supervises"),
+            )
+            .await;
+            return;
+        };
         let answer = match request {
-            Request::Watch => return watch(framed, &shared).await,
-            Request::Attach => return attached(framed, &shared).await,
+            Request::Watch => return watch(framed, &shared, sup).await,
+            Request::Attach => return attached(framed, &shared, sup).await,
             Request::Wait { ids } => {
                 tokio::select! {
                     _ = shared.stop.cancelled() => return,
-                    answer = wait(&shared.sup, ids) => answer,
+                    answer = wait(&sup, ids) => answer,
                 }
             }
-            request => answer(&shared, request),
+            request => answer(&shared, &sup, request),
         };
+        drop(sup);
         if send(&mut framed, &answer).await.is_err() {
             return;
         }
@@ -247,7 +263,7 @@ async fn handshake(
         "version": VERSION,
         "program": shared.program,
         "pid": std::process::id(),
-        "tasks": shared.sup.len(),
+        "tasks": shared.sup().map_or(0, |sup| sup.len()),
     });
     send(framed, &hello).await.map_err(|_| Value::Null)
 }
@@ -261,8 +277,7 @@ fn same_secret(expected: &[u8], given: &[u8]) -> bool {
     differ == 0 && !expected.is_empty()
 }
 
-fn answer(shared: &Shared, request: Request) -> Value {
-    let sup = &shared.sup;
+fn answer(shared: &Shared, sup: &Supervisor, request: Request) -> Value {
     match request {
         Request::Status => {
             let mut counts = serde_json::Map::new();
@@ -396,11 +411,11 @@ async fn wait(sup: &Supervisor, ids: Vec<TaskId>) -> Value {
 }
 
 /// Subscribes a bounded queue to the supervisor's events; what does not fit is counted.
-fn subscribe(shared: &Shared) -> (mpsc::Receiver<crate::Event>, Arc<AtomicU64>) {
+fn subscribe(shared: &Shared, sup: &Supervisor) -> (mpsc::Receiver<crate::Event>, Arc<AtomicU64>) {
     let (tx, rx) = mpsc::channel(shared.options.queue.max(1));
     let missed = Arc::new(AtomicU64::new(0));
     let counter = missed.clone();
-    shared.sup.on_event(move |event| match tx.try_send(event) {
+    sup.on_event(move |event| match tx.try_send(event) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
             counter.fetch_add(1, Ordering::Relaxed);
@@ -417,9 +432,10 @@ const FRAME_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// A dashboard over the connection: a board of its own, fed the supervisor's events through a
 /// bounded queue, answering each query with a frame. A client that reads slowly only delays
 /// its own frames; events it had no room for are counted and said in its status line.
-async fn attached(mut framed: Connection, shared: &Shared) {
-    let mut board = crate::board::Board::new(shared.sup.clone(), shared.options.kinds.clone());
-    let (mut events, missed) = subscribe(shared);
+async fn attached(mut framed: Connection, shared: &Shared, sup: Supervisor) {
+    let (mut events, missed) = subscribe(shared, &sup);
+    // The board holds the supervisor while the dashboard is attached.
+    let mut board = crate::board::Board::new(sup, shared.options.kinds.clone());
     if send(&mut framed, &json!({ "type": "attached" }))
         .await
         .is_err()
@@ -480,8 +496,10 @@ async fn attached(mut framed: Connection, shared: &Shared) {
 /// Every event from now on, as `run --json` prints them; events that did not fit the client's
 /// queue are counted and the count sent before the next one. Any message from the client, or
 /// its going, ends the watch.
-async fn watch(mut framed: Connection, shared: &Shared) {
-    let (mut rx, missed) = subscribe(shared);
+async fn watch(mut framed: Connection, shared: &Shared, sup: Supervisor) {
+    let (mut rx, missed) = subscribe(shared, &sup);
+    // A watcher does not keep the supervisor alive: its events end when the supervisor goes.
+    drop(sup);
     if send(&mut framed, &json!({ "type": "watching" }))
         .await
         .is_err()

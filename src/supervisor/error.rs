@@ -80,4 +80,8 @@ pub enum BuildError {
         /// The directory.
         dir: PathBuf,
     },
+    /// [`SupervisorBuilder::serve`](super::SupervisorBuilder::serve) could not serve.
+    #[cfg(feature = "serve")]
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
 }

@@ -190,9 +190,29 @@ pub struct SupervisorBuilder {
     journal_capacity: Option<usize>,
     default_journal: JournalConfig,
     restart_jitter: f64,
+    #[cfg(feature = "serve")]
+    serve: Option<(crate::serve::Endpoint, crate::serve::ServeOptions)>,
 }
 
 impl SupervisorBuilder {
+    /// Serves the supervisor at `endpoint` from the start (see [`crate::serve`]), for as long
+    /// as it lives: [`Supervisor::served_at`] says where.
+    #[cfg(feature = "serve")]
+    pub fn serve(self, endpoint: crate::serve::Endpoint) -> Self {
+        self.serve_with(endpoint, crate::serve::ServeOptions::default())
+    }
+
+    /// [`SupervisorBuilder::serve`] with limits (and kinds to offer) of your own.
+    #[cfg(feature = "serve")]
+    pub fn serve_with(
+        mut self,
+        endpoint: crate::serve::Endpoint,
+        options: crate::serve::ServeOptions,
+    ) -> Self {
+        self.serve = Some((endpoint, options));
+        self
+    }
+
     /// The wall-clock time of the supervisor's start, from which every event's time is counted
     /// (default: now). Fixing it makes the times of a paused-clock test repeatable.
     pub fn wall_clock_origin(mut self, origin: DateTime<Local>) -> Self {
@@ -298,8 +318,18 @@ impl SupervisorBuilder {
             restart_jitter: self.restart_jitter,
             closed: AtomicBool::new(false),
             aborted_all: CancellationToken::new(),
+            #[cfg(feature = "serve")]
+            server: Mutex::new(None),
         });
-        Ok(Supervisor { inner })
+        let sup = Supervisor { inner };
+        #[cfg(feature = "serve")]
+        if let Some((endpoint, options)) = self.serve {
+            let server = sup
+                .serve_with(endpoint, options)
+                .map_err(BuildError::Serve)?;
+            *sup.inner.server.lock().expect("server") = Some(server);
+        }
+        Ok(sup)
     }
 }
 
@@ -385,6 +415,9 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     /// Cancelled when everything was aborted during shutdown: no grace is left to wait out.
     aborted_all: CancellationToken,
+    /// Where [`SupervisorBuilder::serve`] serves it; stops serving when the supervisor goes.
+    #[cfg(feature = "serve")]
+    server: Mutex<Option<crate::serve::Server>>,
 }
 
 impl Drop for Inner {
@@ -422,7 +455,28 @@ impl Supervisor {
             journal_capacity: None,
             default_journal: JournalConfig::default(),
             restart_jitter: 0.1,
+            #[cfg(feature = "serve")]
+            serve: None,
         }
+    }
+
+    /// Where [`SupervisorBuilder::serve`] serves this supervisor (`unix:PATH`, `tcp:ADDR`).
+    #[cfg(feature = "serve")]
+    pub fn served_at(&self) -> Option<String> {
+        let server = self.inner.server.lock().expect("server");
+        server.as_ref().map(|s| s.address().to_string())
+    }
+
+    /// A handle that does not keep the supervisor alive: what serving holds, so that a served
+    /// supervisor still goes (and stops serving) when the program drops it.
+    #[cfg(feature = "serve")]
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    #[cfg(feature = "serve")]
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Supervisor> {
+        weak.upgrade().map(|inner| Supervisor { inner })
     }
 
     /// Spawns a task.
