@@ -498,3 +498,30 @@ async fn a_supervisor_built_to_serve_serves_until_it_is_dropped() {
         .unwrap();
     assert!(taken.to_string().starts_with("cannot serve on "), "{taken}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_attaching_late_sees_what_happened_before() {
+    let (sup, _server, dir) = served(ServeOptions::default());
+    sup.stop(1).unwrap();
+    sup.joined(1).await.unwrap();
+    let mut client = Client::connect(&target(&dir), None).await.unwrap();
+    client.request(json!({ "type": "attach" })).await.unwrap();
+    let query = json!({
+        "filter": "", "sort": { "column": "Id", "descending": false }, "tree": false,
+        "folded": [], "selected": 0, "selected_id": null, "moved": false, "offset": 0,
+        "height": 10, "log_height": 10, "log_scroll": 0, "follow": null,
+    });
+    client
+        .send(&json!({ "type": "query", "query": query }))
+        .await
+        .unwrap();
+    let answer = client.next().await.unwrap().unwrap();
+    let logged: Vec<&str> = answer["frame"]["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(logged.first(), Some(&"StopRequested"), "{logged:?}");
+    assert_eq!(logged.last(), Some(&"Joined"), "{logged:?}");
+}

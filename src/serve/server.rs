@@ -38,6 +38,8 @@ pub(super) struct Shared {
     stop: CancellationToken,
     tracker: TaskTracker,
     program: String,
+    /// The program's last events, for the log of a dashboard that attaches now.
+    recent: Arc<std::sync::Mutex<std::collections::VecDeque<crate::Event>>>,
 }
 
 impl Shared {
@@ -61,7 +63,23 @@ impl Shared {
                     .map(|n| n.to_string_lossy().into_owned())
             })
             .unwrap_or_default();
+        let recent = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let (kept, serving) = (recent.clone(), stop.clone());
+        sup.on_delivery(move |delivery| {
+            let events = delivery.events();
+            // Of a batch (a stop of everything), only what the log can hold.
+            let tail = &events[events.len().saturating_sub(crate::board::LOG_CAPACITY)..];
+            let mut kept = kept.lock().expect("recent events");
+            for event in tail {
+                if kept.len() == crate::board::LOG_CAPACITY {
+                    kept.pop_front();
+                }
+                kept.push_back(event.clone());
+            }
+            !serving.is_cancelled()
+        });
         Self {
+            recent,
             slots: Arc::new(Semaphore::new(options.max_clients)),
             sup: sup.downgrade(),
             options,
@@ -433,9 +451,20 @@ const FRAME_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// bounded queue, answering each query with a frame. A client that reads slowly only delays
 /// its own frames; events it had no room for are counted and said in its status line.
 async fn attached(mut framed: Connection, shared: &Shared, sup: Supervisor) {
+    // The board holds the supervisor while the dashboard is attached; its log begins with the
+    // program's last events.
+    let mut board = crate::board::Board::new(sup.clone(), shared.options.kinds.clone());
+    let recent: Vec<crate::Event> = shared
+        .recent
+        .lock()
+        .expect("recent events")
+        .iter()
+        .cloned()
+        .collect();
+    for event in recent {
+        board.push_event(event);
+    }
     let (mut events, missed) = subscribe(shared, &sup);
-    // The board holds the supervisor while the dashboard is attached.
-    let mut board = crate::board::Board::new(sup, shared.options.kinds.clone());
     if send(&mut framed, &json!({ "type": "attached" }))
         .await
         .is_err()
