@@ -52,6 +52,18 @@ fn escape_with(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
     )
 }
 
+/// The most characters of a task's own text (a panic message, a note) that taskmon keeps: it
+/// goes into rows, events and frames, which must stay small.
+pub const MAX_TEXT_CHARS: usize = 1000;
+
+/// `s`, cut to [`MAX_TEXT_CHARS`] characters with a `…` when it is longer.
+pub fn capped(s: &str) -> Cow<'_, str> {
+    match s.char_indices().nth(MAX_TEXT_CHARS) {
+        None => Cow::Borrowed(s),
+        Some((end, _)) => Cow::Owned(format!("{}…", &s[..end])),
+    }
+}
+
 /// Every string in `value` escaped: what another process sent is shown, never obeyed.
 pub fn escape_json(value: &mut serde_json::Value) {
     match value {
@@ -81,6 +93,10 @@ mod tests {
         assert_eq!(escape("abc\u{202e}exe"), "abc\\u{202e}exe");
         assert_eq!(escape("a\nb"), "a\\u{a}b");
         assert_eq!(escape_lines("a\nb\x1b"), "a\nb\\u{1b}");
+        assert_eq!(capped("short"), "short");
+        let long = "x".repeat(MAX_TEXT_CHARS + 5);
+        assert_eq!(capped(&long).chars().count(), MAX_TEXT_CHARS + 1);
+        assert!(capped(&long).ends_with('…'));
         let mut sent = serde_json::json!({ "rows": [{ "task": "x\x1b[2J" }], "n": 1 });
         escape_json(&mut sent);
         assert_eq!(

@@ -671,3 +671,24 @@ async fn an_unusable_journal_directory_is_an_error_even_inside_async_code() {
         assert!(e.to_string().contains("not a directory"), "{e}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_panic_message_or_note_is_kept_short() {
+    taskmon::silence_task_panics(true);
+    let sup = Supervisor::new().unwrap();
+    let id = sup
+        .spawn_fn("loud", |ctx| async move {
+            ctx.set_note("n".repeat(3_000_000));
+            panic!("{}", "p".repeat(3_000_000));
+        })
+        .unwrap();
+    let end = sup.joined(id).await.unwrap();
+    assert_eq!(end.state, State::Panicked);
+    let message = end.panic_message.unwrap();
+    assert_eq!(message.chars().count(), taskmon::text::MAX_TEXT_CHARS + 1);
+    assert!(message.ends_with('…'));
+    assert_eq!(
+        end.note.unwrap().chars().count(),
+        taskmon::text::MAX_TEXT_CHARS + 1
+    );
+}

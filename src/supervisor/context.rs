@@ -169,7 +169,12 @@ impl TaskContext {
     /// Shows `note` on the task's row: what it is doing, in its own words ("frames: 150
     /// received, 17 lost").
     pub fn set_note(&self, note: impl Into<Arc<str>>) {
-        self.entry.set_note(note.into());
+        let note: Arc<str> = note.into();
+        let note = match crate::text::capped(&note) {
+            std::borrow::Cow::Borrowed(_) => note,
+            std::borrow::Cow::Owned(cut) => cut.into(),
+        };
+        self.entry.set_note(note);
     }
 
     /// Waits until every child spawned so far has been joined.

@@ -331,7 +331,7 @@ fn record_end(entry: &Arc<TaskEntry>, outcome: Option<Outcome>) -> bool {
         }
         Some(Outcome::Returned) => State::Finished,
         Some(Outcome::Panicked(message)) => {
-            let message: Arc<str> = message.into();
+            let message: Arc<str> = crate::text::capped(&message).into();
             entry.set_panic_message(message.clone());
             hub.emit(entry, EventKind::Panicked, || Detail::Panicked { message });
             State::Panicked
