@@ -826,3 +826,46 @@ async fn the_status_line_follows_the_task_it_is_about() {
         "the stop's outcome, not the request, once the task has ended"
     );
 }
+
+/// A source whose frames answer the query before the last, as over a connection.
+struct Lagging {
+    board: taskmon::board::Board,
+    previous: Option<taskmon::board::Query>,
+}
+
+impl taskmon::board::Source for Lagging {
+    fn frame(&mut self, query: &taskmon::board::Query) -> Option<taskmon::board::Frame> {
+        let answered = self.previous.replace(query.clone())?;
+        Some(self.board.frame(&answered))
+    }
+
+    fn command(&mut self, command: taskmon::board::Command, query: &taskmon::board::Query) {
+        self.board.command(command, query);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frame_answering_an_older_query_does_not_move_the_selection_back() {
+    let sup = supervisor(&[Kind::Polling, Kind::Select, Kind::Stubborn, Kind::Panicky]);
+    settle(&sup, ms(300)).await;
+    let source = Lagging {
+        board: taskmon::board::Board::with_taskmon_kinds(sup.clone()),
+        previous: None,
+    };
+    let mut app = App::with_source(Box::new(source), Rect::new(0, 0, 120, 40));
+    app.refresh();
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Down);
+    }
+    assert_eq!(
+        app.selected, 3,
+        "the keys' selection, whatever the late frames said"
+    );
+    press(&mut app, KeyCode::Char('k'));
+    assert_eq!(sup.joined(4).await.unwrap().state, State::Aborted);
+    assert_eq!(sup.task(1).unwrap().state, State::Running);
+    app.refresh();
+    app.refresh();
+    assert_eq!(app.selected, 3, "and once answered, the program agrees");
+    sup.abort_all();
+}

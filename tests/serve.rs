@@ -525,3 +525,22 @@ async fn a_dashboard_attaching_late_sees_what_happened_before() {
     assert_eq!(logged.first(), Some(&"StopRequested"), "{logged:?}");
     assert_eq!(logged.last(), Some(&"Joined"), "{logged:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_going_away_leaves_another_programs_socket_at_its_path() {
+    let sup = Supervisor::builder().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.sock");
+    let first = sup.serve(Endpoint::Unix(path.clone())).unwrap();
+    // The first program's socket file is gone (it is on its way out) and a second one serves
+    // at the same path before the first has finished.
+    std::fs::remove_file(&path).unwrap();
+    let second = sup.serve(Endpoint::Unix(path.clone())).unwrap();
+    drop(first);
+    assert!(path.exists(), "the second program's socket stays");
+    Client::connect(&Target::Unix(path.clone()), None)
+        .await
+        .expect("and answers");
+    drop(second);
+    assert!(!path.exists());
+}

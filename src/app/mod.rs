@@ -87,6 +87,13 @@ pub struct App {
     selected_id: Option<TaskId>,
     /// A key moved the selection since the last frame.
     moved: bool,
+    /// A key moved the selection since the last query.
+    move_unsent: bool,
+    /// The number of the last query that carried a move, until a frame answers it: a frame
+    /// answering an older query (over a connection) must not put the selection back.
+    move_sent: Option<u64>,
+    /// The number of the last query.
+    seq: u64,
     /// The first row shown in the table.
     pub offset: usize,
     pub mode: Mode,
@@ -146,6 +153,9 @@ impl App {
             selected: 0,
             selected_id: None,
             moved: false,
+            move_unsent: false,
+            move_sent: None,
+            seq: 0,
             offset: 0,
             mode: Mode::Normal,
             picker: 0,
@@ -344,6 +354,7 @@ impl App {
             log_height,
             log_scroll: self.log_scroll,
             follow: self.status.as_ref().and_then(|s| s.task),
+            seq: self.seq,
         }
     }
 
@@ -352,6 +363,10 @@ impl App {
     pub fn refresh(&mut self) -> bool {
         if self.paused {
             return false;
+        }
+        self.seq += 1;
+        if std::mem::take(&mut self.move_unsent) {
+            self.move_sent = Some(self.seq);
         }
         let query = self.query();
         let connected = self.source.connected();
@@ -393,9 +408,14 @@ impl App {
         for (count, n) in self.counts.iter_mut().zip(&frame.counts) {
             *count = *n;
         }
-        self.selected = frame.selected;
+        // A move not answered yet keeps its selection; the window is the frame's.
+        let answers_the_move = self.move_sent.is_none_or(|sent| frame.seq >= sent);
+        if answers_the_move {
+            self.selected = frame.selected;
+            self.moved = false;
+            self.move_sent = None;
+        }
         self.offset = frame.offset;
-        self.moved = false;
         self.view = frame.rows.iter().map(|r| r.place).collect();
         self.rows = frame.rows.iter().map(|r| r.task.clone()).collect();
         self.selected_id = self.selected_id();
@@ -457,6 +477,7 @@ impl App {
     fn select(&mut self, index: usize) {
         self.selected = index.min(self.frame.shown.saturating_sub(1));
         self.moved = true;
+        self.move_unsent = true;
     }
 
     fn move_by(&mut self, delta: isize) {

@@ -56,6 +56,10 @@ pub struct Query {
     pub log_scroll: usize,
     /// The task whose events the status line follows.
     pub follow: Option<TaskId>,
+    /// The query's number, echoed by its frame: over a connection a frame can answer a query
+    /// older than the dashboard's latest. Optional on the wire.
+    #[cfg_attr(feature = "serve", serde(default))]
+    pub seq: u64,
 }
 
 /// One row of the table's window.
@@ -108,6 +112,9 @@ pub struct Frame {
     pub notices: Vec<Notice>,
     /// The kinds that can be spawned here.
     pub kinds: Vec<String>,
+    /// The number of the query this frame answers (0 from a program that does not say).
+    #[cfg_attr(feature = "serve", serde(default))]
+    pub seq: u64,
 }
 
 #[cfg(feature = "tui")]
@@ -360,6 +367,7 @@ impl Board {
             followed: self.followed.take(),
             notices: std::mem::take(&mut self.notices),
             kinds: self.kinds.iter().map(|(name, _)| name.clone()).collect(),
+            seq: query.seq,
         }
     }
 

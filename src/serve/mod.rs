@@ -144,7 +144,9 @@ pub enum ServeError {
 /// [`Server::close`] also waits for the connections to end.
 pub struct Server {
     address: String,
-    files: Vec<PathBuf>,
+    /// The socket and token files made, each with its device and inode: only what is still
+    /// ours is removed (another program may serve at the same path by then).
+    files: Vec<(PathBuf, Option<(u64, u64)>)>,
     token_file: Option<PathBuf>,
     stop: CancellationToken,
     tracker: TaskTracker,
@@ -172,8 +174,10 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.cancel();
-        for file in &self.files {
-            let _ = std::fs::remove_file(file);
+        for (file, identity) in &self.files {
+            if identity.is_some() && file_identity(file) == *identity {
+                let _ = std::fs::remove_file(file);
+            }
         }
     }
 }
@@ -204,12 +208,12 @@ impl Supervisor {
                 private_dir(&dir)?;
                 let path = dir.join(format!("{}.sock", std::process::id()));
                 let listener = bind_unix(&path)?;
-                files.push(path.clone());
+                files.push((path.clone(), file_identity(&path)));
                 (unix_address(&path), server::Listener::Unix(listener), None)
             }
             Endpoint::Unix(path) => {
                 let listener = bind_unix(&path)?;
-                files.push(path.clone());
+                files.push((path.clone(), file_identity(&path)));
                 (unix_address(&path), server::Listener::Unix(listener), None)
             }
             Endpoint::Tcp { addr, allow_remote } => {
@@ -239,7 +243,7 @@ impl Supervisor {
                             path: path.display().to_string(),
                             source,
                         })?;
-                        files.push(path.clone());
+                        files.push((path.clone(), file_identity(&path)));
                         token_file = Some(path);
                         token
                     }
@@ -267,6 +271,13 @@ impl Supervisor {
             tracker,
         })
     }
+}
+
+/// The device and inode of the file at `path`, if there is one.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|meta| (meta.dev(), meta.ino()))
 }
 
 fn unix_address(path: &Path) -> String {
