@@ -465,7 +465,7 @@ impl App {
 
     /// The rows the table shows, as indices among all the rows shown.
     pub fn window(&self) -> std::ops::Range<usize> {
-        self.offset..self.offset + self.view.len()
+        self.offset..self.offset.saturating_add(self.view.len())
     }
 
     fn table_height(&self) -> usize {
@@ -791,7 +791,7 @@ impl App {
             return;
         }
         if body.contains(Position::new(column, row)) {
-            let index = self.offset + (row - body.y) as usize;
+            let index = self.offset.saturating_add((row - body.y) as usize);
             if index < self.frame.shown {
                 self.select(index);
             }

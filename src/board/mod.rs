@@ -121,7 +121,10 @@ pub struct Frame {
 impl Frame {
     /// The wall-clock time of a moment given as time since the supervisor's start.
     pub fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
-        self.started + chrono::Duration::from_std(since_start).unwrap_or(chrono::Duration::MAX)
+        chrono::Duration::from_std(since_start)
+            .ok()
+            .and_then(|d| self.started.checked_add_signed(d))
+            .unwrap_or(self.started)
     }
 }
 

@@ -95,7 +95,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
             .unwrap_or(ViewRow::flat(r.id));
         let marker = if app.marked.contains(&r.id) {
             Span::raw("●").fg(Color::Yellow).bold()
-        } else if app.selected == window.start + i {
+        } else if app.selected == window.start.saturating_add(i) {
             Span::raw("▶")
         } else {
             Span::raw(" ")
@@ -134,7 +134,7 @@ fn title(app: &App, window: std::ops::Range<usize>) -> Line<'static> {
     if app.filter.is_empty() {
         spans.push(Span::raw(format!(
             "tasks {}-{} of {}",
-            window.start + usize::from(!window.is_empty()),
+            window.start.saturating_add(usize::from(!window.is_empty())),
             window.end,
             app.total()
         )));
