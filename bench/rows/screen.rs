@@ -109,31 +109,7 @@ fn clock_ticks_per_second() -> f64 {
 /// The dashboard on the default scenario, nobody pressing a key, 10 s, from the process's own CPU
 /// time; the baseline is `taskmon run` on the same scenario (the tasks without the dashboard).
 pub fn idle_cpu() {
-    let window = Duration::from_secs(10);
-    let mut dashboard = pty::Session::start(&[], &[]);
-    dashboard.wait_until("the dashboard is up", |s| {
-        s.screen().contains("tasks 1-10 of 10")
-    });
-    std::thread::sleep(Duration::from_secs(1));
-    let pid = dashboard.child.process_id().unwrap();
-    let before = cpu_seconds(pid);
-    std::thread::sleep(window);
-    let ours = (cpu_seconds(pid) - before) / window.as_secs_f64();
-    dashboard.keys("K");
-    dashboard.keys("q");
-    dashboard.wait_for_exit();
-
-    let mut headless = std::process::Command::new(TASKMON)
-        .args(["run", "--for", "12s"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(1));
-    let before = cpu_seconds(headless.id());
-    std::thread::sleep(window);
-    let baseline = (cpu_seconds(headless.id()) - before) / window.as_secs_f64();
-    let _ = headless.kill();
-    let _ = headless.wait();
+    let (ours, baseline) = dashboard_and_run_cpu(&[], "tasks 1-", Duration::from_secs(1));
     row(
         "idle dashboard CPU, 10s",
         format!("{:.2}% core", ours * 100.0),
@@ -145,6 +121,42 @@ pub fn idle_cpu() {
         },
         "< 1% of one core",
     );
+}
+
+/// The share of a core the dashboard takes over `args`' tasks, nobody pressing a key, once
+/// `shown` is on screen and `settle` has passed; then `taskmon run` of the same tasks: 10 s
+/// each, from each process's own CPU time.
+fn dashboard_and_run_cpu(args: &[&std::ffi::OsStr], shown: &str, settle: Duration) -> (f64, f64) {
+    let window = Duration::from_secs(10);
+    let mut dashboard = pty::Session::start(args, &[]);
+    dashboard.wait_until("the dashboard is up", |s| s.screen().contains(shown));
+    std::thread::sleep(settle);
+    let pid = dashboard.child.process_id().unwrap();
+    let before = cpu_seconds(pid);
+    std::thread::sleep(window);
+    let ours = (cpu_seconds(pid) - before) / window.as_secs_f64();
+    dashboard.keys("K");
+    dashboard.keys("q");
+    dashboard.wait_for_exit();
+
+    let run_for = format!("{}s", (settle + window).as_secs() + 2);
+    let mut headless = std::process::Command::new(TASKMON)
+        .args([
+            "run".as_ref(),
+            "--for".as_ref(),
+            std::ffi::OsStr::new(&run_for),
+        ])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(settle);
+    let before = cpu_seconds(headless.id());
+    std::thread::sleep(window);
+    let baseline = (cpu_seconds(headless.id()) - before) / window.as_secs_f64();
+    let _ = headless.kill();
+    let _ = headless.wait();
+    (ours, baseline)
 }
 
 /// Peak resident memory of `taskmon run --scenario assets/load.toml`, from /proc.
@@ -363,34 +375,12 @@ pub fn key_latency_100k() {
 /// The dashboard's own CPU while 100,000 tasks tick once a second: the dashboard process's CPU
 /// less that of `taskmon run` of the same tasks (the tasks without the dashboard), 10 s each.
 pub fn cpu_100k() {
-    let window = Duration::from_secs(10);
     let dir = tempfile::tempdir().unwrap();
     // Every second, not every 100 ms: 1,000,000 ticks a second would take both cores and
     // leave nothing to tell the dashboard's share apart.
     let scenario = many_tasks_scenario(dir.path(), "1s");
-    let mut dashboard = pty::Session::start(&["--scenario".as_ref(), scenario.as_os_str()], &[]);
-    dashboard.wait_until("the dashboard is up", |s| s.screen().contains("of 100000"));
-    std::thread::sleep(Duration::from_secs(2));
-    let pid = dashboard.child.process_id().unwrap();
-    let before = cpu_seconds(pid);
-    std::thread::sleep(window);
-    let ours = (cpu_seconds(pid) - before) / window.as_secs_f64();
-    dashboard.keys("K");
-    dashboard.keys("q");
-    dashboard.wait_for_exit();
-
-    let mut headless = std::process::Command::new(TASKMON)
-        .args(["run", "--for", "14s", "--scenario"])
-        .arg(&scenario)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
-    let before = cpu_seconds(headless.id());
-    std::thread::sleep(window);
-    let baseline = (cpu_seconds(headless.id()) - before) / window.as_secs_f64();
-    let _ = headless.kill();
-    let _ = headless.wait();
+    let args = ["--scenario".as_ref(), scenario.as_os_str()];
+    let (ours, baseline) = dashboard_and_run_cpu(&args, "of 100000", Duration::from_secs(2));
     row(
         "dashboard CPU over 100k ticking",
         format!("{:.1}% core", ours * 100.0),
@@ -402,11 +392,5 @@ pub fn cpu_100k() {
 
 /// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into the struct it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    super::cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }

@@ -1,14 +1,12 @@
 //! What serving costs the program: its tasks' ticks with a dashboard attached, and with a
 //! watcher that stopped reading, against the same program not serving, in the same run.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use taskmon::serve::Endpoint;
 use taskmon::{JournalConfig, Supervisor, TaskDef};
-use tokio::sync::Notify;
 
-use super::ticks::{Loop, Window, measure, run_loop};
+use super::ticks::{Loop, Window, measure, spawn_tickers};
 use super::{Rounds, TASKMON, TASKS, pty, row, runtime};
 
 const ROUNDS: usize = 3;
@@ -56,19 +54,7 @@ fn program(client: Client) -> Window {
     let socket = dir.path().join("bench.sock");
     runtime().block_on(async {
         let sup = Supervisor::new().unwrap();
-        let start = Arc::new(Notify::new());
-        for i in 0..TASKS {
-            let start = start.clone();
-            let def = TaskDef::new(format!("t{i}"), move |mut ctx| async move {
-                let token = ctx.token().clone();
-                run_loop(Loop::Sleep(Duration::from_millis(10)), token, start, || {
-                    ctx.tick();
-                })
-                .await;
-            })
-            .journal(JournalConfig::OFF);
-            sup.spawn(def).unwrap();
-        }
+        let start = spawn_tickers(&sup, Loop::Sleep(Duration::from_millis(10)));
         sup.spawn(
             TaskDef::new("churn", |ctx| async move {
                 let mut n = 0u64;

@@ -147,21 +147,27 @@ fn bare(kind: Loop) -> Window {
 fn supervised(kind: Loop) -> Window {
     runtime().block_on(async {
         let sup = Supervisor::new().unwrap();
-        let start = Arc::new(Notify::new());
-        for i in 0..TASKS {
-            let start = start.clone();
-            let def = TaskDef::new(format!("t{i}"), move |mut ctx| async move {
-                let token = ctx.token().clone();
-                run_loop(kind, token, start, || {
-                    ctx.tick();
-                })
-                .await;
-            })
-            .journal(JournalConfig::OFF);
-            sup.spawn(def).unwrap();
-        }
+        let start = spawn_tickers(&sup, kind);
         let window = measure(&start, || sup.tick_counts().iter().sum()).await;
         sup.shutdown(Duration::from_secs(5)).await;
         window
     })
+}
+
+/// `TASKS` supervised tasks running `kind` without journals, started by the notify returned.
+pub fn spawn_tickers(sup: &Supervisor, kind: Loop) -> Arc<Notify> {
+    let start = Arc::new(Notify::new());
+    for i in 0..TASKS {
+        let start = start.clone();
+        let def = TaskDef::new(format!("t{i}"), move |mut ctx| async move {
+            let token = ctx.token().clone();
+            run_loop(kind, token, start, || {
+                ctx.tick();
+            })
+            .await;
+        })
+        .journal(JournalConfig::OFF);
+        sup.spawn(def).unwrap();
+    }
+    start
 }

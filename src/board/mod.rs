@@ -406,6 +406,13 @@ impl Board {
         (selected, offset.min(self.view.len().saturating_sub(height)))
     }
 
+    /// The rows `query` shows as they are now, for a request about them.
+    fn lay_out_now(&mut self, query: &Query) {
+        self.filter.text = query.filter.clone();
+        self.read_tasks();
+        self.lay_out(query, self.sup.uptime());
+    }
+
     /// Orders the rows again: filter, sort, tree.
     fn lay_out(&mut self, query: &Query, uptime: Duration) {
         let candidates: Vec<TaskId> = (1..=self.catalog.len() as TaskId)
@@ -534,9 +541,7 @@ impl Board {
                 );
             }
             Command::Shown { verb } => {
-                self.filter.text = query.filter.clone();
-                self.read_tasks();
-                self.lay_out(query, self.sup.uptime());
+                self.lay_out_now(query);
                 let ids: Vec<TaskId> = self.view.iter().map(|r| r.id).collect();
                 let done = self.each(verb, &ids);
                 let verb = if verb == Verb::Stop {
@@ -584,9 +589,7 @@ impl Board {
                 }
             }
             Command::CountShown => {
-                self.filter.text = query.filter.clone();
-                self.read_tasks();
-                self.lay_out(query, self.sup.uptime());
+                self.lay_out_now(query);
                 let text = format!("filter `{}`: {} shown", query.filter, self.view.len());
                 self.say(text, None);
             }
