@@ -14,7 +14,7 @@ use std::io::{self, BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use crate::supervisor::entry::TaskEntry;
 use crate::supervisor::run_dir::journal_file_name;
@@ -60,8 +60,8 @@ pub struct Ledger {
     ticks: AtomicU64,
     persisted: AtomicU64,
     lost: AtomicU64,
-    /// Why the journal stopped being written, once it has.
-    error: OnceLock<Arc<str>>,
+    /// Why the journal stopped being written in the current run, once it has.
+    error: Mutex<Option<Arc<str>>>,
 }
 
 /// A consistent reading of a [`Ledger`].
@@ -112,7 +112,21 @@ impl Ledger {
 
     /// Why the journal stopped being written, if it did.
     pub fn error(&self) -> Option<Arc<str>> {
-        self.error.get().cloned()
+        self.error.lock().map_or(None, |e| e.clone())
+    }
+
+    /// The first failure of this run's journal is kept.
+    fn set_error(&self, error: Arc<str>) {
+        if let Ok(mut kept) = self.error.lock() {
+            kept.get_or_insert(error);
+        }
+    }
+
+    /// A new run writes its journal afresh: the last run's failure is no longer its row's.
+    pub(crate) fn clear_error(&self) {
+        if let Ok(mut kept) = self.error.lock() {
+            *kept = None;
+        }
     }
 
     /// Reads `persisted` and `lost` before `ticks`: both only grow after the ticks they account
@@ -261,7 +275,7 @@ impl Journal {
         self.broken = true;
         let pending = std::mem::take(&mut self.pending);
         self.ledger().book_lost(pending);
-        let _ = self.ledger().error.set(error.to_string().into());
+        self.ledger().set_error(error.to_string().into());
         error
     }
 }

@@ -1,7 +1,7 @@
 //! One supervised task's shared record: written by the task and the supervisor, read lock-free by
 //! snapshots.
 
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -33,8 +33,8 @@ pub(crate) const FLAG_DETACHED: u8 = 16;
 /// times per task, not once per field.
 #[repr(C)]
 pub(crate) struct TaskEntry {
-    /// `State::code()` of the end state; 0 while the task runs, [`FINISHING`] while its end is
-    /// being recorded.
+    /// `State::code()` of the end state, 0 while the task runs; [`CLAIMED`] is added while a
+    /// claimant records a change, and readers go on seeing the state before it until then.
     end: AtomicU8,
     flags: AtomicU8,
     /// Tasks on tokio's blocking pool cannot be aborted once started.
@@ -57,8 +57,9 @@ pub(crate) struct TaskEntry {
     cleanup_progress: AtomicU32,
     /// Woken once the task's end has been recorded.
     ended: Notify,
-    /// The current run's handle.
-    abort_handle: Mutex<Option<AbortHandle>>,
+    /// The current run: held while a request stamps its moment or acts on the run, and while
+    /// a new run replaces the last, so that no request falls between two runs.
+    run: Mutex<Run>,
     /// The name as given: moved in at spawn, not copied.
     pub name: String,
     /// The name shared with events and snapshots, made the first time one needs it.
@@ -130,9 +131,39 @@ pub(crate) struct Restartable {
     pub history: Mutex<RestartHistory>,
 }
 
-/// The end code of a task whose end is being recorded: still live to readers, and no longer
-/// open to being abandoned.
-const FINISHING: u8 = u8::MAX;
+/// Added to the end code of a task claimed for a change (its end being recorded, a restart):
+/// readers still see the state before the claim, and no other claim succeeds.
+const CLAIMED: u8 = 0x80;
+
+/// Which run of a task is current, and its handle (set once the run has started).
+#[derive(Default)]
+struct Run {
+    number: u64,
+    abort: Option<AbortHandle>,
+}
+
+/// What a request found when it reached a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reached {
+    /// The task has ended: nothing to do.
+    Ended,
+    /// It was waiting out a restart backoff and is now claimed: the requester ends it.
+    InBackoff,
+    /// It runs: the request's moment is stamped (`new`: for the first time) on run `run`.
+    Live { new: bool, run: u64 },
+}
+
+/// What became of an attempt to start a new run of a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NewRun {
+    /// The task was not in the state the new run starts from: nothing changed.
+    Refused,
+    /// A stop or an abort reached the task after its restart was decided: instead of running
+    /// again it ends, in this state; it is claimed, and the caller records the end.
+    Asked(State),
+    /// The new run's stamps are reset and its token in place; it counts as running.
+    Started,
+}
 
 impl TaskEntry {
     #[allow(clippy::too_many_arguments)]
@@ -171,7 +202,7 @@ impl TaskEntry {
             restart: OnceLock::new(),
             children: Mutex::new(Vec::new()),
             child_count: AtomicU32::new(0),
-            abort_handle: Mutex::new(None),
+            run: Mutex::new(Run::default()),
         }
     }
 
@@ -200,7 +231,7 @@ impl TaskEntry {
     /// The end state; `None` while the task runs. Everything recorded before the end — the
     /// join's stamp, the panic message, the final ledger — is visible once this is `Some`.
     pub fn end_state(&self) -> Option<State> {
-        State::from_code(self.end.load(Ordering::Acquire))
+        State::from_code(self.end.load(Ordering::Acquire) & !CLAIMED)
     }
 
     /// Claims the right to record the end of the task's run; only the first claim succeeds, so a
@@ -210,21 +241,74 @@ impl TaskEntry {
     }
 
     /// Claims the task in the state whose code is `from` (0: running) for changing it; only one
-    /// claim succeeds.
+    /// claim succeeds. The state readers see does not change until the claimant sets one.
     pub fn claim(&self, from: u8) -> bool {
-        let claimed = self
-            .end
-            .compare_exchange(from, FINISHING, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if claimed {
-            self.publish_state();
-        }
-        claimed
+        self.end
+            .compare_exchange(from, from | CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
-    /// Readies a claimed task for a new run: the stamps of the last run are cleared but its
-    /// spawn, and it counts as running again.
-    pub fn begin_run(&self, token: Option<CancellationToken>) {
+    fn run(&self) -> std::sync::MutexGuard<'_, Run> {
+        // A panic while it was held cannot leave a run half changed: every change under it
+        // is a few stores.
+        self.run
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A request (`kind`: stop, abort, escalation) reaches the task at `now`: stamped on the
+    /// current run, or the task claimed from its backoff, or nothing if it has ended. Never
+    /// between two runs: a new run begins under the same lock.
+    pub fn reach(&self, kind: EventKind, now: Duration) -> Reached {
+        let run = self.run();
+        if self.claim(State::Restarting.code()) {
+            return Reached::InBackoff;
+        }
+        if self.is_ended() {
+            return Reached::Ended;
+        }
+        Reached::Live {
+            new: self.mark(kind, now),
+            run: run.number,
+        }
+    }
+
+    /// Cancels run `run`'s token, unless another run has begun since the stop was stamped.
+    pub fn cancel_run(&self, run: u64) {
+        let current = self.run();
+        if current.number == run {
+            self.token().cancel();
+        }
+    }
+
+    /// Aborts run `run` (at its next `.await`), unless another run has begun since. A run whose
+    /// handle is not set yet is aborted when it is (see [`TaskEntry::set_abort_handle`]).
+    pub fn abort_run(&self, run: u64) {
+        let current = self.run();
+        if current.number == run
+            && let Some(handle) = &current.abort
+        {
+            handle.abort();
+        }
+    }
+
+    /// Starts a new run of a task whose state is `from`: the stamps of the last run are cleared
+    /// but its spawn, the new token put in place (if the last one may be spent), and it counts
+    /// as running again. Its handle follows with [`TaskEntry::set_abort_handle`].
+    pub fn begin_run(&self, from: State, token: Option<CancellationToken>) -> NewRun {
+        let mut run = self.run();
+        if !self.claim(from.code()) {
+            return NewRun::Refused;
+        }
+        if from == State::Restarting {
+            // Stamped after the restart was decided, before this claim.
+            if self.reached(EventKind::AbortRequested) || self.reached(EventKind::Escalated) {
+                return NewRun::Asked(State::Aborted);
+            }
+            if self.reached(EventKind::StopRequested) {
+                return NewRun::Asked(State::Stopped);
+            }
+        }
         for stamp in &self.milestones[1..] {
             stamp.store(0, Ordering::Relaxed);
         }
@@ -234,11 +318,15 @@ impl TaskEntry {
             !(FLAG_BUSY | FLAG_DROP_RAN | FLAG_ABORT_IGNORED),
             Ordering::AcqRel,
         );
+        self.ledger.clear_error();
         if let Some(token) = token {
             self.token.store(Arc::new(token));
         }
+        run.number += 1;
+        run.abort = None;
         self.end.store(0, Ordering::Release);
         self.publish_state();
+        NewRun::Started
     }
 
     /// The current run's token.
@@ -246,15 +334,14 @@ impl TaskEntry {
         self.token.load()
     }
 
+    /// The current run's handle, once it has started. An abort stamped before it was set (an
+    /// abort-all racing the spawn, an abort between a restart and its start) takes effect now.
     pub fn set_abort_handle(&self, handle: AbortHandle) {
-        *self.abort_handle.lock().expect("abort handle") = Some(handle);
-    }
-
-    /// Aborts the current run (at its next `.await`).
-    pub fn abort(&self) {
-        if let Some(handle) = self.abort_handle.lock().expect("abort handle").as_ref() {
+        let mut run = self.run();
+        if self.reached(EventKind::AbortRequested) || self.reached(EventKind::Escalated) {
             handle.abort();
         }
+        run.abort = Some(handle);
     }
 
     pub fn set_panic_message(&self, message: Arc<str>) {
@@ -398,10 +485,18 @@ impl TaskEntry {
     /// Brings the task's byte in the state table up to date after a change of its end or its
     /// stamps. Whoever stores last has read the state after every change before it, so
     /// concurrent changes cannot leave an older state in the table.
+    ///
+    /// The fences make that true: with a change `D` by another writer, either this writer's
+    /// second fence comes first in the fences' single order, and then the other writer's
+    /// store to the table comes after this one's (and its reading after `D` wins); or it comes
+    /// after the other's first fence, and then this writer's second reading sees `D`.
+    /// Without them a store may pass a later load (x86 allows it) and an old state stays.
     fn publish_state(&self) {
+        fence(Ordering::SeqCst);
         loop {
             let state = self.state();
             self.state_slot.store(state);
+            fence(Ordering::SeqCst);
             if self.state() == state {
                 return;
             }
@@ -414,5 +509,29 @@ impl TaskEntry {
     pub fn state(&self) -> State {
         self.end_state()
             .unwrap_or_else(|| State::live(|kind| self.reached(kind)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A claim changes nothing readers see: a task claimed out of its backoff (to be stopped,
+    /// or run again) still reads `restarting`, in its record and in the state table, until the
+    /// claimant sets what comes next.
+    #[tokio::test]
+    async fn a_claimed_task_reads_as_it_was_until_its_next_state() {
+        let entry = TaskEntry::for_test(1, "t");
+        assert!(entry.begin_end());
+        entry.set_end_state(State::Restarting);
+        assert!(entry.claim(State::Restarting.code()));
+        assert_eq!(entry.state(), State::Restarting);
+        assert_eq!(entry.hub.states.read(1), vec![State::Restarting]);
+        assert!(
+            !entry.claim(State::Restarting.code()),
+            "one claim at a time"
+        );
+        entry.set_end_state(State::Stopped);
+        assert_eq!(entry.hub.states.read(1), vec![State::Stopped]);
     }
 }

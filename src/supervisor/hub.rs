@@ -79,6 +79,18 @@ impl Hub {
         }
     }
 
+    /// Counts `entry`'s task ended for good. A detached task was never counted among the tasks
+    /// shutdown waits for; only its journal's place is given back.
+    pub fn settle(&self, entry: &TaskEntry) {
+        if entry.is_detached() {
+            if entry.journaled {
+                self.journal_slots.release();
+            }
+        } else {
+            self.task_ended(entry.journaled);
+        }
+    }
+
     /// Waits until no task is left running.
     pub async fn all_ended(&self) {
         loop {
@@ -159,16 +171,21 @@ impl Hub {
         }
     }
 
+    /// Hands `delivery` to every subscriber. One that panics is dropped like one that wants no
+    /// more: its panic must not cut short what the task or the supervisor was recording.
     fn deliver(&self, delivery: Delivery) {
         let subscribers = self.subscribers.load();
         let mut gone = Vec::new();
+        let hand = |s: &Subscriber, delivery: Delivery| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s(delivery))).unwrap_or(false)
+        };
         if let Some((last, others)) = subscribers.split_last() {
             for s in others {
-                if !s(delivery.clone()) {
+                if !hand(s, delivery.clone()) {
                     gone.push(s.clone());
                 }
             }
-            if !last(delivery) {
+            if !hand(last, delivery) {
                 gone.push(last.clone());
             }
         }

@@ -44,7 +44,7 @@ pub use state::{Cleanup, State};
 
 use crate::journal::{Journal, JournalConfig};
 use crate::text::escape;
-use entry::{FLAG_ABORT_IGNORED, FLAG_DETACHED, Restartable, TaskEntry};
+use entry::{FLAG_ABORT_IGNORED, FLAG_DETACHED, NewRun, Reached, Restartable, TaskEntry};
 pub use restart::{Restart, RestartLimit, RestartPolicy};
 pub use task::{
     AsyncTask, BlockingTask, BoxedTask, Launch, RestartableBlockingTask, RestartableTask,
@@ -502,8 +502,7 @@ impl Supervisor {
     /// [`Supervisor::joined`] for the outcome.
     pub fn stop(&self, id: TaskId) -> Result<(), SupervisorError> {
         let entry = self.inner.live_entry(id)?;
-        let registry = self.inner.registry.read().expect("registry");
-        self.inner.request_stops(&registry, [&entry]);
+        self.inner.request_stops(vec![entry]);
         Ok(())
     }
 
@@ -512,25 +511,21 @@ impl Supervisor {
     pub fn abort(&self, id: TaskId) -> Result<(), SupervisorError> {
         let entry = self.inner.live_entry(id)?;
         self.inner
-            .abort_tasks([&entry], EventKind::AbortRequested, None);
+            .abort_tasks(vec![entry], EventKind::AbortRequested, None);
         Ok(())
     }
 
     /// Requests a graceful stop of every task still running. Returns how many were asked.
     pub fn stop_all(&self) -> usize {
-        let registry = self.inner.registry.read().expect("registry");
-        self.inner
-            .request_stops(&registry, registry.iter().filter(|e| e.is_reachable()))
+        self.inner.request_stops(self.inner.reachable())
     }
 
     /// Aborts every task still running. Returns how many were asked. During a shutdown this
     /// cuts its grace period short.
     pub fn abort_all(&self) -> usize {
-        let registry = self.inner.registry.read().expect("registry");
-        let live = registry.iter().filter(|e| e.is_reachable());
         let asked = self
             .inner
-            .abort_tasks(live, EventKind::AbortRequested, None);
+            .abort_tasks(self.inner.reachable(), EventKind::AbortRequested, None);
         if self.is_shutting_down() {
             self.inner.aborted_all.cancel();
         }
@@ -554,32 +549,38 @@ impl Supervisor {
                 name: escape(&entry.name).into_owned(),
             });
         };
-        // As a spawn: under the registry's lock, so a racing shutdown sees it or refuses it.
-        let _registry = inner.registry.write().expect("registry");
-        if inner.is_closed() {
-            return Err(SupervisorError::ShuttingDown);
+        {
+            // As a spawn: under the registry's lock, so a racing shutdown sees it or refuses it.
+            let registry = inner.registry.write().expect("registry");
+            if inner.is_closed() {
+                return Err(SupervisorError::ShuttingDown);
+            }
+            if entry.journaled && !inner.hub.journal_slots.take() {
+                return Err(SupervisorError::TooManyJournals {
+                    name: entry.name.clone(),
+                    capacity: inner.hub.journal_slots.capacity,
+                });
+            }
+            // The last run's token may be spent: the new run gets its own, under its parent's
+            // if the parent still runs — unless it is detached, out of its parent's reach.
+            let parent = entry
+                .parent
+                .filter(|_| !entry.is_detached())
+                .and_then(|p| registry.get(usize::try_from(p).ok()?.checked_sub(1)?))
+                .filter(|p| !p.is_ended());
+            let token = parent.map_or_else(CancellationToken::new, |p| p.token().child_token());
+            if entry.begin_run(state, Some(token)) != NewRun::Started {
+                if entry.journaled {
+                    inner.hub.journal_slots.release();
+                }
+                return Err(SupervisorError::StillRunning(id));
+            }
+            if !entry.is_detached() {
+                inner.hub.task_started();
+            }
         }
-        if !entry.claim(state.code()) {
-            return Err(SupervisorError::StillRunning(id));
-        }
-        if entry.journaled && !inner.hub.journal_slots.take() {
-            entry.set_end_state(state);
-            return Err(SupervisorError::TooManyJournals {
-                name: entry.name.clone(),
-                capacity: inner.hub.journal_slots.capacity,
-            });
-        }
-        inner.hub.task_started();
         restart.history.lock().expect("restarts").forget();
-        // The last run's token may be spent: the new run gets its own, under its parent's if the
-        // parent still runs.
-        let token = entry
-            .parent
-            .and_then(|p| inner.entry(p).ok())
-            .filter(|p| !p.is_ended())
-            .map_or_else(CancellationToken::new, |p| p.token().child_token());
-        drop(_registry);
-        inner.run_again(&entry, Some(token), true);
+        inner.start_run(&entry, true);
         Ok(())
     }
 
@@ -925,22 +926,25 @@ impl Inner {
         self.restart_jitter
     }
 
-    /// Runs a task again after `delay`, unless a stop or an abort ends it meanwhile.
+    /// Runs a task again after `delay`, unless a stop or an abort ends it meanwhile (or came
+    /// after the restart was decided: then it ends as that request asked).
     pub(crate) fn schedule_restart(self: &Arc<Self>, entry: Arc<TaskEntry>, delay: Duration) {
         let inner = Arc::downgrade(self);
         self.control.spawn(async move {
             tokio::time::sleep(delay).await;
-            if let Some(inner) = inner.upgrade()
-                && entry.claim(State::Restarting.code())
-            {
-                inner.run_again(&entry, None, false);
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            match entry.begin_run(State::Restarting, None) {
+                NewRun::Started => inner.start_run(&entry, false),
+                NewRun::Asked(state) => inner.end_claimed(&entry, state),
+                NewRun::Refused => {}
             }
         });
     }
 
-    /// Starts a new run of a claimed task that can be run again, with `token` for it if the last
-    /// run's is spent.
-    fn run_again(&self, entry: &Arc<TaskEntry>, token: Option<CancellationToken>, by_hand: bool) {
+    /// Starts the new run of a task that [`TaskEntry::begin_run`] readied.
+    fn start_run(&self, entry: &Arc<TaskEntry>, by_hand: bool) {
         let restart = entry
             .restart
             .get()
@@ -950,7 +954,6 @@ impl Inner {
             history.total += 1;
             history.total
         };
-        entry.begin_run(token);
         self.hub
             .emit(entry, EventKind::Restarted, || Detail::Restarted {
                 attempt,
@@ -960,68 +963,95 @@ impl Inner {
         entry.set_abort_handle((restart.relaunch)(ctx, end, &self.tasks));
     }
 
+    /// Records the end of a claimed task that is not running (it was waiting out a backoff):
+    /// joined at once, as `state`, and counted ended.
+    fn end_claimed(&self, entry: &TaskEntry, state: State) {
+        let now = self.hub.since_epoch();
+        entry.mark(EventKind::Joined, now);
+        entry.set_end_state(state);
+        if self.hub.listening() {
+            let joined = Detail::Joined {
+                state,
+                stop_latency: Some(Duration::ZERO),
+            };
+            self.hub.send(entry, EventKind::Joined, now, joined);
+        }
+        self.hub.settle(entry);
+    }
+
     fn journal_path_of(&self, entry: &TaskEntry) -> PathBuf {
         self.journal_dir
             .join(journal_file_name(entry.id, &entry.name))
     }
 
+    /// Every task stop-all, abort-all and shutdown reach, taken out of the registry so that no
+    /// lock is held while they are asked (a subscriber told of it may spawn).
+    fn reachable(&self) -> Vec<Arc<TaskEntry>> {
+        let registry = self.registry.read().expect("registry");
+        registry
+            .iter()
+            .filter(|e| e.is_reachable())
+            .cloned()
+            .collect()
+    }
+
     /// Cancels the tokens of `roots` and of their descendants, and arms one escalation timer
     /// for all of them: a graceful stop of ten thousand tasks is one timer, not ten thousand.
     /// Returns how many tasks were newly asked to stop.
-    fn request_stops<'a>(
-        self: &Arc<Self>,
-        registry: &'a [Arc<TaskEntry>],
-        roots: impl IntoIterator<Item = &'a Arc<TaskEntry>>,
-    ) -> usize {
+    fn request_stops(self: &Arc<Self>, roots: Vec<Arc<TaskEntry>>) -> usize {
         let grace = self.grace();
         let now = self.hub.since_epoch();
         let deadline = now.saturating_add(grace);
         let at = self.hub.listening().then(|| self.hub.wall_time(now));
-        let mut queue: Vec<(&TaskEntry, Option<TaskId>)> =
-            roots.into_iter().map(|e| (&**e, None)).collect();
-        queue.reverse();
+        let mut queue: Vec<(Arc<TaskEntry>, Option<TaskId>)> =
+            roots.into_iter().rev().map(|e| (e, None)).collect();
         let mut events = Vec::new();
         let mut asked = Vec::new();
         let mut ended = Vec::new();
         while let Some((entry, cascaded_from)) = queue.pop() {
-            if entry.is_ended() {
-                continue;
-            }
             let detail = Detail::StopRequested {
                 grace,
                 cascaded_from,
             };
-            if self.end_in_backoff(
-                entry,
-                State::Stopped,
-                now,
-                at,
-                (EventKind::StopRequested, detail.clone()),
-                &mut events,
-            ) {
-                ended.push(entry);
-                continue;
-            }
-            if !entry.mark(EventKind::StopRequested, now) {
-                continue;
-            }
+            let run = match entry.reach(EventKind::StopRequested, now) {
+                Reached::Ended | Reached::Live { new: false, .. } => continue,
+                Reached::InBackoff => {
+                    self.end_in_backoff(
+                        &entry,
+                        State::Stopped,
+                        now,
+                        at,
+                        (EventKind::StopRequested, detail),
+                        &mut events,
+                    );
+                    ended.push(entry);
+                    continue;
+                }
+                Reached::Live { new: true, run } => run,
+            };
             if let Some(at) = at {
-                events.push(hub::event(entry, EventKind::StopRequested, now, at, detail));
+                events.push(hub::event(
+                    &entry,
+                    EventKind::StopRequested,
+                    now,
+                    at,
+                    detail,
+                ));
             }
             entry.set_escalation_deadline(deadline);
             for child in entry.children() {
-                if let Some(child) = registry.get(child as usize - 1) {
+                if let Ok(child) = self.entry(child) {
                     queue.push((child, Some(entry.id)));
                 }
             }
-            asked.push(entry);
+            asked.push((entry, run));
         }
         // Told before any token is cancelled, so every task's `stop_requested` comes before
         // what the task does next.
         self.hub.send_batch(events);
         self.settle(&ended);
-        for entry in &asked {
-            entry.token().cancel();
+        for (entry, run) in &asked {
+            entry.cancel_run(*run);
         }
         let asked_total = asked.len() + ended.len();
         if !asked.is_empty() {
@@ -1040,34 +1070,37 @@ impl Inner {
 
     /// Aborts every task whose stop was due by `deadline` and that has not been joined.
     fn escalate_overdue(&self, deadline: Duration, grace: Duration) {
-        let registry = self.registry.read().expect("registry");
-        let overdue = registry.iter().filter(|e| {
-            !e.is_ended() && e.escalation_deadline().is_some_and(|due| due <= deadline)
-        });
+        let overdue: Vec<_> = {
+            let registry = self.registry.read().expect("registry");
+            registry
+                .iter()
+                .filter(|e| {
+                    !e.is_ended() && e.escalation_deadline().is_some_and(|due| due <= deadline)
+                })
+                .cloned()
+                .collect()
+        };
         self.abort_tasks(overdue, EventKind::Escalated, Some(grace));
     }
 
     /// Shutdown's grace is over: every task still running is aborted, whenever its own stop
     /// would have escalated.
     fn escalate_all(&self, grace: Duration) {
-        let registry = self.registry.read().expect("registry");
-        let live = registry.iter().filter(|e| e.is_reachable());
-        self.abort_tasks(live, EventKind::Escalated, Some(grace));
+        self.abort_tasks(self.reachable(), EventKind::Escalated, Some(grace));
     }
 
     /// Gives up on every task still not joined after its abort: it ends `abandoned`.
     fn abandon_unjoined(&self) {
-        let registry = self.registry.read().expect("registry");
-        for entry in registry.iter().filter(|e| e.is_reachable()) {
+        for entry in self.reachable() {
             if !entry.begin_end() {
                 continue;
             }
             let detail = || Detail::Abandoned {
                 after: ABANDON_AFTER,
             };
-            self.hub.emit(entry, EventKind::Abandoned, detail);
+            self.hub.emit(&entry, EventKind::Abandoned, detail);
             entry.set_end_state(State::Abandoned);
-            self.hub.task_ended(entry.journaled);
+            self.hub.settle(&entry);
         }
     }
 
@@ -1075,9 +1108,8 @@ impl Inner {
         Duration::from_nanos(self.grace_nanos.load(Ordering::Relaxed))
     }
 
-    /// Ends a task waiting out its restart backoff at once, as `state`, when a stop or an abort
-    /// (`request`) reaches it: no restart follows. Its events join `events`. Returns whether it
-    /// was such a task.
+    /// Ends a task claimed out of its restart backoff at once, as `state`, when a stop or an
+    /// abort (`request`) reached it: no restart follows. Its events join `events`.
     fn end_in_backoff(
         &self,
         entry: &TaskEntry,
@@ -1086,10 +1118,7 @@ impl Inner {
         at: Option<DateTime<Local>>,
         (request, detail): (EventKind, Detail),
         events: &mut Vec<Event>,
-    ) -> bool {
-        if !entry.claim(State::Restarting.code()) {
-            return false;
-        }
+    ) {
         entry.mark(request, now);
         entry.mark(EventKind::Joined, now);
         entry.set_end_state(state);
@@ -1101,14 +1130,13 @@ impl Inner {
             };
             events.push(hub::event(entry, EventKind::Joined, now, at, joined));
         }
-        true
     }
 
     /// Counts tasks ended by [`Inner::end_in_backoff`] as ended for good, once their events are
     /// out.
-    fn settle(&self, ended: &[&TaskEntry]) {
+    fn settle(&self, ended: &[Arc<TaskEntry>]) {
         for entry in ended {
-            self.hub.task_ended(entry.journaled);
+            self.hub.settle(entry);
         }
     }
 
@@ -1116,9 +1144,9 @@ impl Inner {
     /// goes out in one batch before any abort, so a task's `joined` never comes before the
     /// request that ended it. A started blocking-pool task cannot be aborted: it is flagged, and
     /// its event says so. Returns how many tasks were asked.
-    fn abort_tasks<'a>(
+    fn abort_tasks(
         &self,
-        entries: impl IntoIterator<Item = &'a Arc<TaskEntry>>,
+        entries: Vec<Arc<TaskEntry>>,
         kind: EventKind,
         grace: Option<Duration>,
     ) -> usize {
@@ -1128,36 +1156,43 @@ impl Inner {
         let mut asked = Vec::new();
         let mut ended = Vec::new();
         for entry in entries {
-            if entry.is_ended() {
-                continue;
-            }
             let detail = Detail::Aborting {
                 grace,
                 ignored: false,
             };
-            if self.end_in_backoff(entry, State::Aborted, now, at, (kind, detail), &mut events) {
-                ended.push(&**entry);
-                continue;
-            }
+            let (new, run) = match entry.reach(kind, now) {
+                Reached::Ended => continue,
+                Reached::InBackoff => {
+                    self.end_in_backoff(
+                        &entry,
+                        State::Aborted,
+                        now,
+                        at,
+                        (kind, detail),
+                        &mut events,
+                    );
+                    ended.push(entry);
+                    continue;
+                }
+                Reached::Live { new, run } => (new, run),
+            };
             if entry.on_blocking_pool {
                 entry.set_flag(FLAG_ABORT_IGNORED, true);
             }
             // Asked again, it is aborted again, but the moment and the event are the first's.
-            if entry.mark(kind, now)
-                && let Some(at) = at
-            {
+            if new && let Some(at) = at {
                 let detail = Detail::Aborting {
                     grace,
                     ignored: entry.on_blocking_pool,
                 };
-                events.push(hub::event(entry, kind, now, at, detail));
+                events.push(hub::event(&entry, kind, now, at, detail));
             }
-            asked.push(entry);
+            asked.push((entry, run));
         }
         self.hub.send_batch(events);
         self.settle(&ended);
-        for entry in &asked {
-            entry.abort();
+        for (entry, run) in &asked {
+            entry.abort_run(*run);
         }
         asked.len() + ended.len()
     }

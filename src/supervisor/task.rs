@@ -297,17 +297,8 @@ impl EndGuard {
 impl Drop for EndGuard {
     fn drop(&mut self) {
         let entry = &self.entry;
-        if !record_end(entry, self.outcome.take()) {
-            return;
-        }
-        if entry.is_detached() {
-            // Never counted among the tasks shutdown waits for; its journal's place is given
-            // back all the same.
-            if entry.journaled {
-                entry.hub.journal_slots.release();
-            }
-        } else {
-            entry.hub.task_ended(entry.journaled);
+        if record_end(entry, self.outcome.take()) {
+            entry.hub.settle(entry);
         }
     }
 }
@@ -321,14 +312,14 @@ fn record_end(entry: &Arc<TaskEntry>, outcome: Option<Outcome>) -> bool {
         return false;
     }
     let hub = &entry.hub;
+    // Read once: a request stamped after this reading finds the task restarting (and ends it
+    // there) or ended, never a run that decided on two different readings.
+    let stop_asked = entry.reached(EventKind::StopRequested);
+    let asked = stop_asked || entry.reached(EventKind::AbortRequested);
     let mut state = match outcome {
         // The stamp first: `is_cancelled` takes a lock, and it is only needed for a token
         // the task's own code cancelled.
-        Some(Outcome::Returned)
-            if entry.reached(EventKind::StopRequested) || entry.token().is_cancelled() =>
-        {
-            State::Stopped
-        }
+        Some(Outcome::Returned) if stop_asked || entry.token().is_cancelled() => State::Stopped,
         Some(Outcome::Returned) => State::Finished,
         Some(Outcome::Panicked(message)) => {
             let message: Arc<str> = crate::text::capped(&message).into();
@@ -345,7 +336,7 @@ fn record_end(entry: &Arc<TaskEntry>, outcome: Option<Outcome>) -> bool {
         }
         None => State::Aborted,
     };
-    if let Some(restart) = restart_due(entry, state) {
+    if let Some(restart) = restart_due(entry, state, asked) {
         match restart {
             Restart::After(delay, attempt) => {
                 entry.set_end_state(State::Restarting);
@@ -396,14 +387,13 @@ enum Restart {
 
 /// Whether the task's restart policy covers this end: a panic or a return of its own, that no
 /// person or program asked for, outside a shutdown.
-fn restart_due(entry: &TaskEntry, end: State) -> Option<Restart> {
+fn restart_due(entry: &TaskEntry, end: State, asked: bool) -> Option<Restart> {
     let restart = entry.restart.get()?;
     let panicked = match end {
         State::Panicked => true,
         State::Finished => false,
         _ => return None,
     };
-    let asked = entry.reached(EventKind::StopRequested) || entry.reached(EventKind::AbortRequested);
     if asked || !restart.policy.covers(panicked) {
         return None;
     }
