@@ -163,12 +163,15 @@ pub fn main(args: CtlArgs) -> ExitCode {
     }
 }
 
-/// Prints `text` to stdout; a closed stdout ends quietly.
+/// Prints `text` to stdout. A reader that went away (`| head -1`) ends `ctl` quietly with 0,
+/// as it does `taskmon run`: what it asked of the program has been done.
 fn print(text: &str) -> Result<(), ClientError> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| ClientError::Lost(format!("stdout: {e}")))
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(ClientError::Lost(format!("stdout: {e}"))),
+    }
 }
 
 fn print_json(value: &Value) -> Result<(), ClientError> {
@@ -248,6 +251,22 @@ async fn list(client: &mut Client) -> Result<Vec<Value>, ClientError> {
     }
 }
 
+/// The rows of `ids` once every one has been joined, as many answers as they take.
+async fn wait(client: &mut Client, ids: &[u64]) -> Result<Vec<Value>, ClientError> {
+    let mut rows = Vec::new();
+    while rows.len() < ids.len() {
+        let answer = client
+            .request(json!({ "type": "wait", "ids": &ids[rows.len()..] }))
+            .await?;
+        let page = answer["rows"].as_array().cloned().unwrap_or_default();
+        if page.is_empty() {
+            return Err(ClientError::Protocol("a wait answered with no rows".into()));
+        }
+        rows.extend(page);
+    }
+    Ok(rows)
+}
+
 async fn act(
     client: &mut Client,
     verb: &str,
@@ -277,8 +296,7 @@ async fn act(
             print(&format!("{verb} requested for {}\n", ids.join(" ")))?;
         }
     } else if !ids.is_empty() {
-        let joined = client.request(json!({ "type": "wait", "ids": ids })).await?;
-        let rows = joined["rows"].as_array().cloned().unwrap_or_default();
+        let rows = wait(client, &ids).await?;
         if json {
             for row in &rows {
                 print_json(row)?;

@@ -544,3 +544,60 @@ async fn a_server_going_away_leaves_another_programs_socket_at_its_path() {
     drop(second);
     assert!(!path.exists());
 }
+
+/// Answers never pass the frame limit: rows of long escaped panic messages come a frame at a
+/// time, for `list` and for `wait`, and every one arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_number_of_long_rows_are_listed_and_waited_for_a_frame_at_a_time() {
+    taskmon::silence_task_panics(true);
+    let (sup, _server, dir) = served(ServeOptions::default());
+    let tasks = 600;
+    for i in 0..tasks {
+        sup.spawn(
+            TaskDef::new(format!("loud-{i}"), |ctx| async move {
+                ctx.cancelled().await;
+                // Escaped, each control character takes several bytes: about 7 KB a row.
+                panic!("{}", "\u{1b}".repeat(2000));
+            })
+            .journal(taskmon::JournalConfig::OFF),
+        )
+        .unwrap();
+    }
+    let mut client = Client::connect(&target(&dir), None).await.unwrap();
+    let ids: Vec<u64> = (2..=tasks + 1).collect();
+    let accepted = client
+        .request(json!({ "type": "stop", "tasks": ["loud"] }))
+        .await
+        .unwrap();
+    assert_eq!(accepted["ids"].as_array().unwrap().len(), tasks as usize);
+    let mut rows = Vec::new();
+    let mut answers = 0;
+    while rows.len() < ids.len() {
+        let answer = client
+            .request(json!({ "type": "wait", "ids": &ids[rows.len()..] }))
+            .await
+            .unwrap();
+        answers += 1;
+        let page = answer["rows"].as_array().unwrap().clone();
+        assert!(!page.is_empty());
+        rows.extend(page);
+    }
+    assert!(answers > 1, "600 rows of 7 KB cannot come in one frame");
+    assert!(rows.iter().all(|r| r["state"] == "panicked"));
+    let mut listed = 0;
+    let mut pages = 0;
+    loop {
+        let answer = client
+            .request(json!({ "type": "list", "offset": listed, "limit": 500 }))
+            .await
+            .unwrap();
+        let page = answer["rows"].as_array().unwrap().len();
+        pages += 1;
+        listed += page;
+        if page == 0 || listed >= answer["total"].as_u64().unwrap() as usize {
+            break;
+        }
+    }
+    assert_eq!(listed, tasks as usize + 1);
+    assert!(pages > 2, "{pages} pages");
+}

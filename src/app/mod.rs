@@ -551,7 +551,7 @@ impl App {
             }
             Action::Accept => {
                 self.mode = Mode::Normal;
-                self.command(Command::CountShown);
+                self.command(Command::CountShown {});
             }
             Action::Close => {
                 self.filter = Filter::default();
@@ -606,8 +606,8 @@ impl App {
             Action::Restart => self.on_chosen(Verb::Restart),
             Action::StopAll if !self.filter.is_empty() => self.ask(Confirm::StopShown),
             Action::AbortAll if !self.filter.is_empty() => self.ask(Confirm::AbortShown),
-            Action::StopAll => self.command(Command::StopAll),
-            Action::AbortAll => self.command(Command::AbortAll),
+            Action::StopAll => self.command(Command::StopAll {}),
+            Action::AbortAll => self.command(Command::AbortAll {}),
             Action::OpenPicker => self.mode = Mode::Picker,
             Action::ToggleHelp => self.mode = Mode::Help,
             Action::Spawn(index) => self.spawn_nth(index),
@@ -620,7 +620,7 @@ impl App {
             Action::Home => self.select(0),
             Action::End => self.select(usize::MAX),
             Action::ToggleDetail => self.detail_focus = !self.detail_focus,
-            Action::ClearEnded => self.command(Command::ClearEnded),
+            Action::ClearEnded => self.command(Command::ClearEnded {}),
             Action::GraceUp => self.set_grace((self.grace + GRACE_STEP).min(GRACE_MAX)),
             Action::GraceDown => {
                 self.set_grace(self.grace.saturating_sub(GRACE_STEP).max(GRACE_STEP))
@@ -815,7 +815,7 @@ impl App {
                 if let Some(quitting) = &mut self.quitting {
                     quitting.escalation_at = None;
                 }
-                self.command(Command::AbortAll);
+                self.command(Command::AbortAll {});
             }
             Urgency::ExitNow => {}
         }

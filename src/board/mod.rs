@@ -36,6 +36,7 @@ const RESORT_EVERY: Duration = Duration::from_secs(1);
 /// What a dashboard wants to see.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serve", serde(deny_unknown_fields))]
 pub struct Query {
     pub filter: String,
     pub sort: Sort,
@@ -159,7 +160,10 @@ impl Verb {
 /// What a dashboard asks of the tasks; the answer comes back as a [`Notice`] in the next frame.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serve", serde(tag = "command", rename_all = "snake_case"))]
+#[cfg_attr(
+    feature = "serve",
+    serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)
+)]
 pub enum Command {
     /// The selected task.
     One {
@@ -175,8 +179,8 @@ pub enum Command {
     Shown {
         verb: Verb,
     },
-    StopAll,
-    AbortAll,
+    StopAll {},
+    AbortAll {},
     Grace {
         grace: Duration,
     },
@@ -185,9 +189,9 @@ pub enum Command {
         kind: String,
     },
     /// Hide the rows of ended tasks.
-    ClearEnded,
+    ClearEnded {},
     /// Say how many tasks the query's filter shows (as it is kept).
-    CountShown,
+    CountShown {},
 }
 
 pub use crate::supervisor::MakeTask;
@@ -554,11 +558,11 @@ impl Board {
                     None,
                 );
             }
-            Command::StopAll => {
+            Command::StopAll {} => {
                 let n = self.sup.stop_all();
                 self.say(format!("graceful stop requested for {n} task(s)"), None);
             }
-            Command::AbortAll => {
+            Command::AbortAll {} => {
                 let n = self.sup.abort_all();
                 self.say(format!("abort requested for {n} task(s)"), None);
             }
@@ -588,12 +592,12 @@ impl Board {
                     Err(e) => self.say(format!("cannot spawn: {e}"), None),
                 }
             }
-            Command::CountShown => {
+            Command::CountShown {} => {
                 self.lay_out_now(query);
                 let text = format!("filter `{}`: {} shown", query.filter, self.view.len());
                 self.say(text, None);
             }
-            Command::ClearEnded => {
+            Command::ClearEnded {} => {
                 let mut cleared = 0;
                 for (i, state) in self.states.iter().enumerate() {
                     if state.is_ended() && !self.cleared[i] {

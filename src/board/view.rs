@@ -180,6 +180,7 @@ impl Filter {
 /// Which column the table is sorted by, and which way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serve", serde(deny_unknown_fields))]
 pub struct Sort {
     pub column: Column,
     pub descending: bool,

@@ -36,7 +36,7 @@ pub(crate) enum Request {
         token: Option<String>,
     },
     /// The program, its counts per state and its grace period.
-    Status,
+    Status {},
     /// Rows `offset..offset + limit` (at most [`MAX_ROWS`]) in id order.
     List {
         /// Rows to skip.
@@ -62,19 +62,19 @@ pub(crate) enum Request {
         ids: Vec<u64>,
     },
     /// Graceful stop of every task.
-    StopAll,
+    StopAll {},
     /// Abort of every task.
-    AbortAll,
+    AbortAll {},
     /// A new grace period for stops requested from now on.
     Grace {
         /// Milliseconds, at most a day.
         ms: u64,
     },
     /// Every lifecycle event from now on, until the client goes.
-    Watch,
+    Watch {},
     /// Become a dashboard: from now on the client sends `query` and `command` and the program
     /// answers each query with a `frame`, worked out by a board it keeps for this client.
-    Attach,
+    Attach {},
     /// What an attached dashboard shows; answered with a `frame` (at most 10 a second).
     Query {
         /// The rows, the window, the selection, the log.
@@ -96,4 +96,72 @@ fn max_rows() -> usize {
 /// An answer that refuses: the connection may be closed after it.
 pub fn error(message: impl std::fmt::Display) -> Value {
     json!({ "type": "error", "message": message.to_string() })
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query() -> Value {
+        serde_json::to_value(crate::board::Query::default()).unwrap()
+    }
+
+    /// One well-formed message of every type a client may send.
+    fn every_request() -> Vec<Value> {
+        let command = |c: Value| json!({ "type": "command", "command": c, "query": query() });
+        vec![
+            json!({ "type": "hello", "version": VERSION }),
+            json!({ "type": "status" }),
+            json!({ "type": "list", "offset": 0, "limit": 10 }),
+            json!({ "type": "stop", "tasks": ["a"] }),
+            json!({ "type": "abort", "tasks": ["a"] }),
+            json!({ "type": "wait", "ids": [1] }),
+            json!({ "type": "stop_all" }),
+            json!({ "type": "abort_all" }),
+            json!({ "type": "grace", "ms": 1000 }),
+            json!({ "type": "watch" }),
+            json!({ "type": "attach" }),
+            json!({ "type": "query", "query": query() }),
+            command(json!({ "command": "one", "verb": "stop", "id": 1 })),
+            command(json!({ "command": "marked", "verb": "abort", "ids": [1] })),
+            command(json!({ "command": "shown", "verb": "restart" })),
+            command(json!({ "command": "stop_all" })),
+            command(json!({ "command": "abort_all" })),
+            command(json!({ "command": "grace", "grace": { "secs": 1, "nanos": 0 } })),
+            command(json!({ "command": "spawn", "kind": "select" })),
+            command(json!({ "command": "clear_ended" })),
+            command(json!({ "command": "count_shown" })),
+        ]
+    }
+
+    fn parse(message: &Value) -> Result<Request, serde_json::Error> {
+        serde_json::from_value(message.clone())
+    }
+
+    /// `{"type":"abort_all","dry_run":true}` aborted every task: a field the program does not
+    /// know may change what the client meant, so every message with one is refused, at every
+    /// level (the message, a dashboard's command, its query, the query's sort).
+    #[test]
+    fn every_request_with_a_field_it_does_not_know_is_refused() {
+        for message in every_request() {
+            assert!(parse(&message).is_ok(), "{message}");
+            let mut extra = message.clone();
+            extra["dry_run"] = true.into();
+            assert!(parse(&extra).is_err(), "accepted {extra}");
+            if message.get("command").is_some() {
+                let mut nested = message.clone();
+                nested["command"]["dry_run"] = true.into();
+                assert!(parse(&nested).is_err(), "accepted {nested}");
+            }
+            if message.get("query").is_some() {
+                let mut nested = message.clone();
+                nested["query"]["dry_run"] = true.into();
+                assert!(parse(&nested).is_err(), "accepted {nested}");
+                let mut sort = message.clone();
+                sort["query"]["sort"]["dry_run"] = true.into();
+                assert!(parse(&sort).is_err(), "accepted {sort}");
+            }
+        }
+    }
 }

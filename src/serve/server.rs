@@ -221,8 +221,8 @@ async fn serve_client(stream: Box<dyn Stream>, needs_token: bool, shared: Arc<Sh
             return;
         };
         let answer = match request {
-            Request::Watch => return watch(framed, &shared, sup).await,
-            Request::Attach => return attached(framed, &shared, sup).await,
+            Request::Watch {} => return watch(framed, &shared, sup).await,
+            Request::Attach {} => return attached(framed, &shared, sup).await,
             Request::Wait { ids } => {
                 tokio::select! {
                     _ = shared.stop.cancelled() => return,
@@ -297,7 +297,7 @@ fn same_secret(expected: &[u8], given: &[u8]) -> bool {
 
 fn answer(shared: &Shared, sup: &Supervisor, request: Request) -> Value {
     match request {
-        Request::Status => {
+        Request::Status {} => {
             let mut counts = serde_json::Map::new();
             let states = sup.states();
             for state in State::all() {
@@ -321,13 +321,13 @@ fn answer(shared: &Shared, sup: &Supervisor, request: Request) -> Value {
             let first = offset.min(total);
             let end = first.saturating_add(limit.min(MAX_ROWS)).min(total);
             let ids: Vec<TaskId> = (first as TaskId + 1..=end as TaskId).collect();
-            let rows: Vec<Value> = sup.snapshots(&ids).into_iter().map(row).collect();
+            let rows = within_frame(sup.snapshots(&ids).into_iter().map(row));
             json!({ "type": "rows", "total": total, "offset": first, "rows": rows })
         }
         Request::Stop { tasks } => each(sup, &tasks, Supervisor::stop),
         Request::Abort { tasks } => each(sup, &tasks, Supervisor::abort),
-        Request::StopAll => json!({ "type": "done", "count": sup.stop_all() }),
-        Request::AbortAll => json!({ "type": "done", "count": sup.abort_all() }),
+        Request::StopAll {} => json!({ "type": "done", "count": sup.stop_all() }),
+        Request::AbortAll {} => json!({ "type": "done", "count": sup.abort_all() }),
         Request::Grace { ms } => {
             let grace = std::time::Duration::from_millis(ms).min(MAX_GRACE);
             sup.set_grace(grace);
@@ -337,10 +337,28 @@ fn answer(shared: &Shared, sup: &Supervisor, request: Request) -> Value {
         Request::Query { .. } | Request::Command { .. } => {
             protocol::error("query and command come after attach")
         }
-        Request::Watch | Request::Wait { .. } | Request::Attach => {
+        Request::Watch {} | Request::Wait { .. } | Request::Attach {} => {
             unreachable!("answered by the caller")
         }
     }
+}
+
+/// How many bytes of rows one answer carries: what is left of a frame for the rest of it.
+const ROWS_BUDGET: usize = MAX_FRAME - 64 * 1024;
+
+/// As many of `rows` as fit in one frame (at least one: a row is never near a frame's size,
+/// its texts being capped). The client asks again for the rest, from where the answer ends.
+fn within_frame(rows: impl Iterator<Item = Value>) -> Vec<Value> {
+    let mut bytes = 0;
+    let mut kept = Vec::new();
+    for row in rows {
+        bytes += serde_json::to_vec(&row).map_or(0, |b| b.len()) + 1;
+        if bytes > ROWS_BUDGET && !kept.is_empty() {
+            break;
+        }
+        kept.push(row);
+    }
+    kept
 }
 
 /// A live task's row: the report's JSON without the journal check, which is made at the end.
@@ -402,9 +420,13 @@ fn is_copy_of(name: &str, base: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The rows of the tasks once every one has been joined, with their journals checked.
+/// The rows of the tasks once every one has been joined, with their journals checked: as many
+/// as one frame holds, in the order asked; `total` says how many were asked, and the client
+/// asks again for those after the rows it got.
 async fn wait(sup: &Supervisor, ids: Vec<TaskId>) -> Value {
+    let total = ids.len();
     let mut rows = Vec::new();
+    let mut bytes = 0;
     for id in ids {
         match sup.joined(id).await {
             Ok(snapshot) => {
@@ -412,7 +434,15 @@ async fn wait(sup: &Supervisor, ids: Vec<TaskId>) -> Value {
                 let report =
                     tokio::task::spawn_blocking(move || TaskReport::verify(snapshot, path)).await;
                 match report {
-                    Ok(report) => rows.push(format::report_json(&report)),
+                    Ok(report) => {
+                        let row = format::report_json(&report);
+                        bytes += serde_json::to_vec(&row).map_or(0, |b| b.len()) + 1;
+                        if bytes > ROWS_BUDGET && !rows.is_empty() {
+                            // Joined all the same: the next wait finds it at once.
+                            break;
+                        }
+                        rows.push(row);
+                    }
                     Err(e) => {
                         return protocol::error(format!("checking #{id}'s journal failed: {e}"));
                     }
@@ -425,7 +455,7 @@ async fn wait(sup: &Supervisor, ids: Vec<TaskId>) -> Value {
             }
         }
     }
-    json!({ "type": "rows", "total": rows.len(), "offset": 0, "rows": rows })
+    json!({ "type": "rows", "total": total, "offset": 0, "rows": rows })
 }
 
 /// Subscribes a bounded queue to the supervisor's events; what does not fit is counted.
