@@ -601,3 +601,125 @@ async fn any_number_of_long_rows_are_listed_and_waited_for_a_frame_at_a_time() {
     assert_eq!(listed, tasks as usize + 1);
     assert!(pages > 2, "{pages} pages");
 }
+
+/// Within `secs`, `done` comes true.
+async fn eventually(secs: u64, what: &str, done: impl Fn() -> bool) {
+    for _ in 0..secs * 100 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(ms(10)).await;
+    }
+    panic!("{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_goes_is_forgotten_at_once() {
+    let (sup, _server, dir) = served(ServeOptions::default());
+    let before = sup.subscribers();
+    for _ in 0..20 {
+        let mut client = Client::connect(&target(&dir), None).await.unwrap();
+        let watching = client.request(json!({ "type": "watch" })).await.unwrap();
+        assert_eq!(watching["type"], "watching");
+        drop(client);
+    }
+    // The ticker sends no events: nothing but the client's going can remove them.
+    eventually(5, "the watchers stayed subscribed", || {
+        sup.subscribers() == before
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_without_frames_pile_nothing_up_and_a_huge_filter_is_refused() {
+    let (sup, _server, dir) = served(ServeOptions::default());
+    let mut framed = raw(&dir).await;
+    send(
+        &mut framed,
+        json!({ "type": "hello", "version": protocol::VERSION }),
+    )
+    .await;
+    framed.next().await.unwrap().unwrap();
+    send(&mut framed, json!({ "type": "attach" })).await;
+    framed.next().await.unwrap().unwrap();
+    let mut query = serde_json::to_value(taskmon::board::Query::default()).unwrap();
+    query["filter"] = "x".repeat(1_000).into();
+    query["height"] = 10.into();
+    for _ in 0..2_000 {
+        send(
+            &mut framed,
+            json!({ "type": "command", "command": { "command": "count_shown" }, "query": query }),
+        )
+        .await;
+    }
+    send(&mut framed, json!({ "type": "query", "query": query })).await;
+    let frame = tokio::time::timeout(Duration::from_secs(30), framed.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let frame: Value = serde_json::from_slice(&frame).unwrap();
+    let notices = frame["frame"]["notices"].as_array().unwrap();
+    assert!(
+        !notices.is_empty() && notices.len() <= 16,
+        "{} notices",
+        notices.len()
+    );
+    query["filter"] = "x ".repeat(100_000).into();
+    send(&mut framed, json!({ "type": "query", "query": query })).await;
+    let (refusal, closed) = answer_then_closed(&mut framed).await;
+    assert!(
+        refusal["message"].as_str().unwrap().contains("filter"),
+        "{refusal}"
+    );
+    assert!(closed);
+    still_ticking(&sup, ticks(&sup).await).await;
+}
+
+/// Serving holds the supervisor only while it answers: a program that drops it while a
+/// dashboard is attached, or while a client waits for a join, sees its tasks asked to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_or_waiting_client_does_not_keep_a_dropped_supervisor_alive() {
+    for waiting in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let sup = Supervisor::builder().build().unwrap();
+        let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stopped.clone();
+        sup.spawn(
+            TaskDef::new("worker", move |ctx| async move {
+                ctx.cancelled().await;
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+            .journal(taskmon::JournalConfig::OFF),
+        )
+        .unwrap();
+        let server = sup
+            .serve(Endpoint::Unix(dir.path().join("t.sock")))
+            .unwrap();
+        let mut framed = raw(&dir).await;
+        send(
+            &mut framed,
+            json!({ "type": "hello", "version": protocol::VERSION }),
+        )
+        .await;
+        framed.next().await.unwrap().unwrap();
+        if waiting {
+            send(&mut framed, json!({ "type": "wait", "ids": [1] })).await;
+        } else {
+            send(&mut framed, json!({ "type": "attach" })).await;
+            framed.next().await.unwrap().unwrap();
+            let query = serde_json::to_value(taskmon::board::Query::default()).unwrap();
+            send(&mut framed, json!({ "type": "query", "query": query })).await;
+            framed.next().await.unwrap().unwrap();
+        }
+        tokio::time::sleep(ms(100)).await;
+        drop(sup);
+        eventually(
+            5,
+            "the dropped supervisor's task was never asked to stop",
+            || stopped.load(std::sync::atomic::Ordering::SeqCst),
+        )
+        .await;
+        drop(server);
+    }
+}

@@ -63,6 +63,24 @@ pub struct Query {
     pub seq: u64,
 }
 
+/// The longest filter a served board works out: a filter's terms are matched against every
+/// task. (A frame's window is bounded by the tasks there are, and its size by the frame limit.)
+pub const MAX_FILTER_CHARS: usize = 1_000;
+/// The answers a board keeps until its next frame: only the newest are shown.
+const MAX_NOTICES: usize = 16;
+
+impl Query {
+    /// Whether a client's query stays within what a served board works out for it.
+    pub fn within_limits(&self) -> Result<(), String> {
+        if self.filter.chars().count() > MAX_FILTER_CHARS {
+            return Err(format!(
+                "a filter of more than {MAX_FILTER_CHARS} characters"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One row of the table's window.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
@@ -229,7 +247,9 @@ pub struct Rate {
 
 /// One dashboard's view of a supervisor. See the module's documentation.
 pub struct Board {
-    sup: Supervisor,
+    /// `None` between the requests of a served board: serving does not keep the program's
+    /// supervisor alive, so the board holds it only while it works.
+    sup: Option<Supervisor>,
     kinds: Vec<(String, MakeTask)>,
     catalog: Catalog,
     /// Every task's state, by id - 1, as last read.
@@ -251,14 +271,13 @@ pub struct Board {
     follow: Option<TaskId>,
     followed: Option<Event>,
     notices: Vec<Notice>,
-    spawned: u64,
 }
 
 impl Board {
     /// A board over `sup` offering `kinds` to spawn.
     pub fn new(sup: Supervisor, kinds: Vec<(String, MakeTask)>) -> Self {
         Self {
-            sup,
+            sup: Some(sup),
             kinds,
             catalog: Catalog::default(),
             states: Vec::new(),
@@ -275,7 +294,6 @@ impl Board {
             follow: None,
             followed: None,
             notices: Vec::new(),
-            spawned: 0,
         }
     }
 
@@ -283,6 +301,24 @@ impl Board {
     #[cfg(feature = "tui")]
     pub fn with_taskmon_kinds(sup: Supervisor) -> Self {
         Self::new(sup, taskmon_kinds())
+    }
+
+    fn sup(&self) -> &Supervisor {
+        self.sup
+            .as_ref()
+            .expect("a served board is lent its supervisor while it works")
+    }
+
+    /// Gives the supervisor back between requests (see [`Board::lend`]).
+    #[cfg(feature = "serve")]
+    pub(crate) fn release(&mut self) {
+        self.sup = None;
+    }
+
+    /// Lends the supervisor for a request, while the program still has it.
+    #[cfg(feature = "serve")]
+    pub(crate) fn lend(&mut self, sup: Supervisor) {
+        self.sup = Some(sup);
     }
 
     /// Takes an event into the log.
@@ -298,7 +334,7 @@ impl Board {
 
     /// Reads what `query` shows.
     pub fn frame(&mut self, query: &Query) -> Frame {
-        let uptime = self.sup.uptime();
+        let uptime = self.sup().uptime();
         self.read_tasks();
         let mut counts = vec![0; State::COUNT];
         for (state, cleared) in self.states.iter().zip(&self.cleared) {
@@ -340,7 +376,7 @@ impl Board {
         let ids: Vec<TaskId> = places.iter().map(|r| r.id).collect();
         let rows = places
             .into_iter()
-            .zip(self.sup.snapshots(&ids))
+            .zip(self.sup().snapshots(&ids))
             .map(|(place, task)| Row {
                 rate: self.rate(task.id),
                 place,
@@ -353,8 +389,8 @@ impl Board {
         }
         Frame {
             uptime,
-            started: self.sup.wall_time(Duration::ZERO),
-            grace: self.sup.grace(),
+            started: self.sup().wall_time(Duration::ZERO),
+            grace: self.sup().grace(),
             total: self.catalog.len() - self.cleared.iter().filter(|&&c| c).count(),
             counts,
             shown: self.view.len(),
@@ -362,9 +398,9 @@ impl Board {
             offset,
             rows,
             children: selected_id
-                .map(|id| self.sup.children(id))
+                .map(|id| self.sup().children(id))
                 .unwrap_or_default(),
-            journal_path: selected_id.and_then(|id| self.sup.journal_path(id)),
+            journal_path: selected_id.and_then(|id| self.sup().journal_path(id)),
             history: selected_id
                 .and_then(|id| self.histories.get(&id))
                 .map(|h| h.iter().copied().collect())
@@ -380,11 +416,11 @@ impl Board {
 
     /// Takes in the tasks spawned since the last read, and every task's state.
     fn read_tasks(&mut self) {
-        if self.catalog.update(&self.sup) {
+        if self.catalog.update(&self.sup().clone()) {
             self.cleared.resize(self.catalog.len(), false);
             self.view_stale = true;
         }
-        self.states = self.sup.states();
+        self.states = self.sup().states();
     }
 
     /// The selection after a relayout (on its task, unless a key moved it) and a window
@@ -414,7 +450,7 @@ impl Board {
     fn lay_out_now(&mut self, query: &Query) {
         self.filter.text = query.filter.clone();
         self.read_tasks();
-        self.lay_out(query, self.sup.uptime());
+        self.lay_out(query, self.sup().uptime());
     }
 
     /// Orders the rows again: filter, sort, tree.
@@ -424,12 +460,12 @@ impl Board {
             .collect();
         let mut ids = self.filter.apply(&self.catalog, &self.states, candidates);
         let snapshots = if query.sort.needs_snapshots() {
-            self.sup.snapshot()
+            self.sup().snapshot()
         } else {
             Vec::new()
         };
         let ticks = if query.sort.column == Column::Ticks {
-            self.sup.tick_counts()
+            self.sup().tick_counts()
         } else {
             Vec::new()
         };
@@ -457,7 +493,7 @@ impl Board {
             .as_secs_f64()
             .max(1.0);
         self.last_sample = uptime;
-        let ticks = self.sup.tick_counts();
+        let ticks = self.sup().tick_counts();
         self.rates.resize(ticks.len(), Rate::default());
         for (index, (rate, ticks)) in self.rates.iter_mut().zip(ticks).enumerate() {
             let ended = self.states.get(index).is_some_and(|s| s.is_ended());
@@ -507,8 +543,12 @@ impl Board {
             self.follow = task;
             self.followed = None;
         }
+        if self.notices.len() == MAX_NOTICES {
+            self.notices.remove(0);
+        }
+        let text = text.into();
         self.notices.push(Notice {
-            text: text.into(),
+            text: crate::text::capped(&text).into_owned(),
             task,
         });
     }
@@ -521,7 +561,7 @@ impl Board {
                     .checked_sub(1)
                     .and_then(|i| self.catalog.names.get(i))
                     .cloned();
-                match verb.apply(&self.sup, id) {
+                match verb.apply(self.sup(), id) {
                     Ok(()) => self.say(
                         format!(
                             "{} requested for #{id} {}",
@@ -559,16 +599,16 @@ impl Board {
                 );
             }
             Command::StopAll {} => {
-                let n = self.sup.stop_all();
+                let n = self.sup().stop_all();
                 self.say(format!("graceful stop requested for {n} task(s)"), None);
             }
             Command::AbortAll {} => {
-                let n = self.sup.abort_all();
+                let n = self.sup().abort_all();
                 self.say(format!("abort requested for {n} task(s)"), None);
             }
             Command::Grace { grace } => {
                 let grace = grace.min(MAX_GRACE);
-                self.sup.set_grace(grace);
+                self.sup().set_grace(grace);
                 self.say(
                     format!("grace period {} for stops from now on", humanize(grace)),
                     None,
@@ -585,9 +625,9 @@ impl Board {
                     );
                     return;
                 };
-                self.spawned += 1;
-                let name = format!("{kind}+{}", self.spawned);
-                match self.sup.spawn(make(name.clone())) {
+                // Numbered by the supervisor: unique in the program, whichever dashboard asks.
+                let name = format!("{kind}+{}", self.sup().next_serial());
+                match self.sup().spawn(make(name.clone())) {
                     Ok(id) => self.say(format!("spawned #{id} {name}"), Some(id)),
                     Err(e) => self.say(format!("cannot spawn: {e}"), None),
                 }
@@ -614,7 +654,7 @@ impl Board {
     /// Asks `verb` of each task; returns how many accepted.
     fn each(&self, verb: Verb, ids: &[TaskId]) -> usize {
         ids.iter()
-            .filter(|&&id| verb.apply(&self.sup, id).is_ok())
+            .filter(|&&id| verb.apply(self.sup(), id).is_ok())
             .count()
     }
 }

@@ -98,7 +98,6 @@ pub fn error(message: impl std::fmt::Display) -> Value {
     json!({ "type": "error", "message": message.to_string() })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -221,17 +221,30 @@ async fn serve_client(stream: Box<dyn Stream>, needs_token: bool, shared: Arc<Sh
             return;
         };
         let answer = match request {
-            Request::Watch {} => return watch(framed, &shared, sup).await,
+            Request::Watch {} => {
+                drop(sup);
+                return watch(framed, &shared).await;
+            }
             Request::Attach {} => return attached(framed, &shared, sup).await,
             Request::Wait { ids } => {
+                drop(sup);
                 tokio::select! {
                     _ = shared.stop.cancelled() => return,
-                    answer = wait(&sup, ids) => answer,
+                    // Gone by itself: answered below by the next request, or noticed now.
+                    _ = closed(&mut framed) => return,
+                    answer = wait(&shared, ids) => answer,
                 }
             }
-            request => answer(&shared, &sup, request),
+            request => {
+                // Worked out off the runtime that fires the grace timers: a request about
+                // every task (a name looked up among 100,000) delays no escalation.
+                let program = shared.program.clone();
+                match tokio::task::spawn_blocking(move || answer(&program, &sup, request)).await {
+                    Ok(answer) => answer,
+                    Err(_) => protocol::error("the request failed inside the program"),
+                }
+            }
         };
-        drop(sup);
         if send(&mut framed, &answer).await.is_err() {
             return;
         }
@@ -295,7 +308,13 @@ fn same_secret(expected: &[u8], given: &[u8]) -> bool {
     differ == 0 && !expected.is_empty()
 }
 
-fn answer(shared: &Shared, sup: &Supervisor, request: Request) -> Value {
+/// Resolves when the client closes its side or sends anything: while it waits for an
+/// answer, a client has nothing to say.
+async fn closed(framed: &mut Connection) {
+    let _ = framed.next().await;
+}
+
+fn answer(program: &str, sup: &Supervisor, request: Request) -> Value {
     match request {
         Request::Status {} => {
             let mut counts = serde_json::Map::new();
@@ -308,7 +327,7 @@ fn answer(shared: &Shared, sup: &Supervisor, request: Request) -> Value {
             }
             json!({
                 "type": "status",
-                "program": shared.program,
+                "program": program,
                 "pid": std::process::id(),
                 "uptime_ms": format::millis(sup.uptime()),
                 "grace_ms": format::millis(sup.grace()),
@@ -422,56 +441,75 @@ fn is_copy_of(name: &str, base: &str) -> bool {
 
 /// The rows of the tasks once every one has been joined, with their journals checked: as many
 /// as one frame holds, in the order asked; `total` says how many were asked, and the client
-/// asks again for those after the rows it got.
-async fn wait(sup: &Supervisor, ids: Vec<TaskId>) -> Value {
+/// asks again for those after the rows it got. Holds the supervisor only between the waits.
+async fn wait(shared: &Shared, ids: Vec<TaskId>) -> Value {
+    let gone = || protocol::error("the program no longer supervises");
     let total = ids.len();
     let mut rows = Vec::new();
     let mut bytes = 0;
     for id in ids {
-        match sup.joined(id).await {
-            Ok(snapshot) => {
-                let path = sup.journal_path(id);
-                let report =
-                    tokio::task::spawn_blocking(move || TaskReport::verify(snapshot, path)).await;
-                match report {
-                    Ok(report) => {
-                        let row = format::report_json(&report);
-                        bytes += serde_json::to_vec(&row).map_or(0, |b| b.len()) + 1;
-                        if bytes > ROWS_BUDGET && !rows.is_empty() {
-                            // Joined all the same: the next wait finds it at once.
-                            break;
-                        }
-                        rows.push(row);
-                    }
-                    Err(e) => {
-                        return protocol::error(format!("checking #{id}'s journal failed: {e}"));
-                    }
-                }
-            }
-            Err(e) => {
+        let ended = match shared.sup().map(|sup| sup.wait_ended(id)) {
+            None => return gone(),
+            Some(Err(e)) => {
                 let mut error = protocol::error(e.to_string());
                 error["code"] = "unknown_task".into();
                 return error;
+            }
+            Some(Ok(ended)) => ended,
+        };
+        ended.await;
+        let Some(sup) = shared.sup() else {
+            return gone();
+        };
+        let (Ok(snapshot), path) = (sup.task(id), sup.journal_path(id)) else {
+            return gone();
+        };
+        drop(sup);
+        let report = tokio::task::spawn_blocking(move || TaskReport::verify(snapshot, path)).await;
+        match report {
+            Ok(report) => {
+                let row = format::report_json(&report);
+                bytes += serde_json::to_vec(&row).map_or(0, |b| b.len()) + 1;
+                if bytes > ROWS_BUDGET && !rows.is_empty() {
+                    // Joined all the same: the next wait finds it at once.
+                    break;
+                }
+                rows.push(row);
+            }
+            Err(e) => {
+                return protocol::error(format!("checking #{id}'s journal failed: {e}"));
             }
         }
     }
     json!({ "type": "rows", "total": total, "offset": 0, "rows": rows })
 }
 
-/// Subscribes a bounded queue to the supervisor's events; what does not fit is counted.
-fn subscribe(shared: &Shared, sup: &Supervisor) -> (mpsc::Receiver<crate::Event>, Arc<AtomicU64>) {
+/// Subscribes a bounded queue to the supervisor's events; what does not fit is counted. The
+/// subscription ends when the client's task drops it, however it ends.
+fn subscribe(
+    shared: &Shared,
+    sup: &Supervisor,
+) -> (
+    mpsc::Receiver<crate::Event>,
+    Arc<AtomicU64>,
+    crate::supervisor::Subscription,
+) {
     let (tx, rx) = mpsc::channel(shared.options.queue.max(1));
     let missed = Arc::new(AtomicU64::new(0));
     let counter = missed.clone();
-    sup.on_event(move |event| match tx.try_send(event) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            counter.fetch_add(1, Ordering::Relaxed);
-            true
+    let subscription = sup.subscribe_scoped(move |delivery| {
+        for event in delivery.events() {
+            match tx.try_send(event.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
+        true
     });
-    (rx, missed)
+    (rx, missed, subscription)
 }
 
 /// The fewest milliseconds between two frames to one client: at most 10 a second.
@@ -479,10 +517,10 @@ const FRAME_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A dashboard over the connection: a board of its own, fed the supervisor's events through a
 /// bounded queue, answering each query with a frame. A client that reads slowly only delays
-/// its own frames; events it had no room for are counted and said in its status line.
+/// its own frames; events it had no room for are counted and said in its status line. The
+/// board's work is done off the runtime that fires the grace timers, with the supervisor lent
+/// for it: between requests the client holds nothing that keeps the program's supervisor alive.
 async fn attached(mut framed: Connection, shared: &Shared, sup: Supervisor) {
-    // The board holds the supervisor while the dashboard is attached; its log begins with the
-    // program's last events.
     let mut board = crate::board::Board::new(sup.clone(), shared.options.kinds.clone());
     let recent: Vec<crate::Event> = shared
         .recent
@@ -494,7 +532,9 @@ async fn attached(mut framed: Connection, shared: &Shared, sup: Supervisor) {
     for event in recent {
         board.push_event(event);
     }
-    let (mut events, missed) = subscribe(shared, &sup);
+    let (mut events, missed, _subscription) = subscribe(shared, &sup);
+    board.release();
+    drop(sup);
     if send(&mut framed, &json!({ "type": "attached" }))
         .await
         .is_err()
@@ -517,29 +557,8 @@ async fn attached(mut framed: Connection, shared: &Shared, sup: Supervisor) {
         let Some(request) = request_in(message, &mut framed).await else {
             return;
         };
-        match request {
-            Request::Command { command, query } => board.command(command, &query),
-            Request::Query { query } => {
-                if let Some(at) = last_frame {
-                    tokio::time::sleep_until(at + FRAME_EVERY).await;
-                }
-                last_frame = Some(tokio::time::Instant::now());
-                while let Ok(event) = events.try_recv() {
-                    board.push_event(event);
-                }
-                let lost = missed.swap(0, Ordering::Relaxed);
-                let mut frame = board.frame(&query);
-                if lost > 0 {
-                    frame.notices.push(crate::board::Notice {
-                        text: format!("{lost} event(s) missed: this dashboard did not keep up"),
-                        task: None,
-                    });
-                }
-                let message = json!({ "type": "frame", "frame": frame });
-                if send(&mut framed, &message).await.is_err() {
-                    return;
-                }
-            }
+        let query = match &request {
+            Request::Command { query, .. } | Request::Query { query } => query,
             _ => {
                 let _ = send(
                     &mut framed,
@@ -548,16 +567,77 @@ async fn attached(mut framed: Connection, shared: &Shared, sup: Supervisor) {
                 .await;
                 return;
             }
+        };
+        if let Err(refusal) = query.within_limits() {
+            let _ = send(&mut framed, &protocol::error(format!("{refusal}; closing"))).await;
+            return;
+        }
+        if let Request::Query { .. } = request {
+            if let Some(at) = last_frame {
+                tokio::time::sleep_until(at + FRAME_EVERY).await;
+            }
+            last_frame = Some(tokio::time::Instant::now());
+            while let Ok(event) = events.try_recv() {
+                board.push_event(event);
+            }
+        }
+        let Some(sup) = shared.sup() else {
+            let _ = send(
+                &mut framed,
+                &protocol::error("the program no longer supervises"),
+            )
+            .await;
+            return;
+        };
+        board.lend(sup);
+        let worked = tokio::task::spawn_blocking(move || {
+            let frame = match request {
+                Request::Command { command, query } => {
+                    board.command(command, &query);
+                    None
+                }
+                Request::Query { query } => Some(board.frame(&query)),
+                _ => None,
+            };
+            board.release();
+            (board, frame)
+        })
+        .await;
+        let Ok((kept, frame)) = worked else {
+            let _ = send(
+                &mut framed,
+                &protocol::error("the dashboard's board failed"),
+            )
+            .await;
+            return;
+        };
+        board = kept;
+        let Some(mut frame) = frame else {
+            continue;
+        };
+        let lost = missed.swap(0, Ordering::Relaxed);
+        if lost > 0 {
+            frame.notices.push(crate::board::Notice {
+                text: format!("{lost} event(s) missed: this dashboard did not keep up"),
+                task: None,
+            });
+        }
+        let message = json!({ "type": "frame", "frame": frame });
+        if send(&mut framed, &message).await.is_err() {
+            return;
         }
     }
 }
 
 /// Every event from now on, as `run --json` prints them; events that did not fit the client's
 /// queue are counted and the count sent before the next one. Any message from the client, or
-/// its going, ends the watch.
-async fn watch(mut framed: Connection, shared: &Shared, sup: Supervisor) {
-    let (mut rx, missed) = subscribe(shared, &sup);
-    // A watcher does not keep the supervisor alive: its events end when the supervisor goes.
+/// its going, ends the watch, and with it the subscription. A watcher does not keep the
+/// supervisor alive: its events end when the supervisor goes.
+async fn watch(mut framed: Connection, shared: &Shared) {
+    let Some(sup) = shared.sup() else {
+        return;
+    };
+    let (mut rx, missed, _subscription) = subscribe(shared, &sup);
     drop(sup);
     if send(&mut framed, &json!({ "type": "watching" }))
         .await

@@ -123,6 +123,20 @@ impl Hub {
         self.change_subscribers(|subscribers| subscribers.push(subscriber));
     }
 
+    /// Subscribes until the subscription is dropped.
+    pub fn subscribe_scoped(self: &Arc<Self>, subscriber: Subscriber) -> Subscription {
+        self.subscribe_with(subscriber.clone());
+        Subscription {
+            hub: Arc::downgrade(self),
+            subscriber,
+        }
+    }
+
+    #[cfg(feature = "internals")]
+    pub fn subscribers(&self) -> usize {
+        self.listeners.load(Ordering::Relaxed)
+    }
+
     /// Whether anyone would read an event.
     pub fn listening(&self) -> bool {
         self.listeners.load(Ordering::Relaxed) > 0
@@ -225,5 +239,21 @@ pub(crate) fn event(
         task: entry.shared_name(),
         kind,
         detail,
+    }
+}
+
+/// A subscriber that is removed when this is dropped.
+pub(crate) struct Subscription {
+    hub: Weak<Hub>,
+    subscriber: Subscriber,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.change_subscribers(|subscribers| {
+                subscribers.retain(|s| !Arc::ptr_eq(s, &self.subscriber))
+            });
+        }
     }
 }

@@ -35,6 +35,8 @@ pub use entry::Timeline;
 pub use error::{BuildError, SupervisorError};
 pub use event::{Delivery, Detail, Event, EventKind, EventStream};
 use hub::Hub;
+#[cfg(feature = "serve")]
+pub(crate) use hub::Subscription;
 pub use label::Label;
 pub use name::{MAX_NAME_CHARS, NameError, check_name};
 pub use run_dir::FileLimits;
@@ -318,6 +320,7 @@ impl SupervisorBuilder {
             restart_jitter: self.restart_jitter,
             closed: AtomicBool::new(false),
             aborted_all: CancellationToken::new(),
+            serial: AtomicU64::new(0),
             #[cfg(feature = "serve")]
             server: Mutex::new(None),
         });
@@ -415,6 +418,8 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     /// Cancelled when everything was aborted during shutdown: no grace is left to wait out.
     aborted_all: CancellationToken,
+    /// The last number handed out by [`Supervisor::next_serial`].
+    serial: AtomicU64,
     /// Where [`SupervisorBuilder::serve`] serves it; stops serving when the supervisor goes.
     #[cfg(feature = "serve")]
     server: Mutex<Option<crate::serve::Server>>,
@@ -622,6 +627,23 @@ impl Supervisor {
         }
     }
 
+    /// 1, 2, 3…: a number unique in this supervisor, for names made while it runs (the
+    /// tasks dashboards spawn, `select+3`), whoever asks.
+    pub fn next_serial(&self) -> u64 {
+        self.inner.serial.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Waits until task `id` has been joined, without holding the supervisor meanwhile: what a
+    /// served client waits on, so that a program dropping its supervisor is not kept alive.
+    #[cfg(feature = "serve")]
+    pub(crate) fn wait_ended(
+        &self,
+        id: TaskId,
+    ) -> Result<impl Future<Output = ()> + Send + use<>, SupervisorError> {
+        let entry = self.inner.entry(id)?;
+        Ok(async move { entry.wait_ended().await })
+    }
+
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
@@ -695,6 +717,16 @@ impl Supervisor {
         self.inner.hub.subscribe()
     }
 
+    /// [`Supervisor::on_delivery`] until the returned subscription is dropped: a served client
+    /// that goes is forgotten at once, not at the next event.
+    #[cfg(feature = "serve")]
+    pub(crate) fn subscribe_scoped(
+        &self,
+        subscriber: impl Fn(Delivery) -> bool + Send + Sync + 'static,
+    ) -> hub::Subscription {
+        self.inner.hub.subscribe_scoped(Arc::new(subscriber))
+    }
+
     /// Hands every lifecycle event from now on to `subscriber`, on the thread where it happens
     /// (a task's worker, the caller of `stop`), until it returns false. It must be quick and
     /// never block: a channel's send, a counter. Cheaper than [`Supervisor::events`] when the
@@ -710,6 +742,13 @@ impl Supervisor {
     /// one batch.
     pub fn on_delivery(&self, subscriber: impl Fn(Delivery) -> bool + Send + Sync + 'static) {
         self.inner.hub.subscribe_with(Arc::new(subscriber));
+    }
+
+    /// How many subscribers the events have, for taskmon's own tests.
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn subscribers(&self) -> usize {
+        self.inner.hub.subscribers()
     }
 
     /// How many tasks are running (spawned and not yet ended).
