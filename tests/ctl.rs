@@ -269,6 +269,12 @@ fn attach_without_a_target_lists_this_users_programs_and_forgets_dead_ones() {
     let stale = first.runtime_dir().join("2147483646.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
     assert!(stale.exists());
+    // `kill(0, 0)` asks about our own process group: 0 is no program. A regular file named
+    // after a dead pid is not a socket of ours to remove.
+    let zero = first.runtime_dir().join("0.sock");
+    drop(std::os::unix::net::UnixListener::bind(&zero).unwrap());
+    let regular = first.runtime_dir().join("2147483645.sock");
+    std::fs::write(&regular, "a user's file").unwrap();
 
     let several = Command::new(TASKMON)
         .arg("attach")
@@ -290,6 +296,8 @@ fn attach_without_a_target_lists_this_users_programs_and_forgets_dead_ones() {
     }
     assert!(!listed.contains("2147483646"), "{listed}");
     assert!(!stale.exists(), "the dead program's socket was removed");
+    assert_eq!(listed.lines().count(), 3, "two programs: {listed}");
+    assert!(regular.exists(), "a regular file is never removed");
 }
 
 fn served_socket(served: &Served) -> PathBuf {
@@ -340,11 +348,83 @@ fn another_user_is_kept_out_by_the_socket_and_by_the_peer_check() {
     let refused = as_nobody();
     assert_eq!(refused.status.code(), Some(1));
     let said = text(&refused.stderr);
+    // The client refuses a program of another user first; the program would refuse it too.
     assert!(
-        said.contains("only the user running this program may connect"),
+        said.contains("runs as another user") || said.contains("only the user running this program may connect"),
         "{said}"
     );
     assert!(!said.contains("web"), "nothing about the tasks: {said}");
+}
+
+/// The client's side of a shared machine: it trusts taskmon's directory only when it is the
+/// caller's and closed to others, talks only to programs of its own user, and sends the token
+/// only over TCP.
+#[test]
+fn ctl_trusts_no_directory_or_program_of_another_user() {
+    // A directory open to everyone, where anyone could have put a socket named after a pid.
+    let xdg = tempfile::tempdir().unwrap();
+    let open = xdg.path().join("taskmon");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let planted = std::os::unix::net::UnixListener::bind(open.join("4242.sock")).unwrap();
+    planted.set_nonblocking(true).unwrap();
+    let ctl = Command::new(TASKMON)
+        .args(["ctl", "4242", "list"])
+        .env("XDG_RUNTIME_DIR", xdg.path())
+        .env("TASKMON_TOKEN", "a-secret-of-the-caller")
+        .output()
+        .unwrap();
+    assert_eq!(ctl.status.code(), Some(1));
+    assert!(
+        text(&ctl.stderr).contains("not this user's private directory"),
+        "{}",
+        text(&ctl.stderr)
+    );
+    assert!(planted.accept().is_err(), "nothing connected to the planted socket");
+    let attach = Command::new(TASKMON)
+        .arg("attach")
+        .env("XDG_RUNTIME_DIR", xdg.path())
+        .output()
+        .unwrap();
+    assert_eq!(attach.status.code(), Some(2));
+    assert!(text(&attach.stderr).contains("no program of yours"));
+    assert!(open.join("4242.sock").exists());
+
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() {
+        return;
+    }
+    // A program of another user, at a path given by hand.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let socket = dir.path().join("theirs.sock");
+    let mut theirs = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", TASKMON])
+        .args(["run", "--for", "30s", "--serve"])
+        .arg(format!("unix:{}", socket.display()))
+        .env("TMPDIR", dir.path())
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let ctl = Command::new(TASKMON)
+        .arg("ctl")
+        .arg(&socket)
+        .arg("list")
+        .env("TASKMON_TOKEN", "a-secret-of-the-caller")
+        .output()
+        .unwrap();
+    let _ = theirs.kill();
+    let _ = theirs.wait();
+    assert_eq!(ctl.status.code(), Some(1));
+    let said = text(&ctl.stderr);
+    assert!(said.contains("runs as another user (uid 65534)"), "{said}");
 }
 
 #[test]

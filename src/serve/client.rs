@@ -68,6 +68,10 @@ pub enum ClientError {
         /// `unknown_task` or `bad_request` when the request was at fault.
         code: Option<String>,
     },
+    /// The other end is not to be trusted: a socket in a directory others control, a
+    /// program of another user.
+    #[error("{0}")]
+    Untrusted(String),
     /// The connection ended or failed.
     #[error("the connection was lost: {0}")]
     Lost(String),
@@ -108,12 +112,32 @@ impl Client {
         };
         let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 5s");
         let stream: Box<dyn Stream> = match target {
-            Target::Unix(path) => Box::new(
-                tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::UnixStream::connect(path))
-                    .await
-                    .map_err(|_| connect_error(timed_out()))?
-                    .map_err(connect_error)?,
-            ),
+            Target::Unix(path) => {
+                // In taskmon's own directory, a socket is trusted only if the directory is as
+                // the server makes it: anyone may have made `$TMPDIR/taskmon-UID` first.
+                if let Some(dir) = path.parent()
+                    && dir == super::runtime_dir()
+                    && !super::is_private(dir).unwrap_or(false)
+                {
+                    return Err(ClientError::Untrusted(format!(
+                        "{} is not this user's private directory (it must belong to you and be closed to others); taskmon does not connect through it",
+                        crate::text::escape(&dir.to_string_lossy())
+                    )));
+                }
+                let stream =
+                    tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::UnixStream::connect(path))
+                        .await
+                        .map_err(|_| connect_error(timed_out()))?
+                        .map_err(connect_error)?;
+                // Nothing is sent to a program of another user.
+                let peer = stream.peer_cred().map_err(connect_error)?.uid();
+                if peer != super::euid() {
+                    return Err(ClientError::Untrusted(format!(
+                        "the program at {target} runs as another user (uid {peer}); taskmon talks only to your own programs"
+                    )));
+                }
+                Box::new(stream)
+            }
             Target::Tcp(addr) => Box::new(
                 tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
                     .await
@@ -125,7 +149,12 @@ impl Client {
             framed: Framed::new(stream, protocol::codec()),
             hello: Value::Null,
         };
-        let hello = json!({ "type": "hello", "version": VERSION, "token": token });
+        // A token proves who we are over TCP only: a Unix socket's peer is checked by its
+        // user, and the token is not handed to a socket that has no use for it.
+        let hello = match target {
+            Target::Tcp(_) => json!({ "type": "hello", "version": VERSION, "token": token }),
+            Target::Unix(_) => json!({ "type": "hello", "version": VERSION }),
+        };
         client.hello = tokio::time::timeout(CONNECT_TIMEOUT, client.request(hello))
             .await
             .map_err(|_| connect_error(timed_out()))??;

@@ -293,7 +293,7 @@ pub fn runtime_dir() -> PathBuf {
     }
 }
 
-fn euid() -> u32 {
+pub(crate) fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
@@ -312,14 +312,21 @@ fn private_dir(dir: &Path) -> Result<(), ServeError> {
             });
         }
     }
-    let meta = std::fs::symlink_metadata(dir).map_err(|source| ServeError::Io {
-        path: shown(),
-        source,
-    })?;
-    if !meta.is_dir() || meta.uid() != euid() || meta.permissions().mode() & 0o077 != 0 {
-        return Err(ServeError::NotPrivate(shown()));
+    match is_private(dir) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ServeError::NotPrivate(shown())),
+        Err(source) => Err(ServeError::Io {
+            path: shown(),
+            source,
+        }),
     }
-    Ok(())
+}
+
+/// Whether `dir` is a directory (not a link) of this user that nobody else can enter: what the
+/// server makes, and what a client checks before it trusts a socket found there.
+pub(crate) fn is_private(dir: &Path) -> io::Result<bool> {
+    let meta = std::fs::symlink_metadata(dir)?;
+    Ok(meta.is_dir() && meta.uid() == euid() && meta.permissions().mode() & 0o077 == 0)
 }
 
 /// Binds a Unix socket at `path` and makes it 0600. A socket file left by a program that is no
@@ -377,10 +384,15 @@ pub struct LiveEndpoint {
     pub path: PathBuf,
 }
 
-/// This user's programs serving at the default endpoint. Sockets of processes that are gone are
-/// removed on the way.
+/// This user's programs serving at the default endpoint. Only a private directory (this user's,
+/// closed to others) is read; only sockets named after a process id count; sockets of processes
+/// that are gone are removed on the way, and nothing else is ever removed.
 pub fn discover() -> Vec<LiveEndpoint> {
+    use std::os::unix::fs::FileTypeExt;
     let dir = runtime_dir();
+    if !is_private(&dir).unwrap_or(false) {
+        return Vec::new();
+    }
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
@@ -391,8 +403,15 @@ pub fn discover() -> Vec<LiveEndpoint> {
             .file_name()
             .and_then(|n| n.to_str())
             .and_then(|n| n.strip_suffix(".sock"))
-            .and_then(|n| n.parse::<u32>().ok());
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|&pid| pid > 0);
         let Some(pid) = pid else { continue };
+        let is_socket = std::fs::symlink_metadata(&path)
+            .is_ok_and(|meta| meta.file_type().is_socket() && meta.uid() == euid());
+        if !is_socket {
+            continue;
+        }
         if process_alive(pid) {
             live.push(LiveEndpoint { pid, path });
         } else {
@@ -403,10 +422,15 @@ pub fn discover() -> Vec<LiveEndpoint> {
     live
 }
 
+/// Whether process `pid` exists. 0 and what does not fit a pid are no process: `kill(0, 0)`
+/// would ask about our own process group.
 fn process_alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
+    if pid <= 0 {
+        return false;
+    }
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     let alive = unsafe { libc::kill(pid, 0) } == 0;
     alive || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
