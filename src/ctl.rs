@@ -54,7 +54,8 @@ enum CtlCommand {
 
 #[derive(Args, Debug)]
 struct Targets {
-    /// Task names or ids.
+    /// Task names, `#ID` or `id:ID` for ids, or the base name of `count` copies. A bare number
+    /// is an id unless a task has it as its name (both: refused as ambiguous).
     #[arg(required = true)]
     tasks: Vec<String>,
     /// Return once the request is accepted, without waiting for the joins.
@@ -200,6 +201,12 @@ async fn run(args: CtlArgs) -> Result<(), ClientError> {
         CtlCommand::StopAll => all(&mut client, "stop_all", "graceful stop", json).await?,
         CtlCommand::AbortAll => all(&mut client, "abort_all", "abort", json).await?,
         CtlCommand::Grace { grace } => {
+            if grace.subsec_nanos() % 1_000_000 != 0 {
+                return Err(ClientError::Usage(format!(
+                    "a grace period of {} cannot be carried: the program takes whole milliseconds",
+                    format::humanize(grace)
+                )));
+            }
             let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
             let answer = client.request(json!({ "type": "grace", "ms": ms })).await?;
             if json {

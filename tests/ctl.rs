@@ -37,8 +37,12 @@ struct Served {
 
 impl Served {
     fn start(serve: &str) -> Served {
+        Served::start_with(serve, SCENARIO)
+    }
+
+    fn start_with(serve: &str, scenario: &str) -> Served {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("s.toml"), SCENARIO).unwrap();
+        std::fs::write(dir.path().join("s.toml"), scenario).unwrap();
         let child = Command::new(TASKMON)
             .args(["run", "--for", "60s", "--serve", serve, "--scenario"])
             .arg(dir.path().join("s.toml"))
@@ -441,4 +445,56 @@ fn attach_to_nothing_says_so_at_once() {
         "{}",
         text(&nothing.stderr)
     );
+}
+
+/// A target that is an id and a name is refused; `#3` and `id:3` are ids; a base name is
+/// exactly its copies; a grace the wire cannot carry is refused, not rounded.
+#[test]
+fn names_and_ids_mean_one_thing() {
+    let served = Served::start_with(
+        "unix:s.sock",
+        r#"
+[[task]]
+name = "w"
+kind = "select"
+count = 3
+[[task]]
+name = "1"
+kind = "select"
+[[task]]
+name = "w-10"
+kind = "select"
+"#,
+    );
+    served.wait_for(&served.dir.path().join("s.sock"));
+    let socket = served.dir.path().join("s.sock");
+    let ctl = |args: &[&str]| {
+        let mut all = vec![socket.to_str().unwrap()];
+        all.extend_from_slice(args);
+        served.ctl(&all)
+    };
+    // Task #1 is `w-1`; task #4 is named `1`.
+    let ambiguous = ctl(&["stop", "1"]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    let said = text(&ambiguous.stderr);
+    assert!(said.contains("both task #1 and the name of task #4"), "{said}");
+    let list = json_lines(&ctl(&["--json", "list"]));
+    assert!(list.iter().all(|r| r["state"] == "running"), "nothing was stopped");
+
+    let by_id = json_lines(&ctl(&["--json", "stop", "#1"]));
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(by_id[0]["task"], "w-1");
+    let by_id = json_lines(&ctl(&["--json", "stop", "id:4"]));
+    assert_eq!(by_id[0]["task"], "1");
+
+    let group = json_lines(&ctl(&["--json", "abort", "w"]));
+    let names: Vec<&str> = group.iter().map(|r| r["task"].as_str().unwrap()).collect();
+    assert_eq!(names, ["w-2", "w-3"], "w-1 had ended; w-10 is no copy");
+    let rows = json_lines(&ctl(&["--json", "list"]));
+    let w10 = rows.iter().find(|r| r["task"] == "w-10").unwrap();
+    assert_eq!(w10["state"], "running");
+
+    let fine = ctl(&["grace", "999us"]);
+    assert_eq!(fine.status.code(), Some(2));
+    assert!(text(&fine.stderr).contains("whole milliseconds"), "{}", text(&fine.stderr));
 }

@@ -385,8 +385,10 @@ fn row(snapshot: TaskSnapshot) -> Value {
     format::report_json(&TaskReport::unchecked(snapshot))
 }
 
-/// Finds the tasks named (an id, a name, or the base name of `count` copies `NAME-1`, `NAME-2`…)
-/// and asks `request` of each; unknown names refuse the whole request, before anything is done.
+/// Finds the tasks named — `#3` or `id:3` for an id, a name, the base name of `count` copies
+/// (`NAME-1`, `NAME-2`… up to the first number missing), or a bare number when it is no task's
+/// name — and asks `request` of each. Unknown or ambiguous names refuse the whole request,
+/// before anything is done.
 fn each(
     sup: &Supervisor,
     names: &[String],
@@ -395,19 +397,35 @@ fn each(
     let all = sup.snapshot();
     let by_name: std::collections::HashMap<&str, TaskId> =
         all.iter().map(|s| (&*s.name, s.id)).collect();
+    let exists = |id: TaskId| id >= 1 && id as usize <= all.len();
     let mut ids = Vec::new();
     let mut unknown = Vec::new();
     for name in names {
-        let found: Vec<TaskId> = match name.parse::<TaskId>() {
-            Ok(id) if id >= 1 && id as usize <= all.len() => vec![id],
-            _ => match by_name.get(name.as_str()) {
-                Some(&id) => vec![id],
-                None => all
-                    .iter()
-                    .filter(|s| is_copy_of(&s.name, name))
-                    .map(|s| s.id)
-                    .collect(),
-            },
+        let explicit_id = name
+            .strip_prefix('#')
+            .or_else(|| name.strip_prefix("id:"))
+            .and_then(|n| n.parse::<TaskId>().ok());
+        if let Some(id) = explicit_id {
+            if exists(id) {
+                ids.push(id);
+            } else {
+                unknown.push(crate::text::escape(name).into_owned());
+            }
+            continue;
+        }
+        let as_id = name.parse::<TaskId>().ok().filter(|&id| exists(id));
+        let named = by_name.get(name.as_str()).copied();
+        let found: Vec<TaskId> = match (as_id, named) {
+            (Some(id), Some(other)) if id != other => {
+                let mut error = protocol::error(format!(
+                    "`{0}` is both task #{id} and the name of task #{other}: say #{id} or id:{id} for the id",
+                    crate::text::escape(name)
+                ));
+                error["code"] = "ambiguous".into();
+                return error;
+            }
+            (_, Some(id)) | (Some(id), None) => vec![id],
+            (None, None) => copies_of(name, &by_name),
         };
         if found.is_empty() {
             unknown.push(crate::text::escape(name).into_owned());
@@ -432,11 +450,12 @@ fn each(
     json!({ "type": "accepted", "ids": accepted, "refused": refused })
 }
 
-/// `NAME-1`, `NAME-2`…: the copies of a task with `count`.
-fn is_copy_of(name: &str, base: &str) -> bool {
-    name.strip_prefix(base)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+/// The copies a scenario's `count` makes of `base`: `base-1`, `base-2`… up to the first number
+/// missing, so that an unrelated `base-10` beside `base-1`…`base-3` is not one of them.
+fn copies_of(base: &str, by_name: &std::collections::HashMap<&str, TaskId>) -> Vec<TaskId> {
+    (1u64..)
+        .map_while(|n| by_name.get(format!("{base}-{n}").as_str()).copied())
+        .collect()
 }
 
 /// The rows of the tasks once every one has been joined, with their journals checked: as many
