@@ -40,10 +40,57 @@ pub enum NameError {
         /// Where, counting characters from 1.
         position: usize,
     },
+    /// Holds a character that shows as nothing, or as a plain space: two names that differ only
+    /// by one would read the same.
+    #[error(
+        "the name holds the invisible character {} at character {position}, so it would read the same as a name without it",
+        escape_char(*.character)
+    )]
+    Invisible {
+        /// The character.
+        character: char,
+        /// Where, counting characters from 1.
+        position: usize,
+    },
 }
 
-/// Checks a task name: 1 to [`MAX_NAME_CHARS`] characters, no control characters and no
-/// characters that reorder text (bidi overrides, isolates and marks).
+/// Characters that show as nothing or as a space: format characters (zero-width spaces and
+/// joiners, the word joiner, the byte-order mark, the soft hyphen, tag characters…), line and
+/// paragraph separators, fillers, variation selectors and every space but the ASCII one.
+pub fn is_invisible(c: char) -> bool {
+    (c.is_whitespace() && c != ' ')
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{34f}'
+                | '\u{600}'..='\u{605}'
+                | '\u{6dd}'
+                | '\u{70f}'
+                | '\u{8e2}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{17b4}'
+                | '\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{110bd}'
+                | '\u{110cd}'
+                | '\u{13430}'..='\u{1343f}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0000}'..='\u{e0fff}'
+        )
+}
+
+/// Checks a task name: 1 to [`MAX_NAME_CHARS`] characters, no control characters, no
+/// characters that reorder text (bidi overrides, isolates and marks) and none that cannot be
+/// seen ([`is_invisible`]).
 pub fn check_name(name: &str) -> Result<(), NameError> {
     // The common case, checked byte by byte: short printable ASCII.
     if name.len() <= MAX_NAME_CHARS
@@ -66,6 +113,12 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
         }
         if is_bidi_control(character) {
             return Err(NameError::Bidi {
+                character,
+                position,
+            });
+        }
+        if is_invisible(character) {
+            return Err(NameError::Invisible {
                 character,
                 position,
             });
@@ -111,5 +164,26 @@ mod tests {
         let message = check_name("a\x07").unwrap_err().to_string();
         assert!(message.contains("\\u{7}"), "{message}");
         assert!(!message.contains('\x07'));
+    }
+
+    /// Two rows must never both read "web".
+    #[test]
+    fn invisible_characters_are_refused() {
+        for invisible in [
+            '\u{200b}', '\u{2060}', '\u{feff}', '\u{ad}', '\u{2028}', '\u{2029}', '\u{e0041}',
+            '\u{a0}', '\u{3000}', '\u{200d}', '\u{3164}', '\u{fe0f}',
+        ] {
+            let name = format!("web{invisible}");
+            assert_eq!(
+                check_name(&name),
+                Err(NameError::Invisible {
+                    character: invisible,
+                    position: 4
+                }),
+                "{}",
+                name.escape_unicode()
+            );
+        }
+        assert_eq!(check_name("web server ✓"), Ok(()));
     }
 }
