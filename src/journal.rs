@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::supervisor::entry::TaskEntry;
-use crate::supervisor::run_dir::journal_file_name;
+use crate::supervisor::run_dir::{Manifest, journal_file_name};
 use crate::text::escape;
 
 /// How a task keeps its journal.
@@ -153,6 +153,8 @@ impl Ledger {
 pub struct Journal {
     entry: Arc<TaskEntry>,
     dir: Arc<Path>,
+    /// Where a journal made in a chosen directory is listed.
+    manifest: Option<Manifest>,
     file: Option<File>,
     /// Records in the file, `tick 1` to `tick written`.
     written: u64,
@@ -168,11 +170,17 @@ pub struct Journal {
 impl Journal {
     /// The journal of a run of `entry`'s task. A run after a restart goes on where the last
     /// one's records end, in the same file, so the ledger holds over every run.
-    pub(crate) fn new(entry: Arc<TaskEntry>, dir: Arc<Path>, config: JournalConfig) -> Self {
+    pub(crate) fn new(
+        entry: Arc<TaskEntry>,
+        dir: Arc<Path>,
+        manifest: Option<Manifest>,
+        config: JournalConfig,
+    ) -> Self {
         let written = entry.ledger.read(true).counts().persisted;
         Self {
             entry,
             dir,
+            manifest,
             file: None,
             written,
             written_bytes: journal_bytes(written),
@@ -257,6 +265,11 @@ impl Journal {
             let mut options = OpenOptions::new();
             if self.written == 0 {
                 options.write(true).create_new(true);
+                // Listed before it exists: the next run in this directory removes what this
+                // one made, and nothing else.
+                if let Some(manifest) = &self.manifest {
+                    manifest.record(&journal_file_name(self.entry.id, &self.entry.name))?;
+                }
             } else {
                 options.append(true).custom_flags(libc::O_NOFOLLOW);
             }
@@ -408,7 +421,7 @@ mod tests {
             ..JournalConfig::default()
         };
         let dir: Arc<Path> = Path::new("/nowhere").into();
-        let mut journal = Journal::new(entry.clone(), dir, config);
+        let mut journal = Journal::new(entry.clone(), dir, None, config);
         assert_eq!(journal.path(), Path::new("/nowhere/00007-writer.journal"));
         journal.file = Some(OpenOptions::new().write(true).open("/dev/full").unwrap());
         let ledger = &entry.ledger;

@@ -354,7 +354,8 @@ fn another_user_is_kept_out_by_the_socket_and_by_the_peer_check() {
     let said = text(&refused.stderr);
     // The client refuses a program of another user first; the program would refuse it too.
     assert!(
-        said.contains("runs as another user") || said.contains("only the user running this program may connect"),
+        said.contains("runs as another user")
+            || said.contains("only the user running this program may connect"),
         "{said}"
     );
     assert!(!said.contains("web"), "nothing about the tasks: {said}");
@@ -384,7 +385,10 @@ fn ctl_trusts_no_directory_or_program_of_another_user() {
         "{}",
         text(&ctl.stderr)
     );
-    assert!(planted.accept().is_err(), "nothing connected to the planted socket");
+    assert!(
+        planted.accept().is_err(),
+        "nothing connected to the planted socket"
+    );
     let attach = Command::new(TASKMON)
         .arg("attach")
         .env("XDG_RUNTIME_DIR", xdg.path())
@@ -477,9 +481,15 @@ kind = "select"
     let ambiguous = ctl(&["stop", "1"]);
     assert_eq!(ambiguous.status.code(), Some(2));
     let said = text(&ambiguous.stderr);
-    assert!(said.contains("both task #1 and the name of task #4"), "{said}");
+    assert!(
+        said.contains("both task #1 and the name of task #4"),
+        "{said}"
+    );
     let list = json_lines(&ctl(&["--json", "list"]));
-    assert!(list.iter().all(|r| r["state"] == "running"), "nothing was stopped");
+    assert!(
+        list.iter().all(|r| r["state"] == "running"),
+        "nothing was stopped"
+    );
 
     let by_id = json_lines(&ctl(&["--json", "stop", "#1"]));
     assert_eq!(by_id.len(), 1);
@@ -496,5 +506,9 @@ kind = "select"
 
     let fine = ctl(&["grace", "999us"]);
     assert_eq!(fine.status.code(), Some(2));
-    assert!(text(&fine.stderr).contains("whole milliseconds"), "{}", text(&fine.stderr));
+    assert!(
+        text(&fine.stderr).contains("whole milliseconds"),
+        "{}",
+        text(&fine.stderr)
+    );
 }

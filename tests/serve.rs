@@ -552,7 +552,7 @@ async fn any_number_of_long_rows_are_listed_and_waited_for_a_frame_at_a_time() {
     taskmon::silence_task_panics(true);
     let (sup, _server, dir) = served(ServeOptions::default());
     let tasks = 600;
-    for i in 0..tasks {
+    for i in 1..=tasks {
         sup.spawn(
             TaskDef::new(format!("loud-{i}"), |ctx| async move {
                 ctx.cancelled().await;

@@ -40,7 +40,7 @@ pub(crate) use hub::Subscription;
 pub use label::Label;
 pub use name::{MAX_NAME_CHARS, NameError, check_name};
 pub use run_dir::FileLimits;
-use run_dir::{RunDir, journal_file_name};
+use run_dir::{Manifest, RunDir, journal_file_name};
 pub use snapshot::{TaskReport, TaskSnapshot};
 pub use state::{Cleanup, State};
 
@@ -314,6 +314,7 @@ impl SupervisorBuilder {
             )),
             registry: RwLock::new(Vec::new()),
             grace_nanos: AtomicU64::new(duration_nanos(self.grace)),
+            manifest: run_dir.manifest(),
             run_dir,
             journal_dir,
             default_journal: self.default_journal,
@@ -411,6 +412,8 @@ pub(crate) struct Inner {
     run_dir: RunDir,
     /// `run_dir`'s path, shared with every journal.
     journal_dir: Arc<Path>,
+    /// Where journals made in a chosen directory are listed.
+    manifest: Option<Manifest>,
     default_journal: JournalConfig,
     restart_jitter: f64,
     /// Set by shutdown under the registry's write lock, so a spawn either sees it or is seen by
@@ -947,9 +950,14 @@ impl Inner {
         entry: &Arc<TaskEntry>,
         journal: JournalConfig,
     ) -> (TaskContext, task::EndGuard) {
-        let journal = entry
-            .journaled
-            .then(|| Journal::new(entry.clone(), self.journal_dir.clone(), journal));
+        let journal = entry.journaled.then(|| {
+            Journal::new(
+                entry.clone(),
+                self.journal_dir.clone(),
+                self.manifest.clone(),
+                journal,
+            )
+        });
         (
             TaskContext::new(entry.clone(), journal),
             task::EndGuard::new(entry.clone()),

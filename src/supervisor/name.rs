@@ -170,8 +170,18 @@ mod tests {
     #[test]
     fn invisible_characters_are_refused() {
         for invisible in [
-            '\u{200b}', '\u{2060}', '\u{feff}', '\u{ad}', '\u{2028}', '\u{2029}', '\u{e0041}',
-            '\u{a0}', '\u{3000}', '\u{200d}', '\u{3164}', '\u{fe0f}',
+            '\u{200b}',
+            '\u{2060}',
+            '\u{feff}',
+            '\u{ad}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{e0041}',
+            '\u{a0}',
+            '\u{3000}',
+            '\u{200d}',
+            '\u{3164}',
+            '\u{fe0f}',
         ] {
             let name = format!("web{invisible}");
             assert_eq!(

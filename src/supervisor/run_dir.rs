@@ -2,7 +2,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::error::BuildError;
@@ -12,12 +14,29 @@ pub(crate) enum RunDir {
     /// A fresh temporary directory, removed when the supervisor is dropped.
     Temporary(tempfile::TempDir),
     /// A directory that outlives the supervisor. `lock` keeps other taskmon runs out while this
-    /// one writes there; a kept temporary directory needs none.
-    Kept { path: PathBuf, _lock: Option<File> },
+    /// one writes there, and lists the journals it made; a kept temporary directory needs none.
+    Kept {
+        path: PathBuf,
+        lock: Option<Arc<File>>,
+    },
 }
 
-/// The lock file in a chosen journal directory.
+/// The lock file in a chosen journal directory. It is also the manifest: the file name of
+/// every journal the run made there, a line each, so that the next run removes those and
+/// nothing else.
 const LOCK_FILE: &str = ".taskmon.lock";
+
+/// Records each journal a run makes in its directory's manifest.
+#[derive(Clone)]
+pub(crate) struct Manifest(Arc<File>);
+
+impl Manifest {
+    /// Lists `file_name` (one append: a line is never torn by another's).
+    pub fn record(&self, file_name: &str) -> io::Result<()> {
+        use std::io::Write;
+        (&*self.0).write_all(format!("{file_name}\n").as_bytes())
+    }
+}
 
 impl RunDir {
     pub fn create(dir: Option<PathBuf>, keep: bool) -> Result<Self, BuildError> {
@@ -32,7 +51,7 @@ impl RunDir {
             return Ok(if keep {
                 RunDir::Kept {
                     path: temp.keep(),
-                    _lock: None,
+                    lock: None,
                 }
             } else {
                 RunDir::Temporary(temp)
@@ -49,13 +68,27 @@ impl RunDir {
             )));
         }
         std::fs::create_dir_all(&dir).map_err(failed)?;
-        // Creating the lock file also proves the directory can be written.
+        // Creating the lock file also proves the directory can be written. Never through a
+        // link, and never anything but a regular file: opening a FIFO would wait forever.
+        let path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK_FILE))
-            .map_err(failed)?;
+            .read(true)
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| {
+                failed(io::Error::new(
+                    e.kind(),
+                    format!("cannot open {}: {e}", path.display()),
+                ))
+            })?;
+        if !lock.metadata().map_err(failed)?.is_file() {
+            return Err(failed(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", path.display()),
+            )));
+        }
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -63,11 +96,21 @@ impl RunDir {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
         }
-        remove_old_journals(&dir).map_err(failed)?;
+        remove_listed_journals(&dir, &lock).map_err(failed)?;
         Ok(RunDir::Kept {
             path: dir,
-            _lock: Some(lock),
+            lock: Some(Arc::new(lock)),
         })
+    }
+
+    /// Where this run lists the journals it makes, in a chosen directory.
+    pub fn manifest(&self) -> Option<Manifest> {
+        match self {
+            RunDir::Kept {
+                lock: Some(lock), ..
+            } => Some(Manifest(lock.clone())),
+            _ => None,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -82,24 +125,33 @@ impl RunDir {
     }
 }
 
-/// Journals of an earlier run in the same directory would be appended to and then fail their
-/// check; every journal of this run starts from an empty file instead.
-fn remove_old_journals(dir: &Path) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if is_journal_file_name(&entry.file_name().to_string_lossy()) {
-            std::fs::remove_file(entry.path()).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot remove the old journal {}: {e}",
-                        entry.path().display()
-                    ),
-                )
-            })?;
+/// Journals of an earlier run in the same directory would be in the way of this run's (each is
+/// made new); the earlier run listed them in the manifest, and those are removed — only those,
+/// only regular files named as journals, directly in the directory. The manifest then starts
+/// afresh for this run.
+fn remove_listed_journals(dir: &Path, manifest: &File) -> io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Seek};
+    let mut file = manifest;
+    file.seek(io::SeekFrom::Start(0))?;
+    // A manifest is a line per journal; past 64 MiB it is no manifest of taskmon's.
+    for line in BufReader::new(file.take(64 << 20)).lines() {
+        let name = line?;
+        if !is_journal_file_name(&name) || name.contains('/') {
+            continue;
         }
+        let path = dir.join(&name);
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+        if !regular {
+            continue;
+        }
+        std::fs::remove_file(&path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot remove the old journal {}: {e}", path.display()),
+            )
+        })?;
     }
-    Ok(())
+    manifest.set_len(0)
 }
 
 /// The longest part of a journal's file name taken from the task's name.
