@@ -197,7 +197,11 @@ async fn event_loop(
             restore_terminal();
             match sup {
                 Some(sup) => signals::exit_now(sup, last_signal),
-                None => std::process::exit(128 + last_signal),
+                None => {
+                    #[cfg(feature = "serve")]
+                    crate::serve::remove_served_files();
+                    std::process::exit(128 + last_signal)
+                }
             }
         }
         let Some(sup) = sup else {

@@ -61,12 +61,15 @@ impl Signals {
     }
 }
 
-/// Exits the process at once with status `128 + signal`. The temporary journal directory, which
-/// an exit without unwinding would leave behind, is removed first.
+/// Exits the process at once with status `128 + signal`. The temporary journal directory and the
+/// files of serving (the socket, a generated token), which an exit without unwinding would leave
+/// behind, are removed first.
 pub fn exit_now(sup: &Supervisor, signal: i32) -> ! {
     if sup.run_dir_is_temporary() {
         let _ = std::fs::remove_dir_all(sup.run_dir());
     }
+    #[cfg(feature = "serve")]
+    crate::serve::remove_served_files();
     std::process::exit(128 + signal)
 }
 

@@ -286,14 +286,14 @@ async fn over_tcp_without_the_token_nothing_is_said_about_the_tasks() {
         .serve_with(
             "tcp:127.0.0.1:0".parse().unwrap(),
             ServeOptions {
-                token: Some("sesame".into()),
+                token: Some("open-sesame-0123".into()),
                 ..ServeOptions::default()
             },
         )
         .unwrap();
     let addr = server.address().strip_prefix("tcp:").unwrap().to_string();
 
-    for token in [None, Some("sesam"), Some("sesame!")] {
+    for token in [None, Some("open-sesame-012"), Some("open-sesame-0123!")] {
         let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
         let hello = json!({ "type": "hello", "version": 1, "token": token }).to_string();
         stream
@@ -315,7 +315,9 @@ async fn over_tcp_without_the_token_nothing_is_said_about_the_tasks() {
     }
 
     let target = Target::Tcp(addr);
-    let mut client = Client::connect(&target, Some("sesame")).await.unwrap();
+    let mut client = Client::connect(&target, Some("open-sesame-0123"))
+        .await
+        .unwrap();
     let rows = client.request(json!({ "type": "list" })).await.unwrap();
     assert_eq!(rows["rows"][0]["task"], "secret-task");
 
@@ -722,4 +724,45 @@ async fn an_attached_or_waiting_client_does_not_keep_a_dropped_supervisor_alive(
         .await;
         drop(server);
     }
+}
+
+/// Connections that never say hello cannot keep the owner out: the oldest waiting one is
+/// pushed out by each new one, and a client that speaks gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_never_keep_a_client_out() {
+    let (sup, _server, dir) = served(ServeOptions::default());
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        silent.push(
+            tokio::net::UnixStream::connect(dir.path().join("t.sock"))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut client =
+        tokio::time::timeout(Duration::from_secs(5), Client::connect(&target(&dir), None))
+            .await
+            .expect("in at once")
+            .unwrap();
+    let rows = client.request(json!({ "type": "list" })).await.unwrap();
+    assert_eq!(rows["total"], 1);
+    still_ticking(&sup, ticks(&sup).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_token_is_refused_and_localhost_is_an_address() {
+    let sup = Supervisor::builder().build().unwrap();
+    let endpoint: Endpoint = "tcp:localhost:0".parse().unwrap();
+    let short = ServeOptions {
+        token: Some("0123456789abcde".into()),
+        ..ServeOptions::default()
+    };
+    let refused = sup.serve_with(endpoint.clone(), short).err().unwrap();
+    assert!(refused.to_string().contains("shorter than 16"), "{refused}");
+    let long = ServeOptions {
+        token: Some("0123456789abcdef".into()),
+        ..ServeOptions::default()
+    };
+    let server = sup.serve_with(endpoint, long).unwrap();
+    assert!(server.address().starts_with("tcp:"), "{}", server.address());
 }

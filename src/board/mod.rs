@@ -65,10 +65,12 @@ pub struct Query {
 
 /// The longest filter a served board works out: a filter's terms are matched against every
 /// task. (A frame's window is bounded by the tasks there are, and its size by the frame limit.)
+#[cfg(feature = "serve")]
 pub const MAX_FILTER_CHARS: usize = 1_000;
 /// The answers a board keeps until its next frame: only the newest are shown.
 const MAX_NOTICES: usize = 16;
 
+#[cfg(feature = "serve")]
 impl Query {
     /// Whether a client's query stays within what a served board works out for it.
     pub fn within_limits(&self) -> Result<(), String> {

@@ -35,6 +35,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::supervisor::Supervisor;
 
+/// The shortest token a TCP endpoint takes.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// Where a supervisor is served.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -69,7 +72,15 @@ impl FromStr for Endpoint {
         } else if let Some(path) = s.strip_prefix("unix:") {
             Ok(Endpoint::Unix(PathBuf::from(path)))
         } else if let Some(addr) = s.strip_prefix("tcp:") {
-            let addr = addr.parse().map_err(|_| wrong())?;
+            // An address, or a host name (`localhost:7000`) resolved once, here.
+            let addr = addr
+                .parse()
+                .ok()
+                .or_else(|| {
+                    use std::net::ToSocketAddrs;
+                    addr.to_socket_addrs().ok()?.next()
+                })
+                .ok_or_else(wrong)?;
             Ok(Endpoint::Tcp {
                 addr,
                 allow_remote: false,
@@ -135,6 +146,11 @@ pub enum ServeError {
         "cannot serve on tcp:{0}: not a loopback address; anyone who can reach it could stop your tasks (allow it explicitly: --allow-remote)"
     )]
     Remote(SocketAddr),
+    /// A token given for TCP that a guesser could find.
+    #[error(
+        "cannot serve on tcp:{0}: the token is shorter than {MIN_TOKEN_CHARS} characters (set a longer TASKMON_TOKEN, or none for a random one)"
+    )]
+    WeakToken(SocketAddr),
     /// Not called inside a tokio runtime.
     #[error("cannot serve: not inside a tokio runtime")]
     NoRuntime,
@@ -174,10 +190,30 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.cancel();
-        for (file, identity) in &self.files {
-            if identity.is_some() && file_identity(file) == *identity {
-                let _ = std::fs::remove_file(file);
-            }
+        let mut left = LEFT_AT_EXIT.lock().unwrap_or_else(|p| p.into_inner());
+        left.retain(|kept| !self.files.contains(kept));
+        drop(left);
+        remove_if_ours(&self.files);
+    }
+}
+
+/// The socket and token files of every server still serving: an exit that does not unwind (a
+/// third signal) removes them with [`remove_served_files`], a secret among them.
+static LEFT_AT_EXIT: std::sync::Mutex<Vec<(PathBuf, Option<(u64, u64)>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Removes the socket and token files of every server still serving, as their drop would: for
+/// a program about to exit without unwinding.
+pub fn remove_served_files() {
+    let left = LEFT_AT_EXIT.lock().unwrap_or_else(|p| p.into_inner());
+    remove_if_ours(&left);
+}
+
+/// Removes each file that is still the one made (another program may serve there by now).
+fn remove_if_ours(files: &[(PathBuf, Option<(u64, u64)>)]) {
+    for (file, identity) in files {
+        if identity.is_some() && file_identity(file) == *identity {
+            let _ = std::fs::remove_file(file);
         }
     }
 }
@@ -233,6 +269,9 @@ impl Supervisor {
                         .ok()
                         .filter(|t| !t.is_empty())
                 }) {
+                    Some(token) if token.chars().count() < MIN_TOKEN_CHARS => {
+                        return Err(ServeError::WeakToken(addr));
+                    }
                     Some(token) => token,
                     None => {
                         let token = random_token().map_err(io_error)?;
@@ -263,6 +302,10 @@ impl Supervisor {
             tracker.clone(),
         ));
         tracker.spawn(server::accept(listener, shared));
+        LEFT_AT_EXIT
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(files.iter().cloned());
         Ok(Server {
             address,
             files,

@@ -38,6 +38,10 @@ pub(super) struct Shared {
     stop: CancellationToken,
     tracker: TaskTracker,
     program: String,
+    /// Connections that have not said hello yet.
+    waiting: Waiting,
+    /// Wrong tokens so far: each makes the next refusal slower.
+    wrong_tokens: AtomicU64,
     /// The program's last events, for the log of a dashboard that attaches now.
     recent: Arc<std::sync::Mutex<std::collections::VecDeque<crate::Event>>>,
 }
@@ -80,6 +84,8 @@ impl Shared {
         });
         Self {
             recent,
+            waiting: Waiting::default(),
+            wrong_tokens: AtomicU64::new(0),
             slots: Arc::new(Semaphore::new(options.max_clients)),
             sup: sup.downgrade(),
             options,
@@ -88,6 +94,56 @@ impl Shared {
             tracker,
             program,
         }
+    }
+}
+
+/// How many connections may wait for their hello at once (beside the clients that said it).
+const MAX_WAITING: usize = 16;
+
+/// The connections that have not said hello, oldest first.
+#[derive(Default)]
+struct Waiting {
+    queue: std::sync::Mutex<std::collections::VecDeque<(u64, CancellationToken)>>,
+    next: AtomicU64,
+}
+
+/// A connection's place among the waiting ones; left when dropped.
+struct Place<'a> {
+    waiting: &'a Waiting,
+    number: u64,
+    pushed_out: CancellationToken,
+}
+
+impl Waiting {
+    /// Takes a place, pushing the oldest waiting connection out when there is no room.
+    fn enter(&self) -> Place<'_> {
+        let number = self.next.fetch_add(1, Ordering::Relaxed);
+        let pushed_out = CancellationToken::new();
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if queue.len() >= MAX_WAITING
+            && let Some((_, oldest)) = queue.pop_front()
+        {
+            oldest.cancel();
+        }
+        queue.push_back((number, pushed_out.clone()));
+        Place {
+            waiting: self,
+            number,
+            pushed_out,
+        }
+    }
+}
+
+impl Place<'_> {
+    async fn pushed_out(&self) {
+        self.pushed_out.cancelled().await
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.waiting.queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue.retain(|(n, _)| *n != self.number);
     }
 }
 
@@ -187,6 +243,22 @@ fn parse(bytes: &[u8]) -> Result<Request, Value> {
 
 async fn serve_client(stream: Box<dyn Stream>, needs_token: bool, shared: Arc<Shared>) {
     let mut framed = Framed::new(stream, protocol::codec());
+    // Until its hello, a connection is one of a few waiting ones; a new one pushes the oldest
+    // out, so connections that never speak cannot keep out a client that does.
+    let waiting = shared.waiting.enter();
+    let said_hello = tokio::select! {
+        said = handshake(&mut framed, needs_token, &shared) => said,
+        () = waiting.pushed_out() => Err(protocol::error("too many connections waiting to say hello; closing")),
+    };
+    drop(waiting);
+    let hello = match said_hello {
+        Ok(hello) => hello,
+        Err(refusal) => {
+            let _ = tokio::time::timeout(shared.options.idle_timeout, send(&mut framed, &refusal))
+                .await;
+            return;
+        }
+    };
     let Ok(_slot) = shared.slots.clone().try_acquire_owned() else {
         let message = format!(
             "too many clients ({}); try again later",
@@ -199,9 +271,7 @@ async fn serve_client(stream: Box<dyn Stream>, needs_token: bool, shared: Arc<Sh
         .await;
         return;
     };
-    if let Err(refusal) = handshake(&mut framed, needs_token, &shared).await {
-        let _ =
-            tokio::time::timeout(shared.options.idle_timeout, send(&mut framed, &refusal)).await;
+    if send(&mut framed, &hello).await.is_err() {
         return;
     }
     loop {
@@ -257,7 +327,7 @@ async fn handshake(
     framed: &mut Connection,
     needs_token: bool,
     shared: &Shared,
-) -> Result<(), Value> {
+) -> Result<Value, Value> {
     let timeout = shared.options.idle_timeout;
     let frame = tokio::time::timeout(timeout, framed.next())
         .await
@@ -286,17 +356,20 @@ async fn handshake(
         let expected = shared.token.as_deref().unwrap_or_default().as_bytes();
         let given = token.as_deref().unwrap_or_default().as_bytes();
         if !same_secret(expected, given) {
+            // Each wrong guess is answered later than the last: 10 ms more, up to 2 s.
+            let wrong = shared.wrong_tokens.fetch_add(1, Ordering::Relaxed) + 1;
+            let delay = std::time::Duration::from_millis(10 * wrong.min(200));
+            tokio::time::sleep(delay).await;
             return Err(protocol::error("wrong or missing token; closing"));
         }
     }
-    let hello = json!({
+    Ok(json!({
         "type": "hello",
         "version": VERSION,
         "program": shared.program,
         "pid": std::process::id(),
         "tasks": shared.sup().map_or(0, |sup| sup.len()),
-    });
-    send(framed, &hello).await.map_err(|_| Value::Null)
+    }))
 }
 
 /// Equal, in a time that does not tell how much of `given` was right.

@@ -124,6 +124,7 @@ impl Hub {
     }
 
     /// Subscribes until the subscription is dropped.
+    #[cfg(feature = "serve")]
     pub fn subscribe_scoped(self: &Arc<Self>, subscriber: Subscriber) -> Subscription {
         self.subscribe_with(subscriber.clone());
         Subscription {
@@ -243,11 +244,13 @@ pub(crate) fn event(
 }
 
 /// A subscriber that is removed when this is dropped.
+#[cfg(feature = "serve")]
 pub(crate) struct Subscription {
     hub: Weak<Hub>,
     subscriber: Subscriber,
 }
 
+#[cfg(feature = "serve")]
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(hub) = self.hub.upgrade() {
