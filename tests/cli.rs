@@ -640,6 +640,8 @@ fn start_run(scenario: &str, tmp: &Path, extra: &[&str], ready: &str) -> std::pr
         .args(["run", "--scenario", scenario])
         .args(extra)
         .env("TMPDIR", tmp)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("TASKMON_TOKEN")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -739,13 +741,27 @@ fn a_second_signal_aborts_what_is_left_and_a_third_exits_at_once() {
     assert_eq!(state("pool"), "abandoned");
     assert!(tmp_is_empty(tmp.path()));
 
-    let child = start_run(&scenario, tmp.path(), &["--grace", "1h"], "spawned");
+    // Served over TCP with a generated token: its file is a secret, and goes with the socket.
+    let child = start_run(
+        &scenario,
+        tmp.path(),
+        &["--grace", "1h", "--serve", "tcp:127.0.0.1:0"],
+        "spawned",
+    );
+    // SAFETY: geteuid has no preconditions.
+    let runtime_dir = tmp
+        .path()
+        .join(format!("taskmon-{}", unsafe { libc::geteuid() }));
+    let token_file = runtime_dir.join(format!("{}.token", child.id()));
+    assert!(token_file.exists());
     for _ in 0..3 {
         signal(&child, "TERM");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let o = wait_bounded(child);
     assert_eq!(o.status.code(), Some(128 + 15), "{}", stderr(&o));
+    assert!(!token_file.exists(), "the third signal left the token behind");
+    std::fs::remove_dir(&runtime_dir).expect("nothing else left in taskmon's directory");
     assert!(
         tmp_is_empty(tmp.path()),
         "the third signal still removed the directory"
