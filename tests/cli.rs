@@ -760,7 +760,10 @@ fn a_second_signal_aborts_what_is_left_and_a_third_exits_at_once() {
     }
     let o = wait_bounded(child);
     assert_eq!(o.status.code(), Some(128 + 15), "{}", stderr(&o));
-    assert!(!token_file.exists(), "the third signal left the token behind");
+    assert!(
+        !token_file.exists(),
+        "the third signal left the token behind"
+    );
     std::fs::remove_dir(&runtime_dir).expect("nothing else left in taskmon's directory");
     assert!(
         tmp_is_empty(tmp.path()),
