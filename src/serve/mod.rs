@@ -162,7 +162,7 @@ pub struct Server {
     address: String,
     /// The socket and token files made, each with its device and inode: only what is still
     /// ours is removed (another program may serve at the same path by then).
-    files: Vec<(PathBuf, Option<(u64, u64)>)>,
+    files: Vec<MadeFile>,
     token_file: Option<PathBuf>,
     stop: CancellationToken,
     tracker: TaskTracker,
@@ -199,8 +199,10 @@ impl Drop for Server {
 
 /// The socket and token files of every server still serving: an exit that does not unwind (a
 /// third signal) removes them with [`remove_served_files`], a secret among them.
-static LEFT_AT_EXIT: std::sync::Mutex<Vec<(PathBuf, Option<(u64, u64)>)>> =
-    std::sync::Mutex::new(Vec::new());
+static LEFT_AT_EXIT: std::sync::Mutex<Vec<MadeFile>> = std::sync::Mutex::new(Vec::new());
+
+/// A file a server made, with its device and inode.
+type MadeFile = (PathBuf, Option<(u64, u64)>);
 
 /// Removes the socket and token files of every server still serving, as their drop would: for
 /// a program about to exit without unwinding.
@@ -210,7 +212,7 @@ pub fn remove_served_files() {
 }
 
 /// Removes each file that is still the one made (another program may serve there by now).
-fn remove_if_ours(files: &[(PathBuf, Option<(u64, u64)>)]) {
+fn remove_if_ours(files: &[MadeFile]) {
     for (file, identity) in files {
         if identity.is_some() && file_identity(file) == *identity {
             let _ = std::fs::remove_file(file);
