@@ -140,8 +140,11 @@ fn remove_listed_journals(dir: &Path, manifest: &File) -> io::Result<()> {
             continue;
         }
         let path = dir.join(&name);
-        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
-        if !regular {
+        // A link planted at one of our names is removed too (the link, never its target),
+        // so that nothing is ever written through it.
+        let ours = std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.file_type().is_file() || m.file_type().is_symlink());
+        if !ours {
             continue;
         }
         std::fs::remove_file(&path).map_err(|e| {
