@@ -56,6 +56,15 @@ async fn family(sup: &Supervisor) -> (TaskId, TaskId, TaskId) {
     (parent, child, detached)
 }
 
+/// A runtime with real threads, for the races.
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Runs `f` on a thread of its own and fails, rather than hanging, when it does not return.
 fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
@@ -244,11 +253,7 @@ async fn a_restarted_task_does_not_keep_the_last_runs_journal_error() {
 /// lost between one run and the next, whether the run ended by itself or was restarted by hand.
 #[test]
 fn an_accepted_abort_or_stop_is_never_lost_to_a_restart() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = two_workers();
     taskmon::silence_task_panics(true);
     let mut accepted = 0;
     for round in 0..400 {
@@ -324,11 +329,7 @@ fn an_accepted_abort_or_stop_is_never_lost_to_a_restart() {
 /// set yet when the abort came.
 #[test]
 fn an_abort_all_racing_spawns_reaches_every_task_it_counted() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = two_workers();
     for round in 0..50 {
         rt.block_on(async {
             let sup = exact();

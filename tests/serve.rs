@@ -86,13 +86,21 @@ async fn ticks(sup: &Supervisor) -> u64 {
 
 /// The ticker moved on since `before`.
 async fn still_ticking(sup: &Supervisor, before: u64) {
-    for _ in 0..200 {
-        if ticks(sup).await > before {
+    eventually(1, "the task stopped ticking", || {
+        sup.task(1).unwrap().ticks() > before
+    })
+    .await;
+}
+
+/// Within `secs`, `done` comes true.
+async fn eventually(secs: u64, what: &str, done: impl Fn() -> bool) {
+    for _ in 0..secs * 100 {
+        if done() {
             return;
         }
-        tokio::time::sleep(ms(5)).await;
+        tokio::time::sleep(ms(10)).await;
     }
-    panic!("the task stopped ticking");
+    panic!("{what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -602,17 +610,6 @@ async fn any_number_of_long_rows_are_listed_and_waited_for_a_frame_at_a_time() {
     }
     assert_eq!(listed, tasks as usize + 1);
     assert!(pages > 2, "{pages} pages");
-}
-
-/// Within `secs`, `done` comes true.
-async fn eventually(secs: u64, what: &str, done: impl Fn() -> bool) {
-    for _ in 0..secs * 100 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(ms(10)).await;
-    }
-    panic!("{what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

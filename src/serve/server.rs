@@ -283,11 +283,7 @@ async fn serve_client(stream: Box<dyn Stream>, needs_token: bool, shared: Arc<Sh
             return;
         };
         let Some(sup) = shared.sup() else {
-            let _ = send(
-                &mut framed,
-                &protocol::error("the program no longer supervises"),
-            )
-            .await;
+            let _ = send(&mut framed, &no_supervisor()).await;
             return;
         };
         let answer = match request {
@@ -435,22 +431,43 @@ fn answer(program: &str, sup: &Supervisor, request: Request) -> Value {
     }
 }
 
-/// How many bytes of rows one answer carries: what is left of a frame for the rest of it.
-const ROWS_BUDGET: usize = MAX_FRAME - 64 * 1024;
+/// Said when the program has dropped its supervisor.
+fn no_supervisor() -> Value {
+    protocol::error("the program no longer supervises")
+}
 
-/// As many of `rows` as fit in one frame (at least one: a row is never near a frame's size,
-/// its texts being capped). The client asks again for the rest, from where the answer ends.
+/// The rows of one answer, as many as fit in one frame (at least one: a row is never near a
+/// frame's size, its texts being capped). The client asks again for the rest, from where the
+/// answer ends.
+#[derive(Default)]
+struct Rows {
+    rows: Vec<Value>,
+    bytes: usize,
+}
+
+impl Rows {
+    /// What is left of a frame for the rest of an answer.
+    const BUDGET: usize = MAX_FRAME - 64 * 1024;
+
+    /// Takes `row` if it fits; false when the answer is full.
+    fn take(&mut self, row: Value) -> bool {
+        self.bytes += serde_json::to_vec(&row).map_or(0, |b| b.len()) + 1;
+        if self.bytes > Self::BUDGET && !self.rows.is_empty() {
+            return false;
+        }
+        self.rows.push(row);
+        true
+    }
+}
+
 fn within_frame(rows: impl Iterator<Item = Value>) -> Vec<Value> {
-    let mut bytes = 0;
-    let mut kept = Vec::new();
+    let mut kept = Rows::default();
     for row in rows {
-        bytes += serde_json::to_vec(&row).map_or(0, |b| b.len()) + 1;
-        if bytes > ROWS_BUDGET && !kept.is_empty() {
+        if !kept.take(row) {
             break;
         }
-        kept.push(row);
     }
-    kept
+    kept.rows
 }
 
 /// A live task's row: the report's JSON without the journal check, which is made at the end.
@@ -535,13 +552,11 @@ fn copies_of(base: &str, by_name: &std::collections::HashMap<&str, TaskId>) -> V
 /// as one frame holds, in the order asked; `total` says how many were asked, and the client
 /// asks again for those after the rows it got. Holds the supervisor only between the waits.
 async fn wait(shared: &Shared, ids: Vec<TaskId>) -> Value {
-    let gone = || protocol::error("the program no longer supervises");
     let total = ids.len();
-    let mut rows = Vec::new();
-    let mut bytes = 0;
+    let mut rows = Rows::default();
     for id in ids {
         let ended = match shared.sup().map(|sup| sup.wait_ended(id)) {
-            None => return gone(),
+            None => return no_supervisor(),
             Some(Err(e)) => {
                 let mut error = protocol::error(e.to_string());
                 error["code"] = "unknown_task".into();
@@ -551,29 +566,26 @@ async fn wait(shared: &Shared, ids: Vec<TaskId>) -> Value {
         };
         ended.await;
         let Some(sup) = shared.sup() else {
-            return gone();
+            return no_supervisor();
         };
         let (Ok(snapshot), path) = (sup.task(id), sup.journal_path(id)) else {
-            return gone();
+            return no_supervisor();
         };
         drop(sup);
         let report = tokio::task::spawn_blocking(move || TaskReport::verify(snapshot, path)).await;
         match report {
+            // One that does not fit is joined all the same: the next wait finds it at once.
             Ok(report) => {
-                let row = format::report_json(&report);
-                bytes += serde_json::to_vec(&row).map_or(0, |b| b.len()) + 1;
-                if bytes > ROWS_BUDGET && !rows.is_empty() {
-                    // Joined all the same: the next wait finds it at once.
+                if !rows.take(format::report_json(&report)) {
                     break;
                 }
-                rows.push(row);
             }
             Err(e) => {
                 return protocol::error(format!("checking #{id}'s journal failed: {e}"));
             }
         }
     }
-    json!({ "type": "rows", "total": total, "offset": 0, "rows": rows })
+    json!({ "type": "rows", "total": total, "offset": 0, "rows": rows.rows })
 }
 
 /// Subscribes a bounded queue to the supervisor's events; what does not fit is counted. The
@@ -674,11 +686,7 @@ async fn attached(mut framed: Connection, shared: &Shared, sup: Supervisor) {
             }
         }
         let Some(sup) = shared.sup() else {
-            let _ = send(
-                &mut framed,
-                &protocol::error("the program no longer supervises"),
-            )
-            .await;
+            let _ = send(&mut framed, &no_supervisor()).await;
             return;
         };
         board.lend(sup);

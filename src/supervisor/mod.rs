@@ -1010,19 +1010,13 @@ impl Inner {
         entry.set_abort_handle((restart.relaunch)(ctx, end, &self.tasks));
     }
 
-    /// Records the end of a claimed task that is not running (it was waiting out a backoff):
-    /// joined at once, as `state`, and counted ended.
+    /// Records the end of a claimed task whose restart a request overtook: joined at once, as
+    /// `state`, and counted ended.
     fn end_claimed(&self, entry: &TaskEntry, state: State) {
         let now = self.hub.since_epoch();
-        entry.mark(EventKind::Joined, now);
-        entry.set_end_state(state);
-        if self.hub.listening() {
-            let joined = Detail::Joined {
-                state,
-                stop_latency: Some(Duration::ZERO),
-            };
-            self.hub.send(entry, EventKind::Joined, now, joined);
-        }
+        let at = self.hub.listening().then(|| self.hub.wall_time(now));
+        self.hub
+            .send_batch(joined_at_once(entry, state, now, at).into_iter().collect());
         self.hub.settle(entry);
     }
 
@@ -1167,16 +1161,10 @@ impl Inner {
         events: &mut Vec<Event>,
     ) {
         entry.mark(request, now);
-        entry.mark(EventKind::Joined, now);
-        entry.set_end_state(state);
         if let Some(at) = at {
             events.push(hub::event(entry, request, now, at, detail));
-            let joined = Detail::Joined {
-                state,
-                stop_latency: Some(Duration::ZERO),
-            };
-            events.push(hub::event(entry, EventKind::Joined, now, at, joined));
         }
+        events.extend(joined_at_once(entry, state, now, at));
     }
 
     /// Counts tasks ended by [`Inner::end_in_backoff`] as ended for good, once their events are
@@ -1247,4 +1235,21 @@ impl Inner {
     fn snapshot_of(&self, entry: &TaskEntry) -> TaskSnapshot {
         TaskSnapshot::read(entry, self.hub.since_epoch())
     }
+}
+
+/// Ends a claimed task that is not running (it waited out a backoff) as `state`: joined `now`,
+/// with no time to stop. Its `joined` event, when someone listens (`at`).
+fn joined_at_once(
+    entry: &TaskEntry,
+    state: State,
+    now: Duration,
+    at: Option<DateTime<Local>>,
+) -> Option<Event> {
+    entry.mark(EventKind::Joined, now);
+    entry.set_end_state(state);
+    let joined = Detail::Joined {
+        state,
+        stop_latency: Some(Duration::ZERO),
+    };
+    at.map(|at| hub::event(entry, EventKind::Joined, now, at, joined))
 }
