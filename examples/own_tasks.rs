@@ -59,7 +59,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reports = taskmon::dashboard::run(&sup).await?;
     print!(
         "{}",
-        taskmon::format::report_summary(&reports, taskmon::format::SUMMARY_ROWS)
+        taskmon::format::report_summary(
+            &reports,
+            taskmon::format::SUMMARY_ROWS,
+            taskmon::format::stdout_width()
+        )
     );
     Ok(())
 }

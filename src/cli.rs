@@ -243,7 +243,7 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start a tokio runtime: {e}")))?;
     let grace = options.grace(&scenario);
-    let (reports, journals) = runtime.block_on(async {
+    let (reports, journals, run_end) = runtime.block_on(async {
         signals::report_file_size_errors();
         crate::silence_task_panics(true);
         let sup = options
@@ -272,43 +272,82 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
         if let Some(server) = &server {
             announce(server);
         }
-        let reports = match mode {
-            Mode::Dashboard => dashboard::run_scenario(
-                &sup,
-                &scenario,
-                server.as_ref().map(|s| s.address().to_string()),
-            )
-            .await
-            .map_err(|e| Failure::runtime(e.to_string()))?
-            .into(),
+        let (reports, run_end) = match mode {
+            Mode::Dashboard => (
+                dashboard::run_scenario(
+                    &sup,
+                    &scenario,
+                    server.as_ref().map(|s| s.address().to_string()),
+                )
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?
+                .into(),
+                None,
+            ),
             Mode::Run(output, run_for) => {
                 let run = RunOptions {
                     output,
                     run_for,
                     grace,
+                    backlog: None,
                 };
                 // A closed stdout ends the run as Ctrl-C does, then quietly: the outcome's
                 // reason is in its JSON `end` line for whoever still reads.
-                headless::run(&sup, &scenario, run)
+                let outcome = headless::run(&sup, &scenario, run)
                     .await
-                    .map_err(|e| Failure::runtime(e.to_string()))?
-                    .reports
+                    .map_err(|e| Failure::runtime(e.to_string()))?;
+                let end = RunEnd {
+                    reason: outcome.reason,
+                    events_dropped: outcome.events_dropped,
+                    output_unfinished: outcome.output_unfinished,
+                };
+                (outcome.reports, Some(end))
             }
         };
         if let Some(server) = server {
             server.close().await;
         }
         let journals = (!sup.run_dir_is_temporary()).then(|| sup.run_dir().to_path_buf());
-        Ok::<_, Failure>((reports, journals))
+        Ok::<_, Failure>((reports, journals, run_end))
     })?;
     if matches!(mode, Mode::Dashboard) {
         let summary = format!(
             "taskmon: every task has been joined.\n\n{}",
-            format::report_summary(&reports, format::SUMMARY_ROWS)
+            format::report_summary(&reports, format::SUMMARY_ROWS, format::stdout_width())
         );
         let _ = io::stdout().write_all(summary.as_bytes());
     }
-    finish(&reports, journals, report_file.as_mut())
+    if let Some(end) = &run_end {
+        end.tell();
+    }
+    finish(&reports, run_end, journals, report_file.as_mut())
+}
+
+/// How `taskmon run`'s output ended, beyond the reports.
+struct RunEnd {
+    reason: headless::EndReason,
+    events_dropped: u64,
+    output_unfinished: bool,
+}
+
+impl RunEnd {
+    /// On stderr, what stdout's reader missed: the output says so too, but it may never be read.
+    fn tell(&self) {
+        let dropped = match self.events_dropped {
+            0 => String::new(),
+            n => format!(", and {n} events were dropped before it"),
+        };
+        if self.output_unfinished {
+            eprintln!(
+                "taskmon: the reader of stdout stopped reading: the end of the output (the report included) was not written{dropped}; `--report FILE` keeps the report"
+            );
+        } else if self.events_dropped > 0 {
+            eprintln!(
+                "taskmon: the reader of stdout fell behind; {} events were dropped",
+                self.events_dropped
+            );
+        }
+    }
 }
 
 /// Where the tasks are served, on stderr (stdout may be JSON).
@@ -327,11 +366,12 @@ fn announce(server: &crate::serve::Server) {
 /// journal failed: the run's figures are then not all backed by its files).
 fn finish(
     reports: &[TaskReport],
+    run_end: Option<RunEnd>,
     journals: Option<PathBuf>,
     report_file: Option<&mut (PathBuf, File)>,
 ) -> Result<ExitCode, Failure> {
     if let Some((path, file)) = report_file {
-        write_report_file(file, reports).map_err(|e| {
+        write_report_file(file, reports, run_end.as_ref()).map_err(|e| {
             Failure::runtime(format!(
                 "cannot write the report to {}: {e}",
                 path.display()
@@ -392,10 +432,22 @@ fn create_report_file(path: &Path) -> Result<(PathBuf, File), Failure> {
     Ok((path.to_path_buf(), file))
 }
 
-fn write_report_file(file: &mut File, reports: &[TaskReport]) -> io::Result<()> {
+/// Every task's report line; after them, for `taskmon run`, its `end` line.
+fn write_report_file(
+    file: &mut File,
+    reports: &[TaskReport],
+    run_end: Option<&RunEnd>,
+) -> io::Result<()> {
     let mut out = io::BufWriter::new(file);
     for r in reports {
         writeln!(out, "{}", format::report_json(r))?;
+    }
+    if let Some(end) = run_end {
+        writeln!(
+            out,
+            "{}",
+            headless::end_json(end.reason, end.events_dropped)
+        )?;
     }
     out.flush()
 }

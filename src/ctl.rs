@@ -192,7 +192,7 @@ async fn run(args: CtlArgs) -> Result<(), ClientError> {
                     print_json(row)?;
                 }
             } else {
-                print(&format::json_rows_table(&rows))?;
+                print(&format::json_rows_table(&rows, format::stdout_width()))?;
                 print(&format!("{} task(s)\n", rows.len()))?;
             }
         }
@@ -309,7 +309,7 @@ async fn act(
                 print_json(row)?;
             }
         } else {
-            print(&format::json_rows_table(&rows))?;
+            print(&format::json_rows_table(&rows, format::stdout_width()))?;
         }
     }
     if !refused.is_empty() && ids.is_empty() {

@@ -223,13 +223,14 @@ fn notability(r: &TaskReport) -> u8 {
 /// The final report of `taskmon run` and of the dashboard's exit summary: every row when there
 /// are at most `max_rows`, else the most notable ones (journal failures, abandoned, escalated,
 /// panicked, lost records) and a line saying how many are left out; then totals per state.
-pub fn report_summary(reports: &[TaskReport], max_rows: usize) -> String {
+/// Fitted to `width` columns when given (see [`stdout_width`]).
+pub fn report_summary(reports: &[TaskReport], max_rows: usize, width: Option<usize>) -> String {
     let mut shown: Vec<&TaskReport> = reports.iter().collect();
     if shown.len() > max_rows {
         shown.sort_by_key(|r| (notability(r), r.snapshot.id));
         shown.truncate(max_rows);
     }
-    let mut out = report_table(&shown);
+    let mut out = report_table(&shown, width);
     if reports.len() > shown.len() {
         out.push_str(&format!(
             "… {} more tasks not shown; `--report FILE` writes every row as JSON lines\n",
@@ -304,106 +305,127 @@ struct ReportRow {
     notes: Vec<String>,
 }
 
+/// The width of the terminal stdout is, if it is one: a table printed there fits it.
+#[cfg(feature = "tui")]
+pub fn stdout_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(columns, _)| usize::from(columns))
+        .filter(|&columns| columns > 0)
+}
+
 /// The rows given, as a table whose columns are as wide as their content.
-fn report_table(reports: &[&TaskReport]) -> String {
+fn report_table(reports: &[&TaskReport], width: Option<usize>) -> String {
     let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
-    rows_table(reports.iter().map(|r| {
-        let s = &r.snapshot;
-        let counts = s.ledger.journal;
-        let notes = [
-            s.note.as_deref().map(|n| escape(n).into_owned()),
-            s.panic_message
-                .as_deref()
-                .map(|m| format!("panic: {}", escape(m))),
-            s.journal_error
-                .as_deref()
-                .map(|e| format!("journal error: {}", escape(e))),
-            r.journal_problem
-                .as_ref()
-                .map(|p| format!("journal check: {p}")),
-        ];
-        ReportRow {
-            id: s.id.to_string(),
-            task: escape(&s.name).into_owned(),
-            kind: escape(&s.kind).into_owned(),
-            state: s.state.to_string(),
-            restarts: u64::from(s.restarts),
-            orphan: s.orphan,
-            ticks: s.ledger.ticks.to_string(),
-            latency: latency(s.stop_latency()),
-            cleanup: s.cleanup.to_string(),
-            persisted: count(counts.map(|c| c.persisted)),
-            lost: count(counts.map(|c| c.lost)),
-            journal: match (r.journal_verified, &s.journal_error) {
-                (_, Some(_)) => "ERROR",
-                (Some(true), None) => "verified",
-                (Some(false), None) => "MISMATCH",
-                (None, None) => "off",
-            },
-            notes: notes.into_iter().flatten().collect(),
-        }
-    }))
+    rows_table(
+        reports.iter().map(|r| {
+            let s = &r.snapshot;
+            let counts = s.ledger.journal;
+            let notes = [
+                s.note.as_deref().map(|n| escape(n).into_owned()),
+                s.panic_message
+                    .as_deref()
+                    .map(|m| format!("panic: {}", escape(m))),
+                s.journal_error
+                    .as_deref()
+                    .map(|e| format!("journal error: {}", escape(e))),
+                r.journal_problem
+                    .as_ref()
+                    .map(|p| format!("journal check: {p}")),
+            ];
+            ReportRow {
+                id: s.id.to_string(),
+                task: escape(&s.name).into_owned(),
+                kind: escape(&s.kind).into_owned(),
+                state: s.state.to_string(),
+                restarts: u64::from(s.restarts),
+                orphan: s.orphan,
+                ticks: s.ledger.ticks.to_string(),
+                latency: latency(s.stop_latency()),
+                cleanup: s.cleanup.to_string(),
+                persisted: count(counts.map(|c| c.persisted)),
+                lost: count(counts.map(|c| c.lost)),
+                journal: match (r.journal_verified, &s.journal_error) {
+                    (_, Some(_)) => "ERROR",
+                    (Some(true), None) => "verified",
+                    (Some(false), None) => "MISMATCH",
+                    (None, None) => "off",
+                },
+                notes: notes.into_iter().flatten().collect(),
+            }
+        }),
+        width,
+    )
 }
 
 /// Report rows received as JSON (from `taskmon ctl`), as the same table `taskmon run` prints.
-/// Everything in them came over a connection and is escaped.
-pub fn json_rows_table(rows: &[Value]) -> String {
+/// Everything in them came over a connection and is escaped. Fitted to `width` when given.
+pub fn json_rows_table(rows: &[Value], width: Option<usize>) -> String {
     let text = |v: &Value| match v {
         Value::Null => "-".to_string(),
         Value::String(s) => escape(s).into_owned(),
         other => escape(&other.to_string()).into_owned(),
     };
-    rows_table(rows.iter().map(|r| {
-        let notes = [
-            r["note"].as_str().map(|n| escape(n).into_owned()),
-            r["panic"].as_str().map(|m| format!("panic: {}", escape(m))),
-            r["journal_error"]
-                .as_str()
-                .map(|e| format!("journal error: {}", escape(e))),
-            r["journal_problem"]
-                .as_str()
-                .map(|p| format!("journal check: {}", escape(p))),
-        ];
-        ReportRow {
-            id: text(&r["id"]),
-            task: text(&r["task"]),
-            kind: text(&r["kind"]),
-            state: text(&r["state"]),
-            restarts: r["restarts"].as_u64().unwrap_or(0),
-            orphan: r["orphan"] == true,
-            ticks: text(&r["ticks"]),
-            latency: r["stop_latency_ms"]
-                .as_f64()
-                .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
-                .map_or("-".to_string(), humanize),
-            cleanup: text(&r["cleanup"]),
-            persisted: text(&r["persisted"]),
-            lost: text(&r["lost"]),
-            journal: match (&r["journal_verified"], &r["journal_error"]) {
-                (_, Value::String(_)) => "ERROR",
-                (Value::Bool(true), _) => "verified",
-                (Value::Bool(false), _) => "MISMATCH",
-                // Still running: its journal is read back when it ends.
-                _ if !r["persisted"].is_null() => "-",
-                _ => "off",
-            },
-            notes: notes.into_iter().flatten().collect(),
-        }
-    }))
+    rows_table(
+        rows.iter().map(|r| {
+            let notes = [
+                r["note"].as_str().map(|n| escape(n).into_owned()),
+                r["panic"].as_str().map(|m| format!("panic: {}", escape(m))),
+                r["journal_error"]
+                    .as_str()
+                    .map(|e| format!("journal error: {}", escape(e))),
+                r["journal_problem"]
+                    .as_str()
+                    .map(|p| format!("journal check: {}", escape(p))),
+            ];
+            ReportRow {
+                id: text(&r["id"]),
+                task: text(&r["task"]),
+                kind: text(&r["kind"]),
+                state: text(&r["state"]),
+                restarts: r["restarts"].as_u64().unwrap_or(0),
+                orphan: r["orphan"] == true,
+                ticks: text(&r["ticks"]),
+                latency: r["stop_latency_ms"]
+                    .as_f64()
+                    .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+                    .map_or("-".to_string(), humanize),
+                cleanup: text(&r["cleanup"]),
+                persisted: text(&r["persisted"]),
+                lost: text(&r["lost"]),
+                journal: match (&r["journal_verified"], &r["journal_error"]) {
+                    (_, Value::String(_)) => "ERROR",
+                    (Value::Bool(true), _) => "verified",
+                    (Value::Bool(false), _) => "MISMATCH",
+                    // Still running: its journal is read back when it ends.
+                    _ if !r["persisted"].is_null() => "-",
+                    _ => "off",
+                },
+                notes: notes.into_iter().flatten().collect(),
+            }
+        }),
+        width,
+    )
 }
 
-fn rows_table(rows: impl Iterator<Item = ReportRow>) -> String {
+fn rows_table(rows: impl Iterator<Item = ReportRow>, width: Option<usize>) -> String {
+    // Priorities as in the dashboard's table: on a narrow terminal the kind and the journal
+    // figures give way first; the id, the task and its state never.
     let mut table = TextTable::new(&[
-        ("id", Align::Right),
-        ("task", Align::Left),
-        ("kind", Align::Left),
-        ("state", Align::Left),
-        ("ticks", Align::Right),
-        ("stop latency", Align::Right),
-        ("cleanup", Align::Left),
-        ("persisted", Align::Right),
-        ("lost", Align::Right),
-        ("journal", Align::Left),
+        ("id", Align::Right, Fit::Keep),
+        ("task", Align::Left, Fit::Cut),
+        ("kind", Align::Left, Fit::Drop(52)),
+        ("state", Align::Left, Fit::Keep),
+        ("ticks", Align::Right, Fit::Drop(80)),
+        ("stop latency", Align::Right, Fit::Drop(65)),
+        ("cleanup", Align::Left, Fit::Drop(60)),
+        ("persisted", Align::Right, Fit::Drop(30)),
+        ("lost", Align::Right, Fit::Drop(55)),
+        ("journal", Align::Left, Fit::Drop(40)),
     ]);
     for row in rows {
         let mut state = row.state;
@@ -431,7 +453,7 @@ fn rows_table(rows: impl Iterator<Item = ReportRow>) -> String {
             row.notes,
         );
     }
-    table.render()
+    table.render(width)
 }
 
 #[derive(Clone, Copy)]
@@ -440,14 +462,30 @@ enum Align {
     Right,
 }
 
-/// A plain-text table: columns as wide as their widest cell, so no row shifts another's columns.
+/// What a column does when the table is too wide for the terminal.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    /// Stays whole.
+    Keep,
+    /// Its long cells are cut in the middle (one such column: the name).
+    Cut,
+    /// Goes, lowest priority first.
+    Drop(u8),
+}
+/// The length a long task name is cut to before any column is dropped for it.
+const NAME_FIT: usize = 24;
+/// The narrowest a task name is cut to when the terminal is narrow.
+const NAME_MIN: usize = 12;
+
+/// A plain-text table: columns as wide as their widest cell, so no row shifts another's columns;
+/// on a terminal too narrow for them all, the columns of lowest priority give way.
 struct TextTable {
-    columns: Vec<(&'static str, Align)>,
+    columns: Vec<(&'static str, Align, Fit)>,
     rows: Vec<(Vec<String>, Vec<String>)>,
 }
 
 impl TextTable {
-    fn new(columns: &[(&'static str, Align)]) -> Self {
+    fn new(columns: &[(&'static str, Align, Fit)]) -> Self {
         Self {
             columns: columns.to_vec(),
             rows: Vec::new(),
@@ -459,12 +497,14 @@ impl TextTable {
         self.rows.push((cells, notes));
     }
 
-    fn render(&self) -> String {
-        let widths: Vec<usize> = self
+    /// The table, fitted to `width` columns when one is given (a terminal's): dropping columns by
+    /// priority, then cutting long names and notes, so that no row wraps.
+    fn render(&self, width: Option<usize>) -> String {
+        let mut widths: Vec<usize> = self
             .columns
             .iter()
             .enumerate()
-            .map(|(i, (title, _))| {
+            .map(|(i, (title, ..))| {
                 self.rows
                     .iter()
                     .map(|(cells, _)| cells[i].chars().count())
@@ -473,13 +513,58 @@ impl TextTable {
                     .unwrap_or(0)
             })
             .collect();
+        let mut shown: Vec<usize> = (0..self.columns.len()).collect();
+        let total = |shown: &[usize], widths: &[usize]| {
+            shown.iter().map(|&i| widths[i]).sum::<usize>() + 2 * shown.len().saturating_sub(1)
+        };
+        if let Some(width) = width {
+            // A long name gives way before any column does, down to a useful length; the room
+            // left once columns have given way goes back to it.
+            let name = self.columns.iter().position(|c| c.2 == Fit::Cut);
+            let full_name = name.map_or(0, |i| widths[i]);
+            if let Some(i) = name
+                && total(&shown, &widths) > width
+            {
+                widths[i] = full_name.min(NAME_FIT);
+            }
+            while total(&shown, &widths) > width {
+                let Some(lowest) = shown
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(at, &i)| match self.columns[i].2 {
+                        Fit::Drop(priority) => Some((at, priority)),
+                        Fit::Keep | Fit::Cut => None,
+                    })
+                    .min_by_key(|&(_, priority)| priority)
+                    .map(|(at, _)| at)
+                else {
+                    break;
+                };
+                shown.remove(lowest);
+            }
+            if let Some(i) = name {
+                let used = total(&shown, &widths);
+                let name = &mut widths[i];
+                if used > width {
+                    *name = name.saturating_sub(used - width).max(NAME_MIN.min(*name));
+                } else {
+                    *name = full_name.min(*name + (width - used));
+                }
+            }
+        }
         let line = |cells: &[&str]| {
             let mut out = String::new();
-            for (i, ((_, align), cell)) in self.columns.iter().zip(cells).enumerate() {
+            for (n, &i) in shown.iter().enumerate() {
                 let width = widths[i];
+                let cut;
+                let mut cell = cells[i];
+                if cell.chars().count() > width {
+                    cut = shorten_middle(cell, width);
+                    cell = &cut;
+                }
                 let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
-                let sep = if i == 0 { "" } else { "  " };
-                match align {
+                let sep = if n == 0 { "" } else { "  " };
+                match self.columns[i].1 {
                     Align::Left => out.push_str(&format!("{sep}{cell}{pad}")),
                     Align::Right => out.push_str(&format!("{sep}{pad}{cell}")),
                 }
@@ -488,13 +573,17 @@ impl TextTable {
             out.push('\n');
             out
         };
-        let titles: Vec<&str> = self.columns.iter().map(|(t, _)| *t).collect();
+        let titles: Vec<&str> = self.columns.iter().map(|c| c.0).collect();
         let mut out = line(&titles);
         let indent = " ".repeat(widths[0] + 2);
         for (cells, notes) in &self.rows {
             let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
             out.push_str(&line(&cells));
             for note in notes {
+                let note = match width {
+                    Some(width) => truncate(note, width.saturating_sub(indent.len()).max(1)),
+                    None => note.clone(),
+                };
                 out.push_str(&format!("{indent}{note}\n"));
             }
         }
@@ -605,9 +694,9 @@ mod tests {
     #[test]
     fn a_text_table_sizes_columns_to_their_content() {
         let mut t = TextTable::new(&[
-            ("id", Align::Right),
-            ("state", Align::Left),
-            ("n", Align::Right),
+            ("id", Align::Right, Fit::Keep),
+            ("state", Align::Left, Fit::Keep),
+            ("n", Align::Right, Fit::Drop(1)),
         ]);
         t.row(vec!["1".into(), "stopped".into(), "5".into()], vec![]);
         t.row(
@@ -615,8 +704,13 @@ mod tests {
             vec!["panic: boom".into()],
         );
         assert_eq!(
-            t.render(),
+            t.render(None),
             "id  state                 n\n 1  stopped               5\n12  escalated (orphan)  123\n    panic: boom\n"
+        );
+        assert_eq!(
+            t.render(Some(22)),
+            "id  state\n 1  stopped\n12  escalated (orphan)\n    panic: boom\n",
+            "the lowest priority gives way"
         );
     }
 }

@@ -7,6 +7,7 @@
 
 use std::io::{self, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
 use std::time::Duration;
 
@@ -21,6 +22,18 @@ use crate::supervisor::{Delivery, Supervisor, TaskReport};
 
 /// How long a run goes on after the timeline's last action when `--for` is not given.
 pub const DEFAULT_TAIL: Duration = Duration::from_secs(10);
+
+/// The fewest events held for a reader that fell behind before new ones are dropped (about
+/// 25 MiB): more than a burst of 100,000 spawns, far less than hours of a stuck pager.
+pub const MIN_BACKLOG: usize = 1 << 18;
+
+/// Events held per task of the scenario, when that is more than [`MIN_BACKLOG`]: a stop of every
+/// task is a burst of a few events each, and a reader that keeps up must not lose it.
+const BACKLOG_PER_TASK: usize = 8;
+
+/// How long the end of a run waits for the reader of stdout to take what is left. The README
+/// promises that `--for D` ends within D + grace + 2 s, whoever reads.
+const OUTPUT_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Text for people, or JSON lines for programs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +50,17 @@ pub struct RunOptions {
     pub run_for: Option<Duration>,
     /// The grace period of the shutdown at the end.
     pub grace: Duration,
+    /// Events held for a reader that fell behind before new ones are dropped and counted
+    /// [default: [`MIN_BACKLOG`], or 8 per task of the scenario when that is more].
+    pub backlog: Option<usize>,
+}
+
+impl RunOptions {
+    fn backlog(&self, scenario: &Scenario) -> usize {
+        self.backlog.unwrap_or_else(|| {
+            MIN_BACKLOG.max(scenario.tasks.len().saturating_mul(BACKLOG_PER_TASK))
+        })
+    }
 }
 
 /// Why a run ended.
@@ -88,6 +112,10 @@ pub struct RunOutcome {
     #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub reason: EndReason,
     pub reports: Arc<[TaskReport]>,
+    /// Events not written because the reader of the output fell behind.
+    pub events_dropped: u64,
+    /// The reader had not taken everything (the report included) when the run ended.
+    pub output_unfinished: bool,
 }
 
 /// Plays `scenario` on `sup` until the timeline is done and every task has ended, until
@@ -99,13 +127,8 @@ pub async fn run(
     scenario: &Scenario,
     options: RunOptions,
 ) -> io::Result<RunOutcome> {
-    play(
-        sup,
-        scenario,
-        options,
-        Printer::start(options.output, io::stdout(), true)?,
-    )
-    .await
+    let printer = Printer::start(options.output, io::stdout(), true, options.backlog(scenario))?;
+    play(sup, scenario, options, printer).await
 }
 
 /// [`run`], writing to `out` instead of stdout: a write error ends the run as a closed stdout
@@ -117,13 +140,8 @@ pub async fn run_to(
     options: RunOptions,
     out: impl Write + Send + 'static,
 ) -> io::Result<RunOutcome> {
-    play(
-        sup,
-        scenario,
-        options,
-        Printer::start(options.output, out, false)?,
-    )
-    .await
+    let printer = Printer::start(options.output, out, false, options.backlog(scenario))?;
+    play(sup, scenario, options, printer).await
 }
 
 async fn play(
@@ -188,22 +206,32 @@ async fn play(
     }
     // The program ends here: what shutdown passed by — detached tasks — is dropped now.
     sup.end_task_runtime().await;
-    printer.send(Message::End(reason));
+    let events_dropped = printer.backlog.dropped();
+    printer.send(Message::End(reason, events_dropped));
     let reports: Arc<[TaskReport]> = sup.report().await.into();
     printer.send(Message::Reports(reports.clone()));
-    // Everything is decided; what is left is writing it. A signal now stops the writing.
-    tokio::select! {
-        () = printer.finish() => {}
+    // Everything is decided; what is left is writing it. A signal now stops the writing, and a
+    // reader that takes nothing is not waited for beyond a short deadline.
+    let finished = tokio::select! {
+        finished = printer.finish() => finished,
         (number, _) = signals.next() => signals::exit_now(sup, number),
-    }
-    Ok(RunOutcome { reason, reports })
+    };
+    Ok(RunOutcome {
+        reason,
+        reports,
+        events_dropped,
+        output_unfinished: !finished,
+    })
 }
 
 /// What the printing thread writes.
 enum Message {
     Events(Delivery),
+    /// This many events were dropped here: the reader had fallen behind.
+    Gap(u64),
     Note(String),
-    End(EndReason),
+    /// Why the run ended, and how many events were dropped in all.
+    End(EndReason, u64),
     Reports(Arc<[TaskReport]>),
     /// Nothing more to write.
     Finish,
@@ -214,19 +242,85 @@ enum Message {
 struct Printer {
     sender: mpsc::Sender<Message>,
     closed: CancellationToken,
-    thread: std::thread::JoinHandle<()>,
+    /// Disconnected when the thread has written everything it will write.
+    done: mpsc::Receiver<()>,
+    backlog: Arc<Backlog>,
     /// Watches stdout for a reader that went away while nothing is written.
     watch: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// The events waiting for the printing thread, bounded: a reader that is alive but does not read
+/// (a paused pager, a stuck log shipper) must not make the program hold every event since.
+struct Backlog {
+    waiting: AtomicUsize,
+    limit: usize,
+    dropped: AtomicU64,
+    /// Dropped since the last gap was announced in the output.
+    unannounced: AtomicU64,
+}
+
+impl Backlog {
+    fn new(limit: usize) -> Self {
+        Self {
+            waiting: AtomicUsize::new(0),
+            limit,
+            dropped: AtomicU64::new(0),
+            unannounced: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes `n` events in if they fit; counts them as dropped if not.
+    fn admit(&self, n: usize) -> bool {
+        let before = self.waiting.fetch_add(n, Ordering::Relaxed);
+        if before.saturating_add(n) <= self.limit {
+            return true;
+        }
+        self.waiting.fetch_sub(n, Ordering::Relaxed);
+        self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+        self.unannounced.fetch_add(n as u64, Ordering::Relaxed);
+        false
+    }
+
+    /// `n` events were written (or thrown away after the output closed).
+    fn taken(&self, n: usize) {
+        self.waiting.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Dropped events not yet announced: the gap before the next events admitted.
+    fn gap(&self) -> u64 {
+        self.unannounced.swap(0, Ordering::Relaxed)
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
 impl Printer {
-    fn start(output: Output, out: impl Write + Send + 'static, is_stdout: bool) -> io::Result<Self> {
+    fn start(
+        output: Output,
+        out: impl Write + Send + 'static,
+        is_stdout: bool,
+        backlog: usize,
+    ) -> io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
         let closed = CancellationToken::new();
-        let on_close = closed.clone();
-        let thread = std::thread::Builder::new()
+        let (on_done, done) = mpsc::channel::<()>();
+        let backlog = Arc::new(Backlog::new(backlog));
+        let printing = Printing {
+            output,
+            is_stdout,
+            closed: closed.clone(),
+            backlog: backlog.clone(),
+        };
+        // Never joined: a thread stuck writing to a reader that does not read is left behind
+        // at exit rather than waited for.
+        std::thread::Builder::new()
             .name("taskmon-output".into())
-            .spawn(move || print(output, out, receiver, on_close))?;
+            .spawn(move || {
+                let _done = on_done;
+                printing.print(out, receiver);
+            })?;
         let watch = is_stdout.then(|| {
             let closed = closed.clone();
             tokio::spawn(async move {
@@ -237,7 +331,8 @@ impl Printer {
         Ok(Self {
             sender,
             closed,
-            thread,
+            done,
+            backlog,
             watch,
         })
     }
@@ -247,10 +342,20 @@ impl Printer {
         let _ = self.sender.send(message);
     }
 
-    /// Has `sup`'s events sent here as they happen.
+    /// Has `sup`'s events sent here as they happen, as many as the backlog holds.
     fn subscribe(&self, sup: &Supervisor) {
         let sender = self.sender.clone();
-        sup.on_delivery(move |events| sender.send(Message::Events(events)).is_ok());
+        let backlog = self.backlog.clone();
+        sup.on_delivery(move |events| {
+            if !backlog.admit(events.events().len()) {
+                return true;
+            }
+            let gap = backlog.gap();
+            if gap > 0 && sender.send(Message::Gap(gap)).is_err() {
+                return false;
+            }
+            sender.send(Message::Events(events)).is_ok()
+        });
     }
 
     /// Resolves when stdout can no longer be written: a write failed, or, with nothing being
@@ -259,14 +364,22 @@ impl Printer {
         self.closed.cancelled().await
     }
 
-    /// Waits until everything sent has been written, or stdout closed.
-    async fn finish(self) {
+    /// Waits until everything sent has been written, or stdout closed, or [`OUTPUT_DEADLINE`]
+    /// has passed on the wall clock (the reader is not tokio's to pause): whether it all was.
+    async fn finish(self) -> bool {
         if let Some(watch) = self.watch {
             watch.abort();
         }
         let _ = self.sender.send(Message::Finish);
-        let thread = self.thread;
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        let done = self.done;
+        tokio::task::spawn_blocking(move || {
+            matches!(
+                done.recv_timeout(OUTPUT_DEADLINE),
+                Err(mpsc::RecvTimeoutError::Disconnected)
+            )
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 
@@ -299,45 +412,67 @@ async fn stdout_gone() {
     }
 }
 
-fn print(
+/// What the printing thread needs besides the output and its messages.
+struct Printing {
     output: Output,
-    out: impl Write,
-    messages: mpsc::Receiver<Message>,
+    /// Writing to stdout, which may be a terminal the report should fit.
+    is_stdout: bool,
     closed: CancellationToken,
-) {
-    yield_the_cpu_to_tasks();
-    let mut out = io::BufWriter::new(out);
-    let mut writing = true;
-    loop {
-        let message = match messages.try_recv() {
-            Ok(message) => message,
-            Err(TryRecvError::Empty) => {
-                // Nothing waiting: show what is written so far, then wait.
-                if writing && out.flush().is_err() {
-                    writing = false;
-                    closed.cancel();
+    backlog: Arc<Backlog>,
+}
+
+impl Printing {
+    fn print(self, out: impl Write, messages: mpsc::Receiver<Message>) {
+        yield_the_cpu_to_tasks();
+        let mut out = io::BufWriter::new(out);
+        let mut writing = true;
+        loop {
+            let message = match messages.try_recv() {
+                Ok(message) => message,
+                Err(TryRecvError::Empty) => {
+                    // Nothing waiting: show what is written so far, then wait.
+                    if writing && out.flush().is_err() {
+                        writing = false;
+                        self.closed.cancel();
+                    }
+                    match messages.recv() {
+                        Ok(message) => message,
+                        Err(_) => break,
+                    }
                 }
-                match messages.recv() {
-                    Ok(message) => message,
-                    Err(_) => break,
-                }
+                Err(TryRecvError::Disconnected) => break,
+            };
+            if matches!(message, Message::Finish) {
+                break;
             }
-            Err(TryRecvError::Disconnected) => break,
-        };
-        if matches!(message, Message::Finish) {
-            break;
+            if writing && write(&mut out, self.output, &message, self.is_stdout).is_err() {
+                writing = false;
+                self.closed.cancel();
+            }
+            if let Message::Events(events) = &message {
+                self.backlog.taken(events.events().len());
+            }
         }
-        if writing && write(&mut out, output, &message).is_err() {
-            writing = false;
-            closed.cancel();
+        if writing && out.flush().is_err() {
+            self.closed.cancel();
         }
-    }
-    if writing && out.flush().is_err() {
-        closed.cancel();
     }
 }
 
-fn write(out: &mut impl Write, output: Output, message: &Message) -> io::Result<()> {
+/// Why events go missing from the output.
+const FELL_BEHIND: &str = "the reader of the output fell behind";
+
+/// The JSON `end` line: of the output, and of the `--report` file.
+pub fn end_json(reason: EndReason, events_dropped: u64) -> serde_json::Value {
+    serde_json::json!({"type": "end", "reason": reason.as_str(), "events_dropped": events_dropped})
+}
+
+fn write(
+    out: &mut impl Write,
+    output: Output,
+    message: &Message,
+    is_stdout: bool,
+) -> io::Result<()> {
     match (output, message) {
         (Output::Text, Message::Events(events)) => {
             for e in events.events() {
@@ -351,15 +486,33 @@ fn write(out: &mut impl Write, output: Output, message: &Message) -> io::Result<
             }
             Ok(())
         }
-        (Output::Text, Message::Note(text)) => writeln!(out, "-- {text}"),
-        (Output::Json, Message::Note(_)) | (Output::Text, Message::End(_)) => Ok(()),
-        (Output::Json, Message::End(reason)) => writeln!(
+        (Output::Text, Message::Gap(n)) => {
+            writeln!(out, "-- {n} events not written here: {FELL_BEHIND}")
+        }
+        (Output::Json, Message::Gap(n)) => writeln!(
             out,
             "{}",
-            serde_json::json!({"type": "end", "reason": reason.as_str()})
+            serde_json::json!({"type": "gap", "events_dropped": n})
         ),
+        (Output::Text, Message::Note(text)) => writeln!(out, "-- {text}"),
+        (Output::Json, Message::Note(_)) | (Output::Text, Message::End(_, 0)) => Ok(()),
+        (Output::Text, Message::End(_, dropped)) => {
+            writeln!(out, "-- {dropped} events in all not written: {FELL_BEHIND}")
+        }
+        (Output::Json, Message::End(reason, dropped)) => {
+            writeln!(out, "{}", end_json(*reason, *dropped))
+        }
         (Output::Text, Message::Reports(reports)) => {
-            write!(out, "\n{}", format::report_summary(reports, SUMMARY_ROWS))
+            let width = if is_stdout {
+                format::stdout_width()
+            } else {
+                None
+            };
+            write!(
+                out,
+                "\n{}",
+                format::report_summary(reports, SUMMARY_ROWS, width)
+            )
         }
         (Output::Json, Message::Reports(reports)) => {
             for r in reports.iter() {

@@ -825,11 +825,16 @@ fn a_closed_stdout_ends_the_run_gracefully_and_quietly() {
         stderr(&o).trim(),
         format!("taskmon: journals kept in {}", journals.display())
     );
-    let rows: Vec<Value> = std::fs::read_to_string(&report_file)
+    let mut rows: Vec<Value> = std::fs::read_to_string(&report_file)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    let end = rows.pop().unwrap();
+    assert_eq!(
+        end["reason"], "output_closed",
+        "the report file ends with why"
+    );
     // The children (two of `parent`, one of `detached`) exist only if their parents ran before
     // the shutdown began.
     assert!((12..=15).contains(&rows.len()), "{}", rows.len());
@@ -872,4 +877,43 @@ fn tasks_without_a_journal_show_no_journal_figures() {
         .to_string();
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells[cells.len() - 3..], ["-", "-", "off"], "{row}");
+}
+
+#[test]
+fn a_reader_that_stops_reading_neither_holds_the_run_nor_loses_the_report() {
+    let temp = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        temp.path(),
+        "[[task]]\nname = \"crowd\"\nkind = \"select\"\ncount = 3000\ninterval = \"50ms\"\njournal = false\n",
+    );
+    let report_file = temp.path().join("report.jsonl");
+    // The pipe's reader is alive (a paused pager) and reads nothing: 3,000 spawns fill it.
+    let (reader, writer) = std::io::pipe().unwrap();
+    let child = Command::new(TASKMON)
+        .args(["run", "--scenario", &scenario, "--for", "1s"])
+        .args(["--report", report_file.to_str().unwrap()])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = wait_bounded(child);
+    drop(reader);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the reader of stdout stopped reading"),
+        "says so: {}",
+        stderr(&o)
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&report_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reports = lines.iter().filter(|l| l["type"] == "report");
+    assert_eq!(reports.clone().count(), 3000);
+    assert!(reports.clone().all(|r| r["state"] == "stopped"));
+    let end = lines.last().unwrap();
+    assert_eq!(end["type"], "end");
+    assert_eq!(end["reason"], "time_up");
+    assert!(end["events_dropped"].is_u64());
 }

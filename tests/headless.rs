@@ -81,6 +81,7 @@ interval = "100ms"
         output: Output::Text,
         run_for: Some(ms(1000)),
         grace: ms(2000),
+        backlog: None,
     };
     let watch = async {
         let mule = sup.joined(1).await.unwrap();
@@ -125,6 +126,7 @@ abort_all = true
         output: Output::Json,
         run_for: None,
         grace: ms(3000),
+        backlog: None,
     };
     let outcome = headless::run_to(&sup, &plan, options, Closed)
         .await
@@ -168,6 +170,7 @@ stop = "counted"
         output: Output::Json,
         run_for: Some(ms(2000)),
         grace: ms(3000),
+        backlog: None,
     };
     let outcome = headless::run_to(&sup, &plan, options, out.clone())
         .await
@@ -211,4 +214,141 @@ stop = "counted"
         uncounted["ticks"], 20,
         "0 to 1900 ms: at 2000 ms the stop wins the select"
     );
+}
+
+/// Every event the supervisor hands out, counted beside the run.
+fn count_events(sup: &Supervisor) -> Arc<std::sync::atomic::AtomicU64> {
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = count.clone();
+    sup.on_delivery(move |events| {
+        counter.fetch_add(
+            events.events().len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        true
+    });
+    count
+}
+
+// The real clock: the writing thread must catch up before the end's short deadline, and a
+// paused clock would jump over that deadline the moment the runtime is idle.
+#[tokio::test]
+async fn a_reader_that_falls_behind_loses_events_counted_in_gaps_and_at_the_end() {
+    let plan = scenario(
+        r#"
+[[task]]
+name = "crowd"
+kind = "select"
+count = 300
+interval = "100ms"
+journal = false
+"#,
+    );
+    let sup = Supervisor::builder().grace(ms(2000)).build().unwrap();
+    let delivered = count_events(&sup);
+    let (release, stuck) = mpsc::channel::<()>();
+    let out = Captured::default();
+    let writer = Gate {
+        gate: stuck,
+        out: out.clone(),
+    };
+    let options = RunOptions {
+        output: Output::Json,
+        run_for: Some(ms(300)),
+        grace: ms(2000),
+        backlog: Some(250),
+    };
+    let watch = async {
+        // The 300 spawns come while nothing is written: 250 of them wait, 50 are dropped.
+        while delivered.load(std::sync::atomic::Ordering::Relaxed) < 300 {
+            tokio::time::sleep(ms(1)).await;
+        }
+        drop(release);
+        // Then the stop of all 300, one batch, does not fit either; what follows it does.
+    };
+    let (outcome, ()) = tokio::join!(headless::run_to(&sup, &plan, options, writer), watch);
+    let outcome = outcome.unwrap();
+    assert!(!outcome.output_unfinished, "the reader caught up in time");
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let written = lines.iter().filter(|l| l["type"] == "event").count() as u64;
+    let gaps: u64 = lines
+        .iter()
+        .filter(|l| l["type"] == "gap")
+        .map(|l| l["events_dropped"].as_u64().unwrap())
+        .sum();
+    let end = lines.iter().find(|l| l["type"] == "end").unwrap();
+    let dropped = end["events_dropped"].as_u64().unwrap();
+    assert_eq!(dropped, outcome.events_dropped);
+    assert!(dropped >= 50, "at most 250 of the 300 spawns waited");
+    assert_eq!(
+        written + dropped,
+        delivered.load(std::sync::atomic::Ordering::Relaxed),
+        "every event is written or counted as dropped"
+    );
+    assert!(
+        gaps > 0 && gaps <= dropped,
+        "a gap is marked where events went missing"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l["type"] == "report").count(),
+        300,
+        "the report is whole"
+    );
+    for r in outcome.reports.iter() {
+        assert_eq!(r.snapshot.state, State::Stopped, "{}", r.snapshot.name);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reader_that_never_reads_does_not_hold_the_end_of_the_run() {
+    let plan = scenario(
+        r#"
+[[task]]
+name = "crowd"
+kind = "select"
+count = 50
+interval = "100ms"
+"#,
+    );
+    let sup = Supervisor::builder().grace(ms(2000)).build().unwrap();
+    let (release, stuck) = mpsc::channel::<()>();
+    let options = RunOptions {
+        output: Output::Text,
+        run_for: Some(ms(1000)),
+        grace: ms(2000),
+        backlog: None,
+    };
+    let run = headless::run_to(&sup, &plan, options, Stuck(stuck));
+    let outcome = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the run ends without its reader")
+        .unwrap();
+    assert!(outcome.output_unfinished);
+    assert_eq!(outcome.reason, EndReason::TimeUp);
+    for r in outcome.reports.iter() {
+        assert_eq!(r.snapshot.state, State::Stopped, "{}", r.snapshot.name);
+        assert_eq!(r.journal_verified, Some(true));
+    }
+    drop(release);
+}
+
+/// Output whose writes wait until the gate opens (its sender dropped), then are kept.
+struct Gate {
+    gate: mpsc::Receiver<()>,
+    out: Captured,
+}
+
+impl Write for Gate {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = self.gate.recv();
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }

@@ -39,7 +39,7 @@ async fn a_large_report_shows_the_notable_rows_first_and_totals_per_state() {
     let reports = sup.report().await;
     assert_eq!(reports.len(), 36);
 
-    let text = report_summary(&reports, SUMMARY_ROWS);
+    let text = report_summary(&reports, SUMMARY_ROWS, None);
     assert!(!text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'));
     assert!(text.contains("panic: gotcha\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}"));
     let lines: Vec<&str> = text.lines().collect();
@@ -77,7 +77,7 @@ async fn a_large_report_shows_the_notable_rows_first_and_totals_per_state() {
     );
 
     // Orphans are flagged in the state column, which is as wide as its widest cell.
-    let everything = report_summary(&reports, usize::MAX);
+    let everything = report_summary(&reports, usize::MAX, None);
     let header = everything.lines().next().unwrap();
     let kind_column = header.find("kind").unwrap();
     let orphans: Vec<&str> = everything
@@ -106,4 +106,70 @@ async fn a_large_report_shows_the_notable_rows_first_and_totals_per_state() {
         "{line}"
     );
     assert_eq!(sup.task(mule).unwrap().state, State::Escalated);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_summary_fits_a_narrow_terminal_cutting_long_names_and_dropping_columns_by_priority() {
+    let sup = Supervisor::builder()
+        .journal_dir(tempfile::tempdir().unwrap().keep())
+        .build()
+        .unwrap();
+    let p = Params {
+        interval: ms(100),
+        ..Params::default()
+    };
+    sup.spawn(Kind::Polling.task("graceful", &p)).unwrap();
+    sup.spawn(Kind::Stubborn.task("mule", &p)).unwrap();
+    sup.spawn(Kind::Select.task(
+        "a-task-whose-name-is-longer-than-a-terminal-column-should-hold",
+        &p,
+    ))
+    .unwrap();
+    tokio::time::sleep(ms(1000)).await;
+    sup.shutdown(ms(300)).await;
+    let reports = sup.report().await;
+
+    let wide = report_summary(&reports, SUMMARY_ROWS, None);
+    let header = wide.lines().next().unwrap();
+    assert!(
+        header.contains("kind") && header.contains("journal"),
+        "{header}"
+    );
+    assert!(
+        wide.lines().any(|l| l.chars().count() > 110),
+        "the case this is about"
+    );
+
+    for width in [120, 100, 80, 60] {
+        let text = report_summary(&reports, SUMMARY_ROWS, Some(width));
+        for line in text.lines().filter(|l| !l.starts_with("totals:")) {
+            assert!(
+                line.chars().count() <= width,
+                "fits {width} columns: {line:?}\n{text}"
+            );
+        }
+        let header = text.lines().next().unwrap();
+        for kept in ["id", "task", "state"] {
+            assert!(header.contains(kept), "{kept} at {width}: {header}");
+        }
+        // Each row is one line: no cell wrapped, no row lost.
+        let rows = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()));
+        assert_eq!(rows.count(), 3, "{text}");
+    }
+    let at_80 = report_summary(&reports, SUMMARY_ROWS, Some(80));
+    let header = at_80.lines().next().unwrap();
+    for kept in ["ticks", "stop latency", "cleanup", "lost"] {
+        assert!(header.contains(kept), "{kept} at 80: {header}");
+    }
+    assert!(
+        !header.contains("kind"),
+        "the kind gives way first: {header}"
+    );
+    assert!(
+        at_80.contains("a-task-"),
+        "a long name is cut in the middle: {at_80}"
+    );
+    assert!(at_80.contains("…") && at_80.contains("-hold"), "{at_80}");
 }
