@@ -61,6 +61,10 @@ struct Options {
     /// [default: the scenario's, else 3s].
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     grace: Option<Duration>,
+    /// A poll at least this long is slow: counted, shown `blocking` while it lasts, reported as a
+    /// `long_poll` event [default: the scenario's, else 10ms; at least 100µs].
+    #[arg(long, value_name = "DUR", value_parser = crate::scenario::parse_slow_poll)]
+    slow_poll: Option<Duration>,
     /// Write the journals into DIR (kept; journals of an earlier run there are replaced) instead
     /// of a temporary directory.
     #[arg(long, value_name = "DIR")]
@@ -119,6 +123,11 @@ impl Options {
         let workers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
         let mut builder = Supervisor::builder()
             .grace(self.grace(scenario))
+            .slow_poll(
+                self.slow_poll
+                    .or(scenario.slow_poll)
+                    .unwrap_or(crate::supervisor::DEFAULT_SLOW_POLL),
+            )
             .keep_journals(self.keep_journals)
             .own_task_runtime(workers);
         if let Some(dir) = &self.journal_dir {

@@ -96,6 +96,11 @@ pub fn detail(detail: &Detail) -> Option<String> {
             delay,
             attempt,
         } => format!("{after}; restart {attempt} in {}", humanize(*delay)),
+        Detail::Blocking { thread, lasted } => format!(
+            "inside one poll for {} on {thread}: other tasks wait for this worker",
+            humanize(*lasted)
+        ),
+        Detail::LongPoll { lasted } => format!("a poll took {}", humanize(*lasted)),
         Detail::Restarted { attempt, by_hand } => {
             let by = if *by_hand { " by hand" } else { "" };
             format!("run {} begins (restart {attempt}{by})", attempt + 1)
@@ -199,7 +204,22 @@ pub fn report_json(r: &TaskReport) -> Value {
         "note": s.note.as_deref(),
         "detached": s.detached,
         "panic": s.panic_message.as_deref(),
+        "polls": s.polls.polls,
+        "busy_ms": millis(s.polls.busy),
+        "max_poll_ms": millis(s.polls.max_poll),
+        "slow_polls": s.polls.slow_polls,
+        "location": s.location.as_ref().map(|l| l.to_string()),
+        "warnings": s.warnings().iter().map(|w| w.as_str()).collect::<Vec<_>>(),
     })
+}
+
+/// `1.2s`, `340ms`: a duration that grows while it is watched, to a tenth of a second.
+pub fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 /// How much a report row deserves to be among the few shown: lower is more notable.
@@ -602,6 +622,9 @@ pub fn state_text(r: &TaskSnapshot, now: Duration) -> String {
         text.push_str(&format!(" ⏱{:.1}s", at.saturating_sub(now).as_secs_f64()));
     }
     let live = !r.state.is_ended();
+    if let (Some(blocking), true) = (&r.polls.blocking, live) {
+        text.push_str(&format!(" blocking {}", seconds(blocking.for_)));
+    }
     if r.busy && live {
         text.push_str(" busy");
     }

@@ -93,6 +93,11 @@ impl Column {
             Column::Cleanup => "cleanup",
             Column::Persisted => "persisted",
             Column::Lost => "lost",
+            Column::Warnings => "⚠",
+            Column::Polls => "polls",
+            Column::Busy => "busy",
+            Column::MaxPoll => "max poll",
+            Column::Location => "location",
             Column::Note => "note",
         }
     }
@@ -112,6 +117,11 @@ impl Column {
             Column::Cleanup => "ran, partial (cut short), skipped, or n/a (none reported)",
             Column::Persisted => "journal records written to its file",
             Column::Lost => "journal records gone: dropped unflushed, or unwritable",
+            Column::Warnings => "how many warnings it has (below; `warn:` filters on them)",
+            Column::Polls => "polls of its future that have ended",
+            Column::Busy => "share of one worker it took over the last second",
+            Column::MaxPoll => "its longest poll: a long one held a worker from other tasks",
+            Column::Location => "where in the program it was spawned (file:line)",
             Column::Note => "what the task's own code says it is doing",
         }
     }
@@ -129,6 +139,11 @@ impl Column {
             Column::Cleanup => 7,
             Column::Persisted => 9,
             Column::Lost => 5,
+            Column::Warnings => 3,
+            Column::Polls => 7,
+            Column::Busy => 5,
+            Column::MaxPoll => 8,
+            Column::Location => 24,
             Column::Name => NAME_MIN,
             Column::State | Column::Note => 0,
         }
@@ -145,6 +160,11 @@ impl Column {
             Column::Latency => 65,
             Column::Cleanup => 60,
             Column::Lost => 55,
+            Column::Warnings => 75,
+            Column::Busy => 40,
+            Column::MaxPoll => 35,
+            Column::Polls => 25,
+            Column::Location => 8,
             Column::Kind => 52,
             Column::Restarts => 50,
             Column::Persisted => 30,
@@ -167,6 +187,9 @@ impl Column {
                 | Column::Latency
                 | Column::Persisted
                 | Column::Lost
+                | Column::Polls
+                | Column::Busy
+                | Column::MaxPoll
         )
     }
 

@@ -18,7 +18,9 @@ use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
 use crate::kinds::{Kind, Params};
-use crate::supervisor::{Restart, RestartLimit, RestartPolicy, Supervisor, TaskId, check_name};
+use crate::supervisor::{
+    Restart, RestartLimit, RestartPolicy, SpawnSite, Supervisor, TaskId, check_name,
+};
 use crate::text::escape;
 
 /// The most tasks one scenario may spawn, children of `parent` tasks included.
@@ -52,6 +54,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The shortest slow-poll threshold: below it every poll would be an event.
+pub const MIN_SLOW_POLL: Duration = Duration::from_micros(100);
+
+/// A slow-poll threshold: a duration of at least [`MIN_SLOW_POLL`].
+pub fn parse_slow_poll(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < MIN_SLOW_POLL {
+        return Err(format!(
+            "the slow-poll threshold \"{s}\" is under 100µs: every poll would be reported slow"
+        ));
+    }
+    Ok(d)
+}
+
 /// The scenario used when none is given: one task of each kind.
 pub const DEFAULT_SCENARIO: &str = include_str!("../assets/default.toml");
 
@@ -62,6 +78,8 @@ pub struct Scenario {
     pub source: String,
     pub description: Option<String>,
     pub grace: Option<Duration>,
+    /// The slow-poll threshold, if the scenario sets one.
+    pub slow_poll: Option<Duration>,
     pub tasks: Vec<TaskPlan>,
     /// Sorted by time.
     pub timeline: Vec<Step>,
@@ -73,6 +91,9 @@ pub struct TaskPlan {
     pub name: String,
     pub kind: Kind,
     pub params: Params,
+    /// The scenario's file and the line of the task's name: where the task is said to be
+    /// spawned.
+    pub site: Option<SpawnSite>,
 }
 
 impl TaskPlan {
@@ -384,7 +405,11 @@ impl Roster {
     fn spawn(&mut self, sup: &Supervisor, plans: &[TaskPlan]) {
         for plan in plans {
             // Refused only once shutdown has begun, when spawning no more is right.
-            if let Ok(id) = sup.spawn(plan.kind.task(&plan.name, &plan.params)) {
+            let mut def = plan.kind.task(&plan.name, &plan.params);
+            if let Some(site) = &plan.site {
+                def = def.spawned_at(site.clone());
+            }
+            if let Ok(id) = sup.spawn(def) {
                 self.ids.insert(plan.name.clone(), id);
             }
         }
@@ -402,6 +427,7 @@ impl Roster {
 struct RawScenario {
     description: Option<String>,
     grace: Option<Spanned<HumanDuration>>,
+    slow_poll: Option<Spanned<String>>,
     #[serde(default)]
     task: Vec<Spanned<RawTask>>,
     #[serde(default)]
@@ -589,10 +615,17 @@ impl Checker<'_> {
             }
         }
         timeline.sort_by_key(|s| s.after);
+        let slow_poll = match raw.slow_poll {
+            Some(text) => Some(
+                parse_slow_poll(text.get_ref()).map_err(|e| self.error(text.span(), e))?,
+            ),
+            None => None,
+        };
         Ok(Scenario {
             source: self.source.to_string(),
             description: raw.description,
             grace: raw.grace.map(|g| g.into_inner().0),
+            slow_poll,
             tasks,
             timeline,
         })
@@ -635,6 +668,7 @@ impl Checker<'_> {
             name: String::new(),
             kind: task.kind,
             params: params.clone(),
+            site: None,
         }
         .children();
         for n in &names {
@@ -652,12 +686,18 @@ impl Checker<'_> {
         if count > 1 {
             self.groups.insert(base, names.clone());
         }
+        let line = self.text[..name_span.start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        let site = SpawnSite::text(format!("{}:{line}", escape(self.source)));
         Ok(names
             .into_iter()
             .map(|name| TaskPlan {
                 name,
                 kind: task.kind,
                 params: params.clone(),
+                site: Some(site.clone()),
             })
             .collect())
     }

@@ -275,6 +275,15 @@ impl App {
             .and_then(|r| r.rate)
     }
 
+    /// The share of one worker task `id` took over the last second, while it is on screen.
+    pub fn busy(&self, id: TaskId) -> Option<f32> {
+        self.view
+            .iter()
+            .position(|r| r.id == id)
+            .and_then(|i| self.frame.rows.get(i))
+            .and_then(|r| r.busy)
+    }
+
     /// The selected task's rates over the last minute, oldest first.
     pub fn rate_history(&self) -> &[u64] {
         &self.frame.history

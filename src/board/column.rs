@@ -11,6 +11,7 @@ pub enum Column {
     Name,
     Kind,
     State,
+    Warnings,
     Ticks,
     Restarts,
     Rate,
@@ -19,5 +20,9 @@ pub enum Column {
     Cleanup,
     Persisted,
     Lost,
+    Polls,
+    Busy,
+    MaxPoll,
+    Location,
     Note,
 }

@@ -91,6 +91,9 @@ pub struct Row {
     pub task: TaskSnapshot,
     /// Ticks in the last second; `None` before the first second.
     pub rate: Option<u64>,
+    /// The share of one worker it took over the last second; `None` before the first second.
+    #[cfg_attr(feature = "serve", serde(default))]
+    pub busy: Option<f32>,
 }
 
 /// The answer to a request, for the status line; `task` is the task it follows.
@@ -240,11 +243,14 @@ pub trait Source: Send {
     }
 }
 
-/// Ticks per second of one task, sampled once a second.
+/// Ticks per second of one task, and its share of a worker, sampled once a second.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rate {
     last_ticks: u64,
     pub per_second: u64,
+    last_busy: u64,
+    /// Busy nanoseconds per second, over the last second.
+    pub busy_per_second: u64,
 }
 
 /// One dashboard's view of a supervisor. See the module's documentation.
@@ -256,6 +262,8 @@ pub struct Board {
     catalog: Catalog,
     /// Every task's state, by id - 1, as last read.
     states: Vec<State>,
+    /// Every task's warnings, by id - 1, read only while the filter asks for them.
+    warnings: Vec<Vec<crate::supervisor::Warning>>,
     /// Ended tasks cleared from the table, by id - 1.
     cleared: Vec<bool>,
     /// Every task's rate, by id - 1 (16 bytes a task, so 100,000 tasks stay cheap).
@@ -283,6 +291,7 @@ impl Board {
             kinds,
             catalog: Catalog::default(),
             states: Vec::new(),
+            warnings: Vec::new(),
             cleared: Vec::new(),
             rates: Vec::new(),
             histories: HashMap::new(),
@@ -381,6 +390,7 @@ impl Board {
             .zip(self.sup().snapshots(&ids))
             .map(|(place, task)| Row {
                 rate: self.rate(task.id),
+                busy: self.busy(task.id),
                 place,
                 task,
             })
@@ -460,7 +470,14 @@ impl Board {
         let candidates: Vec<TaskId> = (1..=self.catalog.len() as TaskId)
             .filter(|&id| !self.cleared[id as usize - 1])
             .collect();
-        let mut ids = self.filter.apply(&self.catalog, &self.states, candidates);
+        self.warnings = if self.filter.reads_warnings() {
+            self.sup().snapshot().iter().map(|s| s.warnings()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut ids = self
+            .filter
+            .apply(&self.catalog, &self.states, &self.warnings, candidates);
         let snapshots = if query.sort.needs_snapshots() {
             self.sup().snapshot()
         } else {
@@ -496,15 +513,15 @@ impl Board {
             .max(1.0);
         self.last_sample = uptime;
         let ticks = self.sup().tick_counts();
+        let busy = self.sup().busy_times();
         self.rates.resize(ticks.len(), Rate::default());
-        for (index, (rate, ticks)) in self.rates.iter_mut().zip(ticks).enumerate() {
+        let per_second = |now: u64, last: u64| ((now - last.min(now)) as f64 / seconds).round() as u64;
+        for (index, (rate, (ticks, busy))) in self.rates.iter_mut().zip(ticks.into_iter().zip(busy)).enumerate() {
             let ended = self.states.get(index).is_some_and(|s| s.is_ended());
-            rate.per_second = if ended {
-                0
-            } else {
-                ((ticks - rate.last_ticks.min(ticks)) as f64 / seconds).round() as u64
-            };
+            rate.per_second = if ended { 0 } else { per_second(ticks, rate.last_ticks) };
+            rate.busy_per_second = if ended { 0 } else { per_second(busy, rate.last_busy) };
             rate.last_ticks = ticks;
+            rate.last_busy = busy;
         }
     }
 
@@ -527,9 +544,18 @@ impl Board {
         self.rates.get(index).map(|r| r.per_second)
     }
 
+    fn busy(&self, id: TaskId) -> Option<f32> {
+        let index = (id as usize).checked_sub(1)?;
+        self.rates
+            .get(index)
+            .map(|r| r.busy_per_second as f32 / 1e9)
+    }
+
     /// The log's events that pass the filter: the window `query` asks for, and how many pass.
     fn log_window(&self, query: &Query) -> (Vec<Event>, usize) {
-        let passes = self.filter.matcher(&self.catalog, &self.states);
+        let passes = self
+            .filter
+            .matcher(&self.catalog, &self.states, &self.warnings);
         let shown: Vec<&Event> = self.log.iter().filter(|e| passes(e.id)).collect();
         let end = shown.len().saturating_sub(query.log_scroll);
         let start = end.saturating_sub(query.log_height);

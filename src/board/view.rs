@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::Column;
-use crate::supervisor::{Label, State, Supervisor, TaskId, TaskSnapshot};
+use crate::supervisor::{Label, State, Supervisor, TaskId, TaskSnapshot, Warning};
 
 /// What never changes about a task: read once, when it first appears.
 #[derive(Default)]
@@ -55,8 +55,9 @@ impl Catalog {
 }
 
 /// The find filter: terms separated by spaces, each of which must match. `kind:K` matches a
-/// kind containing K, `state:S` a state starting with S, any other term the name, the kind or
-/// the state. Case is ignored.
+/// kind containing K, `state:S` a state starting with S, `warn:W` a task with a warning
+/// starting with W (`warn:` alone: any warning), any other term the name, the kind or the
+/// state. Case is ignored.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub text: String,
@@ -77,6 +78,7 @@ struct Memo {
 enum Term {
     Kind(String),
     State(String),
+    Warn(String),
     Any(String),
 }
 
@@ -97,10 +99,18 @@ impl Filter {
                 Term::Kind(k.to_string())
             } else if let Some(s) = t.strip_prefix("state:") {
                 Term::State(s.to_string())
+            } else if let Some(w) = t.strip_prefix("warn:") {
+                Term::Warn(w.to_string())
             } else {
                 Term::Any(t.to_string())
             }
         })
+    }
+
+    /// Whether it reads the tasks' warnings (which take a snapshot of every task).
+    pub fn reads_warnings(&self) -> bool {
+        let lower = self.text.to_lowercase();
+        Self::terms(&lower).any(|t| matches!(t, Term::Warn(_)))
     }
 
     /// The memo for the current text and catalog, worked out again when either changed.
@@ -114,7 +124,7 @@ impl Filter {
             let terms = Self::terms(&lower)
                 .map(|term| {
                     let statics = match &term {
-                        Term::State(_) => Vec::new(),
+                        Term::State(_) | Term::Warn(_) => Vec::new(),
                         Term::Kind(k) => catalog
                             .kinds
                             .iter()
@@ -146,6 +156,7 @@ impl Filter {
         &'a self,
         catalog: &'a Catalog,
         states: &'a [State],
+        warnings: &'a [Vec<Warning>],
     ) -> impl Fn(TaskId) -> bool + 'a {
         let memo = self.memo(catalog);
         move |id| {
@@ -157,6 +168,9 @@ impl Filter {
             memo.terms.iter().all(|(term, statics)| match term {
                 Term::Kind(_) => statics[i],
                 Term::State(s) => state.starts_with(s.as_str()),
+                Term::Warn(w) => warnings
+                    .get(i)
+                    .is_some_and(|ws| ws.iter().any(|x| x.as_str().starts_with(w.as_str()))),
                 Term::Any(t) => statics[i] || state.contains(t.as_str()),
             })
         }
@@ -167,12 +181,13 @@ impl Filter {
         &self,
         catalog: &Catalog,
         states: &[State],
+        warnings: &[Vec<Warning>],
         candidates: Vec<TaskId>,
     ) -> Vec<TaskId> {
         if self.is_empty() {
             return candidates;
         }
-        let passes = self.matcher(catalog, states);
+        let passes = self.matcher(catalog, states, warnings);
         candidates.into_iter().filter(|&id| passes(id)).collect()
     }
 }
@@ -205,7 +220,13 @@ impl Sort {
     pub fn needs_snapshots(&self) -> bool {
         !matches!(
             self.column,
-            Column::Id | Column::Name | Column::Kind | Column::State | Column::Ticks | Column::Rate
+            Column::Id
+                | Column::Name
+                | Column::Kind
+                | Column::State
+                | Column::Ticks
+                | Column::Rate
+                | Column::Busy
         )
     }
 }
@@ -241,6 +262,10 @@ impl Sort {
                 Column::Cleanup => snapshot(id).map_or(0, |s| s.cleanup as u64),
                 Column::Persisted => snapshot(id).map_or(0, |s| s.ledger.counts().persisted),
                 Column::Lost => snapshot(id).map_or(0, |s| s.ledger.counts().lost),
+                Column::Warnings => snapshot(id).map_or(0, |s| s.warnings().len() as u64),
+                Column::Polls => snapshot(id).map_or(0, |s| s.polls.polls),
+                Column::Busy => numbers.rates.get(i).map_or(0, |r| r.busy_per_second),
+                Column::MaxPoll => snapshot(id).map_or(0, |s| nanos(s.polls.max_poll)),
                 _ => 0,
             }
         };
@@ -254,6 +279,10 @@ impl Sort {
             Column::Note => {
                 let note = |id| snapshot(id).and_then(|s| s.note.clone());
                 ids.sort_by_cached_key(|&id| note(id));
+            }
+            Column::Location => {
+                let location = |id| snapshot(id).and_then(|s| s.location.as_ref().map(|l| l.to_string()));
+                ids.sort_by_cached_key(|&id| location(id));
             }
             _ => {
                 let mut keyed: Vec<(u64, TaskId)> =

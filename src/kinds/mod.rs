@@ -107,7 +107,7 @@ impl Kind {
                 "stop shows `cleaning up` with progress; an abort or escalation mid-cleanup leaves it partial"
             }
             Kind::Blocking => {
-                "stop and abort both wait until it yields: abort is not instant either; the dashboard stays responsive"
+                "stop and abort both wait for the poll to end: see it blocking live (⚠ blocking, then long_poll); abort is not instant either"
             }
             Kind::Stubborn => {
                 "a graceful stop runs into the grace period and is escalated to an abort"
@@ -149,7 +149,8 @@ impl Kind {
         }
     }
 
-    /// Builds a task of this kind.
+    /// Builds a task of this kind, located where this is called.
+    #[track_caller]
     pub fn task(self, name: impl Into<String>, params: &Params) -> TaskDef {
         let p = params.clone().sanitized();
         let journal = if p.journal {
@@ -202,7 +203,10 @@ impl Kind {
                 TaskDef::restartable(name, move |ctx| detached::run(ctx, p.clone())).boxed()
             }
         };
-        def.kind(self.name()).journal(journal).restart(restart)
+        def.kind(self.name())
+            .journal(journal)
+            .restart(restart)
+            .spawned_at(crate::supervisor::SpawnSite::caller())
     }
 }
 

@@ -14,6 +14,7 @@ use super::TaskId;
 use super::event::{EventKind, STAMPED};
 use super::hub::Hub;
 use super::label::Label;
+use super::polls::{PollStats, SpawnSite};
 use super::restart::{RestartHistory, RestartPolicy};
 use super::state::State;
 use super::state_table::Slot;
@@ -75,6 +76,10 @@ pub(crate) struct TaskEntry {
     children: Mutex<Vec<TaskId>>,
     /// The task's byte in the supervisor's state table.
     state_slot: Slot,
+    /// Where in the program it was spawned.
+    pub location: Option<SpawnSite>,
+    /// How it uses its worker: written at every poll, so kept last, away from what a stop reads.
+    pub polls: PollStats,
 }
 
 /// A task's timestamps, as offsets from the supervisor's start.
@@ -203,6 +208,8 @@ impl TaskEntry {
             children: Mutex::new(Vec::new()),
             child_count: AtomicU32::new(0),
             run: Mutex::new(Run::default()),
+            location: None,
+            polls: PollStats::default(),
         }
     }
 
@@ -211,7 +218,12 @@ impl TaskEntry {
     pub fn for_test(id: TaskId, name: &str) -> Self {
         Self::new(
             id,
-            Arc::new(Hub::new(chrono::Local::now(), std::sync::Weak::new(), 1)),
+            Arc::new(Hub::new(
+                chrono::Local::now(),
+                std::sync::Weak::new(),
+                1,
+                super::polls::PollSettings::new(true, super::polls::DEFAULT_SLOW_POLL),
+            )),
             name.into(),
             "custom".into(),
             None,
@@ -371,6 +383,15 @@ impl TaskEntry {
     }
 
     /// Restarts done so far.
+    /// Restarts done, and whether they have reached the policy's limit within its window at
+    /// `now` (a restart storm).
+    pub fn restart_figures(&self, now: Duration) -> (u32, bool) {
+        self.restart.get().map_or((0, false), |r| {
+            let history = r.history.lock().expect("restarts");
+            (history.total, history.at_limit(r.policy.limit, now))
+        })
+    }
+
     pub fn restarts(&self) -> u32 {
         self.restart
             .get()

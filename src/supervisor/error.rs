@@ -62,6 +62,9 @@ pub enum BuildError {
     /// The runtime asked for with `own_task_runtime` could not be started.
     #[error("cannot start the runtime for the tasks: {0}")]
     TaskRuntime(#[source] io::Error),
+    /// The thread that watches for blocking polls could not be started.
+    #[error("cannot start the thread that watches the tasks' polls: {0}")]
+    Watchdog(#[source] io::Error),
     /// The journal directory cannot be created, locked or written.
     #[error("cannot use {} as the journal directory: {source}", dir.display())]
     JournalDir {

@@ -50,6 +50,10 @@ pub enum EventKind {
     JournalError,
     /// A detached task was dropped with its runtime, never joined.
     Dropped,
+    /// It has been inside one poll for longer than the slow-poll threshold, holding its worker.
+    Blocking,
+    /// A poll at or over the slow-poll threshold ended.
+    LongPoll,
 }
 
 /// How many event kinds are moments of the timeline: the first ones declared.
@@ -160,6 +164,18 @@ pub enum Detail {
     JournalError {
         /// The I/O error.
         reason: Arc<str>,
+    },
+    /// A poll that holds its worker.
+    Blocking {
+        /// The worker thread.
+        thread: Arc<str>,
+        /// How long the poll had lasted when it was seen.
+        lasted: Duration,
+    },
+    /// A slow poll that ended.
+    LongPoll {
+        /// How long it took.
+        lasted: Duration,
     },
 }
 

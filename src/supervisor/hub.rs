@@ -46,10 +46,17 @@ pub(crate) struct Hub {
     listeners: AtomicUsize,
     /// Every task's state, a byte a task.
     pub states: super::state_table::StateTable,
+    /// How the tasks' polls are counted.
+    pub polls: super::polls::PollSettings,
 }
 
 impl Hub {
-    pub fn new(epoch_wall: DateTime<Local>, supervisor: Weak<Inner>, journals: usize) -> Self {
+    pub fn new(
+        epoch_wall: DateTime<Local>,
+        supervisor: Weak<Inner>,
+        journals: usize,
+        polls: super::polls::PollSettings,
+    ) -> Self {
         Self {
             epoch: Instant::now(),
             epoch_wall,
@@ -61,6 +68,7 @@ impl Hub {
             changing: Mutex::new(()),
             listeners: AtomicUsize::new(0),
             states: Default::default(),
+            polls,
         }
     }
 

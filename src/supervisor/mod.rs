@@ -13,6 +13,7 @@ mod hub;
 mod label;
 pub mod name;
 pub mod panic;
+mod polls;
 mod restart;
 pub(crate) mod run_dir;
 mod snapshot;
@@ -39,9 +40,10 @@ use hub::Hub;
 pub(crate) use hub::Subscription;
 pub use label::Label;
 pub use name::{MAX_NAME_CHARS, NameError, check_name};
+pub use polls::{Blocking, DEFAULT_SLOW_POLL, POLL_BUCKETS, PollReading, SpawnSite, bucket_floor};
 pub use run_dir::FileLimits;
 use run_dir::{Manifest, RunDir, journal_file_name};
-pub use snapshot::{TaskReport, TaskSnapshot};
+pub use snapshot::{TaskReport, TaskSnapshot, Warning};
 pub use state::{Cleanup, State};
 
 use crate::journal::{Journal, JournalConfig};
@@ -77,18 +79,28 @@ pub struct TaskDef<L = BoxedTask> {
     /// `None`: the supervisor's default.
     journal: Option<JournalConfig>,
     restart: RestartPolicy,
+    location: SpawnSite,
     launch: L,
 }
 
 impl<L> TaskDef<L> {
+    #[track_caller]
     fn with_launch(name: String, launch: L) -> Self {
         Self {
             name,
             kind: Label::from("custom"),
             journal: None,
             restart: RestartPolicy::default(),
+            location: SpawnSite::caller(),
             launch,
         }
+    }
+
+    /// Where the task is said to be spawned (default: where this definition was made). For code
+    /// that makes definitions for its callers: pass on the caller's place, or a file's.
+    pub fn spawned_at(mut self, location: SpawnSite) -> Self {
+        self.location = location;
+        self
     }
 
     /// The label shown in the kind column.
@@ -125,6 +137,7 @@ where
 {
     /// A task running `body` as an async task, which can be run again: by its restart policy
     /// ([`TaskDef::restart`]) or by [`Supervisor::restart`]. `body` is called for every run.
+    #[track_caller]
     pub fn restartable(name: impl Into<String>, body: F) -> Self {
         Self::with_launch(name.into(), RestartableTask(body))
     }
@@ -135,6 +148,7 @@ where
     F: Fn(TaskContext) + Send + Sync + 'static,
 {
     /// [`TaskDef::blocking`], for code that can be run again.
+    #[track_caller]
     pub fn restartable_blocking(name: impl Into<String>, body: F) -> Self {
         Self::with_launch(name.into(), RestartableBlockingTask(body))
     }
@@ -146,6 +160,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     /// A task running `body` as an async task.
+    #[track_caller]
     pub fn new(name: impl Into<String>, body: F) -> Self {
         Self::with_launch(name.into(), AsyncTask(body))
     }
@@ -157,6 +172,7 @@ where
 {
     /// A task running `body` on tokio's blocking pool (`spawn_blocking`). Such a task cannot be
     /// aborted once it has started: only its token stops it.
+    #[track_caller]
     pub fn blocking(name: impl Into<String>, body: F) -> Self {
         Self::with_launch(name.into(), BlockingTask(body))
     }
@@ -171,6 +187,7 @@ impl<L: Launch> TaskDef<L> {
             kind: self.kind,
             journal: self.journal,
             restart: self.restart,
+            location: self.location,
             launch: BoxedTask::new(self.launch),
         }
     }
@@ -192,11 +209,28 @@ pub struct SupervisorBuilder {
     journal_capacity: Option<usize>,
     default_journal: JournalConfig,
     restart_jitter: f64,
+    slow_poll: Duration,
+    poll_stats: bool,
     #[cfg(feature = "serve")]
     serve: Option<(crate::serve::Endpoint, crate::serve::ServeOptions)>,
 }
 
 impl SupervisorBuilder {
+    /// A poll at least this long is slow: counted, reported as a `long_poll` event, and shown
+    /// `blocking` while it lasts past it (default [`DEFAULT_SLOW_POLL`], 10 ms).
+    pub fn slow_poll(mut self, threshold: Duration) -> Self {
+        self.slow_poll = threshold;
+        self
+    }
+
+    /// Whether every poll of every task is counted and timed (default: yes). Off, a task's
+    /// polls, busy time and blocking are not known; for comparisons, and for the rare program
+    /// that wants nothing done per poll.
+    pub fn poll_stats(mut self, on: bool) -> Self {
+        self.poll_stats = on;
+        self
+    }
+
     /// Serves the supervisor at `endpoint` from the start (see [`crate::serve`]), for as long
     /// as it lives: [`Supervisor::served_at`] says where.
     #[cfg(feature = "serve")]
@@ -311,6 +345,7 @@ impl SupervisorBuilder {
                 self.wall_clock_origin.unwrap_or_else(Local::now),
                 supervisor.clone(),
                 capacity,
+                polls::PollSettings::new(self.poll_stats, self.slow_poll),
             )),
             registry: RwLock::new(Vec::new()),
             grace_nanos: AtomicU64::new(duration_nanos(self.grace)),
@@ -326,6 +361,9 @@ impl SupervisorBuilder {
             server: Mutex::new(None),
         });
         let sup = Supervisor { inner };
+        if self.poll_stats {
+            sup.inner.watch_polls().map_err(BuildError::Watchdog)?;
+        }
         #[cfg(feature = "serve")]
         if let Some((endpoint, options)) = self.serve {
             let server = sup
@@ -463,6 +501,8 @@ impl Supervisor {
             journal_capacity: None,
             default_journal: JournalConfig::default(),
             restart_jitter: 0.1,
+            slow_poll: DEFAULT_SLOW_POLL,
+            poll_stats: true,
             #[cfg(feature = "serve")]
             serve: None,
         }
@@ -493,6 +533,7 @@ impl Supervisor {
     }
 
     /// Spawns the user's own async closure as a task.
+    #[track_caller]
     pub fn spawn_fn<F, Fut>(
         &self,
         name: impl Into<String>,
@@ -691,6 +732,20 @@ impl Supervisor {
         registry.iter().map(|entry| entry.ledger.ticks()).collect()
     }
 
+    /// Every task's busy time (inside its polls) in nanoseconds, task `id` at index `id - 1`.
+    pub fn busy_times(&self) -> Vec<u64> {
+        let registry = self.inner.registry.read().expect("registry");
+        registry
+            .iter()
+            .map(|entry| entry.polls.busy_nanos(entry.id))
+            .collect()
+    }
+
+    /// The slow-poll threshold.
+    pub fn slow_poll(&self) -> Duration {
+        self.inner.hub.polls.slow()
+    }
+
     /// One task's snapshot.
     pub fn task(&self, id: TaskId) -> Result<TaskSnapshot, SupervisorError> {
         let entry = self.inner.entry(id)?;
@@ -834,6 +889,33 @@ impl Supervisor {
 }
 
 impl Inner {
+    /// Starts the thread that finds tasks blocking their worker while they do. It holds the
+    /// supervisor only while it looks, and ends once the supervisor is gone.
+    fn watch_polls(self: &Arc<Self>) -> std::io::Result<()> {
+        let supervisor = Arc::downgrade(self);
+        let mut watchdog = polls::Watchdog::new(self.hub.polls);
+        std::thread::Builder::new()
+            .name("taskmon-watchdog".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(watchdog.period());
+                    let Some(inner) = supervisor.upgrade() else {
+                        return;
+                    };
+                    let found = watchdog.look(|id| inner.entry(id).ok(), |entry| &entry.polls);
+                    for (entry, thread, lasted) in found {
+                        inner
+                            .hub
+                            .emit(&entry, EventKind::Blocking, || Detail::Blocking {
+                                thread,
+                                lasted,
+                            });
+                    }
+                }
+            })
+            .map(drop)
+    }
+
     pub(crate) fn entry(&self, id: TaskId) -> Result<Arc<TaskEntry>, SupervisorError> {
         let registry = self.registry.read().expect("registry");
         id.checked_sub(1)
@@ -902,7 +984,7 @@ impl Inner {
                     capacity: self.hub.journal_slots.capacity,
                 });
             }
-            let entry = Arc::new(TaskEntry::new(
+            let mut entry = TaskEntry::new(
                 registry.len() as TaskId + 1,
                 self.hub.clone(),
                 def.name,
@@ -911,7 +993,9 @@ impl Inner {
                 journal_config.enabled,
                 def.launch.on_blocking_pool(),
                 token,
-            ));
+            );
+            entry.location = Some(def.location);
+            let entry = Arc::new(entry);
             registry.push(entry.clone());
             if detached {
                 // Nothing waits for it: it is not counted among the tasks shutdown waits for.

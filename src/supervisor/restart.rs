@@ -149,6 +149,17 @@ impl RestartHistory {
         Some(n)
     }
 
+    /// Whether the restarts within the window at `now` have reached the limit: the next end the
+    /// policy covers gives up.
+    pub fn at_limit(&self, limit: RestartLimit, now: Duration) -> bool {
+        let within = self
+            .recent
+            .iter()
+            .filter(|&&at| now.saturating_sub(at) < limit.within)
+            .count();
+        within as u32 >= limit.count.max(1)
+    }
+
     /// A restart by hand starts the policy's count afresh.
     pub fn forget(&mut self) {
         self.recent.clear();

@@ -10,6 +10,7 @@ use super::entry::{
 };
 use super::event::EventKind;
 use super::label::Label;
+use super::polls::{PollReading, SpawnSite};
 use super::state::{Cleanup, State};
 use crate::journal::{self, LedgerReading};
 
@@ -61,6 +62,53 @@ pub struct TaskSnapshot {
     pub escalation_at: Option<Duration>,
     /// Time since spawn, frozen at the join.
     pub age: Duration,
+    /// Its polls: how it uses its worker (all zero when the supervisor does not count them).
+    pub polls: PollReading,
+    /// Where in the program it was spawned.
+    pub location: Option<SpawnSite>,
+    /// Its restarts have reached its policy's limit within the limit's window.
+    pub restart_storm: bool,
+}
+
+/// Something about a task that deserves a look (tokio-console calls them lints).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::EnumIter, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum Warning {
+    /// A poll took at least the slow-poll threshold: it held its worker from other tasks.
+    Blocked,
+    /// It is inside such a poll now.
+    Blocking,
+    /// Its first poll has not returned: it blocked from the start.
+    FirstPoll,
+    /// Its restarts reached its policy's limit within the limit's window.
+    RestartStorm,
+    /// Journal records were lost.
+    LostRecords,
+}
+
+impl Warning {
+    /// The word in JSON and in the filter (`warn:blocked`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// What it means, in a line, for the help.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Warning::Blocked => {
+                "a poll took at least the slow-poll threshold: other tasks waited for its worker"
+            }
+            Warning::Blocking => "it is inside such a poll now, holding its worker (shown live)",
+            Warning::FirstPoll => "its first poll never returned: it blocked from the start",
+            Warning::RestartStorm => "its restarts reached the policy's limit within its window",
+            Warning::LostRecords => "journal records were lost: dropped unflushed, or unwritable",
+        }
+    }
+
+    /// Every warning, in the order shown.
+    pub fn all() -> impl Iterator<Item = Warning> {
+        <Warning as strum::IntoEnumIterator>::iter()
+    }
 }
 
 impl TaskSnapshot {
@@ -74,6 +122,7 @@ impl TaskSnapshot {
         }
         let state = end.unwrap_or_else(|| State::live(|kind| timeline.at(kind).is_some()));
         let spawned = timeline.at(EventKind::Spawned).unwrap_or_default();
+        let (restarts, restart_storm) = entry.restart_figures(now);
         let until = timeline.at(EventKind::Joined).unwrap_or(now);
         Self {
             id: entry.id,
@@ -91,18 +140,38 @@ impl TaskSnapshot {
             busy: entry.flag(FLAG_BUSY),
             drop_ran: entry.flag(FLAG_DROP_RAN),
             panic_message: entry.panic_message(),
-            restarts: entry.restarts(),
+            restarts,
             note: entry.note(),
             detached: entry.is_detached(),
             timeline,
             escalation_at: entry.escalation_deadline(),
             age: until.saturating_sub(spawned),
+            polls: entry.polls.read(entry.id),
+            location: entry.location.clone(),
+            restart_storm,
         }
     }
 
     /// Time from the request that ended the task to its join.
     pub fn stop_latency(&self) -> Option<Duration> {
         self.timeline.stop_latency(self.state)
+    }
+
+    /// What deserves a look, in the order of [`Warning::all`].
+    pub fn warnings(&self) -> Vec<Warning> {
+        Warning::all().filter(|w| self.warns(*w)).collect()
+    }
+
+    /// Whether `warning` holds for the task.
+    pub fn warns(&self, warning: Warning) -> bool {
+        let blocking = self.polls.blocking.is_some() && !self.state.is_ended();
+        match warning {
+            Warning::Blocked => self.polls.slow_polls > 0,
+            Warning::Blocking => blocking,
+            Warning::FirstPoll => blocking && self.polls.polls == 0,
+            Warning::RestartStorm => self.restart_storm,
+            Warning::LostRecords => self.ledger.counts().lost > 0,
+        }
     }
 
     /// Ticks counted.

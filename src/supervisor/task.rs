@@ -20,6 +20,7 @@ use super::context::TaskContext;
 use super::entry::{FLAG_ORPHAN, TaskEntry};
 use super::event::{Detail, EventKind};
 use super::panic::{in_task, panic_message};
+use super::polls;
 use super::restart::RestartLimit;
 use super::state::State;
 
@@ -249,7 +250,22 @@ impl<F: Future<Output = ()>> Future for Supervised<F> {
         }
         // Marked as task code, so a silenced panic hook stays quiet; caught, so the panic becomes
         // the task's end rather than tokio's.
-        match in_task(|| catch_unwind(AssertUnwindSafe(|| this.future.poll(cx)))) {
+        let mut future = this.future;
+        let mut poll = || in_task(|| catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))));
+        let entry = &this.end.entry;
+        let settings = &entry.hub.polls;
+        let result = if settings.enabled {
+            let (result, slow) = polls::timed(&entry.polls, settings, entry.id, poll);
+            if let Some(lasted) = slow {
+                entry
+                    .hub
+                    .emit(entry, EventKind::LongPoll, || Detail::LongPoll { lasted });
+            }
+            result
+        } else {
+            poll()
+        };
+        match result {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(())) => {
                 this.end.outcome = Some(Outcome::Returned);

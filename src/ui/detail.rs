@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::format;
 use crate::format::humanize;
 use crate::kinds::Kind;
+use crate::supervisor::TaskSnapshot;
 use crate::text::escape;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -46,6 +47,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw(delta).fg(Color::Yellow),
         ]));
     }
+    lines.extend(poll_lines(task));
     lines.push(Line::from(vec![
         Span::raw("lesson: ").bold(),
         Span::raw(lesson).italic(),
@@ -124,4 +126,63 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         .data(&history[history.len().saturating_sub(spark_area.width as usize)..])
         .style(state_style(task.state));
     frame.render_widget(spark, spark_area);
+}
+
+/// The task's polls: figures and where it was spawned, the poll it blocks in now, the durations
+/// as a histogram, and its warnings.
+fn poll_lines(task: &TaskSnapshot) -> Vec<Line<'static>> {
+    let p = &task.polls;
+    let mut lines = Vec::new();
+    let mut figures = format!(
+        "polls {} · busy {} · max poll {} · slow {}",
+        p.polls,
+        humanize(p.busy),
+        humanize(p.max_poll),
+        p.slow_polls
+    );
+    if let Some(location) = &task.location {
+        figures.push_str(&format!(" · at {}", escape(&location.to_string())));
+    }
+    lines.push(Line::from(figures));
+    if let (Some(blocking), false) = (&p.blocking, task.state.is_ended()) {
+        lines.push(Line::from(vec![
+            Span::raw(format!("blocking {} ", format::seconds(blocking.for_)))
+                .red()
+                .bold(),
+            Span::raw(format!(
+                "in one poll on {}: its worker runs nothing else, and a stop or abort waits for the poll to end",
+                escape(&blocking.thread)
+            ))
+            .red(),
+        ]));
+    }
+    if p.polls > 0 {
+        lines.push(Line::from(vec![
+            Span::raw("poll times ").dim(),
+            Span::raw("<1µs "),
+            Span::raw(bars(&p.histogram)).fg(Color::Cyan),
+            Span::raw(" ≥1s"),
+        ]));
+    }
+    for warning in task.warnings() {
+        lines.push(Line::from(vec![
+            Span::raw(format!("⚠ {}: ", warning.as_str())).yellow().bold(),
+            Span::raw(warning.explain()),
+        ]));
+    }
+    lines
+}
+
+/// One character per bucket, as tall as the bucket's share of the fullest one (a bucket with
+/// any poll shows at least the lowest bar).
+fn bars(histogram: &[u64]) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let most = histogram.iter().copied().max().unwrap_or(0).max(1);
+    histogram
+        .iter()
+        .map(|&n| match n {
+            0 => '·',
+            n => LEVELS[((n as f64 / most as f64) * 7.0).round() as usize],
+        })
+        .collect()
 }

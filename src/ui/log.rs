@@ -17,7 +17,9 @@ fn event_style(kind: EventKind) -> Style {
         EventKind::StopRequested | EventKind::StopNoticed => Style::new().fg(Color::Yellow),
         EventKind::CleanupStarted | EventKind::CleanupFinished => Style::new().fg(Color::Cyan),
         EventKind::AbortRequested => Style::new().fg(Color::Magenta),
-        EventKind::Escalated | EventKind::Orphaned => Style::new().fg(Color::LightRed),
+        EventKind::Escalated | EventKind::Orphaned | EventKind::Blocking | EventKind::LongPoll => {
+            Style::new().fg(Color::LightRed)
+        }
         EventKind::Restarting | EventKind::Restarted => Style::new().fg(Color::LightMagenta),
         EventKind::Panicked
         | EventKind::Abandoned

@@ -64,6 +64,7 @@ fn help_width(width: u16) -> u16 {
 const SYMBOLS: &[(&str, &str)] = &[
     ("⏱1.5s", "a graceful stop is under way: the task is aborted when this runs out"),
     ("40%", "how far its cleanup has got, as the task reports it"),
+    ("blocking 1.2s", "inside one poll past the slow-poll threshold: its worker runs nothing else (live)"),
     ("busy", "its code runs without reaching an .await: neither a stop nor an abort gets in"),
     ("abort pending", "an abort was asked for and lands at the task's next .await"),
     ("abort ignored", "an abort cannot stop it: blocking code runs until it returns"),
@@ -111,6 +112,15 @@ fn help_lines(width: u16) -> Vec<Line<'static>> {
     lines.push(Line::from("symbols").bold().underlined());
     for (symbol, meaning) in SYMBOLS {
         entry(&mut lines, symbol, meaning);
+    }
+    lines.push(Line::from(""));
+    lines.push(
+        Line::from("warnings (⚠ column; find them with warn: or warn:blocked)")
+            .bold()
+            .underlined(),
+    );
+    for warning in crate::supervisor::Warning::all() {
+        entry(&mut lines, warning.as_str(), warning.explain());
     }
     lines.push(Line::from(""));
     lines.push(Line::from("kinds (1–9 spawn the first nine)").bold().underlined());

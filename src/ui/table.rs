@@ -11,7 +11,7 @@ use super::state_style;
 use crate::app::{App, ViewRow};
 use crate::format;
 use crate::layout::{self, Column};
-use crate::supervisor::{State, TaskSnapshot};
+use crate::supervisor::{State, TaskSnapshot, Warning};
 
 /// One cell of a row.
 fn cell(column: Column, width: u16, r: &TaskSnapshot, place: ViewRow, app: &App) -> Span<'static> {
@@ -40,6 +40,37 @@ fn cell(column: Column, width: u16, r: &TaskSnapshot, place: ViewRow, app: &App)
                 cell
             }
         }
+        Column::Warnings => match r.warnings().len() {
+            0 => Span::raw(""),
+            n => {
+                let cell = Span::raw(format!("⚠{n}"));
+                if r.warns(Warning::Blocking) {
+                    cell.red().bold()
+                } else {
+                    cell.yellow()
+                }
+            }
+        },
+        Column::Polls => Span::raw(r.polls.polls.to_string()),
+        Column::Busy => Span::raw(
+            app.busy(r.id)
+                .map_or("-".into(), |busy| format!("{:.0}%", busy * 100.0)),
+        ),
+        Column::MaxPoll => {
+            let cell = Span::raw(format::latency(
+                (r.polls.polls > 0).then_some(r.polls.max_poll),
+            ));
+            if r.polls.slow_polls > 0 {
+                cell.yellow()
+            } else {
+                cell
+            }
+        }
+        Column::Location => Span::raw(format::shorten_middle(
+            &crate::text::escape(&r.location.as_ref().map(|l| l.to_string()).unwrap_or_default()),
+            width as usize,
+        ))
+        .dim(),
         Column::Note => Span::raw(format::truncate(
             &crate::text::escape(r.note.as_deref().unwrap_or("")),
             width as usize,

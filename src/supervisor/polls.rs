@@ -1,0 +1,475 @@
+//! How each task uses its worker: every poll of a supervised task is timed by its wrapper, and a
+//! watchdog thread reads what each worker thread is polling now, so a task that holds its worker
+//! is seen while it does, not after.
+//!
+//! Cost is what decides the shape. A poll reads the CPU's time-stamp counter twice (through
+//! `quanta`: about 12 ns a read here, where `std::time::Instant` takes about 45 ns), writes four
+//! plain stores to its worker's slot and a few to its own record — no lock, no read-modify-write:
+//! a task is polled by one thread at a time, so its figures have one writer. The watchdog wakes a
+//! few times per threshold and reads one slot per worker thread, never the tasks.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use super::TaskId;
+
+/// Poll-duration buckets: under 1 µs, then `[2^(k-1), 2^k)` µs for k = 1..=20, then 2^20 µs
+/// (about 1.05 s) and over.
+pub const POLL_BUCKETS: usize = 22;
+
+/// The default slow-poll threshold: a poll this long holds a worker that other tasks need.
+pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(10);
+
+/// The poll clock: the CPU's counter where it is steady, calibrated once per process.
+fn clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
+}
+
+/// A reading of the poll clock, in its own units.
+pub(crate) fn now_raw() -> u64 {
+    clock().raw()
+}
+
+fn nanos_between(start: u64, end: u64) -> u64 {
+    if end <= start {
+        return 0;
+    }
+    clock().delta_as_nanos(start, end)
+}
+
+/// The bucket of a poll that took `nanos`.
+pub fn bucket(nanos: u64) -> usize {
+    let micros = nanos / 1_000;
+    if micros == 0 {
+        0
+    } else {
+        (64 - micros.leading_zeros() as usize).min(POLL_BUCKETS - 1)
+    }
+}
+
+/// The shortest poll in bucket `index`, for labels: `<1µs`, `1µs`, `2µs`, … `≥1.05s`.
+pub fn bucket_floor(index: usize) -> Duration {
+    match index {
+        0 => Duration::ZERO,
+        k => Duration::from_micros(1 << (k.min(POLL_BUCKETS - 1) - 1)),
+    }
+}
+
+/// Where in the program a task was spawned, shown as `file:line`: the call of the function that
+/// spawned it or made its definition, found through `#[track_caller]` at no cost per task.
+#[derive(Clone, Debug)]
+pub struct SpawnSite(Site);
+
+#[derive(Clone, Debug)]
+enum Site {
+    Code(&'static std::panic::Location<'static>),
+    /// As received from another program, or said by a scenario.
+    Text(Arc<str>),
+}
+
+impl SpawnSite {
+    /// The caller of the function that calls this, through `#[track_caller]` functions.
+    #[track_caller]
+    pub fn caller() -> Self {
+        SpawnSite(Site::Code(std::panic::Location::caller()))
+    }
+
+    /// A place given in words: `assets/default.toml:12`.
+    pub fn text(place: impl Into<Arc<str>>) -> Self {
+        SpawnSite(Site::Text(place.into()))
+    }
+}
+
+impl std::fmt::Display for SpawnSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Site::Code(at) => write!(f, "{}:{}", at.file(), at.line()),
+            Site::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+impl PartialEq for SpawnSite {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+#[cfg(feature = "serve")]
+impl serde::Serialize for SpawnSite {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serve")]
+impl<'de> serde::Deserialize<'de> for SpawnSite {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(SpawnSite::text(String::deserialize(deserializer)?))
+    }
+}
+
+/// How a supervisor counts polls: shared by its tasks through the hub.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PollSettings {
+    pub enabled: bool,
+    pub slow_nanos: u64,
+    /// Which supervisor a worker's slot names, for the watchdog.
+    pub supervisor: u64,
+}
+
+impl PollSettings {
+    pub fn new(enabled: bool, slow: Duration) -> Self {
+        static SUPERVISORS: AtomicU64 = AtomicU64::new(1);
+        Self {
+            enabled,
+            slow_nanos: u64::try_from(slow.as_nanos()).unwrap_or(u64::MAX).max(1),
+            supervisor: SUPERVISORS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    pub fn slow(&self) -> Duration {
+        Duration::from_nanos(self.slow_nanos)
+    }
+}
+
+/// One task's poll figures. Written only by the thread polling the task (one at a time), read
+/// by anyone.
+#[derive(Default)]
+pub(crate) struct PollStats {
+    polls: AtomicU64,
+    busy_nanos: AtomicU64,
+    max_nanos: AtomicU64,
+    slow: AtomicU64,
+    histogram: [AtomicU64; POLL_BUCKETS],
+    /// The worker slot's number plus one while the watchdog has found the task blocking.
+    blocking_on: AtomicU32,
+    /// When the poll it blocks in began, on the poll clock.
+    blocking_since: AtomicU64,
+}
+
+/// Adds one to a figure that only this thread writes.
+fn bump(figure: &AtomicU64, by: u64) {
+    figure.store(
+        figure.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+impl PollStats {
+    /// Time spent in polls, the poll it blocks in now included (so a task that holds its
+    /// worker shows busy while it does, not only once the poll ends).
+    pub fn busy_nanos(&self, task: TaskId) -> u64 {
+        let ended = self.busy_nanos.load(Ordering::Relaxed);
+        match self.blocking_on.load(Ordering::Acquire) {
+            0 => ended,
+            slot => {
+                let since = self.blocking_since.load(Ordering::Relaxed);
+                match still_polling(slot - 1, task, since) {
+                    Some(_) => ended + nanos_between(since, now_raw()),
+                    None => ended,
+                }
+            }
+        }
+    }
+
+    /// Counts a poll of `nanos`; whether it was slow.
+    fn record(&self, nanos: u64, slow_nanos: u64) -> bool {
+        bump(&self.polls, 1);
+        bump(&self.busy_nanos, nanos);
+        bump(&self.histogram[bucket(nanos)], 1);
+        if nanos > self.max_nanos.load(Ordering::Relaxed) {
+            self.max_nanos.store(nanos, Ordering::Relaxed);
+        }
+        let slow = nanos >= slow_nanos;
+        if slow {
+            bump(&self.slow, 1);
+        }
+        slow
+    }
+
+    /// The figures now; `blocking` with how long the current poll has lasted, if the watchdog
+    /// found it blocking (and that poll is still the worker's: a flag the poll's end missed
+    /// is not believed).
+    pub fn read(&self, task: TaskId) -> PollReading {
+        let blocking = match self.blocking_on.load(Ordering::Acquire) {
+            0 => None,
+            slot => {
+                let since = self.blocking_since.load(Ordering::Relaxed);
+                still_polling(slot - 1, task, since).map(|thread| Blocking {
+                    for_: Duration::from_nanos(nanos_between(since, now_raw())),
+                    thread,
+                })
+            }
+        };
+        PollReading {
+            polls: self.polls.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed)),
+            max_poll: Duration::from_nanos(self.max_nanos.load(Ordering::Relaxed)),
+            slow_polls: self.slow.load(Ordering::Relaxed),
+            histogram: std::array::from_fn(|i| self.histogram[i].load(Ordering::Relaxed)),
+            blocking,
+        }
+    }
+}
+
+/// A task's poll figures at one moment.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
+pub struct PollReading {
+    /// Polls that have ended.
+    pub polls: u64,
+    /// Time spent inside those polls.
+    pub busy: Duration,
+    /// The longest of them.
+    pub max_poll: Duration,
+    /// Those at or over the slow-poll threshold.
+    pub slow_polls: u64,
+    /// Polls per duration bucket (see [`bucket_floor`]).
+    pub histogram: [u64; POLL_BUCKETS],
+    /// The poll it is inside now, when that has gone past the threshold.
+    pub blocking: Option<Blocking>,
+}
+
+/// A poll that has held its worker past the slow-poll threshold and still does.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
+pub struct Blocking {
+    /// How long the poll has lasted so far.
+    #[cfg_attr(feature = "serve", serde(rename = "for"))]
+    pub for_: Duration,
+    /// The worker thread it holds.
+    pub thread: Arc<str>,
+}
+
+/// What one worker thread is polling: written at every poll's start and end by that thread,
+/// read by the watchdog as a sequence lock (the sequence is odd while a poll is under way).
+struct WorkerSlot {
+    sequence: AtomicU64,
+    supervisor: AtomicU64,
+    task: AtomicU64,
+    started: AtomicU64,
+    /// Its place in [`WORKERS`], which names it.
+    index: u32,
+}
+
+/// Every thread that has polled a supervised task, by its slot's number; slots of threads that
+/// ended are reused.
+struct Workers {
+    slots: Vec<Weak<WorkerSlot>>,
+    labels: Vec<Arc<str>>,
+}
+
+static WORKERS: Mutex<Workers> = Mutex::new(Workers {
+    slots: Vec::new(),
+    labels: Vec::new(),
+});
+
+fn workers() -> std::sync::MutexGuard<'static, Workers> {
+    WORKERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The label of worker `index`, if it is still inside the poll of `task` that began at `since`.
+fn still_polling(index: u32, task: TaskId, since: u64) -> Option<Arc<str>> {
+    let workers = workers();
+    let slot = workers.slots.get(index as usize)?.upgrade()?;
+    let (_, _, polled, started) = slot.read()?;
+    (polled == task && started == since).then(|| workers.labels[index as usize].clone())
+}
+
+impl WorkerSlot {
+    fn register() -> Arc<WorkerSlot> {
+        let current = std::thread::current();
+        // SAFETY: gettid takes nothing and touches no memory.
+        let tid = unsafe { libc::gettid() };
+        let label: Arc<str> =
+            format!("{} (thread {tid})", current.name().unwrap_or("unnamed")).into();
+        let mut workers = workers();
+        let index = workers
+            .slots
+            .iter()
+            .position(|slot| slot.strong_count() == 0)
+            .unwrap_or(workers.slots.len());
+        let slot = Arc::new(WorkerSlot {
+            sequence: AtomicU64::new(0),
+            supervisor: AtomicU64::new(0),
+            task: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            index: index as u32,
+        });
+        if index == workers.slots.len() {
+            workers.slots.push(Arc::downgrade(&slot));
+            workers.labels.push(label);
+        } else {
+            workers.slots[index] = Arc::downgrade(&slot);
+            workers.labels[index] = label;
+        }
+        slot
+    }
+
+    fn enter(&self, supervisor: u64, task: TaskId, started: u64) {
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        // The last poll's end is ordered before this poll's figures (see `Watchdog::read`).
+        fence(Ordering::Release);
+        self.supervisor.store(supervisor, Ordering::Relaxed);
+        self.task.store(task, Ordering::Relaxed);
+        self.started.store(started, Ordering::Relaxed);
+        self.sequence.store(sequence | 1, Ordering::Release);
+    }
+
+    fn leave(&self) {
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        self.sequence.store(sequence + 1, Ordering::Release);
+    }
+
+    /// The poll under way: (sequence, supervisor, task, started), if one is, read whole.
+    fn read(&self) -> Option<(u64, u64, TaskId, u64)> {
+        let before = self.sequence.load(Ordering::Acquire);
+        if before & 1 == 0 {
+            return None;
+        }
+        let supervisor = self.supervisor.load(Ordering::Relaxed);
+        let task = self.task.load(Ordering::Relaxed);
+        let started = self.started.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        (self.sequence.load(Ordering::Relaxed) == before)
+            .then_some((before, supervisor, task, started))
+    }
+}
+
+thread_local! {
+    static SLOT: Arc<WorkerSlot> = WorkerSlot::register();
+}
+
+/// Times one poll of the task `entry` and counts it; `poll` is the task's own poll.
+pub(crate) fn timed<T>(
+    stats: &PollStats,
+    settings: &PollSettings,
+    task: TaskId,
+    poll: impl FnOnce() -> T,
+) -> (T, Option<Duration>) {
+    let Ok(slot) = SLOT.try_with(Arc::clone) else {
+        // The thread is being torn down: count nothing.
+        return (poll(), None);
+    };
+    let start = now_raw();
+    slot.enter(settings.supervisor, task, start);
+    let out = poll();
+    slot.leave();
+    let nanos = nanos_between(start, now_raw());
+    let slow = stats.record(nanos, settings.slow_nanos);
+    if stats.blocking_on.load(Ordering::Relaxed) != 0 {
+        // A flag set just after this load is not believed by readers: the slot has moved on.
+        stats.blocking_on.store(0, Ordering::Relaxed);
+    }
+    (out, slow.then(|| Duration::from_nanos(nanos)))
+}
+
+/// Reads the workers' slots for polls of one supervisor that have gone past its threshold.
+pub(crate) struct Watchdog {
+    settings: PollSettings,
+    /// The sequence of the poll last reported per slot, so that each is reported once.
+    reported: Vec<u64>,
+}
+
+impl Watchdog {
+    pub fn new(settings: PollSettings) -> Self {
+        Self {
+            settings,
+            reported: Vec::new(),
+        }
+    }
+
+    /// How often the watchdog looks: a few times per threshold, not busier than every 5 ms nor
+    /// lazier than every 100 ms.
+    pub fn period(&self) -> Duration {
+        (self.settings.slow() / 2).clamp(Duration::from_millis(5), Duration::from_millis(100))
+    }
+
+    /// The polls that crossed the threshold since the last look, each once: marks them blocking
+    /// in the stats `stats_of` finds for their task, and returns the task, the worker thread and
+    /// how long the poll has lasted.
+    pub fn look<E>(
+        &mut self,
+        mut stats_of: impl FnMut(TaskId) -> Option<E>,
+        stats: impl Fn(&E) -> &PollStats,
+    ) -> Vec<(E, Arc<str>, Duration)> {
+        let slots: Vec<(Arc<WorkerSlot>, Arc<str>)> = {
+            let workers = workers();
+            workers
+                .slots
+                .iter()
+                .zip(&workers.labels)
+                .filter_map(|(slot, label)| Some((slot.upgrade()?, label.clone())))
+                .collect()
+        };
+        let now = now_raw();
+        let mut found = Vec::new();
+        for (slot, label) in slots {
+            let Some((sequence, supervisor, task, started)) = slot.read() else {
+                continue;
+            };
+            let index = slot.index as usize;
+            if self.reported.len() <= index {
+                self.reported.resize(index + 1, 0);
+            }
+            let lasted = nanos_between(started, now);
+            if supervisor != self.settings.supervisor
+                || lasted < self.settings.slow_nanos
+                || self.reported[index] == sequence
+            {
+                continue;
+            }
+            self.reported[index] = sequence;
+            let Some(owner) = stats_of(task) else {
+                continue;
+            };
+            let figures = stats(&owner);
+            figures.blocking_since.store(started, Ordering::Relaxed);
+            figures.blocking_on.store(slot.index + 1, Ordering::Release);
+            found.push((owner, label, Duration::from_nanos(lasted)));
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_powers_of_two_microseconds() {
+        assert_eq!(bucket(0), 0);
+        assert_eq!(bucket(999), 0);
+        assert_eq!(bucket(1_000), 1);
+        assert_eq!(bucket(1_999), 1);
+        assert_eq!(bucket(2_000), 2);
+        assert_eq!(bucket(30_000_000), 15, "30 ms is in [16.384, 32.768) ms");
+        assert_eq!(bucket((1 << 20) * 1_000), POLL_BUCKETS - 1);
+        assert_eq!(bucket(u64::MAX), POLL_BUCKETS - 1);
+        for k in 1..POLL_BUCKETS {
+            let floor = bucket_floor(k).as_nanos() as u64;
+            assert_eq!(bucket(floor), k, "the floor of bucket {k} is in it");
+            assert_eq!(bucket(floor - 1), k - 1);
+        }
+    }
+
+    #[test]
+    fn a_poll_is_counted_once_in_every_figure() {
+        let stats = PollStats::default();
+        assert!(!stats.record(500, 10_000_000));
+        assert!(stats.record(12_000_000, 10_000_000));
+        let reading = stats.read(1);
+        assert_eq!(reading.polls, 2);
+        assert_eq!(reading.slow_polls, 1);
+        assert_eq!(reading.busy, Duration::from_nanos(12_000_500));
+        assert_eq!(reading.max_poll, Duration::from_millis(12));
+        assert_eq!(reading.histogram[0], 1);
+        assert_eq!(reading.histogram[bucket(12_000_000)], 1);
+        assert_eq!(reading.histogram.iter().sum::<u64>(), 2);
+    }
+}
