@@ -252,12 +252,12 @@ mod tests {
     #[test]
     fn narrow_terminals_lose_age_rate_and_persisted_first() {
         let wide = titles(200);
-        assert_eq!(wide.len(), 13, "{wide:?}");
+        assert_eq!(wide.len(), Column::all().count(), "{wide:?}");
         let at_80 = titles(78);
-        for kept in ["id", "name", "state", "ticks", "latency", "cleanup", "lost"] {
+        for kept in ["id", "name", "state", "⚠", "ticks", "latency", "cleanup", "lost"] {
             assert!(at_80.contains(&kept), "{kept} at 80: {at_80:?}");
         }
-        for gone in ["age", "rate/s", "persisted"] {
+        for gone in ["age", "rate/s", "persisted", "polls", "location"] {
             assert!(!at_80.contains(&gone), "{gone} at 80: {at_80:?}");
         }
         let total: u16 = columns(78, 11).iter().map(|(_, w)| w + 1).sum::<u16>() - 1;

@@ -917,3 +917,47 @@ fn a_reader_that_stops_reading_neither_holds_the_run_nor_loses_the_report() {
     assert_eq!(end["reason"], "time_up");
     assert!(end["events_dropped"].is_u64());
 }
+
+#[test]
+fn run_json_reports_each_tasks_polls_warnings_and_location() {
+    let temp = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        temp.path(),
+        "[[task]]\nname = \"hog\"\nkind = \"blocking\"\nbusy = \"30ms\"\ninterval = \"100ms\"\n\
+         [[task]]\nname = \"quick\"\nkind = \"select\"\ninterval = \"10ms\"\n",
+    );
+    let o = taskmon(&["run", "--json", "--for", "1s", "--scenario", &scenario]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let report = |task: &str| {
+        lines
+            .iter()
+            .find(|l| l["type"] == "report" && l["task"] == task)
+            .unwrap()
+            .clone()
+    };
+    let hog = report("hog");
+    assert!(hog["polls"].as_u64().unwrap() > 0, "{hog}");
+    assert!(hog["slow_polls"].as_u64().unwrap() > 0, "{hog}");
+    assert!(hog["max_poll_ms"].as_f64().unwrap() >= 30.0, "{hog}");
+    assert!(hog["busy_ms"].as_f64().unwrap() >= 30.0, "{hog}");
+    assert_eq!(hog["warnings"], serde_json::json!(["blocked"]));
+    assert_eq!(hog["location"], format!("{scenario}:2"));
+    let quick = report("quick");
+    assert!(quick["polls"].as_u64().unwrap() > 50, "{quick}");
+    assert_eq!(quick["slow_polls"], 0);
+    assert!(
+        quick["max_poll_ms"].as_f64().unwrap() < 10.0,
+        "well under the threshold: {quick}"
+    );
+    assert_eq!(quick["warnings"], serde_json::json!([]));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "long_poll" && l["task"] == "hog"),
+        "long polls are events"
+    );
+}

@@ -35,9 +35,12 @@ fn supervisor(kinds: &[Kind]) -> Supervisor {
 
 /// The same, with the events from before the first spawn.
 fn supervisor_with_events(kinds: &[Kind]) -> (Supervisor, taskmon::EventStream) {
+    // Poll timings are real time, never the same twice: the screens here go without them (the
+    // polls' own screens are in tests/polls.rs).
     let sup = Supervisor::builder()
         .grace(ms(2000))
         .wall_clock_origin(origin())
+        .poll_stats(false)
         .build()
         .unwrap();
     let events = sup.events();

@@ -133,6 +133,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
 fn poll_lines(task: &TaskSnapshot) -> Vec<Line<'static>> {
     let p = &task.polls;
     let mut lines = Vec::new();
+    if p.polls == 0 && p.blocking.is_none() {
+        // Polls not counted here (or not one has ended yet): nothing to say.
+        return lines;
+    }
     let mut figures = format!(
         "polls {} · busy {} · max poll {} · slow {}",
         p.polls,
