@@ -85,6 +85,32 @@ pub fn rows() {
             ">= 0.9 of bare",
         );
     }
+    // The poll accounting (on by default) against the same supervisor without it: what timing
+    // every poll costs the loop people write.
+    for every in [1, 10] {
+        let kind = Loop::Sleep(Duration::from_millis(every));
+        let mut per_cpu = Rounds::default();
+        for round in 0..ROUNDS {
+            let (on, off) = if round % 2 == 0 {
+                let off = supervised_with(kind, false);
+                (supervised_with(kind, true), off)
+            } else {
+                let on = supervised_with(kind, true);
+                (on, supervised_with(kind, false))
+            };
+            per_cpu.push(
+                on.ticks as f64 / on.cpu.as_secs_f64(),
+                off.ticks as f64 / off.cpu.as_secs_f64(),
+            );
+        }
+        row(
+            &format!("tick 10k @{every}ms sleep: polls on vs off, ticks/CPU-s"),
+            format!("{:.0}", per_cpu.median_ours()),
+            format!("{:.0}", per_cpu.median_bare()),
+            per_cpu.ratios(),
+            ">= 0.95 of accounting off",
+        );
+    }
 }
 
 /// Both sides, alternated, `ROUNDS` times: (taskmon, bare) per round.
@@ -145,8 +171,16 @@ fn bare(kind: Loop) -> Window {
 }
 
 fn supervised(kind: Loop) -> Window {
+    supervised_with(kind, true)
+}
+
+/// The supervised side, with or without the poll accounting.
+fn supervised_with(kind: Loop, poll_stats: bool) -> Window {
     runtime().block_on(async {
-        let sup = Supervisor::new().unwrap();
+        let sup = Supervisor::builder()
+            .poll_stats(poll_stats)
+            .build()
+            .unwrap();
         let start = spawn_tickers(&sup, kind);
         let window = measure(&start, || sup.tick_counts().iter().sum()).await;
         sup.shutdown(Duration::from_secs(5)).await;
