@@ -352,7 +352,7 @@ pub(crate) fn timed<T>(
     task: TaskId,
     poll: impl FnOnce() -> T,
 ) -> (T, Option<Duration>) {
-    let Ok(slot) = SLOT.try_with(|slot| Arc::as_ptr(slot)) else {
+    let Ok(slot) = SLOT.try_with(Arc::as_ptr) else {
         // The thread is being torn down: count nothing.
         return (poll(), None);
     };
