@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::dashboard;
 use crate::format;
-use crate::headless::{self, Output, RunOptions};
+use crate::headless::{self, Output, RunOptions, RunOutcome};
 use crate::kinds::{Kind, Params};
 use crate::scenario::{Scenario, ScenarioError, parse_duration};
 use crate::serve::Endpoint;
@@ -305,12 +305,7 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
                 let outcome = headless::run(&sup, &scenario, run)
                     .await
                     .map_err(|e| Failure::runtime(e.to_string()))?;
-                let end = RunEnd {
-                    reason: outcome.reason,
-                    events_dropped: outcome.events_dropped,
-                    output_unfinished: outcome.output_unfinished,
-                };
-                (outcome.reports, Some(end))
+                (outcome.reports.clone(), Some(outcome))
             }
         };
         if let Some(server) = server {
@@ -326,36 +321,27 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
         );
         let _ = io::stdout().write_all(summary.as_bytes());
     }
-    if let Some(end) = &run_end {
-        end.tell();
+    if let Some(outcome) = &run_end {
+        tell_what_stdout_missed(outcome);
     }
     finish(&reports, run_end, journals, report_file.as_mut())
 }
 
-/// How `taskmon run`'s output ended, beyond the reports.
-struct RunEnd {
-    reason: headless::EndReason,
-    events_dropped: u64,
-    output_unfinished: bool,
-}
-
-impl RunEnd {
-    /// On stderr, what stdout's reader missed: the output says so too, but it may never be read.
-    fn tell(&self) {
-        let dropped = match self.events_dropped {
-            0 => String::new(),
-            n => format!(", and {n} events were dropped before it"),
-        };
-        if self.output_unfinished {
-            eprintln!(
-                "taskmon: the reader of stdout stopped reading: the end of the output (the report included) was not written{dropped}; `--report FILE` keeps the report"
-            );
-        } else if self.events_dropped > 0 {
-            eprintln!(
-                "taskmon: the reader of stdout fell behind; {} events were dropped",
-                self.events_dropped
-            );
-        }
+/// On stderr, what stdout's reader missed: the output says so too, but it may never be read.
+fn tell_what_stdout_missed(outcome: &RunOutcome) {
+    let dropped = match outcome.events_dropped {
+        0 => String::new(),
+        n => format!(", and {n} events were dropped before it"),
+    };
+    if outcome.output_unfinished {
+        eprintln!(
+            "taskmon: the reader of stdout stopped reading: the end of the output (the report included) was not written{dropped}; `--report FILE` keeps the report"
+        );
+    } else if outcome.events_dropped > 0 {
+        eprintln!(
+            "taskmon: the reader of stdout fell behind; {} events were dropped",
+            outcome.events_dropped
+        );
     }
 }
 
@@ -375,7 +361,7 @@ fn announce(server: &crate::serve::Server) {
 /// journal failed: the run's figures are then not all backed by its files).
 fn finish(
     reports: &[TaskReport],
-    run_end: Option<RunEnd>,
+    run_end: Option<RunOutcome>,
     journals: Option<PathBuf>,
     report_file: Option<&mut (PathBuf, File)>,
 ) -> Result<ExitCode, Failure> {
@@ -445,7 +431,7 @@ fn create_report_file(path: &Path) -> Result<(PathBuf, File), Failure> {
 fn write_report_file(
     file: &mut File,
     reports: &[TaskReport],
-    run_end: Option<&RunEnd>,
+    run_end: Option<&RunOutcome>,
 ) -> io::Result<()> {
     let mut out = io::BufWriter::new(file);
     for r in reports {

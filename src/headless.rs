@@ -108,8 +108,7 @@ fn signal_name(number: i32) -> &'static str {
 
 /// What a run came to.
 pub struct RunOutcome {
-    /// Why the run ended; in the JSON `end` line already, kept for tests.
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    /// Why the run ended (the JSON `end` line says so too).
     pub reason: EndReason,
     pub reports: Arc<[TaskReport]>,
     /// Events not written because the reader of the output fell behind.

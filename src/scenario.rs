@@ -168,6 +168,15 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
 impl ScenarioError {
     fn whole_file(source: &str, message: impl Into<String>) -> Self {
         Self {
@@ -183,7 +192,7 @@ impl ScenarioError {
         let span_end = char_boundary(text, span.end.max(start));
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        let line = text[..start].matches('\n').count() + 1;
+        let line = line_of(text, start);
         let column = text[line_start..start].chars().count() + 1;
         // The excerpt is shown escaped, and the caret placed under the escaped text.
         let source_line = escape(text[line_start..line_end].trim_end_matches('\r'));
@@ -686,10 +695,7 @@ impl Checker<'_> {
         if count > 1 {
             self.groups.insert(base, names.clone());
         }
-        let line = self.text[..name_span.start.min(self.text.len())]
-            .matches('\n')
-            .count()
-            + 1;
+        let line = line_of(self.text, name_span.start);
         let site = SpawnSite::text(format!("{}:{line}", escape(self.source)));
         Ok(names
             .into_iter()
@@ -722,7 +728,7 @@ impl Checker<'_> {
             ));
         }
         if let Some((first, first_origin)) = self.names.get(name) {
-            let first_line = self.text[..first.start].matches('\n').count() + 1;
+            let first_line = line_of(self.text, first.start);
             return Err(self.error(
                 span.clone(),
                 format!(

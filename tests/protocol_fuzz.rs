@@ -185,8 +185,7 @@ enum Step {
 /// What must be said before `message` may be sent: attach comes before query and command.
 fn preamble(message: &Value) -> Vec<Value> {
     match message["type"].as_str() {
-        Some("hello") => vec![],
-        Some("query") | Some("command") => vec![json!({ "type": "attach" })],
+        Some("query" | "command") => vec![json!({ "type": "attach" })],
         _ => vec![],
     }
 }
@@ -249,11 +248,10 @@ fn step(rng: &mut fastrand::Rng) -> Step {
 /// are pushed to `kept`.
 async fn play(socket: &Path, step: Step, kept: &mut Vec<Connection>) {
     match step {
-        Step::Refused { before, message } | Step::Answered { before, message }
+        Step::Refused { message, .. } | Step::Answered { message, .. }
             if message["type"] == "hello" =>
         {
             // A hello is the first message: sent on a connection that has said nothing.
-            let _ = before;
             let Some(mut connection) = connect(socket).await else {
                 return;
             };
@@ -262,16 +260,9 @@ async fn play(socket: &Path, step: Step, kept: &mut Vec<Connection>) {
             }
         }
         Step::Refused { before, message } => {
-            let Some(mut connection) = greeted(socket).await else {
+            let Some(mut connection) = ready_for(socket, &before, &message).await else {
                 return;
             };
-            for m in &before {
-                send(&mut connection, m).await;
-                let _ = next(&mut connection, 10).await;
-            }
-            if !send(&mut connection, &message).await {
-                return;
-            }
             let answer = next(&mut connection, 10)
                 .await
                 .unwrap_or_else(|()| panic!("no answer to {}", shown(&message)));
@@ -291,16 +282,9 @@ async fn play(socket: &Path, step: Step, kept: &mut Vec<Connection>) {
             }
         }
         Step::Answered { before, message } => {
-            let Some(mut connection) = greeted(socket).await else {
+            let Some(mut connection) = ready_for(socket, &before, &message).await else {
                 return;
             };
-            for m in &before {
-                send(&mut connection, m).await;
-                let _ = next(&mut connection, 10).await;
-            }
-            if !send(&mut connection, &message).await {
-                return;
-            }
             // A dashboard's command is answered in the frame of its next query.
             if message["type"] == "command" {
                 let mut rng = fastrand::Rng::new();
@@ -367,6 +351,17 @@ async fn play(socket: &Path, step: Step, kept: &mut Vec<Connection>) {
             }
         },
     }
+}
+
+/// A connection past its hello and `before`, on which `message` has been sent; `None` when the
+/// program turned it away or closed it first.
+async fn ready_for(socket: &Path, before: &[Value], message: &Value) -> Option<Connection> {
+    let mut connection = greeted(socket).await?;
+    for m in before {
+        send(&mut connection, m).await;
+        let _ = next(&mut connection, 10).await;
+    }
+    send(&mut connection, message).await.then_some(connection)
 }
 
 /// A message for an assertion's text: huge values cut.

@@ -69,14 +69,8 @@ pub fn rows() {
         ">= 0.95 of bare",
     );
     for every in [1, 10] {
-        let measured = rounds(Loop::Sleep(Duration::from_millis(every)));
-        let mut per_cpu = Rounds::default();
-        for (ours, bare) in &measured {
-            per_cpu.push(
-                ours.ticks as f64 / ours.cpu.as_secs_f64(),
-                bare.ticks as f64 / bare.cpu.as_secs_f64(),
-            );
-        }
+        let kind = Loop::Sleep(Duration::from_millis(every));
+        let per_cpu = per_cpu(&rounds(kind));
         row(
             &format!("tick 10k @{every}ms sleep: ticks/CPU-s"),
             format!("{:.0}", per_cpu.median_ours()),
@@ -89,20 +83,10 @@ pub fn rows() {
     // every poll costs the loop people write.
     for every in [1, 10] {
         let kind = Loop::Sleep(Duration::from_millis(every));
-        let mut per_cpu = Rounds::default();
-        for round in 0..ROUNDS {
-            let (on, off) = if round % 2 == 0 {
-                let off = supervised_with(kind, false);
-                (supervised_with(kind, true), off)
-            } else {
-                let on = supervised_with(kind, true);
-                (on, supervised_with(kind, false))
-            };
-            per_cpu.push(
-                on.ticks as f64 / on.cpu.as_secs_f64(),
-                off.ticks as f64 / off.cpu.as_secs_f64(),
-            );
-        }
+        let per_cpu = per_cpu(&alternated(
+            || supervised_with(kind, true),
+            || supervised_with(kind, false),
+        ));
         row(
             &format!("tick 10k @{every}ms sleep: polls on vs off, ticks/CPU-s"),
             format!("{:.0}", per_cpu.median_ours()),
@@ -113,16 +97,33 @@ pub fn rows() {
     }
 }
 
+/// Ticks per CPU-second of both sides, round by round.
+fn per_cpu(measured: &[(Window, Window)]) -> Rounds {
+    let mut per_cpu = Rounds::default();
+    for (ours, bare) in measured {
+        per_cpu.push(
+            ours.ticks as f64 / ours.cpu.as_secs_f64(),
+            bare.ticks as f64 / bare.cpu.as_secs_f64(),
+        );
+    }
+    per_cpu
+}
+
 /// Both sides, alternated, `ROUNDS` times: (taskmon, bare) per round.
 fn rounds(kind: Loop) -> Vec<(Window, Window)> {
+    alternated(|| supervised(kind), || bare(kind))
+}
+
+/// `ours` and `theirs`, `ROUNDS` times, each going first every other round: (ours, theirs).
+fn alternated(ours: impl Fn() -> Window, theirs: impl Fn() -> Window) -> Vec<(Window, Window)> {
     (0..ROUNDS)
         .map(|round| {
             if round % 2 == 0 {
-                let bare = bare(kind);
-                (supervised(kind), bare)
+                let theirs = theirs();
+                (ours(), theirs)
             } else {
-                let ours = supervised(kind);
-                (ours, bare(kind))
+                let ours = ours();
+                (ours, theirs())
             }
         })
         .collect()

@@ -470,19 +470,21 @@ impl Board {
         let candidates: Vec<TaskId> = (1..=self.catalog.len() as TaskId)
             .filter(|&id| !self.cleared[id as usize - 1])
             .collect();
-        self.warnings = if self.filter.reads_warnings() {
-            self.sup().snapshot().iter().map(|s| s.warnings()).collect()
+        // One snapshot of every task serves both the `warn:` filter and a sort that needs one.
+        let reads_warnings = self.filter.reads_warnings();
+        let snapshots = if reads_warnings || query.sort.needs_snapshots() {
+            self.sup().snapshot()
+        } else {
+            Vec::new()
+        };
+        self.warnings = if reads_warnings {
+            snapshots.iter().map(|s| s.warnings()).collect()
         } else {
             Vec::new()
         };
         let mut ids = self
             .filter
             .apply(&self.catalog, &self.states, &self.warnings, candidates);
-        let snapshots = if query.sort.needs_snapshots() {
-            self.sup().snapshot()
-        } else {
-            Vec::new()
-        };
         let ticks = if query.sort.column == Column::Ticks {
             self.sup().tick_counts()
         } else {

@@ -163,16 +163,17 @@ impl PollStats {
     /// worker shows busy while it does, not only once the poll ends).
     pub fn busy_nanos(&self, task: TaskId) -> u64 {
         let ended = self.busy_nanos.load(Ordering::Relaxed);
-        match self.blocking_on.load(Ordering::Acquire) {
-            0 => ended,
-            slot => {
-                let since = self.blocking_since.load(Ordering::Relaxed);
-                match still_polling(slot - 1, task, since) {
-                    Some(_) => ended + nanos_between(since, now_raw()),
-                    None => ended,
-                }
-            }
-        }
+        ended + self.blocking(task).map_or(0, |(lasted, _)| lasted)
+    }
+
+    /// How long the poll the watchdog found blocking has lasted, and on which worker; `None`
+    /// when there is none, or that poll is no longer the worker's (a flag the poll's end
+    /// missed is not believed).
+    fn blocking(&self, task: TaskId) -> Option<(u64, Arc<str>)> {
+        let slot = self.blocking_on.load(Ordering::Acquire).checked_sub(1)?;
+        let since = self.blocking_since.load(Ordering::Relaxed);
+        let thread = still_polling(slot, task, since)?;
+        Some((nanos_between(since, now_raw()), thread))
     }
 
     /// Counts a poll of `nanos`; whether it was slow.
@@ -190,20 +191,12 @@ impl PollStats {
         slow
     }
 
-    /// The figures now; `blocking` with how long the current poll has lasted, if the watchdog
-    /// found it blocking (and that poll is still the worker's: a flag the poll's end missed
-    /// is not believed).
+    /// The figures now, with the poll it blocks in, if any.
     pub fn read(&self, task: TaskId) -> PollReading {
-        let blocking = match self.blocking_on.load(Ordering::Acquire) {
-            0 => None,
-            slot => {
-                let since = self.blocking_since.load(Ordering::Relaxed);
-                still_polling(slot - 1, task, since).map(|thread| Blocking {
-                    for_: Duration::from_nanos(nanos_between(since, now_raw())),
-                    thread,
-                })
-            }
-        };
+        let blocking = self.blocking(task).map(|(lasted, thread)| Blocking {
+            for_: Duration::from_nanos(lasted),
+            thread,
+        });
         PollReading {
             polls: self.polls.load(Ordering::Relaxed),
             busy: Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed)),
