@@ -51,13 +51,13 @@ impl JournalConfig {
     };
 }
 
-/// The lock-free counters of one task, shared between the task and the supervisor.
+/// Where one task's journal records went, shared between the task and the supervisor.
 ///
-/// `ticks = persisted + lost + pending` by construction: a tick is counted once, and each record
-/// leaves `pending` exactly once, either to the file (`persisted`) or to `lost`.
+/// `ticks = persisted + lost + pending` by construction: a tick is counted once (beside the
+/// task's poll figures, which share its cache line), and each record leaves `pending` exactly
+/// once, either to the file (`persisted`) or to `lost`.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    ticks: AtomicU64,
     persisted: AtomicU64,
     lost: AtomicU64,
     /// Why the journal stopped being written in the current run, once it has.
@@ -94,16 +94,6 @@ impl LedgerReading {
 }
 
 impl Ledger {
-    /// The tick path: one relaxed atomic add, nothing else.
-    #[inline]
-    pub(crate) fn tick(&self) -> u64 {
-        self.ticks.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    pub(crate) fn ticks(&self) -> u64 {
-        self.ticks.load(Ordering::Relaxed)
-    }
-
     pub(crate) fn book_lost(&self, records: u64) {
         if records > 0 {
             self.lost.fetch_add(records, Ordering::Release);
@@ -131,10 +121,10 @@ impl Ledger {
 
     /// Reads `persisted` and `lost` before `ticks`: both only grow after the ticks they account
     /// for, so the difference (`pending`) never goes negative.
-    pub fn read(&self, journaled: bool) -> LedgerReading {
+    pub fn read(&self, ticks: &AtomicU64, journaled: bool) -> LedgerReading {
         let lost = self.lost.load(Ordering::Acquire);
         let persisted = self.persisted.load(Ordering::Acquire);
-        let ticks = self.ticks.load(Ordering::Relaxed);
+        let ticks = ticks.load(Ordering::Relaxed);
         LedgerReading {
             ticks,
             journal: journaled.then(|| JournalCounts {
@@ -176,7 +166,11 @@ impl Journal {
         manifest: Option<Manifest>,
         config: JournalConfig,
     ) -> Self {
-        let written = entry.ledger.read(true).counts().persisted;
+        let written = entry
+            .ledger
+            .read(&entry.activity.ticks, true)
+            .counts()
+            .persisted;
         Self {
             entry,
             dir,
@@ -424,14 +418,14 @@ mod tests {
         let mut journal = Journal::new(entry.clone(), dir, None, config);
         assert_eq!(journal.path(), Path::new("/nowhere/00007-writer.journal"));
         journal.file = Some(OpenOptions::new().write(true).open("/dev/full").unwrap());
-        let ledger = &entry.ledger;
+        let (ledger, activity) = (&entry.ledger, &entry.activity);
         for _ in 0..3 {
-            ledger.tick();
+            activity.tick();
             journal.append();
         }
         let error = journal.flush().unwrap_err();
         assert_eq!(error.raw_os_error(), Some(libc::ENOSPC));
-        let counts = |l: &Ledger| l.read(true).journal.unwrap();
+        let counts = |l: &Ledger| l.read(&activity.ticks, true).journal.unwrap();
         assert_eq!(
             counts(ledger),
             JournalCounts {
@@ -441,7 +435,7 @@ mod tests {
             }
         );
         assert!(ledger.error().unwrap().contains("No space left"));
-        ledger.tick();
+        activity.tick();
         journal.append();
         assert_eq!(
             counts(ledger).lost,
@@ -449,7 +443,7 @@ mod tests {
             "later ticks are booked lost at once"
         );
         assert!(journal.flush().is_err());
-        assert_eq!(ledger.read(true).ticks, 4);
+        assert_eq!(ledger.read(&activity.ticks, true).ticks, 4);
         drop(journal);
     }
 

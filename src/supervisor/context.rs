@@ -63,7 +63,7 @@ impl TaskContext {
     /// pending.
     #[inline]
     pub fn tick(&mut self) -> u64 {
-        let tick = self.entry.ledger.tick();
+        let tick = self.entry.activity.tick();
         if let Some(journal) = self.journal.as_mut() {
             journal.append();
         }
@@ -72,7 +72,7 @@ impl TaskContext {
 
     /// Ticks counted so far.
     pub fn ticks(&self) -> u64 {
-        self.entry.ledger.ticks()
+        self.entry.activity.ticks()
     }
 
     /// Records buffered but not yet written to the journal file.

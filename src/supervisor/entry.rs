@@ -14,7 +14,7 @@ use super::TaskId;
 use super::event::{EventKind, STAMPED};
 use super::hub::Hub;
 use super::label::Label;
-use super::polls::{PollStats, SpawnSite};
+use super::polls::{Activity, SpawnSite};
 use super::restart::{RestartHistory, RestartPolicy};
 use super::state::State;
 use super::state_table::Slot;
@@ -78,8 +78,8 @@ pub(crate) struct TaskEntry {
     state_slot: Slot,
     /// Where in the program it was spawned.
     pub location: Option<SpawnSite>,
-    /// How it uses its worker: written at every poll, so kept last, away from what a stop reads.
-    pub polls: PollStats,
+    /// Its ticks and how it uses its worker: written at every poll, on lines of their own.
+    pub activity: Activity,
 }
 
 /// A task's timestamps, as offsets from the supervisor's start.
@@ -209,7 +209,7 @@ impl TaskEntry {
             child_count: AtomicU32::new(0),
             run: Mutex::new(Run::default()),
             location: None,
-            polls: PollStats::default(),
+            activity: Activity::default(),
         }
     }
 

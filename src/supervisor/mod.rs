@@ -729,7 +729,10 @@ impl Supervisor {
     /// Every task's tick count, task `id` at index `id - 1`.
     pub fn tick_counts(&self) -> Vec<u64> {
         let registry = self.inner.registry.read().expect("registry");
-        registry.iter().map(|entry| entry.ledger.ticks()).collect()
+        registry
+            .iter()
+            .map(|entry| entry.activity.ticks())
+            .collect()
     }
 
     /// Every task's busy time (inside its polls) in nanoseconds, task `id` at index `id - 1`.
@@ -737,7 +740,7 @@ impl Supervisor {
         let registry = self.inner.registry.read().expect("registry");
         registry
             .iter()
-            .map(|entry| entry.polls.busy_nanos(entry.id))
+            .map(|entry| entry.activity.busy_nanos(entry.id))
             .collect()
     }
 
@@ -902,7 +905,7 @@ impl Inner {
                     let Some(inner) = supervisor.upgrade() else {
                         return;
                     };
-                    let found = watchdog.look(|id| inner.entry(id).ok(), |entry| &entry.polls);
+                    let found = watchdog.look(|id| inner.entry(id).ok(), |entry| &entry.activity);
                     for (entry, thread, lasted) in found {
                         inner
                             .hub

@@ -131,7 +131,7 @@ impl TaskSnapshot {
             state,
             cleanup: Cleanup::of(end, &timeline),
             cleanup_progress: entry.cleanup_progress(),
-            ledger: entry.ledger.read(entry.journaled),
+            ledger: entry.ledger.read(&entry.activity.ticks, entry.journaled),
             journaled: entry.journaled,
             journal_error: entry.ledger.error(),
             parent: entry.parent,
@@ -146,7 +146,7 @@ impl TaskSnapshot {
             timeline,
             escalation_at: entry.escalation_deadline(),
             age: until.saturating_sub(spawned),
-            polls: entry.polls.read(entry.id),
+            polls: entry.activity.read(entry.id),
             location: entry.location.clone(),
             restart_storm,
         }
