@@ -10,8 +10,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use taskmon::app::{App, Mode};
+use taskmon::board::{Board, Command, Frame, Query, Source};
 use taskmon::input::{self, Action};
 use taskmon::kinds::{Kind, Params};
+use taskmon::supervisor::{Blocking, POLL_BUCKETS, PollReading};
 use taskmon::{State, Supervisor, ui};
 
 fn ms(n: u64) -> Duration {
@@ -36,7 +38,7 @@ fn supervisor(kinds: &[Kind]) -> Supervisor {
 /// The same, with the events from before the first spawn.
 fn supervisor_with_events(kinds: &[Kind]) -> (Supervisor, taskmon::EventStream) {
     // Poll timings are real time, never the same twice: the screens here go without them (the
-    // polls' own screens are in tests/polls.rs).
+    // polls' own screens pin them: `PinnedPolls`).
     let sup = Supervisor::builder()
         .grace(ms(2000))
         .wall_clock_origin(origin())
@@ -871,4 +873,89 @@ async fn a_frame_answering_an_older_query_does_not_move_the_selection_back() {
     app.refresh();
     assert_eq!(app.selected, 3, "and once answered, the program agrees");
     sup.abort_all();
+}
+
+/// The board of a supervisor whose poll figures are pinned: they are real time, never the same
+/// twice, and a screen must be. The `blocking` task is shown blocking now, as the watchdog finds
+/// it (that it is found, live, is tests/polls.rs's part); the others poll briefly.
+struct PinnedPolls(Board);
+
+impl Source for PinnedPolls {
+    fn frame(&mut self, query: &Query) -> Option<Frame> {
+        let mut frame = Source::frame(&mut self.0, query)?;
+        for row in &mut frame.rows {
+            let blocks = row.task.kind.as_ref() == "blocking";
+            row.task.polls = pinned_polls(row.task.ledger.ticks, blocks);
+            row.busy = row.rate.map(|_| if blocks { 0.97 } else { 0.004 });
+        }
+        Some(frame)
+    }
+
+    fn command(&mut self, command: Command, query: &Query) {
+        self.0.command(command, query);
+    }
+
+    fn push_event(&mut self, event: taskmon::Event) {
+        self.0.push_event(event);
+    }
+}
+
+/// Two polls a tick of a few microseconds each; a blocking task's every tick a poll of 60 ms
+/// (over the 10 ms threshold), and one under way for 1.2 s on a named worker.
+fn pinned_polls(ticks: u64, blocks: bool) -> PollReading {
+    let mut histogram = [0; POLL_BUCKETS];
+    let polls = 2 * ticks + 1;
+    if blocks {
+        histogram[3] = polls - ticks;
+        histogram[16] = ticks;
+    } else {
+        histogram[2] = polls;
+    }
+    PollReading {
+        polls,
+        busy: if blocks {
+            ms(60 * ticks)
+        } else {
+            Duration::from_micros(3 * polls)
+        },
+        max_poll: if blocks {
+            ms(61)
+        } else {
+            Duration::from_micros(9)
+        },
+        slow_polls: if blocks { ticks } else { 0 },
+        histogram,
+        blocking: blocks.then(|| Blocking {
+            for_: ms(1200),
+            thread: "tokio-runtime-worker (thread 4242)".into(),
+        }),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_polls_columns_and_a_task_blocking_now() {
+    let sup = supervisor(&[Kind::Polling, Kind::Select, Kind::Blocking, Kind::Parent]);
+    settle(&sup, ms(2050)).await;
+    for (width, height) in [(80, 24), (120, 40)] {
+        let board = Board::with_taskmon_kinds(sup.clone());
+        let mut app =
+            App::with_source(Box::new(PinnedPolls(board)), Rect::new(0, 0, width, height));
+        app.refresh();
+        let blocking = app
+            .rows
+            .iter()
+            .position(|r| r.kind.as_ref() == "blocking")
+            .unwrap();
+        for _ in 0..blocking {
+            press(&mut app, KeyCode::Down);
+        }
+        let shown = screen(&app, width, height);
+        assert!(shown.contains("blocking 1.2s"), "{shown}");
+        let mut settings = snapshot_settings();
+        // Where the tasks were spawned: a line of this file, which moves as it is edited.
+        settings.add_filter(r"dashboard\.rs:\d+", "dashboard.rs:LINE");
+        settings
+            .bind(|| insta::assert_snapshot!(format!("polls_blocking_{width}x{height}"), shown));
+    }
+    sup.shutdown(ms(100)).await;
 }

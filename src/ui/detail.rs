@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::format;
 use crate::format::humanize;
 use crate::kinds::Kind;
-use crate::supervisor::TaskSnapshot;
+use crate::supervisor::{TaskSnapshot, Warning};
 use crate::text::escape;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -168,10 +168,12 @@ fn poll_lines(task: &TaskSnapshot) -> Vec<Line<'static>> {
             Span::raw(" ≥1s"),
         ]));
     }
-    for warning in task.warnings() {
+    // Named in one line, so that they fit beside the rest; `?` explains each.
+    let warnings: Vec<&str> = task.warnings().into_iter().map(Warning::as_str).collect();
+    if !warnings.is_empty() {
         lines.push(Line::from(vec![
-            Span::raw(format!("⚠ {}: ", warning.as_str())).yellow().bold(),
-            Span::raw(warning.explain()),
+            Span::raw(format!("⚠ {}", warnings.join(" · "))).yellow().bold(),
+            Span::raw("  (? explains)").dim(),
         ]));
     }
     lines
