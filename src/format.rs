@@ -83,6 +83,7 @@ pub fn detail(detail: &Detail) -> Option<String> {
         } => format!("{state} after {}", humanize(*latency)),
         Detail::Joined { state, .. } => state.to_string(),
         Detail::Panicked { message } => message.to_string(),
+        Detail::Errored { message } => message.to_string(),
         Detail::Orphaned {
             parent,
             parent_state,
@@ -204,6 +205,7 @@ pub fn report_json(r: &TaskReport) -> Value {
         "note": s.note.as_deref(),
         "detached": s.detached,
         "panic": s.panic_message.as_deref(),
+        "error": s.error.as_deref(),
         "polls": s.polls.polls,
         "busy_ms": millis(s.polls.busy),
         "max_poll_ms": millis(s.polls.max_poll),
@@ -231,7 +233,7 @@ fn notability(r: &TaskReport) -> u8 {
         1
     } else if s.state == State::Escalated {
         2
-    } else if s.state == State::Panicked {
+    } else if matches!(s.state, State::Panicked | State::Errored) {
         3
     } else if s.ledger.counts().lost > 0 {
         4
@@ -350,6 +352,7 @@ fn report_table(reports: &[&TaskReport], width: Option<usize>) -> String {
                 s.panic_message
                     .as_deref()
                     .map(|m| format!("panic: {}", escape(m))),
+                s.error.as_deref().map(|m| format!("error: {}", escape(m))),
                 s.journal_error
                     .as_deref()
                     .map(|e| format!("journal error: {}", escape(e))),
@@ -395,6 +398,7 @@ pub fn json_rows_table(rows: &[Value], width: Option<usize>) -> String {
             let notes = [
                 r["note"].as_str().map(|n| escape(n).into_owned()),
                 r["panic"].as_str().map(|m| format!("panic: {}", escape(m))),
+                r["error"].as_str().map(|m| format!("error: {}", escape(m))),
                 r["journal_error"]
                     .as_str()
                     .map(|e| format!("journal error: {}", escape(e))),

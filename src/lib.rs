@@ -91,5 +91,5 @@ pub use supervisor::panic::silence_task_panics;
 pub use supervisor::{
     BuildError, Cleanup, Delivery, Detail, Event, EventKind, EventStream, Restart, RestartLimit,
     RestartPolicy, State, Supervisor, SupervisorBuilder, SupervisorError, TaskContext, TaskDef,
-    TaskId, TaskReport, TaskSnapshot, Timeline, Warning,
+    TaskId, TaskOutput, TaskReport, TaskSnapshot, Timeline, Warning,
 };

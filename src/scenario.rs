@@ -489,7 +489,7 @@ impl<'de> Deserialize<'de> for Chance {
     }
 }
 
-/// `never`, `on-panic` or `always`.
+/// `never`, `on-panic`, `on-error`, `on-failure` or `always`.
 struct RestartWord(Restart);
 
 impl<'de> Deserialize<'de> for RestartWord {
@@ -498,10 +498,12 @@ impl<'de> Deserialize<'de> for RestartWord {
         Ok(RestartWord(match word.as_str() {
             "never" => Restart::Never,
             "on-panic" => Restart::OnPanic,
+            "on-error" => Restart::OnError,
+            "on-failure" => Restart::OnFailure,
             "always" => Restart::Always,
             _ => {
                 return Err(de::Error::custom(format!(
-                    "unknown restart `{word}`, expected one of: never, on-panic, always"
+                    "unknown restart `{word}`, expected one of: never, on-panic, on-error, on-failure, always"
                 )));
             }
         }))

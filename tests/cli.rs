@@ -94,7 +94,7 @@ fn every_kind_of_bad_scenario_is_refused_before_anything_runs() {
         (
             "bad_restart.toml",
             4,
-            "unknown restart `sometimes`, expected one of: never, on-panic, always",
+            "unknown restart `sometimes`, expected one of: never, on-panic, on-error, on-failure, always",
         ),
         (
             "bad_chance.toml",

@@ -371,7 +371,7 @@ impl Params {
             ParamDoc {
                 name: "restart",
                 default: "never".into(),
-                about: "never, on-panic or always: run it again after a panic (or a return)",
+                about: "never, on-panic, on-error, on-failure (a panic or an error) or always (any end of its own): run it again",
             },
             ParamDoc {
                 name: "restart_delay",

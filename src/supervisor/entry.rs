@@ -69,6 +69,8 @@ pub(crate) struct TaskEntry {
     pub parent: Option<TaskId>,
     /// The last run's panic.
     panic_message: Mutex<Option<Arc<str>>>,
+    /// The error the last run returned.
+    error: Mutex<Option<Arc<str>>>,
     /// A short line the task's code keeps up to date: what it is doing, in its own words.
     note: Mutex<Option<Arc<str>>>,
     /// What it takes to run it again, for a task defined to be restartable.
@@ -203,6 +205,7 @@ impl TaskEntry {
             escalate_at: AtomicU64::new(0),
             cleanup_progress: AtomicU32::new(u32::MAX),
             panic_message: Mutex::new(None),
+            error: Mutex::new(None),
             note: Mutex::new(None),
             restart: OnceLock::new(),
             children: Mutex::new(Vec::new()),
@@ -358,6 +361,14 @@ impl TaskEntry {
 
     pub fn set_panic_message(&self, message: Arc<str>) {
         *self.panic_message.lock().expect("panic message") = Some(message);
+    }
+
+    pub fn set_error(&self, message: Arc<str>) {
+        *self.error.lock().expect("error") = Some(message);
+    }
+
+    pub fn error(&self) -> Option<Arc<str>> {
+        self.error.lock().expect("error").clone()
     }
 
     pub fn set_note(&self, note: Arc<str>) {

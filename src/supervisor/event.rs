@@ -38,6 +38,8 @@ pub enum EventKind {
     Abandoned,
     /// Its code panicked.
     Panicked,
+    /// Its code returned an error.
+    Errored,
     /// Its parent ended while it runs.
     Orphaned,
     /// Its restart policy will run it again after a delay.
@@ -121,6 +123,11 @@ pub enum Detail {
     /// The panic.
     Panicked {
         /// Its message.
+        message: Arc<str>,
+    },
+    /// The error the task's code returned.
+    Errored {
+        /// Its message (escaped where shown), at most 1,000 characters.
         message: Arc<str>,
     },
     /// The parent that left it.

@@ -52,6 +52,7 @@ use entry::{FLAG_ABORT_IGNORED, FLAG_DETACHED, NewRun, Reached, Restartable, Tas
 pub use restart::{Restart, RestartLimit, RestartPolicy};
 pub use task::{
     AsyncTask, BlockingTask, BoxedTask, Launch, RestartableBlockingTask, RestartableTask,
+    TaskOutput,
 };
 
 /// A task's number, unique within one supervisor, counting from 1 in spawn order.
@@ -133,7 +134,7 @@ impl<L> TaskDef<L> {
 impl<F, Fut> TaskDef<RestartableTask<F>>
 where
     F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output: TaskOutput> + Send + 'static,
 {
     /// A task running `body` as an async task, which can be run again: by its restart policy
     /// ([`TaskDef::restart`]) or by [`Supervisor::restart`]. `body` is called for every run.
@@ -143,9 +144,10 @@ where
     }
 }
 
-impl<F> TaskDef<RestartableBlockingTask<F>>
+impl<F, O> TaskDef<RestartableBlockingTask<F>>
 where
-    F: Fn(TaskContext) + Send + Sync + 'static,
+    F: Fn(TaskContext) -> O + Send + Sync + 'static,
+    O: TaskOutput,
 {
     /// [`TaskDef::blocking`], for code that can be run again.
     #[track_caller]
@@ -157,7 +159,7 @@ where
 impl<F, Fut> TaskDef<AsyncTask<F>>
 where
     F: FnOnce(TaskContext) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output: TaskOutput> + Send + 'static,
 {
     /// A task running `body` as an async task.
     #[track_caller]
@@ -166,9 +168,10 @@ where
     }
 }
 
-impl<F> TaskDef<BlockingTask<F>>
+impl<F, O> TaskDef<BlockingTask<F>>
 where
-    F: FnOnce(TaskContext) + Send + 'static,
+    F: FnOnce(TaskContext) -> O + Send + 'static,
+    O: TaskOutput,
 {
     /// A task running `body` on tokio's blocking pool (`spawn_blocking`). Such a task cannot be
     /// aborted once it has started: only its token stops it.
@@ -541,7 +544,7 @@ impl Supervisor {
     ) -> Result<TaskId, SupervisorError>
     where
         F: FnOnce(TaskContext) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future<Output: TaskOutput> + Send + 'static,
     {
         self.spawn(TaskDef::new(name, body))
     }

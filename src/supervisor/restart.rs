@@ -1,7 +1,10 @@
-//! Restart policies: what happens to a task whose code panicked or returned on its own.
+//! Restart policies: what happens to a task whose code panicked, returned an error or returned
+//! on its own.
 
 use std::collections::VecDeque;
 use std::time::Duration;
+
+use super::state::State;
 
 /// When a task is run again after it ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -11,8 +14,12 @@ pub enum Restart {
     Never,
     /// After its code panicked.
     OnPanic,
-    /// After its code panicked or returned on its own. Never after a stop or an abort that a
-    /// person or the program asked for.
+    /// After its code returned an error.
+    OnError,
+    /// After its code panicked or returned an error: after a failure.
+    OnFailure,
+    /// After its code panicked, returned an error or returned on its own. Never after a stop or
+    /// an abort that a person or the program asked for.
     Always,
 }
 
@@ -70,7 +77,24 @@ impl RestartPolicy {
         }
     }
 
-    /// Restart after a panic or after returning on its own, with the default backoff and limit.
+    /// Restart after returning an error, with the default backoff and limit.
+    pub fn on_error() -> Self {
+        Self {
+            restart: Restart::OnError,
+            ..Self::default()
+        }
+    }
+
+    /// Restart after a panic or an error, with the default backoff and limit.
+    pub fn on_failure() -> Self {
+        Self {
+            restart: Restart::OnFailure,
+            ..Self::default()
+        }
+    }
+
+    /// Restart after a panic, an error or returning on its own, with the default backoff and
+    /// limit.
     pub fn always() -> Self {
         Self {
             restart: Restart::Always,
@@ -96,12 +120,15 @@ impl RestartPolicy {
         self
     }
 
-    /// Whether an end of this sort is restarted.
-    pub(crate) fn covers(&self, panicked: bool) -> bool {
-        match self.restart {
-            Restart::Never => false,
-            Restart::OnPanic => panicked,
-            Restart::Always => true,
+    /// Whether a run that ended `end` on its own (nobody asked) is restarted.
+    pub(crate) fn covers(&self, end: State) -> bool {
+        match (self.restart, end) {
+            (Restart::Never, _) => false,
+            (Restart::OnPanic, State::Panicked) => true,
+            (Restart::OnError, State::Errored) => true,
+            (Restart::OnFailure, State::Panicked | State::Errored) => true,
+            (Restart::Always, State::Panicked | State::Errored | State::Finished) => true,
+            _ => false,
         }
     }
 

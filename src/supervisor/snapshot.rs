@@ -49,6 +49,9 @@ pub struct TaskSnapshot {
     pub drop_ran: bool,
     /// The message of its last panic, if it panicked.
     pub panic_message: Option<Arc<str>>,
+    /// The message of the error its last run returned, if it did.
+    #[cfg_attr(feature = "serve", serde(default))]
+    pub error: Option<Arc<str>>,
     /// How many times its restart policy (or a person) has run it again.
     pub restarts: u32,
     /// What the task's code says it is doing ([`TaskContext::set_note`](super::TaskContext::set_note)).
@@ -140,6 +143,7 @@ impl TaskSnapshot {
             busy: entry.flag(FLAG_BUSY),
             drop_ran: entry.flag(FLAG_DROP_RAN),
             panic_message: entry.panic_message(),
+            error: entry.error(),
             restarts,
             note: entry.note(),
             detached: entry.is_detached(),

@@ -32,6 +32,8 @@ pub enum State {
     Escalated,
     /// Its code panicked.
     Panicked,
+    /// Its code returned an error.
+    Errored,
     /// Returned on its own, without being asked.
     Finished,
     /// Could not be joined: it was aborted, but blocking code never reached an `.await` within a

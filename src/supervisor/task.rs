@@ -29,6 +29,45 @@ mod sealed {
     pub trait Sealed {}
 }
 
+/// What a task's code may return: `()`, or `Result<(), E>` where an `Err` ends the run
+/// `errored` with the error's message. (An error is a normal end: its restart policy decides
+/// what follows.)
+pub trait TaskOutput: Send + 'static {
+    /// The error's message, if the run ended in one.
+    #[doc(hidden)]
+    fn into_error(self) -> Option<String>;
+}
+
+impl TaskOutput for () {
+    fn into_error(self) -> Option<String> {
+        None
+    }
+}
+
+/// Code that never returns (a `loop` without a `break`, a `panic!`) has the type `!`, which
+/// stable Rust names only as a function's return type.
+mod never {
+    pub trait Output {
+        type Type;
+    }
+    impl<T> Output for fn() -> T {
+        type Type = T;
+    }
+    pub type Never = <fn() -> ! as Output>::Type;
+}
+
+impl TaskOutput for never::Never {
+    fn into_error(self) -> Option<String> {
+        self
+    }
+}
+
+impl<E: std::fmt::Display + Send + 'static> TaskOutput for Result<(), E> {
+    fn into_error(self) -> Option<String> {
+        self.err().map(|error| error.to_string())
+    }
+}
+
 /// Starts a run of a task's code again: kept for tasks defined to be restartable.
 pub(crate) type Relaunch = Arc<dyn Fn(TaskContext, EndGuard, &Handle) -> AbortHandle + Send + Sync>;
 
@@ -93,7 +132,7 @@ impl sealed::Sealed for BoxedTask {}
 impl<F, Fut> Launch for AsyncTask<F>
 where
     F: FnOnce(TaskContext) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output: TaskOutput> + Send + 'static,
 {
     fn on_blocking_pool(&self) -> bool {
         false
@@ -116,9 +155,10 @@ where
     }
 }
 
-impl<F> Launch for BlockingTask<F>
+impl<F, O> Launch for BlockingTask<F>
 where
-    F: FnOnce(TaskContext) + Send + 'static,
+    F: FnOnce(TaskContext) -> O + Send + 'static,
+    O: TaskOutput,
 {
     fn on_blocking_pool(&self) -> bool {
         true
@@ -145,7 +185,7 @@ where
 impl<F, Fut> Launch for RestartableTask<F>
 where
     F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output: TaskOutput> + Send + 'static,
 {
     fn on_blocking_pool(&self) -> bool {
         false
@@ -173,9 +213,10 @@ where
     }
 }
 
-impl<F> Launch for RestartableBlockingTask<F>
+impl<F, O> Launch for RestartableBlockingTask<F>
 where
-    F: Fn(TaskContext) + Send + Sync + 'static,
+    F: Fn(TaskContext) -> O + Send + Sync + 'static,
+    O: TaskOutput,
 {
     fn on_blocking_pool(&self) -> bool {
         true
@@ -241,7 +282,7 @@ impl<F> Supervised<F> {
     }
 }
 
-impl<F: Future<Output = ()>> Future for Supervised<F> {
+impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -268,8 +309,8 @@ impl<F: Future<Output = ()>> Future for Supervised<F> {
         };
         match result {
             Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(())) => {
-                this.end.outcome = Some(Outcome::Returned);
+            Ok(Poll::Ready(output)) => {
+                this.end.outcome = Some(Outcome::returned(output));
                 Poll::Ready(())
             }
             Err(payload) => {
@@ -282,9 +323,9 @@ impl<F: Future<Output = ()>> Future for Supervised<F> {
 
 /// Runs a blocking-pool task's code, noting how it ended; the guard records the end when the
 /// closure that owns it is done (or dropped unrun, at a runtime's shutdown).
-fn run_blocking(body: impl FnOnce(), mut end: EndGuard) {
+fn run_blocking<O: TaskOutput>(body: impl FnOnce() -> O, mut end: EndGuard) {
     end.outcome = Some(match in_task(|| catch_unwind(AssertUnwindSafe(body))) {
-        Ok(()) => Outcome::Returned,
+        Ok(output) => Outcome::returned(output),
         Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
     });
 }
@@ -292,7 +333,17 @@ fn run_blocking(body: impl FnOnce(), mut end: EndGuard) {
 /// How the task's code ended; none at all when it was dropped first (an abort).
 enum Outcome {
     Returned,
+    Errored(String),
     Panicked(String),
+}
+
+impl Outcome {
+    fn returned(output: impl TaskOutput) -> Self {
+        match output.into_error() {
+            None => Outcome::Returned,
+            Some(message) => Outcome::Errored(message),
+        }
+    }
 }
 
 /// Records the task's end when dropped. Counts among the tasks shutdown waits for until then.
@@ -344,6 +395,12 @@ fn record_end(entry: &Arc<TaskEntry>, outcome: Option<Outcome>) -> bool {
         // the task's own code cancelled.
         Some(Outcome::Returned) if stop_asked || entry.token().is_cancelled() => State::Stopped,
         Some(Outcome::Returned) => State::Finished,
+        Some(Outcome::Errored(message)) => {
+            let message: Arc<str> = crate::text::capped(&message).into();
+            entry.set_error(message.clone());
+            hub.emit(entry, EventKind::Errored, || Detail::Errored { message });
+            State::Errored
+        }
         Some(Outcome::Panicked(message)) => {
             let message: Arc<str> = crate::text::capped(&message).into();
             entry.set_panic_message(message.clone());
@@ -408,16 +465,11 @@ enum Restart {
     GiveUp(RestartLimit),
 }
 
-/// Whether the task's restart policy covers this end: a panic or a return of its own, that no
-/// person or program asked for, outside a shutdown.
+/// Whether the task's restart policy covers this end: a panic, an error or a return of its own,
+/// that no person or program asked for, outside a shutdown.
 fn restart_due(entry: &TaskEntry, end: State, asked: bool) -> Option<Restart> {
     let restart = entry.restart.get()?;
-    let panicked = match end {
-        State::Panicked => true,
-        State::Finished => false,
-        _ => return None,
-    };
-    if asked || !restart.policy.covers(panicked) {
+    if asked || !restart.policy.covers(end) {
         return None;
     }
     let supervisor = entry.hub.supervisor.upgrade()?;

@@ -69,6 +69,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw(escape(message).into_owned()).red(),
         ]));
     }
+    if let Some(message) = &task.error {
+        lines.push(Line::from(vec![
+            Span::raw("error: ").light_red().bold(),
+            Span::raw(escape(message).into_owned()).light_red(),
+        ]));
+    }
     if let Some(error) = &task.journal_error {
         lines.push(Line::from(vec![
             Span::raw("journal error: ").red().bold(),

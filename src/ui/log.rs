@@ -22,6 +22,7 @@ fn event_style(kind: EventKind) -> Style {
         }
         EventKind::Restarting | EventKind::Restarted => Style::new().fg(Color::LightMagenta),
         EventKind::Panicked
+        | EventKind::Errored
         | EventKind::Abandoned
         | EventKind::JournalError
         | EventKind::Failed

@@ -52,6 +52,7 @@ pub fn state_style(state: State) -> Style {
         State::Aborted => Style::new().fg(Color::Magenta),
         State::Escalated => Style::new().fg(Color::LightRed),
         State::Panicked => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        State::Errored => Style::new().fg(Color::LightRed).add_modifier(Modifier::BOLD),
         State::Finished => Style::new().fg(Color::Gray),
         State::Restarting => Style::new()
             .fg(Color::LightMagenta)
