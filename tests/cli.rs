@@ -837,7 +837,7 @@ fn a_closed_stdout_ends_the_run_gracefully_and_quietly() {
     );
     // The children (two of `parent`, one of `detached`) exist only if their parents ran before
     // the shutdown began.
-    assert!((12..=15).contains(&rows.len()), "{}", rows.len());
+    assert!((13..=16).contains(&rows.len()), "{}", rows.len());
     for row in &rows {
         let state = row["state"].as_str().unwrap();
         assert!(

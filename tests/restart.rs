@@ -304,3 +304,98 @@ async fn a_flaky_task_fails_the_same_way_every_time() {
     assert_eq!(first.1, 4);
     assert_eq!(run().await, first, "seeded by the task and its run");
 }
+
+#[derive(Debug)]
+struct Refused(&'static str);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "upstream refused: {}", self.0)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_ends_the_run_errored_with_its_message_escaped_and_capped() {
+    let sup = supervisor();
+    let mut events = sup.events();
+    let job = sup
+        .spawn_fn("job", |mut ctx| async move {
+            ctx.tick();
+            sleep(ms(100)).await;
+            Err(Refused("\x1b[2Jbatch 7"))
+        })
+        .unwrap();
+    let long = sup
+        .spawn_fn("long", |_| async { Err::<(), _>("e".repeat(5000)) })
+        .unwrap();
+    let fine = sup
+        .spawn_fn("fine", |_| async { Ok::<(), Refused>(()) })
+        .unwrap();
+    let end = sup.joined(job).await.unwrap();
+    assert_eq!(end.state, State::Errored);
+    assert_eq!(
+        end.error.as_deref(),
+        Some("upstream refused: \x1b[2Jbatch 7"),
+        "kept as said; escaped where shown"
+    );
+    assert_eq!(end.timeline.at(EventKind::Joined), Some(ms(100)));
+    let errored = loop {
+        let e = events.recv().await.unwrap();
+        if e.kind == EventKind::Errored && e.id == job {
+            break e;
+        }
+    };
+    assert!(matches!(&errored.detail, Detail::Errored { message } if message.contains("batch 7")));
+    let long = sup.joined(long).await.unwrap();
+    assert_eq!(long.state, State::Errored);
+    assert!(long.error.unwrap().chars().count() <= 1001, "capped");
+    assert_eq!(sup.joined(fine).await.unwrap().state, State::Finished);
+    let reports = sup.report().await;
+    let job = reports.iter().find(|r| r.snapshot.id == job).unwrap();
+    let json = taskmon::format::report_json(job).to_string();
+    assert!(json.contains(r#""state":"errored""#), "{json}");
+    assert!(json.contains(r#""error":"upstream refused"#), "{json}");
+}
+
+/// An erring task under each policy: `on-error` and `on-failure` run it again, `on-panic` and
+/// `never` leave it errored, `always` runs it again too.
+#[tokio::test(start_paused = true)]
+async fn on_error_and_on_failure_restart_an_error_and_on_panic_does_not() {
+    let sup = supervisor();
+    let erring = |policy: RestartPolicy| Params {
+        interval: ms(100),
+        error_after: 3,
+        restart: policy.delay(ms(100)),
+        ..Params::default()
+    };
+    let cases = [
+        ("never", RestartPolicy::default(), false),
+        ("on-panic", RestartPolicy::on_panic(), false),
+        ("on-error", RestartPolicy::on_error(), true),
+        ("on-failure", RestartPolicy::on_failure(), true),
+        ("always", RestartPolicy::always(), true),
+    ];
+    let ids: Vec<_> = cases
+        .iter()
+        .map(|(name, policy, _)| {
+            sup.spawn(Kind::Erring.task(*name, &erring(*policy)))
+                .unwrap()
+        })
+        .collect();
+    // Errs at 300 ms; a restart 100 ms later; its run errs 300 ms after that.
+    at(&sup, ms(450)).await;
+    for ((name, _, restarts), id) in cases.iter().zip(&ids) {
+        let s = sup.task(*id).unwrap();
+        if *restarts {
+            assert_eq!(s.restarts, 1, "{name}");
+            assert_eq!(s.state, State::Running, "{name}");
+            assert!(s.error.is_some(), "{name}: the last run's error is kept");
+        } else {
+            assert_eq!(s.state, State::Errored, "{name}");
+            assert_eq!(s.restarts, 0, "{name}");
+            assert_eq!(s.cleanup, Cleanup::Ran, "{name}: an error is a clean end");
+            assert_ledger_holds(&s);
+        }
+    }
+    sup.shutdown(ms(500)).await;
+}

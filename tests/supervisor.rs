@@ -354,7 +354,7 @@ async fn shutdown_joins_every_task_and_escalates_what_overruns_the_grace() {
         };
         assert_eq!(s.state, expected, "{}", s.name);
     }
-    assert_eq!(ids.len(), 10);
+    assert_eq!(ids.len(), 11);
     assert!(
         sup.report()
             .await

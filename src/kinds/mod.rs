@@ -1,8 +1,9 @@
-//! The eight built-in task kinds. Each file holds one kind: a short function over a
+//! The built-in task kinds. Each file holds one kind: a short function over a
 //! [`TaskContext`] whose doc comment is the lesson it teaches.
 
 mod blocking;
 mod detached;
+mod erring;
 mod flaky;
 mod panicky;
 mod parent;
@@ -16,6 +17,7 @@ mod stubborn;
 mod wire;
 
 use std::fmt;
+use std::ops::ControlFlow;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -50,11 +52,13 @@ pub enum Kind {
     SelectSafe,
     /// Starts a task with a plain `tokio::spawn`, never joined.
     Detached,
+    /// Returns an error after `error_after` ticks.
+    Erring,
 }
 
 impl Kind {
     /// In the picker's order; the first nine are the keys `1`–`9`.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Polling,
         Kind::Select,
         Kind::SlowCleanup,
@@ -67,6 +71,7 @@ impl Kind {
         Kind::SelectUnsafe,
         Kind::SelectSafe,
         Kind::Detached,
+        Kind::Erring,
     ];
 
     /// Its name in scenarios and on screen: `slow-cleanup`.
@@ -93,6 +98,7 @@ impl Kind {
             }
             Kind::SelectSafe => "reads the same frames with one read kept across the select! loop",
             Kind::Detached => "starts a task with a plain tokio::spawn and never joins it",
+            Kind::Erring => "returns an error after `error_after` ticks",
         }
     }
 
@@ -133,6 +139,7 @@ impl Kind {
             Kind::Detached => {
                 "nothing stops or joins a detached task: at exit the runtime drops it, cleanup never runs, records are lost"
             }
+            Kind::Erring => "an error is a normal end; the policy decides what follows",
         }
     }
 
@@ -142,6 +149,7 @@ impl Kind {
             Kind::SlowCleanup => &["cleanup"],
             Kind::Blocking => &["busy"],
             Kind::Panicky => &["panic_after"],
+            Kind::Erring => &["error_after"],
             Kind::Parent => &["children"],
             Kind::Flaky => &["panic_chance"],
             Kind::SelectUnsafe | Kind::SelectSafe => &["frame_every", "frame_split"],
@@ -182,6 +190,9 @@ impl Kind {
             }
             Kind::Panicky => {
                 TaskDef::restartable(name, move |ctx| panicky::run(ctx, p.clone())).boxed()
+            }
+            Kind::Erring => {
+                TaskDef::restartable(name, move |ctx| erring::run(ctx, p.clone())).boxed()
             }
             Kind::Parent => {
                 TaskDef::restartable(name, move |ctx| parent::run(ctx, p.clone())).boxed()
@@ -262,6 +273,8 @@ pub struct Params {
     pub busy: Duration,
     /// After how many ticks `panicky` panics.
     pub panic_after: u64,
+    /// After how many ticks `erring` returns its error.
+    pub error_after: u64,
     /// How many children `parent` spawns.
     pub children: u32,
     /// Keep a journal file.
@@ -286,6 +299,7 @@ impl Default for Params {
             cleanup: Duration::from_secs(2),
             busy: Duration::from_secs(1),
             panic_after: 50,
+            error_after: 40,
             children: 3,
             journal: true,
             flush_on_drop: false,
@@ -347,6 +361,11 @@ impl Params {
                 name: "panic_after",
                 default: d.panic_after.to_string(),
                 about: "panicky: ticks before it panics",
+            },
+            ParamDoc {
+                name: "error_after",
+                default: d.error_after.to_string(),
+                about: "erring: ticks before it returns an error",
             },
             ParamDoc {
                 name: "children",
@@ -424,6 +443,21 @@ async fn tick_until_stopped(
     interval: Duration,
     mut on_tick: impl FnMut(&mut TaskContext),
 ) {
+    let stopped: Option<()> = tick_until(ctx, interval, |ctx| {
+        on_tick(ctx);
+        ControlFlow::Continue(())
+    })
+    .await;
+    debug_assert!(stopped.is_none());
+}
+
+/// The same loop, which `on_tick` can also end with a value of its own: `None` when the stop
+/// ended it (reported as noticed).
+async fn tick_until<T>(
+    ctx: &mut TaskContext,
+    interval: Duration,
+    mut on_tick: impl FnMut(&mut TaskContext) -> ControlFlow<T>,
+) -> Option<T> {
     let token = ctx.token().clone();
     let mut timer = tokio::time::interval(interval);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -433,9 +467,12 @@ async fn tick_until_stopped(
             _ = token.cancelled() => break,
             _ = timer.tick() => {
                 tick(ctx);
-                on_tick(ctx);
+                if let ControlFlow::Break(value) = on_tick(ctx) {
+                    return Some(value);
+                }
             }
         }
     }
     ctx.stop_noticed();
+    None
 }
