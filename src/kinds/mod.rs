@@ -170,7 +170,7 @@ impl Kind {
         } else {
             JournalConfig::OFF
         };
-        let restart = p.restart;
+        let (restart, stage) = (p.restart, p.stage);
         // Every kind can be run again: each run gets its own copy of the parameters.
         let def = match self {
             Kind::Polling => {
@@ -217,6 +217,7 @@ impl Kind {
         def.kind(self.name())
             .journal(journal)
             .restart(restart)
+            .stage(stage)
             .spawned_at(crate::supervisor::SpawnSite::caller())
     }
 }
@@ -287,8 +288,10 @@ pub struct Params {
     pub frame_every: Duration,
     /// How long after its prefix a frame's body arrives.
     pub frame_split: Duration,
-    /// When the task is run again after it panicked or returned on its own.
+    /// When the task is run again after it panicked, erred or returned on its own.
     pub restart: RestartPolicy,
+    /// When a stop of every task reaches it ([`TaskDef::stage`]).
+    pub stage: u32,
 }
 
 impl Default for Params {
@@ -307,6 +310,7 @@ impl Default for Params {
             frame_every: Duration::from_millis(30),
             frame_split: Duration::from_millis(10),
             restart: RestartPolicy::default(),
+            stage: 0,
         }
     }
 }
@@ -386,6 +390,11 @@ impl Params {
                 name: "frame_split",
                 default: human(d.frame_split),
                 about: "select-unsafe, select-safe: a frame's body arrives this long after its prefix",
+            },
+            ParamDoc {
+                name: "stage",
+                default: "0".into(),
+                about: "when stop-all, S, quitting and shutdown reach it: stage 0 first, awaited, then 1, …",
             },
             ParamDoc {
                 name: "restart",

@@ -80,6 +80,8 @@ pub(crate) struct TaskEntry {
     state_slot: Slot,
     /// Where in the program it was spawned.
     pub location: Option<SpawnSite>,
+    /// When a stop of every task reaches it: stage 0 first, then 1, and so on.
+    pub stage: u32,
     /// Its ticks and how it uses its worker: written at every poll, on lines of their own.
     pub activity: Activity,
 }
@@ -212,6 +214,7 @@ impl TaskEntry {
             child_count: AtomicU32::new(0),
             run: Mutex::new(Run::default()),
             location: None,
+            stage: 0,
             activity: Activity::default(),
         }
     }

@@ -81,6 +81,7 @@ pub struct TaskDef<L = BoxedTask> {
     journal: Option<JournalConfig>,
     restart: RestartPolicy,
     location: SpawnSite,
+    stage: u32,
     launch: L,
 }
 
@@ -93,8 +94,18 @@ impl<L> TaskDef<L> {
             journal: None,
             restart: RestartPolicy::default(),
             location: SpawnSite::caller(),
+            stage: 0,
             launch,
         }
+    }
+
+    /// When a stop of every task (stop-all, `S`, quitting, [`Supervisor::shutdown`]) reaches it
+    /// (default 0): stage 0 is stopped first and awaited within the grace, then stage 1, and so
+    /// on — stop accepting, then drain the connections, then flush the writer. A task's
+    /// children go no later than it: a stop reaches them through its token.
+    pub fn stage(mut self, stage: u32) -> Self {
+        self.stage = stage;
+        self
     }
 
     /// Where the task is said to be spawned (default: where this definition was made). For code
@@ -191,6 +202,7 @@ impl<L: Launch> TaskDef<L> {
             journal: self.journal,
             restart: self.restart,
             location: self.location,
+            stage: self.stage,
             launch: BoxedTask::new(self.launch),
         }
     }
@@ -567,9 +579,20 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Requests a graceful stop of every task still running. Returns how many were asked.
+    /// Requests a graceful stop of every task still running, stage by stage
+    /// ([`TaskDef::stage`]): each stage once the one before has been joined (or has had its
+    /// grace, its escalation and a second more). Returns how many were asked, or will be.
     pub fn stop_all(&self) -> usize {
-        self.inner.request_stops(self.inner.reachable())
+        let mut stages = self.inner.stages();
+        if stages.len() <= 1 {
+            return self.inner.request_stops(stages.pop().unwrap_or_default());
+        }
+        let asked = stages.iter().map(Vec::len).sum();
+        let inner = self.inner.clone();
+        self.inner
+            .control
+            .spawn(async move { inner.stop_in_stages(stages, false).await });
+        asked
     }
 
     /// Aborts every task still running. Returns how many were asked. During a shutdown this
@@ -649,18 +672,8 @@ impl Supervisor {
             self.inner.closed.store(true, Ordering::Release);
         }
         self.set_grace(grace);
-        self.stop_all();
-        let all_joined = self.inner.hub.all_ended();
-        tokio::pin!(all_joined);
-        tokio::select! {
-            () = &mut all_joined => return,
-            () = tokio::time::sleep(grace) => self.inner.escalate_all(grace),
-            () = self.inner.aborted_all.cancelled() => {}
-        }
-        tokio::select! {
-            () = &mut all_joined => {}
-            () = tokio::time::sleep(ABANDON_AFTER) => self.inner.abandon_unjoined(),
-        }
+        let stages = self.inner.stages();
+        self.inner.stop_in_stages(stages, true).await;
     }
 
     /// Drops the runtime made by [`SupervisorBuilder::own_task_runtime`], as a program's end
@@ -1001,6 +1014,7 @@ impl Inner {
                 token,
             );
             entry.location = Some(def.location);
+            entry.stage = def.stage;
             let entry = Arc::new(entry);
             registry.push(entry.clone());
             if detached {
@@ -1214,15 +1228,69 @@ impl Inner {
         self.abort_tasks(overdue, EventKind::Escalated, Some(grace));
     }
 
-    /// Shutdown's grace is over: every task still running is aborted, whenever its own stop
-    /// would have escalated.
-    fn escalate_all(&self, grace: Duration) {
-        self.abort_tasks(self.reachable(), EventKind::Escalated, Some(grace));
+    /// The tasks a stop of every task reaches, by stage, lowest first.
+    fn stages(&self) -> Vec<Vec<Arc<TaskEntry>>> {
+        let mut stages: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
+        for entry in self.reachable() {
+            stages.entry(entry.stage).or_default().push(entry);
+        }
+        stages.into_values().collect()
     }
 
-    /// Gives up on every task still not joined after its abort: it ends `abandoned`.
-    fn abandon_unjoined(&self) {
-        for entry in self.reachable() {
+    /// Stops `stages` one after the other: a stage is asked once the one before has been
+    /// joined. A stage that overruns its grace is escalated (by its tasks' own timers; at once
+    /// in a `shutdown`, which also gives up on what an abort cannot reach a second later, as
+    /// `abandoned`); the next stage is asked then, with its full grace.
+    async fn stop_in_stages(self: &Arc<Self>, stages: Vec<Vec<Arc<TaskEntry>>>, shutdown: bool) {
+        for stage in stages {
+            let grace = self.grace();
+            let roots: Vec<_> = stage.into_iter().filter(|e| e.is_reachable()).collect();
+            // Its children go with it, through their tokens: they are awaited with it.
+            let members = self.with_descendants(&roots);
+            self.request_stops(roots);
+            let joined = async {
+                for entry in &members {
+                    entry.wait_ended().await;
+                }
+            };
+            tokio::pin!(joined);
+            tokio::select! {
+                () = &mut joined => continue,
+                () = tokio::time::sleep(grace) => {
+                    if shutdown {
+                        // Whenever its own stop would have escalated.
+                        self.abort_tasks(unended(&members), EventKind::Escalated, Some(grace));
+                    }
+                }
+                () = self.aborted_all.cancelled() => {}
+            }
+            tokio::select! {
+                () = &mut joined => {}
+                () = tokio::time::sleep(ABANDON_AFTER) => {
+                    if shutdown {
+                        self.abandon(unended(&members));
+                    }
+                }
+            }
+        }
+    }
+
+    /// `roots` and every task below them.
+    fn with_descendants(&self, roots: &[Arc<TaskEntry>]) -> Vec<Arc<TaskEntry>> {
+        let mut all = roots.to_vec();
+        let mut next = 0;
+        while next < all.len() {
+            let children = all[next].children();
+            all.extend(children.into_iter().filter_map(|id| self.entry(id).ok()));
+            next += 1;
+        }
+        all
+    }
+
+    /// Gives up on every task of `entries` still not joined after its abort: it ends
+    /// `abandoned`.
+    fn abandon(&self, entries: Vec<Arc<TaskEntry>>) {
+        for entry in entries {
             if !entry.begin_end() {
                 continue;
             }
@@ -1342,4 +1410,9 @@ fn joined_at_once(
         stop_latency: Some(Duration::ZERO),
     };
     at.map(|at| hub::event(entry, EventKind::Joined, now, at, joined))
+}
+
+/// Those of `entries` not yet ended.
+fn unended(entries: &[Arc<TaskEntry>]) -> Vec<Arc<TaskEntry>> {
+    entries.iter().filter(|e| !e.is_ended()).cloned().collect()
 }
