@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ = sleep(Duration::from_millis(200)) => {
                     ctx.tick();
                     // A failed write is booked as lost and shown on the task's row.
-                    let _ = ctx.flush_if_due();
+                    let _ = ctx.flush_journal_if_due();
                 }
             }
         }
@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             sleep(Duration::from_millis(250)).await;
             ctx.cleanup_progress(step as f32 / 4.0);
         }
-        let _ = ctx.flush();
+        let _ = ctx.flush_journal();
         ctx.cleanup_finished();
     })?;
 

@@ -151,9 +151,11 @@ fn kinds_text() -> String {
     out.push_str(
         "\nParameters (every kind takes interval, flush_every, journal, flush_on_drop):\n",
     );
-    for doc in Params::docs() {
+    let docs = Params::docs();
+    let name_width = docs.iter().map(|doc| doc.name.len()).max().unwrap_or(0);
+    for doc in docs {
         out.push_str(&format!(
-            "   {:<14} {:<8} {}\n",
+            "   {:<name_width$} {:<8} {}\n",
             doc.name, doc.default, doc.about
         ));
     }

@@ -38,6 +38,9 @@ enum CtlCommand {
     Stop(Targets),
     /// Abort tasks; waits until they are joined and prints their rows.
     Abort(Targets),
+    /// Run ended tasks again, as `r` does (tasks defined restartable, the built-in kinds), and
+    /// print their rows.
+    Restart(Targets),
     /// Stop every task gracefully.
     StopAll,
     /// Abort every task.
@@ -198,6 +201,7 @@ async fn run(args: CtlArgs) -> Result<(), ClientError> {
         }
         CtlCommand::Stop(targets) => act(&mut client, "stop", targets, json).await?,
         CtlCommand::Abort(targets) => act(&mut client, "abort", targets, json).await?,
+        CtlCommand::Restart(targets) => act(&mut client, "restart", targets, json).await?,
         CtlCommand::StopAll => all(&mut client, "stop_all", "graceful stop", json).await?,
         CtlCommand::AbortAll => all(&mut client, "abort_all", "abort", json).await?,
         CtlCommand::Grace { grace } => {
@@ -258,6 +262,18 @@ async fn list(client: &mut Client) -> Result<Vec<Value>, ClientError> {
     }
 }
 
+/// The rows of `ids` as they are now.
+async fn rows_of(client: &mut Client, ids: &[u64]) -> Result<Vec<Value>, ClientError> {
+    let mut rows = Vec::new();
+    for &id in ids {
+        let answer = client
+            .request(json!({ "type": "list", "offset": id.saturating_sub(1), "limit": 1 }))
+            .await?;
+        rows.extend(answer["rows"].as_array().cloned().unwrap_or_default());
+    }
+    Ok(rows)
+}
+
 /// The rows of `ids` once every one has been joined, as many answers as they take.
 async fn wait(client: &mut Client, ids: &[u64]) -> Result<Vec<Value>, ClientError> {
     let mut rows = Vec::new();
@@ -295,7 +311,9 @@ async fn act(
             escape_lines(r["message"].as_str().unwrap_or_default())
         );
     }
-    if targets.no_wait {
+    // A restart starts a run: nothing to wait for.
+    let waits = verb != "restart";
+    if targets.no_wait || (!waits && ids.is_empty()) {
         if json {
             print_json(&answer)?;
         } else {
@@ -303,7 +321,11 @@ async fn act(
             print(&format!("{verb} requested for {}\n", ids.join(" ")))?;
         }
     } else if !ids.is_empty() {
-        let rows = wait(client, &ids).await?;
+        let rows = if waits {
+            wait(client, &ids).await?
+        } else {
+            rows_of(client, &ids).await?
+        };
         if json {
             for row in &rows {
                 print_json(row)?;
@@ -313,9 +335,12 @@ async fn act(
         }
     }
     if !refused.is_empty() && ids.is_empty() {
-        return Err(ClientError::Usage(format!(
-            "nothing to {verb}: every task named has ended"
-        )));
+        let why = if waits {
+            "every task named has ended"
+        } else {
+            "no task named could run again"
+        };
+        return Err(ClientError::Usage(format!("nothing to {verb}: {why}")));
     }
     Ok(())
 }

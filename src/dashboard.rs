@@ -21,7 +21,8 @@ use ratatui::layout::Rect;
 
 use crate::app::{App, Script};
 use crate::input::{self, Action};
-use crate::signals::{self, Signals};
+use crate::signals;
+use crate::supervisor::Signals;
 use crate::supervisor::{Supervisor, TaskReport, panic};
 use crate::ui;
 

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::format::humanize;
 use crate::format::{self, SUMMARY_ROWS};
 use crate::scenario::Scenario;
-use crate::signals::{self, Signals, Urgency};
+use crate::signals;
+use crate::supervisor::{Signals, Urgency};
 use crate::supervisor::{Delivery, Supervisor, TaskReport};
 
 /// How long a run goes on after the timeline's last action when `--for` is not given.

@@ -32,7 +32,8 @@ pub struct JournalConfig {
 }
 
 impl Default for JournalConfig {
-    /// A journal flushed every 10 ticks: the one default, for the kinds and your own tasks alike.
+    /// A journal flushed every 10 ticks: what the built-in kinds keep, and what
+    /// `SupervisorBuilder::default_journal(JournalConfig::default())` gives every task.
     fn default() -> Self {
         Self {
             enabled: true,

@@ -7,7 +7,7 @@
 //! ```rust
 //! use std::time::Duration;
 //! use taskmon::kinds::{Kind, Params};
-//! use taskmon::{State, Supervisor};
+//! use taskmon::{Cleanup, State, Supervisor};
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let sup = Supervisor::builder()
@@ -16,24 +16,21 @@
 //!     .build()?;
 //! let mut events = sup.events(); // spawned, stop_requested, …, joined, panicked, orphaned
 //! let id = sup.spawn_fn("worker", |mut ctx| async move {
-//!     let token = ctx.token().clone();
 //!     loop {
 //!         tokio::select! {
-//!             _ = token.cancelled() => break,
+//!             _ = ctx.cancelled() => break,
 //!             _ = tokio::time::sleep(Duration::from_millis(10)) => { ctx.tick(); }
 //!         }
 //!     }
-//!     ctx.stop_noticed();
-//!     ctx.cleanup_started();
-//!     let _ = ctx.flush(); // pending records reach the file only here; a failure is booked lost
-//!     ctx.cleanup_finished();
+//!     // Reported as it goes (stop noticed, cleanup started, finished): its row says `ran`.
+//!     ctx.cleanup(async { /* flush, close, say goodbye */ }).await;
 //! })?;
 //! sup.spawn(Kind::Stubborn.task("legacy", &Params::default()))?;
 //!
 //! sup.stop(id)?; // cancel the token; escalate to an abort after the grace period
-//! let end = sup.joined(id).await?; // state, stop latency, cleanup, persisted/lost/pending
+//! let end = sup.joined(id).await?; // state, stop latency, cleanup, error, polls
 //! assert_eq!(end.state, State::Stopped);
-//! assert_eq!(end.ledger.counts().lost, 0);
+//! assert_eq!(end.cleanup, Cleanup::Ran);
 //! let rows = sup.snapshot(); // lock-free counters of every task
 //! assert_eq!(rows.len(), 2);
 //! sup.shutdown(Duration::from_millis(100)).await; // returns when every task is joined
@@ -64,8 +61,10 @@ macro_rules! internal {
     )*};
 }
 
+#[cfg(any(feature = "tui", feature = "serve"))]
 pub mod format;
 pub mod journal;
+#[cfg(feature = "kinds")]
 pub mod kinds;
 pub mod supervisor;
 pub mod text;
@@ -79,7 +78,7 @@ internal!(board);
 #[cfg(feature = "tui")]
 pub mod dashboard;
 #[cfg(feature = "tui")]
-internal!(app, input, layout, signals, ui);
+internal!(app, help, input, layout, signals, ui);
 
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -463,6 +463,7 @@ struct RawTask {
     frame_split: Option<HumanDuration>,
     restart: Option<RestartWord>,
     stage: Option<u32>,
+    critical: Option<bool>,
     restart_delay: Option<HumanDuration>,
     restart_max_delay: Option<HumanDuration>,
     restart_limit: Option<RawLimit>,
@@ -855,6 +856,7 @@ fn params_of(task: &RawTask) -> Params {
         frame_every: task.frame_every.as_ref().map_or(d.frame_every, |v| v.0),
         frame_split: task.frame_split.as_ref().map_or(d.frame_split, |v| v.0),
         stage: task.stage.unwrap_or(d.stage),
+        critical: task.critical.unwrap_or(d.critical),
         restart: RestartPolicy {
             restart: task.restart.as_ref().map_or(d.restart.restart, |r| r.0),
             delay: task.restart_delay.as_ref().map_or(d.restart.delay, |v| v.0),

@@ -65,6 +65,7 @@ pub fn capped(s: &str) -> Cow<'_, str> {
 }
 
 /// Every string in `value` escaped: what another process sent is shown, never obeyed.
+#[cfg(feature = "serve")]
 pub fn escape_json(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::String(s) => {
@@ -97,6 +98,11 @@ mod tests {
         let long = "x".repeat(MAX_TEXT_CHARS + 5);
         assert_eq!(capped(&long).chars().count(), MAX_TEXT_CHARS + 1);
         assert!(capped(&long).ends_with('…'));
+    }
+
+    #[cfg(feature = "serve")]
+    #[test]
+    fn json_from_another_process_is_escaped_throughout() {
         let mut sent = serde_json::json!({ "rows": [{ "task": "x\x1b[2J" }], "n": 1 });
         escape_json(&mut sent);
         assert_eq!(

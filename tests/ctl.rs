@@ -131,6 +131,24 @@ fn list_stop_abort_and_every_copy_by_its_base_name() {
             .all(|r| r["state"] == "aborted" && r["cleanup"] == "skipped")
     );
 
+    // `r` from a second terminal: the same id, a new run, its restarts counted.
+    let restart = served.ctl(&["--json", socket, "restart", "worker-2"]);
+    assert!(restart.status.success(), "{}", text(&restart.stderr));
+    let rows = json_lines(&restart);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["task"], "worker-2");
+    assert_eq!(rows[0]["state"], "running");
+    assert_eq!(rows[0]["restarts"], 1, "{}", rows[0]);
+    let running = served.ctl(&[socket, "restart", "hog"]);
+    assert_eq!(running.status.code(), Some(2));
+    assert!(
+        text(&running.stderr).contains("nothing to restart"),
+        "{}",
+        text(&running.stderr)
+    );
+    let abort = served.ctl(&[socket, "abort", "worker-2"]);
+    assert!(abort.status.success(), "{}", text(&abort.stderr));
+
     let unknown = served.ctl(&[socket, "stop", "nobody"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown.stderr).contains("no task named nobody"));

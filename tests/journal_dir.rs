@@ -11,7 +11,7 @@ async fn one_run(dir: &std::path::Path) -> std::path::PathBuf {
         .spawn(
             TaskDef::new("writer", |mut ctx| async move {
                 ctx.tick();
-                let _ = ctx.flush();
+                let _ = ctx.flush_journal();
             })
             .journal(JournalConfig::default()),
         )

@@ -232,7 +232,7 @@ async fn a_restarted_task_does_not_keep_the_last_runs_journal_error() {
         .spawn(
             TaskDef::restartable("writer", |mut ctx: TaskContext| async move {
                 ctx.tick();
-                let _ = ctx.flush();
+                let _ = ctx.flush_journal();
             })
             .journal(JournalConfig::default()),
         )

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use taskmon::kinds::{Kind, Params};
 use taskmon::{
-    Cleanup, Detail, EventKind, RestartPolicy, State, Supervisor, SupervisorError, TaskDef,
-    TaskSnapshot,
+    Cleanup, Detail, EventKind, RestartLimit, RestartPolicy, State, Supervisor, SupervisorError,
+    TaskDef, TaskSnapshot,
 };
 use tokio::time::{Instant, sleep, sleep_until};
 
@@ -148,6 +148,7 @@ async fn a_stop_during_the_backoff_ends_the_task_at_once_and_no_restart_follows(
         .unwrap();
     at(&sup, ms(250)).await;
     assert_eq!(sup.task(id).unwrap().state, State::Restarting);
+    let mut events = sup.events();
     sup.stop(id).unwrap();
     let end = sup.task(id).unwrap();
     assert_eq!(
@@ -155,7 +156,20 @@ async fn a_stop_during_the_backoff_ends_the_task_at_once_and_no_restart_follows(
         State::Stopped,
         "at once, not at the end of the wait"
     );
-    assert_eq!(end.stop_latency(), Some(Duration::ZERO));
+    assert_eq!(end.stop_latency(), None, "no run was left to stop: no 0µs");
+    let joined = loop {
+        let e = events.recv().await.unwrap();
+        if e.kind == EventKind::Joined {
+            break e;
+        }
+    };
+    assert!(matches!(
+        joined.detail,
+        Detail::Joined {
+            state: State::Stopped,
+            stop_latency: None
+        }
+    ));
     at(&sup, ms(2000)).await;
     let later = sup.task(id).unwrap();
     assert_eq!(later.state, State::Stopped);
@@ -350,11 +364,14 @@ async fn an_error_ends_the_run_errored_with_its_message_escaped_and_capped() {
     assert_eq!(long.state, State::Errored);
     assert!(long.error.unwrap().chars().count() <= 1001, "capped");
     assert_eq!(sup.joined(fine).await.unwrap().state, State::Finished);
-    let reports = sup.report().await;
-    let job = reports.iter().find(|r| r.snapshot.id == job).unwrap();
-    let json = taskmon::format::report_json(job).to_string();
-    assert!(json.contains(r#""state":"errored""#), "{json}");
-    assert!(json.contains(r#""error":"upstream refused"#), "{json}");
+    #[cfg(feature = "serve")]
+    {
+        let reports = sup.report().await;
+        let job = reports.iter().find(|r| r.snapshot.id == job).unwrap();
+        let json = taskmon::format::report_json(job).to_string();
+        assert!(json.contains(r#""state":"errored""#), "{json}");
+        assert!(json.contains(r#""error":"upstream refused"#), "{json}");
+    }
 }
 
 /// An erring task under each policy: `on-error` and `on-failure` run it again, `on-panic` and
@@ -398,4 +415,52 @@ async fn on_error_and_on_failure_restart_an_error_and_on_panic_does_not() {
         }
     }
     sup.shutdown(ms(500)).await;
+}
+
+/// A periodic job that fails now and then for ever: restarted past the default limit of five a
+/// minute, its backoff still doubling up to its cap; each run's note is its own.
+#[tokio::test(start_paused = true)]
+async fn an_unlimited_policy_never_gives_up_and_a_restart_clears_the_last_note() {
+    let sup = supervisor();
+    let policy = RestartPolicy::on_error()
+        .delay(ms(100))
+        .max_delay(ms(400))
+        .with_limit(RestartLimit::unlimited());
+    let job = sup
+        .spawn(
+            TaskDef::restartable("job", |ctx| async move {
+                if ctx.restarts() == 0 {
+                    ctx.set_note("first run: upstream slow");
+                }
+                tokio::time::sleep(ms(50)).await;
+                Err("upstream refused")
+            })
+            .restart(policy),
+        )
+        .unwrap();
+    at(&sup, ms(60)).await;
+    assert_eq!(
+        sup.task(job).unwrap().note.as_deref(),
+        Some("first run: upstream slow")
+    );
+    // Runs of 50 ms after waits of 100, 200, 400, 400, …: run 1 at 150, 2 at 400, 3 at 850,
+    // then one every 450.
+    at(&sup, ms(180)).await;
+    let second = sup.task(job).unwrap();
+    assert_eq!(second.restarts, 1);
+    assert_eq!(second.note, None, "the last run's words are not this run's");
+    at(&sup, ms(10_000)).await;
+    let later = sup.task(job).unwrap();
+    assert!(
+        later.restarts > 5,
+        "past the default limit: {}",
+        later.restarts
+    );
+    assert_ne!(later.state, State::Failed);
+    assert_eq!(
+        later.restarts, 23,
+        "3 + (10 000 - 850) / 450: the wait capped at 400"
+    );
+    sup.shutdown(ms(100)).await;
+    assert_eq!(sup.task(job).unwrap().state, State::Stopped);
 }

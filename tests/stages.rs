@@ -129,3 +129,85 @@ async fn stop_all_goes_stage_by_stage_too() {
     );
     assert_eq!(second.state, State::Stopped);
 }
+
+/// The program's own root token: cancelling it shuts the tasks down, in stages.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_parent_token_stops_everything_in_stages() {
+    let root = tokio_util::sync::CancellationToken::new();
+    let sup = Supervisor::builder()
+        .grace(ms(1000))
+        .parent_token(root.clone())
+        .build()
+        .unwrap();
+    let mut events = sup.events();
+    let first = sup.spawn(service("first", 0, ms(30), false)).unwrap();
+    let second = sup.spawn(service("second", 1, ms(30), false)).unwrap();
+    tokio::time::sleep(ms(100)).await;
+    root.cancel();
+    sup.all_joined().await;
+    assert!(sup.is_shutting_down());
+    let events = events_of(&mut events);
+    assert_eq!(moment(&events, first, EventKind::StopRequested), ms(100));
+    assert_eq!(
+        moment(&events, second, EventKind::StopRequested),
+        moment(&events, first, EventKind::Joined)
+    );
+    for s in sup.snapshot() {
+        assert_eq!(s.state, State::Stopped, "{}", s.name);
+    }
+}
+
+/// The usual tokio pattern: handlers send to a writer over a channel; the writer (a later stage,
+/// deaf to its token) drains until every `Sender` is gone, then flushes. The handlers'
+/// restartable bodies hold `Sender`s: dropped once no run can follow, the channel closes and the
+/// writer flushes everything within the grace.
+#[tokio::test(start_paused = true)]
+async fn a_restartable_body_lets_go_of_its_sender_so_the_writer_drains_and_flushes() {
+    let sup = Supervisor::builder().grace(ms(500)).build().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(64);
+    let flushed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = flushed.clone();
+    let writer = sup
+        .spawn(
+            TaskDef::new("writer", move |_ctx| async move {
+                let mut buffer = 0;
+                while let Some(n) = rx.recv().await {
+                    buffer += n;
+                }
+                seen.store(buffer, std::sync::atomic::Ordering::SeqCst);
+            })
+            .stage(1),
+        )
+        .unwrap();
+    for i in 0..3 {
+        let tx = tx.clone();
+        let handler = TaskDef::restartable(format!("handler-{i}"), move |ctx| {
+            let tx = tx.clone();
+            async move {
+                tx.send(1).await.unwrap();
+                ctx.cancelled().await;
+            }
+        });
+        sup.spawn(handler).unwrap();
+    }
+    drop(tx);
+    tokio::time::sleep(ms(100)).await;
+    sup.shutdown(ms(500)).await;
+    assert_eq!(sup.task(writer).unwrap().state, State::Finished);
+    assert_eq!(flushed.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+/// Before shutdown an ended restartable task keeps its code: `restart` runs it again.
+#[tokio::test(start_paused = true)]
+async fn an_ended_restartable_task_keeps_its_code_for_a_restart_by_hand() {
+    let sup = Supervisor::new().unwrap();
+    let id = sup
+        .spawn(TaskDef::restartable("once", |mut ctx| async move {
+            ctx.tick();
+        }))
+        .unwrap();
+    sup.joined(id).await.unwrap();
+    sup.restart(id).unwrap();
+    let again = sup.joined(id).await.unwrap();
+    assert_eq!((again.state, again.ticks()), (State::Finished, 2));
+}

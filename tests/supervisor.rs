@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use taskmon::kinds::{Kind, Params};
-use taskmon::{Cleanup, EventKind, State, Supervisor, TaskId, TaskSnapshot};
+use taskmon::{
+    Cleanup, EventKind, JournalConfig, State, Supervisor, TaskDef, TaskId, TaskSnapshot,
+};
 use tokio::time::{Instant, sleep, sleep_until};
 
 fn ms(n: u64) -> Duration {
@@ -367,19 +369,22 @@ async fn shutdown_joins_every_task_and_escalates_what_overruns_the_grace() {
 async fn a_user_closure_gets_its_token_counter_and_phases() {
     let sup = supervisor(ms(3000));
     let id = sup
-        .spawn_fn("mine", |mut ctx| async move {
-            loop {
-                tokio::select! {
-                    _ = ctx.cancelled() => break,
-                    _ = sleep(ms(250)) => { ctx.tick(); }
+        .spawn(
+            TaskDef::new("mine", |mut ctx| async move {
+                loop {
+                    tokio::select! {
+                        _ = ctx.cancelled() => break,
+                        _ = sleep(ms(250)) => { ctx.tick(); }
+                    }
                 }
-            }
-            ctx.stop_noticed();
-            ctx.cleanup_started();
-            sleep(ms(100)).await;
-            ctx.flush().unwrap();
-            ctx.cleanup_finished();
-        })
+                ctx.stop_noticed();
+                ctx.cleanup_started();
+                sleep(ms(100)).await;
+                ctx.flush_journal().unwrap();
+                ctx.cleanup_finished();
+            })
+            .journal(JournalConfig::default()),
+        )
         .unwrap();
     at(&sup, ms(1100)).await;
     assert_eq!(sup.task(id).unwrap().ticks(), 4);
@@ -394,12 +399,44 @@ async fn a_user_closure_gets_its_token_counter_and_phases() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_program_s_own_task_keeps_no_journal_unless_asked_and_a_kind_keeps_one() {
+    let sup = supervisor(ms(3000));
+    let job = sup
+        .spawn_fn("job", |mut ctx| async move {
+            for _ in 0..9 {
+                ctx.tick();
+                sleep(ms(10)).await;
+            }
+        })
+        .unwrap();
+    let lesson = sup
+        .spawn(Kind::Polling.task("lesson", &params(100, 10)))
+        .unwrap();
+    let end = sup.joined(job).await.unwrap();
+    assert_eq!(end.state, State::Finished);
+    assert!(
+        !end.journaled,
+        "a clean job must not read as one that lost records"
+    );
+    assert_eq!(sup.journal_path(job), None);
+    assert!(sup.task(lesson).unwrap().journaled);
+    assert!(sup.journal_path(lesson).is_some());
+
+    let everyone = Supervisor::builder()
+        .default_journal(JournalConfig::default())
+        .build()
+        .unwrap();
+    let job = everyone.spawn_fn("job", |_ctx| async {}).unwrap();
+    assert!(everyone.joined(job).await.unwrap().journaled);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_task_that_returns_on_its_own_is_finished() {
     let sup = supervisor(ms(3000));
     let id = sup
         .spawn_fn("short", |mut ctx| async move {
             ctx.tick();
-            ctx.flush().unwrap();
+            ctx.flush_journal().unwrap();
         })
         .unwrap();
     let end = sup.joined(id).await.unwrap();

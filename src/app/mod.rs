@@ -14,7 +14,7 @@ use crate::board::{Board, Command, Frame, Query, Source, Verb};
 use crate::format::humanize;
 use crate::input::Action;
 use crate::layout::{self, Column};
-use crate::signals::Urgency;
+use crate::supervisor::Urgency;
 use crate::supervisor::{Event, EventKind, State, Supervisor, TaskId, TaskSnapshot};
 
 const GRACE_STEP: Duration = Duration::from_millis(500);
@@ -531,7 +531,7 @@ impl App {
 
     fn help(&mut self, action: Action) {
         let page = self.size.height.saturating_sub(6).max(1);
-        let most = crate::ui::help_scroll_max(self.size);
+        let most = crate::help::scroll_max(self.size);
         let scroll = self.help_scroll;
         match action {
             Action::Up | Action::ScrollUp => self.help_scroll = scroll.saturating_sub(1),

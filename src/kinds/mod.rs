@@ -170,7 +170,7 @@ impl Kind {
         } else {
             JournalConfig::OFF
         };
-        let (restart, stage) = (p.restart, p.stage);
+        let (restart, stage, critical) = (p.restart, p.stage, p.critical);
         // Every kind can be run again: each run gets its own copy of the parameters.
         let def = match self {
             Kind::Polling => {
@@ -214,11 +214,13 @@ impl Kind {
                 TaskDef::restartable(name, move |ctx| detached::run(ctx, p.clone())).boxed()
             }
         };
-        def.kind(self.name())
+        let def = def
+            .kind(self.name())
             .journal(journal)
             .restart(restart)
             .stage(stage)
-            .spawned_at(crate::supervisor::SpawnSite::caller())
+            .spawned_at(crate::supervisor::SpawnSite::caller());
+        if critical { def.critical() } else { def }
     }
 }
 
@@ -292,6 +294,8 @@ pub struct Params {
     pub restart: RestartPolicy,
     /// When a stop of every task reaches it ([`TaskDef::stage`]).
     pub stage: u32,
+    /// Whether its end shuts every task down ([`TaskDef::critical`]).
+    pub critical: bool,
 }
 
 impl Default for Params {
@@ -311,6 +315,7 @@ impl Default for Params {
             frame_split: Duration::from_millis(10),
             restart: RestartPolicy::default(),
             stage: 0,
+            critical: false,
         }
     }
 }
@@ -397,6 +402,11 @@ impl Params {
                 about: "when stop-all, S, quitting and shutdown reach it: stage 0 first, awaited, then 1, …",
             },
             ParamDoc {
+                name: "critical",
+                default: "false".into(),
+                about: "its end for good (any end) shuts every task down gracefully, in stages",
+            },
+            ParamDoc {
                 name: "restart",
                 default: "never".into(),
                 about: "never, on-panic, on-error, on-failure (a panic or an error) or always (any end of its own): run it again",
@@ -435,13 +445,13 @@ impl Params {
 /// (see [`TaskContext::flush_records`]): the lesson goes on.
 fn tick(ctx: &mut TaskContext) {
     ctx.tick();
-    let _ = ctx.flush_if_due();
+    let _ = ctx.flush_journal_if_due();
 }
 
 /// The ordinary cleanup: write every pending record.
 fn clean_up(ctx: &mut TaskContext) {
     ctx.cleanup_started();
-    let _ = ctx.flush();
+    let _ = ctx.flush_journal();
     ctx.cleanup_finished();
 }
 

@@ -16,7 +16,7 @@ pub(super) async fn run(mut ctx: TaskContext, p: Params) {
         // Spread what is pending evenly over the steps left.
         let steps_left = (STEPS - step) as u64;
         let batch = ctx.pending().div_ceil(steps_left);
-        let _ = ctx.flush_records(batch as usize);
+        let _ = ctx.flush_journal_records(batch as usize);
         ctx.cleanup_progress((step + 1) as f32 / STEPS as f32);
     }
     ctx.cleanup_finished();

@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::supervisor::Supervisor;
+use crate::supervisor::{BuildError, Kept, Supervisor, SupervisorBuilder};
 
 /// The shortest token a TCP endpoint takes.
 pub const MIN_TOKEN_CHARS: usize = 16;
@@ -220,7 +220,31 @@ fn remove_if_ours(files: &[MadeFile]) {
     }
 }
 
+/// Serving starts with the supervisor: the server builds on the core, which does not know it.
+impl SupervisorBuilder {
+    /// Serves the supervisor at `endpoint` from the start (see [`crate::serve`]), for as long
+    /// as it lives: [`Supervisor::served_at`] says where.
+    pub fn serve(self, endpoint: Endpoint) -> Self {
+        self.serve_with(endpoint, ServeOptions::default())
+    }
+
+    /// [`SupervisorBuilder::serve`] with limits (and kinds to offer) of your own.
+    pub fn serve_with(self, endpoint: Endpoint, options: ServeOptions) -> Self {
+        self.on_start(Box::new(move |sup| {
+            let server = sup
+                .serve_with(endpoint, options)
+                .map_err(|e| BuildError::Start(Box::new(e)))?;
+            Ok(Box::new(server) as Kept)
+        }))
+    }
+}
+
 impl Supervisor {
+    /// Where [`SupervisorBuilder::serve`] serves this supervisor (`unix:PATH`, `tcp:ADDR`).
+    pub fn served_at(&self) -> Option<String> {
+        self.read_kept(|server: &Server| server.address().to_string())
+    }
+
     /// Serves this supervisor at `endpoint` with the default limits, on the current tokio
     /// runtime. See [`crate::serve`].
     pub fn serve(&self, endpoint: Endpoint) -> Result<Server, ServeError> {

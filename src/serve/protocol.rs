@@ -56,6 +56,11 @@ pub(crate) enum Request {
         /// Names or ids.
         tasks: Vec<String>,
     },
+    /// Runs the ended tasks named again, as `r` does on the dashboard.
+    Restart {
+        /// Names or ids.
+        tasks: Vec<String>,
+    },
     /// Answers once every task in `ids` has been joined, with their rows.
     Wait {
         /// Task ids.
@@ -115,6 +120,7 @@ mod tests {
             json!({ "type": "list", "offset": 0, "limit": 10 }),
             json!({ "type": "stop", "tasks": ["a"] }),
             json!({ "type": "abort", "tasks": ["a"] }),
+            json!({ "type": "restart", "tasks": ["a"] }),
             json!({ "type": "wait", "ids": [1] }),
             json!({ "type": "stop_all" }),
             json!({ "type": "abort_all" }),

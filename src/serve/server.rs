@@ -414,6 +414,7 @@ fn answer(program: &str, sup: &Supervisor, request: Request) -> Value {
         }
         Request::Stop { tasks } => each(sup, &tasks, Supervisor::stop),
         Request::Abort { tasks } => each(sup, &tasks, Supervisor::abort),
+        Request::Restart { tasks } => each(sup, &tasks, Supervisor::restart),
         Request::StopAll {} => json!({ "type": "done", "count": sup.stop_all() }),
         Request::AbortAll {} => json!({ "type": "done", "count": sup.abort_all() }),
         Request::Grace { ms } => {

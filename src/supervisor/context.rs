@@ -7,7 +7,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::entry::{FLAG_BUSY, FLAG_DROP_RAN, TaskEntry};
 use super::event::{Detail, EventKind};
-use super::{Launch, SupervisorError, TaskDef, TaskId};
+use super::{Launch, SupervisorError, TaskDef, TaskId, TaskOutput};
 use crate::journal::Journal;
 
 /// Handed to every supervised task: its cancellation token, its tick counter and journal, and the
@@ -81,25 +81,27 @@ impl TaskContext {
     }
 
     /// Flushes the journal when `flush_every` records are waiting.
-    pub fn flush_if_due(&mut self) -> io::Result<()> {
+    pub fn flush_journal_if_due(&mut self) -> io::Result<()> {
         match self.journal.as_ref() {
-            Some(journal) if journal.flush_due() => self.flush(),
+            Some(journal) if journal.flush_due() => self.flush_journal(),
             _ => Ok(()),
         }
     }
 
-    /// Writes every pending record to the journal file.
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.flush_records(usize::MAX)
+    /// Writes every record pending in the task's journal to its file. Named for the journal
+    /// (taskmon's record of ticks, for the lessons), so it is not taken for a flush of your own
+    /// writer; without a journal it does nothing.
+    pub fn flush_journal(&mut self) -> io::Result<()> {
+        self.flush_journal_records(usize::MAX)
     }
 
-    /// Writes the oldest `count` pending records.
+    /// Writes the oldest `count` pending records of the journal.
     ///
     /// A failed write (disk full, file too large) is not the task's to handle: the file is cut
     /// back to its last whole record, the records are booked lost, the task's row shows the
     /// error, and later ticks are booked lost too. The error is returned for code that wants to
     /// act on it; the built-in kinds carry on.
-    pub fn flush_records(&mut self, count: usize) -> io::Result<()> {
+    pub fn flush_journal_records(&mut self, count: usize) -> io::Result<()> {
         let Some(journal) = self.journal.as_mut() else {
             return Ok(());
         };
@@ -114,7 +116,37 @@ impl TaskContext {
         result
     }
 
-    /// Reports that the task has seen the stop request and leaves its loop.
+    /// Runs `cleanup` as the task's cleanup and reports its phases, so its row, report and
+    /// events say whether it ran: the stop noticed (when one was asked for), cleanup started,
+    /// and cleanup finished once `cleanup` completes — without an error, when it returns a
+    /// `Result`. Its output is handed back, so `?` passes an error on: the task ends `errored`
+    /// with its cleanup `partial`. An abort or escalation during it leaves it `partial` too.
+    ///
+    /// ```
+    /// # async fn example(ctx: taskmon::TaskContext) -> Result<(), std::io::Error> {
+    /// # let mut writer = tokio::io::sink();
+    /// use tokio::io::AsyncWriteExt;
+    /// ctx.cancelled().await;
+    /// ctx.cleanup(async { writer.flush().await }).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn cleanup<T: TaskOutput>(&self, cleanup: impl Future<Output = T>) -> T {
+        if self.is_cancelled() {
+            self.stop_noticed();
+        }
+        self.cleanup_started();
+        let output = cleanup.await;
+        if !output.is_error() {
+            self.cleanup_finished();
+        }
+        output
+    }
+
+    /// Reports that the task has seen the stop request and leaves its loop. The three reports
+    /// by hand (this, [`cleanup_started`](Self::cleanup_started),
+    /// [`cleanup_finished`](Self::cleanup_finished)) are for code whose cleanup is not one
+    /// future; [`cleanup`](Self::cleanup) makes all three.
     pub fn stop_noticed(&self) {
         self.emit(EventKind::StopNoticed, || Detail::None);
     }

@@ -28,6 +28,8 @@ pub(crate) const FLAG_BUSY: u8 = 8;
 /// Started with a plain spawn by its parent: never joined, out of reach of stop-all and
 /// shutdown, dropped with its runtime.
 pub(crate) const FLAG_DETACHED: u8 = 16;
+/// Defined critical: its end for good shuts the supervisor down.
+pub(crate) const FLAG_CRITICAL: u8 = 32;
 
 /// Laid out in the order written, the fields a stop, a tick and an end touch first, so that they
 /// share the record's first cache lines: stopping ten thousand tasks then misses the cache a few
@@ -108,7 +110,8 @@ impl Timeline {
         reached
     }
 
-    /// Time from the request that ended the task to its join: the stop for a task that stopped
+    /// Time from the request that ended the task to its join (`None` when no run was left to
+    /// stop, as in a restart's backoff): the stop for a task that stopped
     /// or was escalated (a stop after an ignored abort counts from the stop), the abort for one
     /// that was aborted, the first request for any other end.
     pub fn stop_latency(&self, end: State) -> Option<Duration> {
@@ -134,10 +137,25 @@ impl Timeline {
 /// What a restartable task keeps to run again.
 pub(crate) struct Restartable {
     pub policy: RestartPolicy,
-    pub relaunch: Relaunch,
+    /// The task's code, until no run can follow: dropped then, with what it holds (a channel's
+    /// `Sender`, say, so that the receiver sees the channel close).
+    pub relaunch: Mutex<Option<Relaunch>>,
     /// How every run keeps its journal.
     pub journal: JournalConfig,
     pub history: Mutex<RestartHistory>,
+}
+
+impl Restartable {
+    /// The code to run again, unless it was dropped.
+    pub fn relaunch(&self) -> Option<Relaunch> {
+        self.relaunch.lock().expect("relaunch").clone()
+    }
+
+    /// Drops the code: the task has ended and no run can follow (shutdown has begun).
+    pub fn drop_code(&self) {
+        let code = self.relaunch.lock().expect("relaunch").take();
+        drop(code);
+    }
 }
 
 /// Added to the end code of a task claimed for a change (its end being recorded, a restart):
@@ -337,6 +355,8 @@ impl TaskEntry {
             Ordering::AcqRel,
         );
         self.ledger.clear_error();
+        // The last run's words are not this run's (its error and panic stay: why it restarted).
+        *self.note.lock().expect("note") = None;
         if let Some(token) = token {
             self.token.store(Arc::new(token));
         }
@@ -452,6 +472,13 @@ impl TaskEntry {
             self.publish_state();
         }
         new
+    }
+
+    /// Takes back the moment `kind` was reached.
+    pub fn unmark(&self, kind: EventKind) {
+        if let Some(i) = kind.stamp() {
+            self.milestones[i].store(0, Ordering::Release);
+        }
     }
 
     pub fn reached(&self, kind: EventKind) -> bool {

@@ -83,8 +83,8 @@ pub enum BuildError {
         /// The directory.
         dir: PathBuf,
     },
-    /// [`SupervisorBuilder::serve`](super::SupervisorBuilder::serve) could not serve.
-    #[cfg(feature = "serve")]
+    /// What was to start with the supervisor could not: serving it
+    /// ([`SupervisorBuilder::serve`](super::SupervisorBuilder::serve)), for one.
     #[error(transparent)]
-    Serve(#[from] crate::serve::ServeError),
+    Start(Box<dyn std::error::Error + Send + Sync>),
 }

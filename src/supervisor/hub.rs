@@ -1,7 +1,7 @@
 //! What every task's record shares with the supervisor.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arc_swap::ArcSwap;
 use std::time::Duration;
@@ -11,7 +11,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use super::Inner;
-use super::entry::TaskEntry;
+use super::TaskId;
+use super::entry::{FLAG_CRITICAL, TaskEntry};
 use super::event::{Delivery, Detail, Event, EventKind, EventStream};
 use super::run_dir::JournalSlots;
 
@@ -36,6 +37,9 @@ pub(crate) struct Hub {
     live: CacheLine<AtomicUsize>,
     /// Woken when `live` drops to zero.
     all_ended: Notify,
+    /// The first top-level task to end for good, and its waiters.
+    first_ended: OnceLock<TaskId>,
+    first_ended_notify: Notify,
     /// The journals that may be open; a task holds its place until it ends for good.
     pub journal_slots: JournalSlots,
     /// Read by every event from every thread, without a lock or a shared count; replaced whole
@@ -63,6 +67,8 @@ impl Hub {
             supervisor,
             live: CacheLine(AtomicUsize::new(0)),
             all_ended: Notify::new(),
+            first_ended: OnceLock::new(),
+            first_ended_notify: Notify::new(),
             journal_slots: JournalSlots::new(journals),
             subscribers: ArcSwap::from_pointee(Vec::new()),
             changing: Mutex::new(()),
@@ -87,15 +93,44 @@ impl Hub {
         }
     }
 
-    /// Counts `entry`'s task ended for good. A detached task was never counted among the tasks
+    /// Counts `entry`'s task ended for good, and drops a restartable task's code once shutdown
+    /// has begun: no run can follow. A detached task was never counted among the tasks
     /// shutdown waits for; only its journal's place is given back.
     pub fn settle(&self, entry: &TaskEntry) {
+        let supervisor = self.supervisor.upgrade().filter(|s| !s.is_closed());
+        if let Some(restart) = entry.restart.get()
+            && supervisor.is_none()
+        {
+            restart.drop_code();
+        }
         if entry.is_detached() {
             if entry.journaled {
                 self.journal_slots.release();
             }
-        } else {
-            self.task_ended(entry.journaled);
+            return;
+        }
+        if entry.parent.is_none() && self.first_ended.set(entry.id).is_ok() {
+            self.first_ended_notify.notify_waiters();
+        }
+        if entry.flag(FLAG_CRITICAL)
+            && let Some(supervisor) = supervisor
+        {
+            entry.set_note("critical: its end shut the supervisor down".into());
+            super::Supervisor { inner: supervisor }.begin_shutdown();
+        }
+        self.task_ended(entry.journaled);
+    }
+
+    /// The first top-level task (neither a child nor detached) to end for good.
+    pub async fn first_ended(&self) -> TaskId {
+        loop {
+            let ended = self.first_ended_notify.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if let Some(&id) = self.first_ended.get() {
+                return id;
+            }
+            ended.await;
         }
     }
 

@@ -23,13 +23,32 @@ pub enum Restart {
     Always,
 }
 
-/// How often a restart policy may restart a task before it gives up.
+/// How often a restart policy may restart a task before it gives up and leaves it `failed` for
+/// good. The default, 5 restarts within a minute, suits a task that fails because something is
+/// wrong; a periodic job that may fail now and then for ever wants
+/// [`RestartLimit::unlimited`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RestartLimit {
     /// Restarts allowed within `within`; one more and the task is `failed`.
     pub count: u32,
     /// The window the restarts are counted in.
     pub within: Duration,
+}
+
+impl RestartLimit {
+    /// Never gives up. The backoff still doubles while restarts come within a minute of each
+    /// other, up to the policy's `max_delay`.
+    pub const fn unlimited() -> Self {
+        Self {
+            count: u32::MAX,
+            within: Duration::from_secs(60),
+        }
+    }
+
+    /// Whether it never gives up.
+    pub fn is_unlimited(&self) -> bool {
+        self.count == u32::MAX
+    }
 }
 
 impl Default for RestartLimit {
@@ -69,7 +88,9 @@ impl Default for RestartPolicy {
 }
 
 impl RestartPolicy {
-    /// Restart after a panic, with the default backoff and limit.
+    /// Restart after a panic, with the default backoff (100 ms doubling up to 30 s) and limit:
+    /// a sixth restart within a minute gives up and leaves the task `failed` for good (see
+    /// [`RestartPolicy::limit`] and [`RestartLimit::unlimited`]).
     pub fn on_panic() -> Self {
         Self {
             restart: Restart::OnPanic,
@@ -77,7 +98,9 @@ impl RestartPolicy {
         }
     }
 
-    /// Restart after returning an error, with the default backoff and limit.
+    /// Restart after returning an error, with the default backoff and limit (5 restarts within
+    /// a minute, then `failed`: a periodic job that may fail for ever wants
+    /// `.with_limit(RestartLimit::unlimited())`).
     pub fn on_error() -> Self {
         Self {
             restart: Restart::OnError,
@@ -85,7 +108,8 @@ impl RestartPolicy {
         }
     }
 
-    /// Restart after a panic or an error, with the default backoff and limit.
+    /// Restart after a panic or an error, with the default backoff and limit (5 restarts within
+    /// a minute, then `failed`).
     pub fn on_failure() -> Self {
         Self {
             restart: Restart::OnFailure,
@@ -94,7 +118,7 @@ impl RestartPolicy {
     }
 
     /// Restart after a panic, an error or returning on its own, with the default backoff and
-    /// limit.
+    /// limit (5 restarts within a minute, then `failed`).
     pub fn always() -> Self {
         Self {
             restart: Restart::Always,
@@ -117,6 +141,12 @@ impl RestartPolicy {
     /// The same policy giving up after `count` restarts within `within`.
     pub fn limit(mut self, count: u32, within: Duration) -> Self {
         self.limit = RestartLimit { count, within };
+        self
+    }
+
+    /// The same policy with `limit`, such as [`RestartLimit::unlimited`].
+    pub fn with_limit(mut self, limit: RestartLimit) -> Self {
+        self.limit = limit;
         self
     }
 

@@ -12,13 +12,58 @@ use super::error::BuildError;
 /// The directory holding a supervisor's journals.
 pub(crate) enum RunDir {
     /// A fresh temporary directory, removed when the supervisor is dropped.
-    Temporary(tempfile::TempDir),
+    Temporary(TempDir),
     /// A directory that outlives the supervisor. `lock` keeps other taskmon runs out while this
     /// one writes there, and lists the journals it made; a kept temporary directory needs none.
     Kept {
         path: PathBuf,
         lock: Option<Arc<File>>,
     },
+}
+
+/// A fresh directory of the run's own in the system's temporary directory (`taskmon-…`, mode
+/// 0700), removed with what is in it when dropped, unless kept.
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let base = std::env::temp_dir();
+        for _ in 0..64 {
+            // Six random letters, as `mkdtemp` makes: short, as the path shows in narrow panes.
+            let name: String = std::iter::repeat_with(fastrand::alphanumeric)
+                .take(6)
+                .collect();
+            let name = format!("taskmon-{name}");
+            let path = base.join(name);
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(Self(path)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no unused name for a temporary directory",
+        ))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path, no longer removed on drop.
+    fn keep(self) -> PathBuf {
+        let path = self.0.clone();
+        std::mem::forget(self);
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The lock file in a chosen journal directory. It is also the manifest: the file name of
@@ -41,13 +86,10 @@ impl Manifest {
 impl RunDir {
     pub fn create(dir: Option<PathBuf>, keep: bool) -> Result<Self, BuildError> {
         let Some(dir) = dir else {
-            let temp = tempfile::Builder::new()
-                .prefix("taskmon-")
-                .tempdir()
-                .map_err(|source| BuildError::JournalDir {
-                    dir: std::env::temp_dir(),
-                    source,
-                })?;
+            let temp = TempDir::new().map_err(|source| BuildError::JournalDir {
+                dir: std::env::temp_dir(),
+                source,
+            })?;
             return Ok(if keep {
                 RunDir::Kept {
                     path: temp.keep(),
@@ -201,8 +243,7 @@ pub struct FileLimits {
 impl FileLimits {
     /// The limits and use now.
     pub fn read() -> Self {
-        let (soft, hard) =
-            rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((u64::MAX, u64::MAX));
+        let (soft, hard) = nofile_limit().unwrap_or((u64::MAX, u64::MAX));
         // The listing's own descriptor is among those it lists.
         let open =
             std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1) as u64);
@@ -211,7 +252,16 @@ impl FileLimits {
 
     /// Raises the soft limit to the hard one, as far as the system allows, and reads again.
     pub fn raise() -> Self {
-        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        if let Some((soft, hard)) = nofile_limit()
+            && soft < hard
+        {
+            let raised = libc::rlimit {
+                rlim_cur: hard as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            // SAFETY: setrlimit reads the struct it is given, nothing else.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
+        }
         Self::read()
     }
 
@@ -227,6 +277,26 @@ impl FileLimits {
             .try_into()
             .unwrap_or(usize::MAX)
     }
+}
+
+/// The soft and hard `RLIMIT_NOFILE` (`RLIM_INFINITY` reads as `u64::MAX`).
+fn nofile_limit() -> Option<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given, nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    let read = |n: libc::rlim_t| {
+        if n == libc::RLIM_INFINITY {
+            u64::MAX
+        } else {
+            n
+        }
+    };
+    Some((read(limit.rlim_cur), read(limit.rlim_max)))
 }
 
 /// Counts the journals that may hold a file open, so a spawn past the open-file limit is refused

@@ -36,11 +36,17 @@ pub trait TaskOutput: Send + 'static {
     /// The error's message, if the run ended in one.
     #[doc(hidden)]
     fn into_error(self) -> Option<String>;
+    /// Whether it is an error, without taking it.
+    #[doc(hidden)]
+    fn is_error(&self) -> bool;
 }
 
 impl TaskOutput for () {
     fn into_error(self) -> Option<String> {
         None
+    }
+    fn is_error(&self) -> bool {
+        false
     }
 }
 
@@ -60,11 +66,17 @@ impl TaskOutput for never::Never {
     fn into_error(self) -> Option<String> {
         self
     }
+    fn is_error(&self) -> bool {
+        *self
+    }
 }
 
 impl<E: std::fmt::Display + Send + 'static> TaskOutput for Result<(), E> {
     fn into_error(self) -> Option<String> {
         self.err().map(|error| error.to_string())
+    }
+    fn is_error(&self) -> bool {
+        self.is_err()
     }
 }
 
@@ -149,9 +161,54 @@ where
         runtime: &Handle,
         _: &mut dyn FnMut(Relaunch),
     ) -> AbortHandle {
-        runtime
-            .spawn(Supervised::new((self.0)(ctx), end))
-            .abort_handle()
+        let name = TokioName::of(&ctx);
+        name.spawn(runtime, Supervised::new((self.0)(ctx), end))
+    }
+}
+
+/// What tokio is told a task is called. Built with `--cfg tokio_unstable` and the `task-names`
+/// feature, its name, through tokio's task builder (which needs both), so that tokio's own
+/// tools (tokio-console) show the names the dashboard shows; otherwise nothing, and the plain
+/// spawn.
+struct TokioName(#[cfg(all(tokio_unstable, feature = "task-names"))] String);
+
+impl TokioName {
+    fn of(ctx: &TaskContext) -> Self {
+        #[cfg(all(tokio_unstable, feature = "task-names"))]
+        return Self(ctx.name().to_owned());
+        #[cfg(not(all(tokio_unstable, feature = "task-names")))]
+        {
+            let _ = ctx;
+            Self()
+        }
+    }
+
+    fn spawn<F>(self, runtime: &Handle, future: F) -> AbortHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        #[cfg(all(tokio_unstable, feature = "task-names"))]
+        return tokio::task::Builder::new()
+            .name(&self.0)
+            .spawn_on(future, runtime)
+            .expect("tokio's task builder spawns on a runtime's handle without fail")
+            .abort_handle();
+        #[cfg(not(all(tokio_unstable, feature = "task-names")))]
+        runtime.spawn(future).abort_handle()
+    }
+
+    fn spawn_blocking<F>(self, runtime: &Handle, body: F) -> AbortHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        #[cfg(all(tokio_unstable, feature = "task-names"))]
+        return tokio::task::Builder::new()
+            .name(&self.0)
+            .spawn_blocking_on(body, runtime)
+            .expect("tokio's task builder spawns on a runtime's handle without fail")
+            .abort_handle();
+        #[cfg(not(all(tokio_unstable, feature = "task-names")))]
+        runtime.spawn_blocking(body).abort_handle()
     }
 }
 
@@ -176,9 +233,8 @@ where
         _: &mut dyn FnMut(Relaunch),
     ) -> AbortHandle {
         let body = self.0;
-        runtime
-            .spawn_blocking(move || run_blocking(move || body(ctx), end))
-            .abort_handle()
+        let name = TokioName::of(&ctx);
+        name.spawn_blocking(runtime, move || run_blocking(move || body(ctx), end))
     }
 }
 
@@ -204,9 +260,8 @@ where
     ) -> AbortHandle {
         let body = self.0;
         let relaunch: Relaunch = Arc::new(move |ctx, end, runtime: &Handle| {
-            runtime
-                .spawn(Supervised::new(body(ctx), end))
-                .abort_handle()
+            let name = TokioName::of(&ctx);
+            name.spawn(runtime, Supervised::new(body(ctx), end))
         });
         keep(relaunch.clone());
         relaunch(ctx, end, runtime)
@@ -236,9 +291,8 @@ where
         let body = Arc::new(self.0);
         let relaunch: Relaunch = Arc::new(move |ctx, end, runtime: &Handle| {
             let body = body.clone();
-            runtime
-                .spawn_blocking(move || run_blocking(move || body(ctx), end))
-                .abort_handle()
+            let name = TokioName::of(&ctx);
+            name.spawn_blocking(runtime, move || run_blocking(move || body(ctx), end))
         });
         keep(relaunch.clone());
         relaunch(ctx, end, runtime)

@@ -5,7 +5,6 @@ mod log;
 mod overlay;
 mod table;
 
-pub use overlay::help_scroll_max;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

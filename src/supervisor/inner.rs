@@ -1,0 +1,236 @@
+//! The supervisor's internals: the registry, spawning a run, restarts.
+
+use super::entry::FLAG_CRITICAL;
+use super::stopping::joined_at_once;
+use super::*;
+
+impl Inner {
+    /// Starts the thread that finds tasks blocking their worker while they do. It holds the
+    /// supervisor only while it looks, and ends once the supervisor is gone.
+    pub(super) fn watch_polls(self: &Arc<Self>) -> std::io::Result<()> {
+        let supervisor = Arc::downgrade(self);
+        let mut watchdog = polls::Watchdog::new(self.hub.polls);
+        std::thread::Builder::new()
+            .name("taskmon-watchdog".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(watchdog.period());
+                    let Some(inner) = supervisor.upgrade() else {
+                        return;
+                    };
+                    let found = watchdog.look(|id| inner.entry(id).ok(), |entry| &entry.activity);
+                    for (entry, thread, lasted) in found {
+                        inner
+                            .hub
+                            .emit(&entry, EventKind::Blocking, || Detail::Blocking {
+                                thread,
+                                lasted,
+                            });
+                    }
+                }
+            })
+            .map(drop)
+    }
+
+    pub(crate) fn entry(&self, id: TaskId) -> Result<Arc<TaskEntry>, SupervisorError> {
+        let registry = self.registry.read().expect("registry");
+        id.checked_sub(1)
+            .and_then(|i| registry.get(i as usize))
+            .cloned()
+            .ok_or(SupervisorError::UnknownTask(id))
+    }
+
+    pub(super) fn live_entry(&self, id: TaskId) -> Result<Arc<TaskEntry>, SupervisorError> {
+        let entry = self.entry(id)?;
+        if entry.is_ended() {
+            return Err(SupervisorError::AlreadyEnded(id));
+        }
+        Ok(entry)
+    }
+
+    pub(crate) fn spawn<L: Launch>(
+        self: &Arc<Self>,
+        def: TaskDef<L>,
+        parent: Option<&Arc<TaskEntry>>,
+    ) -> Result<TaskId, SupervisorError> {
+        self.spawn_as(def, parent, false)
+    }
+
+    /// A task started by `parent` as a plain `tokio::spawn` would: see
+    /// [`TaskContext::spawn_detached`].
+    pub(crate) fn spawn_detached<L: Launch>(
+        self: &Arc<Self>,
+        def: TaskDef<L>,
+        parent: &Arc<TaskEntry>,
+    ) -> Result<TaskId, SupervisorError> {
+        self.spawn_as(def, Some(parent), true)
+    }
+
+    pub(super) fn spawn_as<L: Launch>(
+        self: &Arc<Self>,
+        def: TaskDef<L>,
+        parent: Option<&Arc<TaskEntry>>,
+        detached: bool,
+    ) -> Result<TaskId, SupervisorError> {
+        check_name(&def.name).map_err(|reason| SupervisorError::InvalidName {
+            name: escape(&def.name).into_owned(),
+            reason,
+        })?;
+        if def.restart.restart != Restart::Never && !def.launch.restartable() {
+            return Err(SupervisorError::NotRestartable {
+                name: escape(&def.name).into_owned(),
+            });
+        }
+        let journal_config = def.journal.unwrap_or(self.default_journal);
+        // A detached task's token is its own: no stop of its parent reaches it.
+        let token = match parent {
+            Some(p) if !detached => p.token().child_token(),
+            _ => CancellationToken::new(),
+        };
+        // Under the write lock: shutdown sets `closed` under it too, so this task is either
+        // refused here or registered before shutdown stops every registered task.
+        let entry = {
+            let mut registry = self.registry.write().expect("registry");
+            if self.closed.load(Ordering::Relaxed) {
+                return Err(SupervisorError::ShuttingDown);
+            }
+            if journal_config.enabled && !self.hub.journal_slots.take() {
+                return Err(SupervisorError::TooManyJournals {
+                    name: def.name,
+                    capacity: self.hub.journal_slots.capacity,
+                });
+            }
+            let mut entry = TaskEntry::new(
+                registry.len() as TaskId + 1,
+                self.hub.clone(),
+                def.name,
+                def.kind,
+                parent.map(|p| p.id),
+                journal_config.enabled,
+                def.launch.on_blocking_pool(),
+                token,
+            );
+            entry.location = Some(def.location);
+            entry.stage = def.stage;
+            let entry = Arc::new(entry);
+            if def.critical {
+                entry.set_flag(FLAG_CRITICAL, true);
+            }
+            registry.push(entry.clone());
+            if detached {
+                // Nothing waits for it: it is not counted among the tasks shutdown waits for.
+                entry.set_flag(FLAG_DETACHED, true);
+            } else {
+                self.hub.task_started();
+            }
+            entry
+        };
+        if let Some(parent) = parent.filter(|_| !detached) {
+            parent.add_child(entry.id);
+        }
+        self.hub
+            .emit(&entry, EventKind::Spawned, || Detail::Spawned {
+                kind: entry.kind.clone(),
+                parent: entry.parent,
+            });
+        let policy = def.restart;
+        let mut keep = |relaunch| {
+            let _ = entry.restart.set(Box::new(Restartable {
+                policy,
+                relaunch: Mutex::new(Some(relaunch)),
+                journal: journal_config,
+                history: Default::default(),
+            }));
+        };
+        let (ctx, end) = self.run_parts(&entry, journal_config);
+        let abort = def.launch.launch(ctx, end, &self.tasks, &mut keep);
+        entry.set_abort_handle(abort);
+        Ok(entry.id)
+    }
+
+    /// What a run of `entry`'s task is handed, and what records its end.
+    pub(super) fn run_parts(
+        &self,
+        entry: &Arc<TaskEntry>,
+        journal: JournalConfig,
+    ) -> (TaskContext, task::EndGuard) {
+        let journal = entry.journaled.then(|| {
+            Journal::new(
+                entry.clone(),
+                self.journal_dir.clone(),
+                self.manifest.clone(),
+                journal,
+            )
+        });
+        (
+            TaskContext::new(entry.clone(), journal),
+            task::EndGuard::new(entry.clone()),
+        )
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn restart_jitter(&self) -> f64 {
+        self.restart_jitter
+    }
+
+    /// Runs a task again after `delay`, unless a stop or an abort ends it meanwhile (or came
+    /// after the restart was decided: then it ends as that request asked).
+    pub(crate) fn schedule_restart(self: &Arc<Self>, entry: Arc<TaskEntry>, delay: Duration) {
+        let inner = Arc::downgrade(self);
+        self.control.spawn(async move {
+            tokio::time::sleep(delay).await;
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            match entry.begin_run(State::Restarting, None) {
+                NewRun::Started => inner.start_run(&entry, false),
+                NewRun::Asked(state) => inner.end_claimed(&entry, state),
+                NewRun::Refused => {}
+            }
+        });
+    }
+
+    /// Starts the new run of a task that [`TaskEntry::begin_run`] readied.
+    pub(super) fn start_run(&self, entry: &Arc<TaskEntry>, by_hand: bool) {
+        let restart = entry
+            .restart
+            .get()
+            .expect("only restartable tasks are run again");
+        let attempt = {
+            let mut history = restart.history.lock().expect("restarts");
+            history.total += 1;
+            history.total
+        };
+        self.hub
+            .emit(entry, EventKind::Restarted, || Detail::Restarted {
+                attempt,
+                by_hand,
+            });
+        let Some(relaunch) = restart.relaunch() else {
+            // Dropped at a shutdown this run did not see coming: it ends as asked.
+            self.end_claimed(entry, State::Stopped);
+            return;
+        };
+        let (ctx, end) = self.run_parts(entry, restart.journal);
+        entry.set_abort_handle(relaunch(ctx, end, &self.tasks));
+    }
+
+    /// Records the end of a claimed task whose restart a request overtook: joined at once, as
+    /// `state`, and counted ended.
+    pub(super) fn end_claimed(&self, entry: &TaskEntry, state: State) {
+        let now = self.hub.since_epoch();
+        let at = self.hub.listening().then(|| self.hub.wall_time(now));
+        self.hub
+            .send_batch(joined_at_once(entry, state, now, at).into_iter().collect());
+        self.hub.settle(entry);
+    }
+
+    pub(super) fn journal_path_of(&self, entry: &TaskEntry) -> PathBuf {
+        self.journal_dir
+            .join(journal_file_name(entry.id, &entry.name))
+    }
+}

@@ -1,0 +1,301 @@
+//! Stopping many tasks at once: requests with one escalation timer, stages, abandoning what an
+//! abort cannot reach, ending tasks that wait out a backoff.
+
+use super::*;
+
+impl Inner {
+    /// Every task stop-all, abort-all and shutdown reach, taken out of the registry so that no
+    /// lock is held while they are asked (a subscriber told of it may spawn).
+    pub(super) fn reachable(&self) -> Vec<Arc<TaskEntry>> {
+        let registry = self.registry.read().expect("registry");
+        registry
+            .iter()
+            .filter(|e| e.is_reachable())
+            .cloned()
+            .collect()
+    }
+
+    /// Cancels the tokens of `roots` and of their descendants, and arms one escalation timer
+    /// for all of them: a graceful stop of ten thousand tasks is one timer, not ten thousand.
+    /// Returns how many tasks were newly asked to stop.
+    pub(super) fn request_stops(self: &Arc<Self>, roots: Vec<Arc<TaskEntry>>) -> usize {
+        let grace = self.grace();
+        let now = self.hub.since_epoch();
+        let deadline = now.saturating_add(grace);
+        let at = self.hub.listening().then(|| self.hub.wall_time(now));
+        let mut queue: Vec<(Arc<TaskEntry>, Option<TaskId>)> =
+            roots.into_iter().rev().map(|e| (e, None)).collect();
+        let mut events = Vec::new();
+        let mut asked = Vec::new();
+        let mut ended = Vec::new();
+        while let Some((entry, cascaded_from)) = queue.pop() {
+            let detail = Detail::StopRequested {
+                grace,
+                cascaded_from,
+            };
+            let run = match entry.reach(EventKind::StopRequested, now) {
+                Reached::Ended | Reached::Live { new: false, .. } => continue,
+                Reached::InBackoff => {
+                    self.end_in_backoff(
+                        &entry,
+                        State::Stopped,
+                        now,
+                        at,
+                        (EventKind::StopRequested, detail),
+                        &mut events,
+                    );
+                    ended.push(entry);
+                    continue;
+                }
+                Reached::Live { new: true, run } => run,
+            };
+            if let Some(at) = at {
+                events.push(hub::event(
+                    &entry,
+                    EventKind::StopRequested,
+                    now,
+                    at,
+                    detail,
+                ));
+            }
+            entry.set_escalation_deadline(deadline);
+            for child in entry.children() {
+                if let Ok(child) = self.entry(child) {
+                    queue.push((child, Some(entry.id)));
+                }
+            }
+            asked.push((entry, run));
+        }
+        // Told before any token is cancelled, so every task's `stop_requested` comes before
+        // what the task does next.
+        self.hub.send_batch(events);
+        self.settle(&ended);
+        for (entry, run) in &asked {
+            entry.cancel_run(*run);
+        }
+        let asked_total = asked.len() + ended.len();
+        if !asked.is_empty() {
+            // Sleeps out the grace period rather than waking for every join; it holds the
+            // supervisor weakly, so it keeps nothing alive, and shutdown does not wait for it.
+            let inner = Arc::downgrade(self);
+            self.control.spawn(async move {
+                tokio::time::sleep(grace).await;
+                if let Some(inner) = inner.upgrade() {
+                    inner.escalate_overdue(deadline, grace);
+                }
+            });
+        }
+        asked_total
+    }
+
+    /// Aborts every task whose stop was due by `deadline` and that has not been joined.
+    pub(super) fn escalate_overdue(&self, deadline: Duration, grace: Duration) {
+        let overdue: Vec<_> = {
+            let registry = self.registry.read().expect("registry");
+            registry
+                .iter()
+                .filter(|e| {
+                    !e.is_ended() && e.escalation_deadline().is_some_and(|due| due <= deadline)
+                })
+                .cloned()
+                .collect()
+        };
+        self.abort_tasks(overdue, EventKind::Escalated, Some(grace));
+    }
+
+    /// The tasks a stop of every task reaches, by stage, lowest first.
+    pub(super) fn stages(&self) -> Vec<Vec<Arc<TaskEntry>>> {
+        let mut stages: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
+        for entry in self.reachable() {
+            stages.entry(entry.stage).or_default().push(entry);
+        }
+        stages.into_values().collect()
+    }
+
+    /// Stops `stages` one after the other: a stage is asked once the one before has been
+    /// joined. A stage that overruns its grace is escalated (by its tasks' own timers; at once
+    /// in a `shutdown`, which also gives up on what an abort cannot reach a second later, as
+    /// `abandoned`); the next stage is asked then, with its full grace.
+    pub(super) async fn stop_in_stages(
+        self: &Arc<Self>,
+        stages: Vec<Vec<Arc<TaskEntry>>>,
+        shutdown: bool,
+    ) {
+        for stage in stages {
+            let grace = self.grace();
+            let roots: Vec<_> = stage.into_iter().filter(|e| e.is_reachable()).collect();
+            // Its children go with it, through their tokens: they are awaited with it.
+            let members = self.with_descendants(&roots);
+            self.request_stops(roots);
+            let joined = async {
+                for entry in &members {
+                    entry.wait_ended().await;
+                }
+            };
+            tokio::pin!(joined);
+            tokio::select! {
+                () = &mut joined => continue,
+                () = tokio::time::sleep(grace) => {
+                    if shutdown {
+                        // Whenever its own stop would have escalated.
+                        self.abort_tasks(unended(&members), EventKind::Escalated, Some(grace));
+                    }
+                }
+                () = self.aborted_all.cancelled() => {}
+            }
+            tokio::select! {
+                () = &mut joined => {}
+                () = tokio::time::sleep(ABANDON_AFTER) => {
+                    if shutdown {
+                        self.abandon(unended(&members));
+                    }
+                }
+            }
+        }
+    }
+
+    /// `roots` and every task below them.
+    pub(super) fn with_descendants(&self, roots: &[Arc<TaskEntry>]) -> Vec<Arc<TaskEntry>> {
+        let mut all = roots.to_vec();
+        let mut next = 0;
+        while next < all.len() {
+            let children = all[next].children();
+            all.extend(children.into_iter().filter_map(|id| self.entry(id).ok()));
+            next += 1;
+        }
+        all
+    }
+
+    /// Gives up on every task of `entries` still not joined after its abort: it ends
+    /// `abandoned`.
+    pub(super) fn abandon(&self, entries: Vec<Arc<TaskEntry>>) {
+        for entry in entries {
+            if !entry.begin_end() {
+                continue;
+            }
+            let detail = || Detail::Abandoned {
+                after: ABANDON_AFTER,
+            };
+            self.hub.emit(&entry, EventKind::Abandoned, detail);
+            entry.set_end_state(State::Abandoned);
+            self.hub.settle(&entry);
+        }
+    }
+
+    pub(super) fn grace(&self) -> Duration {
+        Duration::from_nanos(self.grace_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Ends a task claimed out of its restart backoff at once, as `state`, when a stop or an
+    /// abort (`request`) reached it: no restart follows. Its events join `events`.
+    pub(super) fn end_in_backoff(
+        &self,
+        entry: &TaskEntry,
+        state: State,
+        now: Duration,
+        at: Option<DateTime<Local>>,
+        (request, detail): (EventKind, Detail),
+        events: &mut Vec<Event>,
+    ) {
+        entry.mark(request, now);
+        if let Some(at) = at {
+            events.push(hub::event(entry, request, now, at, detail));
+        }
+        events.extend(joined_at_once(entry, state, now, at));
+    }
+
+    /// Counts tasks ended by [`Inner::end_in_backoff`] as ended for good, once their events are
+    /// out.
+    pub(super) fn settle(&self, ended: &[Arc<TaskEntry>]) {
+        for entry in ended {
+            self.hub.settle(entry);
+        }
+    }
+
+    /// The one way abort requests and escalations (after `grace`) abort tasks. Every event
+    /// goes out in one batch before any abort, so a task's `joined` never comes before the
+    /// request that ended it. A started blocking-pool task cannot be aborted: it is flagged, and
+    /// its event says so. Returns how many tasks were asked.
+    pub(super) fn abort_tasks(
+        &self,
+        entries: Vec<Arc<TaskEntry>>,
+        kind: EventKind,
+        grace: Option<Duration>,
+    ) -> usize {
+        let now = self.hub.since_epoch();
+        let at = self.hub.listening().then(|| self.hub.wall_time(now));
+        let mut events = Vec::new();
+        let mut asked = Vec::new();
+        let mut ended = Vec::new();
+        for entry in entries {
+            let detail = Detail::Aborting {
+                grace,
+                ignored: false,
+            };
+            let (new, run) = match entry.reach(kind, now) {
+                Reached::Ended => continue,
+                Reached::InBackoff => {
+                    self.end_in_backoff(
+                        &entry,
+                        State::Aborted,
+                        now,
+                        at,
+                        (kind, detail),
+                        &mut events,
+                    );
+                    ended.push(entry);
+                    continue;
+                }
+                Reached::Live { new, run } => (new, run),
+            };
+            if entry.on_blocking_pool {
+                entry.set_flag(FLAG_ABORT_IGNORED, true);
+            }
+            // Asked again, it is aborted again, but the moment and the event are the first's.
+            if new && let Some(at) = at {
+                let detail = Detail::Aborting {
+                    grace,
+                    ignored: entry.on_blocking_pool,
+                };
+                events.push(hub::event(&entry, kind, now, at, detail));
+            }
+            asked.push((entry, run));
+        }
+        self.hub.send_batch(events);
+        self.settle(&ended);
+        for (entry, run) in &asked {
+            entry.abort_run(*run);
+        }
+        asked.len() + ended.len()
+    }
+
+    pub(super) fn snapshot_of(&self, entry: &TaskEntry) -> TaskSnapshot {
+        TaskSnapshot::read(entry, self.hub.since_epoch())
+    }
+}
+
+/// Ends a claimed task that is not running (it waited out a backoff) as `state`, `now`: no run
+/// was there to stop, so its timeline keeps no request and it has no stop latency (the request's
+/// event was sent). Its `joined` event, when someone listens (`at`).
+pub(super) fn joined_at_once(
+    entry: &TaskEntry,
+    state: State,
+    now: Duration,
+    at: Option<DateTime<Local>>,
+) -> Option<Event> {
+    entry.mark(EventKind::Joined, now);
+    // The request found no run: it ended the task, but stopped nothing that took time.
+    entry.unmark(EventKind::StopRequested);
+    entry.unmark(EventKind::AbortRequested);
+    entry.set_end_state(state);
+    let joined = Detail::Joined {
+        state,
+        stop_latency: None,
+    };
+    at.map(|at| hub::event(entry, EventKind::Joined, now, at, joined))
+}
+
+/// Those of `entries` not yet ended.
+pub(super) fn unended(entries: &[Arc<TaskEntry>]) -> Vec<Arc<TaskEntry>> {
+    entries.iter().filter(|e| !e.is_ended()).cloned().collect()
+}
