@@ -17,6 +17,7 @@ use crate::scenario::{Scenario, ScenarioError, parse_duration};
 use crate::serve::Endpoint;
 use crate::signals;
 use crate::supervisor::{DEFAULT_GRACE, FileLimits, Supervisor, TaskReport};
+use crate::telemetry::{self, LogTo};
 use crate::text::{escape, escape_lines};
 
 #[derive(Parser, Debug)]
@@ -80,10 +81,22 @@ struct Options {
     /// socket named after the process id].
     #[arg(long, value_name = "ENDPOINT", num_args = 0..=1, default_missing_value = "default")]
     serve: Option<Endpoint>,
-    /// Let `--serve tcp:` listen on an address other machines can reach (the token is then all
-    /// that keeps them from your tasks).
-    #[arg(long, requires = "serve")]
+    /// Let `--serve tcp:` and `--metrics` listen on an address other machines can reach (for
+    /// `--serve`, the token is then all that keeps them from your tasks).
+    #[arg(long)]
     allow_remote: bool,
+    /// Serve metrics for Prometheus at http://ADDR/metrics, e.g. `127.0.0.1:9184` (loopback
+    /// unless --allow-remote).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// Log through tracing: FILTER as in $RUST_LOG (`info`, `taskmon=debug,warn`) [default:
+    /// $RUST_LOG, else nothing]. `taskmon run` logs to stderr, the dashboard to --log-file.
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+    /// Where the log goes: the dashboard's default is taskmon.log in the current directory (never
+    /// the screen); `taskmon run`'s is stderr.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -231,6 +244,14 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
     let scenario = options
         .load_scenario()
         .map_err(|e| Failure::usage(format!("bad scenario {e}")))?;
+    if options.allow_remote && options.serve.is_none() && options.metrics.is_none() {
+        return Err(Failure::usage(
+            "--allow-remote is for --serve tcp: and --metrics; neither is given",
+        ));
+    }
+    if let Some(addr) = options.metrics {
+        telemetry::check_metrics_address(addr, options.allow_remote).map_err(Failure::usage)?;
+    }
     if matches!(mode, Mode::Dashboard) && !dashboard::has_terminal() {
         return Err(Failure::runtime(
             "the dashboard needs a terminal, and stdin or stdout is not one.\n\
@@ -244,6 +265,13 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
             limits.soft, limits.open
         )));
     }
+    let dashboard_log = Path::new("taskmon.log");
+    let log_to = match (&options.log_file, mode) {
+        (Some(file), _) => LogTo::File(file),
+        (None, Mode::Dashboard) => LogTo::File(dashboard_log),
+        (None, Mode::Run(..)) => LogTo::Stderr,
+    };
+    telemetry::start_logging(options.log.as_deref(), log_to).map_err(Failure::usage)?;
     let mut report_file = options
         .report
         .as_deref()
@@ -257,6 +285,10 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
     let (reports, journals, run_end) = runtime.block_on(async {
         signals::report_file_size_errors();
         crate::silence_task_panics(true);
+        if let Some(addr) = options.metrics {
+            telemetry::serve_metrics(addr).map_err(Failure::runtime)?;
+            eprintln!("taskmon: metrics on http://{addr}/metrics");
+        }
         let sup = options
             .supervisor(&scenario)
             .map_err(|e| Failure::runtime(e.to_string()))?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Local};
 use serde_json::{Value, json};
 
-use crate::supervisor::{Detail, Event, EventKind, State, TaskReport, TaskSnapshot};
+use crate::supervisor::{Event, EventKind, State, TaskReport, TaskSnapshot};
 use crate::text::escape;
 
 /// How many rows a report shows on a terminal; `--report FILE` has every row.
@@ -17,106 +17,8 @@ pub fn clock(at: &DateTime<Local>) -> String {
     at.format("%H:%M:%S%.3f").to_string()
 }
 
-/// A short duration for people: `850ms`, `1.25s`, `2m 5s`, `3h 20m`, `24h`.
-pub fn humanize(d: Duration) -> String {
-    let millis = d.as_secs_f64() * 1000.0;
-    if millis < 1.0 {
-        format!("{:.0}µs", d.as_secs_f64() * 1e6)
-    } else if millis < 1000.0 {
-        format!("{millis:.0}ms")
-    } else if d.as_secs() < 60 {
-        let secs = format!("{:.2}", d.as_secs_f64());
-        format!("{}s", secs.trim_end_matches('0').trim_end_matches('.'))
-    } else if d.as_secs() < 3600 {
-        format!("{}m {}s", d.as_secs() / 60, d.as_secs() % 60)
-    } else {
-        let (hours, minutes) = (d.as_secs() / 3600, d.as_secs() % 3600 / 60);
-        if minutes == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h {minutes}m")
-        }
-    }
-}
+pub use crate::text::humanize;
 
-/// What an event's detail says, in words; `None` when it says nothing. Text from the task's
-/// code (a panic message, an I/O error) is escaped where it is printed.
-pub fn detail(detail: &Detail) -> Option<String> {
-    const NOT_ABORTABLE: &str = "no effect: a started spawn_blocking task runs until it returns";
-    Some(match detail {
-        Detail::None => return None,
-        Detail::Spawned {
-            kind,
-            parent: Some(parent),
-        } => format!("{kind} (child of #{parent})"),
-        Detail::Spawned { kind, parent: None } => kind.to_string(),
-        Detail::StopRequested {
-            cascaded_from: Some(parent),
-            ..
-        } => format!("cascaded from parent #{parent}"),
-        Detail::StopRequested { grace, .. } => format!("grace {}", humanize(*grace)),
-        Detail::Aborting {
-            grace: None,
-            ignored: false,
-        } => return None,
-        Detail::Aborting {
-            grace: None,
-            ignored: true,
-        } => NOT_ABORTABLE.to_string(),
-        Detail::Aborting {
-            grace: Some(grace),
-            ignored,
-        } => {
-            let reason = format!(
-                "not joined within the grace period of {}; aborting",
-                humanize(*grace)
-            );
-            if *ignored {
-                format!("{reason} ({NOT_ABORTABLE})")
-            } else {
-                reason
-            }
-        }
-        Detail::Joined {
-            state,
-            stop_latency: Some(latency),
-        } => format!("{state} after {}", humanize(*latency)),
-        Detail::Joined { state, .. } => state.to_string(),
-        Detail::Panicked { message } => message.to_string(),
-        Detail::Errored { message } => message.to_string(),
-        Detail::Orphaned {
-            parent,
-            parent_state,
-        } => format!("parent #{parent} ended ({parent_state}) while it runs"),
-        Detail::Abandoned { after } => format!(
-            "not joined {} after its abort: blocking code never reached an .await",
-            humanize(*after)
-        ),
-        Detail::Restarting {
-            after,
-            delay,
-            attempt,
-        } => format!("{after}; restart {attempt} in {}", humanize(*delay)),
-        Detail::Blocking { thread, lasted } => format!(
-            "inside one poll for {} on {thread}: other tasks wait for this worker",
-            humanize(*lasted)
-        ),
-        Detail::LongPoll { lasted } => format!("a poll took {}", humanize(*lasted)),
-        Detail::Restarted { attempt, by_hand } => {
-            let by = if *by_hand { " by hand" } else { "" };
-            format!("run {} begins (restart {attempt}{by})", attempt + 1)
-        }
-        Detail::Failed {
-            after,
-            restarts,
-            within,
-        } => format!(
-            "{after} again after {restarts} restarts; the limit within {} is reached",
-            humanize(*within)
-        ),
-        Detail::JournalError { reason } => reason.to_string(),
-    })
-}
 
 /// A latency, or `-` when there is none.
 pub fn latency(d: Option<Duration>) -> String {
@@ -133,7 +35,7 @@ pub fn millis(d: Duration) -> f64 {
 pub fn event_line(e: &Event) -> String {
     let task = format!("#{} {}", e.id, escape(&e.task));
     let mut line = format!("{}  {:<22} {:<16}", clock(&e.at), task, e.kind.as_str());
-    if let Some(detail) = detail(&e.detail) {
+    if let Some(detail) = e.detail.describe() {
         line.push(' ');
         line.push_str(&escape(&detail));
     }
@@ -177,7 +79,7 @@ pub fn event_json(e: &Event) -> Value {
         "id": e.id,
         "task": &*e.task,
         "event": e.kind.as_str(),
-        "detail": detail(&e.detail),
+        "detail": e.detail.describe(),
     })
 }
 
@@ -212,6 +114,11 @@ pub fn report_json(r: &TaskReport) -> Value {
         "slow_polls": s.polls.slow_polls,
         "location": s.location.as_ref().map(|l| l.to_string()),
         "warnings": s.warnings().iter().map(|w| w.as_str()).collect::<Vec<_>>(),
+        "counters": s
+            .counters
+            .iter()
+            .map(|(name, value)| (name.to_string(), Value::from(*value)))
+            .collect::<serde_json::Map<_, _>>(),
     })
 }
 

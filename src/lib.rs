@@ -83,12 +83,12 @@ internal!(app, help, input, layout, signals, ui);
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "cli")]
-internal!(ctl, headless, scenario);
+internal!(ctl, headless, scenario, telemetry);
 
 pub use journal::{JournalConfig, JournalCounts, LedgerReading};
 pub use supervisor::panic::silence_task_panics;
 pub use supervisor::{
     BuildError, Cleanup, Delivery, Detail, Event, EventKind, EventStream, Restart, RestartLimit,
     RestartPolicy, State, Supervisor, SupervisorBuilder, SupervisorError, TaskContext, TaskDef,
-    TaskId, TaskOutput, TaskReport, TaskSnapshot, Timeline, Warning,
+    TaskCounter, TaskId, TaskOutput, TaskReport, TaskSnapshot, Timeline, Warning,
 };

@@ -167,7 +167,8 @@ async fn a_stop_during_the_backoff_ends_the_task_at_once_and_no_restart_follows(
         joined.detail,
         Detail::Joined {
             state: State::Stopped,
-            stop_latency: None
+            stop_latency: None,
+            ..
         }
     ));
     at(&sup, ms(2000)).await;

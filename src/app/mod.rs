@@ -317,7 +317,7 @@ impl App {
         if status.task != Some(e.id) || e.kind == EventKind::Spawned {
             return;
         }
-        let detail = crate::format::detail(&e.detail).unwrap_or_default();
+        let detail = e.detail.describe().unwrap_or_default();
         status.text = format!("#{} {} {} {}", e.id, e.task, e.kind.label(), detail)
             .trim_end()
             .to_string();

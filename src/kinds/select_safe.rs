@@ -15,7 +15,7 @@ async fn next_frame(mut wire: Wire) -> (Wire, std::io::Result<super::wire::Frame
 pub(super) async fn run(mut ctx: TaskContext, p: Params) {
     let token = ctx.token().clone();
     let mut timer = tokio::time::interval(p.interval);
-    let mut tally = Tally::default();
+    let mut tally = Tally::new(&ctx);
     let reading = next_frame(Wire::new(p.frame_every, p.frame_split));
     tokio::pin!(reading);
     loop {

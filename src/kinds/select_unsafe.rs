@@ -15,7 +15,7 @@ pub(super) async fn run(mut ctx: TaskContext, p: Params) {
     let token = ctx.token().clone();
     let mut wire = Wire::new(p.frame_every, p.frame_split);
     let mut timer = tokio::time::interval(p.interval);
-    let mut tally = Tally::default();
+    let mut tally = Tally::new(&ctx);
     loop {
         tokio::select! {
             biased;

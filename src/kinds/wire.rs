@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use crate::supervisor::{TaskContext, TaskCounter};
+
 const MARKER: [u8; 2] = [0xf5, 0xa3];
 const PREFIX: u64 = 4;
 const BODY: u64 = 8;
@@ -131,24 +133,36 @@ pub(super) async fn read_frame(wire: &mut Wire) -> io::Result<Frame> {
     Ok(Frame::Whole(u64::from_be_bytes(number)))
 }
 
-/// Frames read and frames lost, by their numbers.
-#[derive(Default)]
+/// Frames read and frames lost, by their numbers: the task's counters `frames_received` and
+/// `frames_lost`, which the detail pane, the JSON and the metrics show.
 pub(super) struct Tally {
-    pub received: u64,
-    pub lost: u64,
+    received: TaskCounter,
+    lost: TaskCounter,
     next: u64,
 }
 
 impl Tally {
+    pub fn new(ctx: &TaskContext) -> Self {
+        Self {
+            received: ctx.counter("frames_received"),
+            lost: ctx.counter("frames_lost"),
+            next: 0,
+        }
+    }
+
     pub fn count(&mut self, frame: io::Result<Frame>) {
         if let Ok(Frame::Whole(number)) = frame {
-            self.lost += number.saturating_sub(self.next);
-            self.received += 1;
+            self.lost.add(number.saturating_sub(self.next));
+            self.received.add(1);
             self.next = number + 1;
         }
     }
 
     pub fn note(&self) -> String {
-        format!("frames: {} received, {} lost", self.received, self.lost)
+        format!(
+            "frames: {} received, {} lost",
+            self.received.get(),
+            self.lost.get()
+        )
     }
 }

@@ -27,6 +27,8 @@ pub struct SupervisorBuilder {
     slow_poll: Duration,
     poll_stats: bool,
     parent_token: Option<CancellationToken>,
+    metrics: bool,
+    metrics_task_labels: bool,
     /// What starts with the supervisor, once it is built (a server, from [`crate::serve`]).
     on_start: Vec<StartHook>,
 }
@@ -45,8 +47,27 @@ impl SupervisorBuilder {
             slow_poll: DEFAULT_SLOW_POLL,
             poll_stats: true,
             parent_token: None,
+            metrics: true,
+            metrics_task_labels: false,
             on_start: Vec::new(),
         }
+    }
+
+    /// Whether the supervisor reports to the `metrics` facade (default: yes, with the `metrics`
+    /// feature). Install the exporter (a Prometheus one, say) before building the supervisor:
+    /// what is registered before an exporter exists goes nowhere. Without an exporter, the
+    /// reports cost an atomic load each, and a look at every task once a second.
+    pub fn metrics(mut self, report: bool) -> Self {
+        self.metrics = report;
+        self
+    }
+
+    /// Adds a `task` label (the task's name) to every figure, beside `kind`. A label per task is
+    /// a time series per task in the exporter: for programs with a few long-lived tasks, not for
+    /// ten thousand connections (default: off).
+    pub fn metrics_task_labels(mut self, per_task: bool) -> Self {
+        self.metrics_task_labels = per_task;
+        self
     }
 
     /// A poll at least this long is slow: counted, reported as a `long_poll` event, and shown
@@ -181,6 +202,13 @@ impl SupervisorBuilder {
                 supervisor.clone(),
                 capacity,
                 polls::PollSettings::new(self.poll_stats, self.slow_poll),
+                Reporting {
+                    // Set before the supervisor is built, as a program's `main` does; a
+                    // program without a subscriber pays nothing for the events.
+                    tracing: cfg!(feature = "tracing") && tracing_subscriber_set(),
+                    metrics: cfg!(feature = "metrics") && self.metrics,
+                    per_task: self.metrics_task_labels,
+                },
             )),
             registry: RwLock::new(Vec::new()),
             grace_nanos: AtomicU64::new(duration_nanos(self.grace)),
@@ -193,6 +221,8 @@ impl SupervisorBuilder {
             aborted_all: CancellationToken::new(),
             serial: AtomicU64::new(0),
             kept: Mutex::new(Vec::new()),
+            #[cfg(feature = "metrics")]
+            metrics_sampler: Default::default(),
         });
         let sup = Supervisor { inner };
         if let Some(token) = self.parent_token {
@@ -208,6 +238,12 @@ impl SupervisorBuilder {
         }
         if self.poll_stats {
             sup.inner.watch_polls().map_err(BuildError::Watchdog)?;
+        }
+        #[cfg(feature = "metrics")]
+        if self.metrics {
+            sup.inner
+                .sample_metrics(self.metrics_task_labels)
+                .map_err(BuildError::MetricsSampler)?;
         }
         for hook in self.on_start {
             let kept = hook(&sup)?;
@@ -236,4 +272,12 @@ impl Drop for OwnedRuntime {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Whether the program has set a global `tracing` subscriber.
+fn tracing_subscriber_set() -> bool {
+    #[cfg(feature = "tracing")]
+    return tracing::dispatcher::has_been_set();
+    #[cfg(not(feature = "tracing"))]
+    false
 }

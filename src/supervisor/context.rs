@@ -7,7 +7,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::entry::{FLAG_BUSY, FLAG_DROP_RAN, TaskEntry};
 use super::event::{Detail, EventKind};
-use super::{Launch, SupervisorError, TaskDef, TaskId, TaskOutput};
+use super::{Launch, SupervisorError, TaskCounter, TaskDef, TaskId, TaskOutput};
 use crate::journal::Journal;
 
 /// Handed to every supervised task: its cancellation token, its tick counter and journal, and the
@@ -68,6 +68,14 @@ impl TaskContext {
             journal.append();
         }
         tick
+    }
+
+    /// The task's counter called `name`: a count of its own work (frames received, rows
+    /// written) that the dashboard's detail pane, the JSON (`"counters"`) and the metrics show
+    /// beside its ticks. The same counter in every run; at most [`MAX_COUNTERS`](super::MAX_COUNTERS)
+    /// names are shown. Ask once and keep the handle: `add` is then one atomic add.
+    pub fn counter(&self, name: &str) -> TaskCounter {
+        self.entry.counters.get_or_init(Default::default).get(name)
     }
 
     /// Ticks counted so far.

@@ -11,6 +11,7 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::TaskId;
+use super::counters::Counters;
 use super::event::{EventKind, STAMPED};
 use super::hub::Hub;
 use super::label::Label;
@@ -86,6 +87,8 @@ pub(crate) struct TaskEntry {
     pub stage: u32,
     /// Its ticks and how it uses its worker: written at every poll, on lines of their own.
     pub activity: Activity,
+    /// The counts its code keeps, made the first time it asks for one.
+    pub counters: OnceLock<Box<Counters>>,
 }
 
 /// A task's timestamps, as offsets from the supervisor's start.
@@ -123,6 +126,12 @@ impl Timeline {
             _ => stop.into_iter().chain(abort).min(),
         }?;
         Some(self.at(EventKind::Joined)?.saturating_sub(requested))
+    }
+
+    /// How long the cleanup took, from its start to its end, when it ran to its end.
+    pub fn cleanup_time(&self) -> Option<Duration> {
+        let started = self.at(EventKind::CleanupStarted)?;
+        Some(self.at(EventKind::CleanupFinished)?.saturating_sub(started))
     }
 
     /// The same timeline with `kind` not reached.
@@ -234,6 +243,7 @@ impl TaskEntry {
             location: None,
             stage: 0,
             activity: Activity::default(),
+            counters: OnceLock::new(),
         }
     }
 
@@ -247,6 +257,7 @@ impl TaskEntry {
                 std::sync::Weak::new(),
                 1,
                 super::polls::PollSettings::new(true, super::polls::DEFAULT_SLOW_POLL),
+                Default::default(),
             )),
             name.into(),
             "custom".into(),
@@ -255,6 +266,11 @@ impl TaskEntry {
             false,
             CancellationToken::new(),
         )
+    }
+
+    /// The counts its code keeps, by name.
+    pub fn counters(&self) -> Vec<(Arc<str>, u64)> {
+        self.counters.get().map(|c| c.read()).unwrap_or_default()
     }
 
     /// The name, shared.

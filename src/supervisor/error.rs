@@ -65,6 +65,9 @@ pub enum BuildError {
     /// The thread that watches for blocking polls could not be started.
     #[error("cannot start the thread that watches the tasks' polls: {0}")]
     Watchdog(#[source] io::Error),
+    /// The thread that reads the tasks' figures for metrics once a second could not be started.
+    #[error("cannot start the thread that reports the tasks' figures to metrics: {0}")]
+    MetricsSampler(#[source] io::Error),
     /// The journal directory cannot be created, locked or written.
     #[error("cannot use {} as the journal directory: {source}", dir.display())]
     JournalDir {

@@ -11,6 +11,7 @@ use super::label::Label;
 use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
 
 use super::state::State;
+use crate::text::humanize;
 
 /// What happened. The first nine are moments of a task's timeline, stamped once each (see
 /// [`Timeline`](super::Timeline)); the rest are reported without a stamp.
@@ -85,7 +86,7 @@ impl EventKind {
 }
 
 /// What is known about an event beyond its kind. Data, not text: the dashboard and `taskmon run`
-/// say it in words (see `format::detail`).
+/// say it in words (see [`Detail::describe`]).
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
 pub enum Detail {
@@ -119,6 +120,9 @@ pub enum Detail {
         state: State,
         /// From the request that ended the task.
         stop_latency: Option<Duration>,
+        /// How long its cleanup took, when it ran to its end.
+        #[cfg_attr(feature = "serve", serde(default))]
+        cleanup: Option<Duration>,
     },
     /// The panic.
     Panicked {
@@ -186,6 +190,89 @@ pub enum Detail {
     },
 }
 
+impl Detail {
+    /// What an event's detail says, in words; `None` when it says nothing. Text from the task's
+    /// code (a panic message, an I/O error) is escaped where it is printed.
+    pub fn describe(&self) -> Option<String> {
+        let detail = self;
+        const NOT_ABORTABLE: &str = "no effect: a started spawn_blocking task runs until it returns";
+        Some(match detail {
+            Detail::None => return None,
+            Detail::Spawned {
+                kind,
+                parent: Some(parent),
+            } => format!("{kind} (child of #{parent})"),
+            Detail::Spawned { kind, parent: None } => kind.to_string(),
+            Detail::StopRequested {
+                cascaded_from: Some(parent),
+                ..
+            } => format!("cascaded from parent #{parent}"),
+            Detail::StopRequested { grace, .. } => format!("grace {}", humanize(*grace)),
+            Detail::Aborting {
+                grace: None,
+                ignored: false,
+            } => return None,
+            Detail::Aborting {
+                grace: None,
+                ignored: true,
+            } => NOT_ABORTABLE.to_string(),
+            Detail::Aborting {
+                grace: Some(grace),
+                ignored,
+            } => {
+                let reason = format!(
+                    "not joined within the grace period of {}; aborting",
+                    humanize(*grace)
+                );
+                if *ignored {
+                    format!("{reason} ({NOT_ABORTABLE})")
+                } else {
+                    reason
+                }
+            }
+            Detail::Joined {
+                state,
+                stop_latency: Some(latency),
+                ..
+            } => format!("{state} after {}", humanize(*latency)),
+            Detail::Joined { state, .. } => state.to_string(),
+            Detail::Panicked { message } => message.to_string(),
+            Detail::Errored { message } => message.to_string(),
+            Detail::Orphaned {
+                parent,
+                parent_state,
+            } => format!("parent #{parent} ended ({parent_state}) while it runs"),
+            Detail::Abandoned { after } => format!(
+                "not joined {} after its abort: blocking code never reached an .await",
+                humanize(*after)
+            ),
+            Detail::Restarting {
+                after,
+                delay,
+                attempt,
+            } => format!("{after}; restart {attempt} in {}", humanize(*delay)),
+            Detail::Blocking { thread, lasted } => format!(
+                "inside one poll for {} on {thread}: other tasks wait for this worker",
+                humanize(*lasted)
+            ),
+            Detail::LongPoll { lasted } => format!("a poll took {}", humanize(*lasted)),
+            Detail::Restarted { attempt, by_hand } => {
+                let by = if *by_hand { " by hand" } else { "" };
+                format!("run {} begins (restart {attempt}{by})", attempt + 1)
+            }
+            Detail::Failed {
+                after,
+                restarts,
+                within,
+            } => format!(
+                "{after} again after {restarts} restarts; the limit within {} is reached",
+                humanize(*within)
+            ),
+            Detail::JournalError { reason } => reason.to_string(),
+        })
+    }
+}
+
 /// One lifecycle event.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serve", derive(serde::Serialize, serde::Deserialize))]
@@ -198,6 +285,8 @@ pub struct Event {
     pub id: TaskId,
     /// The task's name.
     pub task: Arc<str>,
+    /// The task's kind label, for whoever counts events by kind (metrics).
+    pub task_kind: Label,
     /// What happened.
     pub kind: EventKind,
     /// What else is known about it.

@@ -52,6 +52,40 @@ pub(crate) struct Hub {
     pub states: super::state_table::StateTable,
     /// How the tasks' polls are counted.
     pub polls: super::polls::PollSettings,
+    /// Where events go beside the subscribers.
+    reporting: Reporting,
+}
+
+/// Where the supervisor reports its events beside its own subscribers: the program's `tracing`
+/// subscriber and `metrics` recorder, as the features and the builder say.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Reporting {
+    /// Lifecycle events as tracing events.
+    pub tracing: bool,
+    /// Lifecycle events counted in metrics.
+    pub metrics: bool,
+    /// With a `task` label on every figure.
+    pub per_task: bool,
+}
+
+impl Reporting {
+    fn active(self) -> bool {
+        self.tracing || self.metrics
+    }
+
+    fn report(self, events: &[Event]) {
+        for e in events {
+            #[cfg(feature = "tracing")]
+            if self.tracing {
+                super::trace::event(e);
+            }
+            #[cfg(feature = "metrics")]
+            if self.metrics {
+                super::metrics::event(e, self.per_task);
+            }
+            let _ = e;
+        }
+    }
 }
 
 impl Hub {
@@ -60,6 +94,7 @@ impl Hub {
         supervisor: Weak<Inner>,
         journals: usize,
         polls: super::polls::PollSettings,
+        reporting: Reporting,
     ) -> Self {
         Self {
             epoch: Instant::now(),
@@ -72,9 +107,10 @@ impl Hub {
             journal_slots: JournalSlots::new(journals),
             subscribers: ArcSwap::from_pointee(Vec::new()),
             changing: Mutex::new(()),
-            listeners: AtomicUsize::new(0),
+            listeners: AtomicUsize::new(usize::from(reporting.active())),
             states: Default::default(),
             polls,
+            reporting,
         }
     }
 
@@ -178,10 +214,10 @@ impl Hub {
 
     #[cfg(feature = "internals")]
     pub fn subscribers(&self) -> usize {
-        self.listeners.load(Ordering::Relaxed)
+        self.subscribers.load().len()
     }
 
-    /// Whether anyone would read an event.
+    /// Whether anyone would read an event: a subscriber, tracing or metrics.
     pub fn listening(&self) -> bool {
         self.listeners.load(Ordering::Relaxed) > 0
     }
@@ -232,6 +268,7 @@ impl Hub {
     /// Hands `delivery` to every subscriber. One that panics is dropped like one that wants no
     /// more: its panic must not cut short what the task or the supervisor was recording.
     fn deliver(&self, delivery: Delivery) {
+        self.reporting.report(delivery.events());
         let subscribers = self.subscribers.load();
         let mut gone = Vec::new();
         let hand = |s: &Subscriber, delivery: Delivery| {
@@ -263,7 +300,8 @@ impl Hub {
         let _changing = self.changing.lock().expect("subscribers");
         let mut subscribers = Vec::clone(&self.subscribers.load());
         change(&mut subscribers);
-        self.listeners.store(subscribers.len(), Ordering::Relaxed);
+        let listeners = subscribers.len() + usize::from(self.reporting.active());
+        self.listeners.store(listeners, Ordering::Relaxed);
         self.subscribers.store(Arc::new(subscribers));
     }
 }
@@ -281,6 +319,7 @@ pub(crate) fn event(
         since_start,
         id: entry.id,
         task: entry.shared_name(),
+        task_kind: entry.kind.clone(),
         kind,
         detail,
     }

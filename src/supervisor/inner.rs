@@ -32,6 +32,46 @@ impl Inner {
             .map(drop)
     }
 
+    /// Starts the thread that reads every task once a second for metrics: tasks by state, polls,
+    /// records lost, the tasks' own counters. Like the watchdog, it holds the supervisor only
+    /// while it reads, and ends once the supervisor is gone.
+    #[cfg(feature = "metrics")]
+    pub(super) fn sample_metrics(self: &Arc<Self>, per_task: bool) -> std::io::Result<()> {
+        let supervisor = Arc::downgrade(self);
+        self.metrics_sampler
+            .get_or_init(|| Mutex::new(super::metrics::Sampler::new(per_task)));
+        super::metrics::describe();
+        std::thread::Builder::new()
+            .name("taskmon-metrics".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let Some(inner) = supervisor.upgrade() else {
+                        return;
+                    };
+                    inner.publish_metrics();
+                }
+            })
+            .map(drop)
+    }
+
+    /// Reads every task for metrics and publishes the change since the last reading.
+    #[cfg(feature = "metrics")]
+    pub(super) fn publish_metrics(&self) {
+        let Some(sampler) = self.metrics_sampler.get() else {
+            return;
+        };
+        let mut sampler = sampler.lock().expect("metrics sampler");
+        // In chunks: a spawn waits for the registry's lock at most one chunk's reading.
+        const CHUNK: usize = 4096;
+        let chunks = (0..).map_while(|i| {
+            let registry = self.registry.read().expect("registry");
+            let chunk = registry.get(i * CHUNK..)?;
+            (!chunk.is_empty()).then(|| chunk[..chunk.len().min(CHUNK)].to_vec())
+        });
+        sampler.sample(chunks);
+    }
+
     pub(crate) fn entry(&self, id: TaskId) -> Result<Arc<TaskEntry>, SupervisorError> {
         let registry = self.registry.read().expect("registry");
         id.checked_sub(1)

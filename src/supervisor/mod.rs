@@ -7,6 +7,7 @@
 
 mod builder;
 mod context;
+mod counters;
 mod def;
 pub(crate) mod entry;
 mod error;
@@ -14,6 +15,8 @@ mod event;
 mod hub;
 mod inner;
 mod label;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod name;
 pub mod panic;
 mod polls;
@@ -25,6 +28,8 @@ mod state;
 mod state_table;
 mod stopping;
 mod task;
+#[cfg(feature = "tracing")]
+mod trace;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -41,11 +46,12 @@ pub(crate) use builder::Kept;
 use builder::OwnedRuntime;
 pub use builder::SupervisorBuilder;
 pub use context::TaskContext;
+pub use counters::{MAX_COUNTERS, TaskCounter};
 pub use def::TaskDef;
 pub use entry::Timeline;
 pub use error::{BuildError, SupervisorError};
 pub use event::{Delivery, Detail, Event, EventKind, EventStream};
-use hub::Hub;
+use hub::{Hub, Reporting};
 #[cfg(feature = "serve")]
 pub(crate) use hub::Subscription;
 pub use label::Label;
@@ -146,6 +152,9 @@ pub(crate) struct Inner {
     /// What started with it and lives as long as it (a server, which stops serving when the
     /// supervisor goes).
     pub(crate) kept: Mutex<Vec<builder::Kept>>,
+    /// What metrics were last told, once metrics are reported.
+    #[cfg(feature = "metrics")]
+    metrics_sampler: std::sync::OnceLock<Mutex<metrics::Sampler>>,
 }
 
 impl Drop for Inner {
@@ -523,6 +532,14 @@ impl Supervisor {
     /// one batch.
     pub fn on_delivery(&self, subscriber: impl Fn(Delivery) -> bool + Send + Sync + 'static) {
         self.inner.hub.subscribe_with(Arc::new(subscriber));
+    }
+
+    /// Reads every task for metrics now and publishes the figures the supervisor otherwise
+    /// publishes once a second (tasks by state, polls, records lost, the tasks' own counters):
+    /// for a program about to exit that wants its last second exported, or a test.
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        self.inner.publish_metrics();
     }
 
     /// How many subscribers the events have, for taskmon's own tests.

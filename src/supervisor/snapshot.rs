@@ -71,6 +71,10 @@ pub struct TaskSnapshot {
     pub location: Option<SpawnSite>,
     /// Its restarts have reached its policy's limit within the limit's window.
     pub restart_storm: bool,
+    /// The counts its code keeps ([`TaskContext::counter`](super::TaskContext::counter)), by
+    /// name, in the order first asked for.
+    #[cfg_attr(feature = "serve", serde(default))]
+    pub counters: Vec<(Arc<str>, u64)>,
 }
 
 /// Something about a task that deserves a look (tokio-console calls them lints).
@@ -153,6 +157,7 @@ impl TaskSnapshot {
             polls: entry.activity.read(entry.id),
             location: entry.location.clone(),
             restart_storm,
+            counters: entry.counters(),
         }
     }
 

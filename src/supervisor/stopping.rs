@@ -291,6 +291,7 @@ pub(super) fn joined_at_once(
     let joined = Detail::Joined {
         state,
         stop_latency: None,
+        cleanup: None,
     };
     at.map(|at| hub::event(entry, EventKind::Joined, now, at, joined))
 }

@@ -347,6 +347,8 @@ impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
         // Marked as task code, so a silenced panic hook stays quiet; caught, so the panic becomes
         // the task's end rather than tokio's.
         let mut future = this.future;
+        #[cfg(feature = "tracing")]
+        let _in_span = this.end.span.enter();
         let mut poll = || in_task(|| catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))));
         let end = &this.end;
         let entry = &end.entry;
@@ -378,6 +380,10 @@ impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
 /// Runs a blocking-pool task's code, noting how it ended; the guard records the end when the
 /// closure that owns it is done (or dropped unrun, at a runtime's shutdown).
 fn run_blocking<O: TaskOutput>(body: impl FnOnce() -> O, mut end: EndGuard) {
+    #[cfg(feature = "tracing")]
+    let span = end.span.clone();
+    #[cfg(feature = "tracing")]
+    let _in_span = span.enter();
     end.outcome = Some(match in_task(|| catch_unwind(AssertUnwindSafe(body))) {
         Ok(output) => Outcome::returned(output),
         Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
@@ -408,6 +414,9 @@ pub struct EndGuard {
     // touches: read through `entry`, they cost the ordinary loop two cache misses a poll.
     polls: PollSettings,
     id: TaskId,
+    /// The run's span, entered at every poll.
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl EndGuard {
@@ -416,6 +425,8 @@ impl EndGuard {
         Self {
             polls: entry.hub.polls,
             id: entry.id,
+            #[cfg(feature = "tracing")]
+            span: super::trace::run_span(&entry, entry.restarts() + 1),
             entry,
             outcome: None,
         }
@@ -500,10 +511,11 @@ fn record_end(entry: &Arc<TaskEntry>, outcome: Option<Outcome>) -> bool {
     entry.mark(EventKind::Joined, since_start);
     entry.set_end_state(state);
     if hub.listening() {
-        let stop_latency = entry.timeline().stop_latency(state);
+        let timeline = entry.timeline();
         let detail = Detail::Joined {
             state,
-            stop_latency,
+            stop_latency: timeline.stop_latency(state),
+            cleanup: timeline.cleanup_time(),
         };
         hub.send(entry, EventKind::Joined, since_start, detail);
     }

@@ -92,6 +92,14 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
         )),
         _ => Line::from(format!("ticks {ticks} · no journal")),
     });
+    if !task.counters.is_empty() {
+        let counts: Vec<_> = task
+            .counters
+            .iter()
+            .map(|(name, value)| format!("{} {value}", escape(name)))
+            .collect();
+        lines.push(Line::from(format!("counters: {}", counts.join(" · "))));
+    }
     let mut family = Vec::new();
     if let Some(parent) = task.parent {
         family.push(format!("parent #{parent}"));

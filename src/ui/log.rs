@@ -37,7 +37,7 @@ fn line(e: &Event) -> Line<'static> {
         Span::raw(format!("#{} {} ", e.id, escape(&e.task))),
         Span::styled(e.kind.as_str(), event_style(e.kind)),
     ];
-    if let Some(detail) = format::detail(&e.detail) {
+    if let Some(detail) = e.detail.describe() {
         spans.push(Span::raw(format!(" {}", escape(&detail))).dim());
     }
     Line::from(spans)

@@ -1,0 +1,239 @@
+//! taskmon in `metrics`, the facade: counters and histograms from the lifecycle events, and once
+//! a second what only a look at every task tells (tasks by state, polls, records lost, the
+//! tasks' own counters). The program installs the exporter; without one, every call here is an
+//! atomic load. Nothing here runs per poll: polls are read in aggregate, once a second.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{Label as MetricLabel, counter, gauge, histogram};
+
+use super::entry::TaskEntry;
+use super::event::{Detail, Event, EventKind};
+use super::label::Label;
+use super::polls::{POLL_BUCKETS, bucket_floor};
+use super::state::State;
+
+/// The names taskmon exports, after Prometheus' conventions: `_total` for counters, `_seconds`
+/// for durations. The README's table lists each with what it counts.
+pub mod names {
+    /// Counter: tasks spawned.
+    pub const SPAWNED: &str = "taskmon_tasks_spawned_total";
+    /// Counter: tasks ended for good, by `state`.
+    pub const ENDED: &str = "taskmon_tasks_ended_total";
+    /// Counter: graceful stops requested.
+    pub const STOP_REQUESTS: &str = "taskmon_stop_requests_total";
+    /// Counter: aborts requested.
+    pub const ABORT_REQUESTS: &str = "taskmon_abort_requests_total";
+    /// Counter: graceful stops that overran their grace and were aborted.
+    pub const ESCALATIONS: &str = "taskmon_escalations_total";
+    /// Counter: runs that panicked.
+    pub const PANICS: &str = "taskmon_panics_total";
+    /// Counter: runs that returned an error.
+    pub const ERRORS: &str = "taskmon_errors_total";
+    /// Counter: runs begun again (by the restart policy or by hand).
+    pub const RESTARTS: &str = "taskmon_restarts_total";
+    /// Counter: polls at or over the slow-poll threshold.
+    pub const LONG_POLLS: &str = "taskmon_long_polls_total";
+    /// Counter: polls seen holding their worker past the threshold while they lasted.
+    pub const BLOCKING: &str = "taskmon_blocking_total";
+    /// Counter: journal records lost.
+    pub const RECORDS_LOST: &str = "taskmon_records_lost_total";
+    /// Counter: polls that ended.
+    pub const POLLS: &str = "taskmon_polls_total";
+    /// Gauge: tasks by `state`.
+    pub const TASKS: &str = "taskmon_tasks";
+    /// Gauge: the share of one worker the tasks used over the last second (1.0 = a whole worker).
+    pub const BUSY: &str = "taskmon_busy_ratio";
+    /// Histogram: from the request that ended a task to its join.
+    pub const STOP_LATENCY: &str = "taskmon_stop_latency_seconds";
+    /// Histogram: cleanups run to their end.
+    pub const CLEANUP: &str = "taskmon_cleanup_seconds";
+    /// Histogram: polls, by their power-of-two bucket's upper bound.
+    pub const POLL_TIME: &str = "taskmon_poll_duration_seconds";
+    /// Counter: a task's own counts ([`TaskContext::counter`](crate::TaskContext::counter)), by
+    /// `count` (the counter's name).
+    pub const TASK_COUNT: &str = "taskmon_task_count_total";
+}
+use names::*;
+
+/// Tells the exporter what each figure is, for its help text.
+pub(crate) fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(SPAWNED, "Tasks spawned");
+    describe_counter!(ENDED, "Tasks ended for good, by the state they ended in");
+    describe_counter!(STOP_REQUESTS, "Graceful stops requested (tokens cancelled)");
+    describe_counter!(ABORT_REQUESTS, "Aborts requested");
+    describe_counter!(ESCALATIONS, "Graceful stops that overran their grace and were aborted");
+    describe_counter!(PANICS, "Task runs that panicked");
+    describe_counter!(ERRORS, "Task runs that returned an error");
+    describe_counter!(RESTARTS, "Task runs begun again, by the restart policy or by hand");
+    describe_counter!(LONG_POLLS, "Polls at or over the slow-poll threshold");
+    describe_counter!(BLOCKING, "Polls seen holding their worker past the slow-poll threshold while they lasted");
+    describe_counter!(RECORDS_LOST, "Journal records lost (never written)");
+    describe_counter!(POLLS, "Polls of the tasks, each counted when it returns");
+    describe_counter!(TASK_COUNT, "The tasks' own counts, by the counter's name");
+    describe_gauge!(TASKS, "Tasks by state");
+    describe_gauge!(BUSY, Unit::Count, "Share of one worker the tasks used over the last second");
+    describe_histogram!(STOP_LATENCY, Unit::Seconds, "From the request that ended a task to its join");
+    describe_histogram!(CLEANUP, Unit::Seconds, "Cleanups run to their end");
+    describe_histogram!(POLL_TIME, Unit::Seconds, "Poll durations, by taskmon's power-of-two buckets");
+}
+
+/// The upper bound of each poll-time bucket, in seconds: what an exporter's histogram buckets
+/// for [`names::POLL_TIME`] should be, so that each bucket maps onto one of taskmon's.
+pub fn poll_time_buckets() -> Vec<f64> {
+    (1..=POLL_BUCKETS)
+        .map(|k| bucket_floor(k).as_secs_f64())
+        .collect()
+}
+
+/// The labels of a task's figures: its kind, and its name when the program asked for per-task
+/// labels (a label per task is a time series per task: only for programs with few).
+fn labels(kind: &Label, task: Option<&Arc<str>>) -> Vec<MetricLabel> {
+    let mut labels = vec![MetricLabel::new("kind", kind.to_string())];
+    if let Some(task) = task {
+        labels.push(MetricLabel::new("task", task.to_string()));
+    }
+    labels
+}
+
+/// Counts `e` where it belongs.
+pub(crate) fn event(e: &Event, per_task: bool) {
+    let labels = || labels(&e.task_kind, per_task.then_some(&e.task));
+    let count = |name: &'static str| counter!(name, labels()).increment(1);
+    let ended = |state: State| {
+        let mut labels = labels();
+        labels.push(MetricLabel::new("state", state.as_str()));
+        counter!(ENDED, labels).increment(1);
+    };
+    match (e.kind, &e.detail) {
+        (EventKind::Spawned, _) => count(SPAWNED),
+        (EventKind::StopRequested, _) => count(STOP_REQUESTS),
+        (EventKind::AbortRequested, _) => count(ABORT_REQUESTS),
+        (EventKind::Escalated, _) => count(ESCALATIONS),
+        (EventKind::Panicked, _) => count(PANICS),
+        (EventKind::Errored, _) => count(ERRORS),
+        (EventKind::Restarted, _) => count(RESTARTS),
+        (EventKind::LongPoll, _) => count(LONG_POLLS),
+        (EventKind::Blocking, _) => count(BLOCKING),
+        (EventKind::Abandoned, _) => ended(State::Abandoned),
+        (EventKind::Dropped, _) => ended(State::Dropped),
+        (
+            EventKind::Joined,
+            Detail::Joined {
+                state,
+                stop_latency,
+                cleanup,
+            },
+        ) => {
+            ended(*state);
+            if let Some(latency) = stop_latency {
+                histogram!(STOP_LATENCY, labels()).record(latency.as_secs_f64());
+            }
+            if let Some(cleanup) = cleanup {
+                histogram!(CLEANUP, labels()).record(cleanup.as_secs_f64());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What is summed over the tasks of one group (a kind, or a task with per-task labels).
+#[derive(Clone, Default)]
+struct Sums {
+    polls: u64,
+    busy_nanos: u64,
+    lost: u64,
+    histogram: [u64; POLL_BUCKETS],
+    counters: HashMap<Arc<str>, u64>,
+    states: HashMap<State, u64>,
+}
+
+type Group = (Label, Option<Arc<str>>);
+
+/// Reads every task once a second and publishes the change since the last look. The registry
+/// only grows, so sums over it only grow: the change is the difference of two sums, and no
+/// task's last figures need keeping.
+#[derive(Default)]
+pub(crate) struct Sampler {
+    per_task: bool,
+    last: HashMap<Group, Sums>,
+    last_at: Option<std::time::Instant>,
+}
+
+impl Sampler {
+    pub fn new(per_task: bool) -> Self {
+        Self {
+            per_task,
+            ..Self::default()
+        }
+    }
+
+    /// Sums `entries` (every task, in chunks, so that no lock is held long) and publishes.
+    pub fn sample<'a>(&mut self, chunks: impl Iterator<Item = Vec<Arc<TaskEntry>>>) {
+        let mut now: HashMap<Group, Sums> = HashMap::new();
+        for chunk in chunks {
+            for entry in chunk {
+                let group = (
+                    entry.kind.clone(),
+                    self.per_task.then(|| entry.shared_name()),
+                );
+                let sums = now.entry(group).or_default();
+                let polls = entry.activity.read(entry.id);
+                sums.polls += polls.polls;
+                sums.busy_nanos += polls.busy.as_nanos() as u64;
+                for (sum, n) in sums.histogram.iter_mut().zip(polls.histogram) {
+                    *sum += n;
+                }
+                let ledger = entry.ledger.read(&entry.activity.ticks, entry.journaled);
+                sums.lost += ledger.journal.map_or(0, |j| j.lost);
+                for (name, value) in entry.counters() {
+                    *sums.counters.entry(name).or_default() += value;
+                }
+                *sums.states.entry(entry.state()).or_default() += 1;
+            }
+        }
+        let elapsed = self.last_at.map(|at| at.elapsed());
+        self.last_at = Some(std::time::Instant::now());
+        self.publish(&now, elapsed);
+        self.last = now;
+    }
+
+    fn publish(&self, now: &HashMap<Group, Sums>, elapsed: Option<Duration>) {
+        let buckets = poll_time_buckets();
+        let empty = Sums::default();
+        for (group, sums) in now {
+            let last = self.last.get(group).unwrap_or(&empty);
+            let labels = || labels(&group.0, group.1.as_ref());
+            counter!(POLLS, labels()).increment(sums.polls.saturating_sub(last.polls));
+            counter!(RECORDS_LOST, labels()).increment(sums.lost.saturating_sub(last.lost));
+            let poll_time = histogram!(POLL_TIME, labels());
+            for (k, (&n, &before)) in sums.histogram.iter().zip(&last.histogram).enumerate() {
+                if n > before {
+                    poll_time.record_many(buckets[k], (n - before) as usize);
+                }
+            }
+            if let Some(elapsed) = elapsed.filter(|e| !e.is_zero()) {
+                let busy = sums.busy_nanos.saturating_sub(last.busy_nanos);
+                gauge!(BUSY, labels()).set(busy as f64 / elapsed.as_nanos() as f64);
+            }
+            for (name, &value) in &sums.counters {
+                let before = last.counters.get(name).copied().unwrap_or(0);
+                let mut labels = labels();
+                labels.push(MetricLabel::new("count", name.to_string()));
+                counter!(TASK_COUNT, labels).increment(value.saturating_sub(before));
+            }
+            for state in State::all() {
+                let count = sums.states.get(&state).copied().unwrap_or(0);
+                // A state no task of the group has ever been in is left out, not shown as 0.
+                if count > 0 || last.states.contains_key(&state) {
+                    let mut labels = labels();
+                    labels.push(MetricLabel::new("state", state.as_str()));
+                    gauge!(TASKS, labels).set(count as f64);
+                }
+            }
+        }
+    }
+}
