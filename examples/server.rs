@@ -7,6 +7,8 @@
 //!     taskmon attach                      # the dashboard over its tasks; q leaves them running
 //!     taskmon ctl PID stop report         # stop the report job; waits for its cleanup
 //!     kill -TERM PID                      # shut down in stages (a second: abort; a third: exit)
+//!     curl 127.0.0.1:9184/metrics         # its tasks for Prometheus (assets/prometheus/)
+//!     RUST_LOG=debug cargo run --example server   # each log line says which task wrote it
 //!
 //! Shutdown goes in stages: the acceptor stops taking connections (stage 0), the connections say
 //! goodbye (stage 1), then the writer drains every line queued and flushes its file (stage 2).
@@ -29,6 +31,17 @@ const WRITING: u32 = 2;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The program picks where logs and metrics go, before it builds the supervisor: taskmon
+    // reports to whatever subscriber and recorder are installed then.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(io::stderr)
+        .init();
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(([127, 0, 0, 1], 9184))
+        .install()?;
     let sup = Supervisor::builder()
         .grace(Duration::from_secs(3))
         .build()?;
@@ -121,6 +134,7 @@ async fn echo(
 ) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
+    let echoed = ctx.counter("bytes_echoed");
     loop {
         let line = tokio::select! {
             _ = ctx.cancelled() => {
@@ -134,6 +148,8 @@ async fn echo(
             },
         };
         ctx.tick();
+        tracing::debug!(bytes = line.len(), "echo");
+        echoed.add(line.len() as u64 + 1);
         write.write_all(format!("{line}\n").as_bytes()).await?;
         let _ = log.send(format!("{}: {line}", ctx.name())).await;
     }

@@ -19,7 +19,6 @@ pub fn clock(at: &DateTime<Local>) -> String {
 
 pub use crate::text::humanize;
 
-
 /// A latency, or `-` when there is none.
 pub fn latency(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".to_string(), humanize)

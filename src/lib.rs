@@ -89,6 +89,6 @@ pub use journal::{JournalConfig, JournalCounts, LedgerReading};
 pub use supervisor::panic::silence_task_panics;
 pub use supervisor::{
     BuildError, Cleanup, Delivery, Detail, Event, EventKind, EventStream, Restart, RestartLimit,
-    RestartPolicy, State, Supervisor, SupervisorBuilder, SupervisorError, TaskContext, TaskDef,
-    TaskCounter, TaskId, TaskOutput, TaskReport, TaskSnapshot, Timeline, Warning,
+    RestartPolicy, State, Supervisor, SupervisorBuilder, SupervisorError, TaskContext, TaskCounter,
+    TaskDef, TaskId, TaskOutput, TaskReport, TaskSnapshot, Timeline, Warning,
 };

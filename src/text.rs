@@ -80,6 +80,28 @@ pub fn escape_json(value: &mut serde_json::Value) {
     }
 }
 
+/// A short duration for people: `850ms`, `1.25s`, `2m 5s`, `3h 20m`, `24h`.
+pub fn humanize(d: Duration) -> String {
+    let millis = d.as_secs_f64() * 1000.0;
+    if millis < 1.0 {
+        format!("{:.0}µs", d.as_secs_f64() * 1e6)
+    } else if millis < 1000.0 {
+        format!("{millis:.0}ms")
+    } else if d.as_secs() < 60 {
+        let secs = format!("{:.2}", d.as_secs_f64());
+        format!("{}s", secs.trim_end_matches('0').trim_end_matches('.'))
+    } else if d.as_secs() < 3600 {
+        format!("{}m {}s", d.as_secs() / 60, d.as_secs() % 60)
+    } else {
+        let (hours, minutes) = (d.as_secs() / 3600, d.as_secs() % 3600 / 60);
+        if minutes == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h {minutes}m")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,27 +132,5 @@ mod tests {
             sent,
             serde_json::json!({ "rows": [{ "task": "x\\u{1b}[2J" }], "n": 1 })
         );
-    }
-}
-
-/// A short duration for people: `850ms`, `1.25s`, `2m 5s`, `3h 20m`, `24h`.
-pub fn humanize(d: Duration) -> String {
-    let millis = d.as_secs_f64() * 1000.0;
-    if millis < 1.0 {
-        format!("{:.0}µs", d.as_secs_f64() * 1e6)
-    } else if millis < 1000.0 {
-        format!("{millis:.0}ms")
-    } else if d.as_secs() < 60 {
-        let secs = format!("{:.2}", d.as_secs_f64());
-        format!("{}s", secs.trim_end_matches('0').trim_end_matches('.'))
-    } else if d.as_secs() < 3600 {
-        format!("{}m {}s", d.as_secs() / 60, d.as_secs() % 60)
-    } else {
-        let (hours, minutes) = (d.as_secs() / 3600, d.as_secs() % 3600 / 60);
-        if minutes == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h {minutes}m")
-        }
     }
 }

@@ -195,7 +195,8 @@ impl Detail {
     /// code (a panic message, an I/O error) is escaped where it is printed.
     pub fn describe(&self) -> Option<String> {
         let detail = self;
-        const NOT_ABORTABLE: &str = "no effect: a started spawn_blocking task runs until it returns";
+        const NOT_ABORTABLE: &str =
+            "no effect: a started spawn_blocking task runs until it returns";
         Some(match detail {
             Detail::None => return None,
             Detail::Spawned {

@@ -65,6 +65,7 @@ pub(crate) struct Reporting {
     /// Lifecycle events counted in metrics.
     pub metrics: bool,
     /// With a `task` label on every figure.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub per_task: bool,
 }
 

@@ -62,14 +62,19 @@ impl Inner {
             return;
         };
         let mut sampler = sampler.lock().expect("metrics sampler");
+        let mut now = super::metrics::Sample::default();
         // In chunks: a spawn waits for the registry's lock at most one chunk's reading.
         const CHUNK: usize = 4096;
-        let chunks = (0..).map_while(|i| {
+        for start in (0..).step_by(CHUNK) {
             let registry = self.registry.read().expect("registry");
-            let chunk = registry.get(i * CHUNK..)?;
-            (!chunk.is_empty()).then(|| chunk[..chunk.len().min(CHUNK)].to_vec())
-        });
-        sampler.sample(chunks);
+            let Some(chunk) = registry.get(start..).filter(|c| !c.is_empty()) else {
+                break;
+            };
+            for entry in &chunk[..chunk.len().min(CHUNK)] {
+                sampler.add(&mut now, entry);
+            }
+        }
+        sampler.finish(now);
     }
 
     pub(crate) fn entry(&self, id: TaskId) -> Result<Arc<TaskEntry>, SupervisorError> {

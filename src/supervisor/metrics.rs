@@ -65,20 +65,41 @@ pub(crate) fn describe() {
     describe_counter!(ENDED, "Tasks ended for good, by the state they ended in");
     describe_counter!(STOP_REQUESTS, "Graceful stops requested (tokens cancelled)");
     describe_counter!(ABORT_REQUESTS, "Aborts requested");
-    describe_counter!(ESCALATIONS, "Graceful stops that overran their grace and were aborted");
+    describe_counter!(
+        ESCALATIONS,
+        "Graceful stops that overran their grace and were aborted"
+    );
     describe_counter!(PANICS, "Task runs that panicked");
     describe_counter!(ERRORS, "Task runs that returned an error");
-    describe_counter!(RESTARTS, "Task runs begun again, by the restart policy or by hand");
+    describe_counter!(
+        RESTARTS,
+        "Task runs begun again, by the restart policy or by hand"
+    );
     describe_counter!(LONG_POLLS, "Polls at or over the slow-poll threshold");
-    describe_counter!(BLOCKING, "Polls seen holding their worker past the slow-poll threshold while they lasted");
+    describe_counter!(
+        BLOCKING,
+        "Polls seen holding their worker past the slow-poll threshold while they lasted"
+    );
     describe_counter!(RECORDS_LOST, "Journal records lost (never written)");
     describe_counter!(POLLS, "Polls of the tasks, each counted when it returns");
     describe_counter!(TASK_COUNT, "The tasks' own counts, by the counter's name");
     describe_gauge!(TASKS, "Tasks by state");
-    describe_gauge!(BUSY, Unit::Count, "Share of one worker the tasks used over the last second");
-    describe_histogram!(STOP_LATENCY, Unit::Seconds, "From the request that ended a task to its join");
+    describe_gauge!(
+        BUSY,
+        Unit::Count,
+        "Share of one worker the tasks used over the last second"
+    );
+    describe_histogram!(
+        STOP_LATENCY,
+        Unit::Seconds,
+        "From the request that ended a task to its join"
+    );
     describe_histogram!(CLEANUP, Unit::Seconds, "Cleanups run to their end");
-    describe_histogram!(POLL_TIME, Unit::Seconds, "Poll durations, by taskmon's power-of-two buckets");
+    describe_histogram!(
+        POLL_TIME,
+        Unit::Seconds,
+        "Poll durations, by taskmon's power-of-two buckets"
+    );
 }
 
 /// The upper bound of each poll-time bucket, in seconds: what an exporter's histogram buckets
@@ -153,6 +174,10 @@ struct Sums {
 
 type Group = (Label, Option<Arc<str>>);
 
+/// The sums of one look at every task.
+#[derive(Default)]
+pub(crate) struct Sample(HashMap<Group, Sums>);
+
 /// Reads every task once a second and publishes the change since the last look. The registry
 /// only grows, so sums over it only grow: the change is the difference of two sums, and no
 /// task's last figures need keeping.
@@ -171,34 +196,33 @@ impl Sampler {
         }
     }
 
-    /// Sums `entries` (every task, in chunks, so that no lock is held long) and publishes.
-    pub fn sample<'a>(&mut self, chunks: impl Iterator<Item = Vec<Arc<TaskEntry>>>) {
-        let mut now: HashMap<Group, Sums> = HashMap::new();
-        for chunk in chunks {
-            for entry in chunk {
-                let group = (
-                    entry.kind.clone(),
-                    self.per_task.then(|| entry.shared_name()),
-                );
-                let sums = now.entry(group).or_default();
-                let polls = entry.activity.read(entry.id);
-                sums.polls += polls.polls;
-                sums.busy_nanos += polls.busy.as_nanos() as u64;
-                for (sum, n) in sums.histogram.iter_mut().zip(polls.histogram) {
-                    *sum += n;
-                }
-                let ledger = entry.ledger.read(&entry.activity.ticks, entry.journaled);
-                sums.lost += ledger.journal.map_or(0, |j| j.lost);
-                for (name, value) in entry.counters() {
-                    *sums.counters.entry(name).or_default() += value;
-                }
-                *sums.states.entry(entry.state()).or_default() += 1;
-            }
+    /// Adds `entry`'s figures to `now`, the sums of this look.
+    pub fn add(&self, now: &mut Sample, entry: &TaskEntry) {
+        let group = (
+            entry.kind.clone(),
+            self.per_task.then(|| entry.shared_name()),
+        );
+        let sums = now.0.entry(group).or_default();
+        let polls = entry.activity.read(entry.id);
+        sums.polls += polls.polls;
+        sums.busy_nanos += polls.busy.as_nanos() as u64;
+        for (sum, n) in sums.histogram.iter_mut().zip(polls.histogram) {
+            *sum += n;
         }
+        let ledger = entry.ledger.read(&entry.activity.ticks, entry.journaled);
+        sums.lost += ledger.journal.map_or(0, |j| j.lost);
+        for (name, value) in entry.counters() {
+            *sums.counters.entry(name).or_default() += value;
+        }
+        *sums.states.entry(entry.state()).or_default() += 1;
+    }
+
+    /// Publishes the change from the last look to `now`.
+    pub fn finish(&mut self, now: Sample) {
         let elapsed = self.last_at.map(|at| at.elapsed());
         self.last_at = Some(std::time::Instant::now());
-        self.publish(&now, elapsed);
-        self.last = now;
+        self.publish(&now.0, elapsed);
+        self.last = now.0;
     }
 
     fn publish(&self, now: &HashMap<Group, Sums>, elapsed: Option<Duration>) {
@@ -207,6 +231,21 @@ impl Sampler {
         for (group, sums) in now {
             let last = self.last.get(group).unwrap_or(&empty);
             let labels = || labels(&group.0, group.1.as_ref());
+            if !self.last.contains_key(group) {
+                // A new kind: its counters start at zero, so that their first increase counts.
+                for name in [
+                    STOP_REQUESTS,
+                    ABORT_REQUESTS,
+                    ESCALATIONS,
+                    PANICS,
+                    ERRORS,
+                    RESTARTS,
+                    LONG_POLLS,
+                    BLOCKING,
+                ] {
+                    counter!(name, labels()).increment(0);
+                }
+            }
             counter!(POLLS, labels()).increment(sums.polls.saturating_sub(last.polls));
             counter!(RECORDS_LOST, labels()).increment(sums.lost.saturating_sub(last.lost));
             let poll_time = histogram!(POLL_TIME, labels());

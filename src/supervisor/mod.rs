@@ -51,9 +51,9 @@ pub use def::TaskDef;
 pub use entry::Timeline;
 pub use error::{BuildError, SupervisorError};
 pub use event::{Delivery, Detail, Event, EventKind, EventStream};
-use hub::{Hub, Reporting};
 #[cfg(feature = "serve")]
 pub(crate) use hub::Subscription;
+use hub::{Hub, Reporting};
 pub use label::Label;
 pub use name::{MAX_NAME_CHARS, NameError, check_name};
 pub use polls::{Blocking, DEFAULT_SLOW_POLL, POLL_BUCKETS, PollReading, SpawnSite, bucket_floor};

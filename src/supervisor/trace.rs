@@ -47,7 +47,7 @@ pub fn level(kind: EventKind) -> Level {
 /// Sends `e` to the program's tracing subscriber, with the data of the JSON event.
 pub(crate) fn event(e: &Event) {
     let detail = e.detail.describe();
-    let detail = detail.as_deref().unwrap_or("");
+    let detail = detail.as_deref();
     macro_rules! emit {
         ($level:expr) => {
             tracing::event!(
