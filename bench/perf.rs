@@ -8,6 +8,8 @@
 
 #[path = "../tests/support/pty.rs"]
 mod pty;
+#[path = "rows/reporting.rs"]
+mod reporting;
 #[path = "rows/scale.rs"]
 mod scale;
 #[path = "rows/screen.rs"]
@@ -60,6 +62,7 @@ fn main() {
     }
     if wanted("spawn") {
         spawn::rows();
+        reporting::spawn_rows();
     }
     if wanted("stop_all") {
         stop::rows();
@@ -90,6 +93,10 @@ fn main() {
     }
     if wanted("dashboard_cpu_100k") {
         screen::cpu_100k();
+    }
+    // Last: it installs a metrics recorder for the rest of the process.
+    if wanted("prometheus") {
+        reporting::prometheus_rows();
     }
 }
 

@@ -266,12 +266,14 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
         )));
     }
     let dashboard_log = Path::new("taskmon.log");
-    let log_to = match (&options.log_file, mode) {
-        (Some(file), _) => LogTo::File(file),
-        (None, Mode::Dashboard) => LogTo::File(dashboard_log),
-        (None, Mode::Run(..)) => LogTo::Stderr,
+    let log_file = match (&options.log_file, mode) {
+        (Some(file), _) => Some(file.as_path()),
+        (None, Mode::Dashboard) => Some(dashboard_log),
+        (None, Mode::Run(..)) => None,
     };
-    telemetry::start_logging(options.log.as_deref(), log_to).map_err(Failure::usage)?;
+    let log_to = log_file.map_or(LogTo::Stderr, LogTo::File);
+    let logging =
+        telemetry::start_logging(options.log.as_deref(), log_to).map_err(Failure::usage)?;
     let mut report_file = options
         .report
         .as_deref()
@@ -354,6 +356,12 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
             format::report_summary(&reports, format::SUMMARY_ROWS, format::stdout_width())
         );
         let _ = io::stdout().write_all(summary.as_bytes());
+    }
+    if let (true, Some(file)) = (logging, log_file) {
+        eprintln!(
+            "taskmon: the log is in {}",
+            escape(&file.display().to_string())
+        );
     }
     if let Some(outcome) = &run_end {
         tell_what_stdout_missed(outcome);

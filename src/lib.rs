@@ -44,6 +44,12 @@
 //! ```toml
 //! taskmon = { version = "0.1", default-features = false }
 //! ```
+//!
+//! Two features report where a team already looks: `tracing` (each run of a task in a span, each
+//! lifecycle event a tracing event) and `metrics` (counters, gauges and histograms through the
+//! `metrics` facade, for whatever exporter the program installs; names in
+//! [`supervisor::metrics::names`]). Install the subscriber and the exporter before building the
+//! supervisor.
 
 #![cfg_attr(not(feature = "internals"), warn(missing_docs))]
 

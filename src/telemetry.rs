@@ -21,13 +21,13 @@ pub enum LogTo<'a> {
 }
 
 /// Installs the log subscriber for `filter` (`--log`, else `$RUST_LOG`); without either, none
-/// is installed and nothing is logged. Errors name what was wrong.
-pub fn start_logging(filter: Option<&str>, to: LogTo) -> Result<(), String> {
+/// is installed and nothing is logged (false). Errors name what was wrong.
+pub fn start_logging(filter: Option<&str>, to: LogTo) -> Result<bool, String> {
     let from_env = std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty());
     let (filter, source) = match (filter, &from_env) {
         (Some(filter), _) => (filter, "--log"),
         (None, Some(filter)) => (filter.as_str(), "$RUST_LOG"),
-        (None, None) => return Ok(()),
+        (None, None) => return Ok(false),
     };
     let parsed = EnvFilter::builder()
         .parse(filter)
@@ -47,7 +47,9 @@ pub fn start_logging(filter: Option<&str>, to: LogTo) -> Result<(), String> {
                 .try_init()
         }
     };
-    installed.map_err(|e| format!("cannot start logging: {e}"))
+    installed
+        .map(|()| true)
+        .map_err(|e| format!("cannot start logging: {e}"))
 }
 
 /// Appended to, private to its owner when made; only a regular file, so that a FIFO without a

@@ -961,3 +961,121 @@ fn run_json_reports_each_tasks_polls_warnings_and_location() {
         "long polls are events"
     );
 }
+
+#[test]
+fn log_and_metrics_options_refuse_what_is_wrong_before_anything_runs() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["run", "--log", "taskmon=[", "--for", "1s"],
+            "bad --log filter `taskmon=[`",
+        ),
+        (
+            &["run", "--metrics", "0.0.0.0:9184", "--for", "1s"],
+            "--metrics 0.0.0.0:9184 listens where other machines can reach it; add --allow-remote",
+        ),
+        (
+            &["run", "--metrics", "127.0.0.1:0", "--for", "1s"],
+            "give a port",
+        ),
+        (
+            &["run", "--allow-remote", "--for", "1s"],
+            "neither is given",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = taskmon(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+        assert!(
+            stdout(&o).is_empty(),
+            "{args:?}: nothing ran: {}",
+            stdout(&o)
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = taskmon(&[
+        "run",
+        "--log",
+        "info",
+        "--log-file",
+        dir.path().to_str().unwrap(),
+        "--for",
+        "1s",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot write the log to"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn run_logs_lifecycle_events_to_stderr_and_keeps_stdout_for_its_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "grace = \"100ms\"\n[[task]]\nname = \"hog\"\nkind = \"stubborn\"\ninterval = \"20ms\"\n[[at]]\nafter = \"100ms\"\nstop = \"hog\"\n",
+    )
+    .unwrap();
+    let o = taskmon(&[
+        "run",
+        "--json",
+        "--log",
+        "taskmon=info",
+        "--for",
+        "1s",
+        "--scenario",
+        scenario.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for line in stdout(&o).lines() {
+        serde_json::from_str::<Value>(line).expect("stdout holds only JSON");
+    }
+    let log = stderr(&o);
+    let has = |level: &str, event: &str| {
+        log.lines().any(|l| {
+            l.contains(level) && l.contains(&format!("event=\"{event}\"")) && l.contains("hog")
+        })
+    };
+    assert!(has("INFO", "stop_requested"), "{log}");
+    assert!(has("WARN", "escalated"), "{log}");
+    // `info`: the debug events (spawned, joined) are filtered out.
+    assert!(!log.contains("event=\"spawned\""), "{log}");
+}
+
+#[test]
+fn run_json_reports_the_frames_readers_count_as_their_own_counters() {
+    let temp = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        temp.path(),
+        "[[task]]\nname = \"safe\"\nkind = \"select-safe\"\ninterval = \"50ms\"\n\
+         [[task]]\nname = \"unsafe\"\nkind = \"select-unsafe\"\ninterval = \"50ms\"\n",
+    );
+    let o = taskmon(&["run", "--json", "--for", "1s", "--scenario", &scenario]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for task in ["safe", "unsafe"] {
+        let report = lines
+            .iter()
+            .find(|l| l["type"] == "report" && l["task"] == task)
+            .unwrap();
+        let counters = &report["counters"];
+        let received = counters["frames_received"].as_u64().unwrap();
+        let lost = counters["frames_lost"].as_u64().unwrap();
+        assert!(received > 0, "{report}");
+        // The note says the same figures in words.
+        assert_eq!(
+            report["note"],
+            format!("frames: {received} received, {lost} lost"),
+            "{report}"
+        );
+        if task == "safe" {
+            assert_eq!(lost, 0, "{report}");
+        }
+    }
+}

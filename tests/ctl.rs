@@ -530,3 +530,27 @@ kind = "select"
         text(&fine.stderr)
     );
 }
+
+#[test]
+fn a_tasks_own_counters_cross_the_wire() {
+    let served = Served::start_with(
+        "unix:s.sock",
+        "[[task]]\nname = \"reader\"\nkind = \"select-safe\"\ninterval = \"50ms\"\n",
+    );
+    let socket = served.dir.path().join("s.sock");
+    served.wait_for(&socket);
+    let socket = socket.to_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = served.ctl(&[socket, "list", "--json"]);
+        assert!(list.status.success(), "{}", text(&list.stderr));
+        let rows = json_lines(&list);
+        let received = rows[0]["counters"]["frames_received"].as_u64();
+        if received.is_some_and(|n| n > 0) {
+            assert_eq!(rows[0]["counters"]["frames_lost"], 0, "{}", rows[0]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no frames counted: {}", rows[0]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

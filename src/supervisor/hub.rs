@@ -54,6 +54,9 @@ pub(crate) struct Hub {
     pub polls: super::polls::PollSettings,
     /// Where events go beside the subscribers.
     reporting: Reporting,
+    /// The metrics reported as events happen.
+    #[cfg(feature = "metrics")]
+    metrics: Option<super::metrics::Reporter>,
 }
 
 /// Where the supervisor reports its events beside its own subscribers: the program's `tracing`
@@ -70,22 +73,10 @@ pub(crate) struct Reporting {
 }
 
 impl Reporting {
-    fn active(self) -> bool {
-        self.tracing || self.metrics
-    }
-
-    fn report(self, events: &[Event]) {
-        for e in events {
-            #[cfg(feature = "tracing")]
-            if self.tracing {
-                super::trace::event(e);
-            }
-            #[cfg(feature = "metrics")]
-            if self.metrics {
-                super::metrics::event(e, self.per_task);
-            }
-            let _ = e;
-        }
+    /// Whether events must be made for the reporting: tracing wants them whole; metrics only
+    /// count them, which needs no event (see [`Hub::send`]).
+    fn wants_events(self) -> bool {
+        self.tracing
     }
 }
 
@@ -108,10 +99,14 @@ impl Hub {
             journal_slots: JournalSlots::new(journals),
             subscribers: ArcSwap::from_pointee(Vec::new()),
             changing: Mutex::new(()),
-            listeners: AtomicUsize::new(usize::from(reporting.active())),
+            listeners: AtomicUsize::new(usize::from(reporting.wants_events())),
             states: Default::default(),
             polls,
             reporting,
+            #[cfg(feature = "metrics")]
+            metrics: reporting
+                .metrics
+                .then(|| super::metrics::Reporter::new(reporting.per_task)),
         }
     }
 
@@ -220,6 +215,11 @@ impl Hub {
 
     /// Whether anyone would read an event: a subscriber, tracing or metrics.
     pub fn listening(&self) -> bool {
+        self.reading() || self.reporting.metrics
+    }
+
+    /// Whether anyone wants events made: a subscriber or tracing.
+    fn reading(&self) -> bool {
         self.listeners.load(Ordering::Relaxed) > 0
     }
 
@@ -252,11 +252,48 @@ impl Hub {
         true
     }
 
+    /// Sends the event to every subscriber and the reporting; when only metrics would read it,
+    /// counts it without making it (no shared name, no wall-clock time: a spawn stays cheap).
     pub fn send(&self, entry: &TaskEntry, kind: EventKind, since_start: Duration, detail: Detail) {
-        if self.listening() {
+        if self.reading() {
             let at = self.wall_time(since_start);
             self.deliver(Delivery::One(event(entry, kind, since_start, at, detail)));
+        } else {
+            self.count(entry, kind, &detail);
         }
+    }
+
+    /// The wall-clock time of a batch of events made at `now`, when anyone reads events; `None`
+    /// when no event needs making (see [`Hub::batch`]).
+    pub fn batch_time(&self, now: Duration) -> Option<DateTime<Local>> {
+        self.reading().then(|| self.wall_time(now))
+    }
+
+    /// Adds an event to a batch: made when anyone reads events (`at`, from [`Hub::batch_time`]),
+    /// only counted when metrics alone would read it.
+    pub fn batch(
+        &self,
+        events: &mut Vec<Event>,
+        entry: &TaskEntry,
+        kind: EventKind,
+        now: Duration,
+        at: Option<DateTime<Local>>,
+        detail: Detail,
+    ) {
+        match at {
+            Some(at) => events.push(event(entry, kind, now, at, detail)),
+            None => self.count(entry, kind, &detail),
+        }
+    }
+
+    /// Counts an event in metrics without making it.
+    fn count(&self, entry: &TaskEntry, kind: EventKind, detail: &Detail) {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&entry.kind, || entry.shared_name(), kind, detail);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (entry, kind, detail);
     }
 
     /// Hands a batch over at once, if it holds anything.
@@ -268,8 +305,23 @@ impl Hub {
 
     /// Hands `delivery` to every subscriber. One that panics is dropped like one that wants no
     /// more: its panic must not cut short what the task or the supervisor was recording.
+    /// Hands `events` to the program's tracing subscriber and metrics recorder.
+    fn report(&self, events: &[Event]) {
+        for e in events {
+            #[cfg(feature = "tracing")]
+            if self.reporting.tracing {
+                super::trace::event(e);
+            }
+            #[cfg(feature = "metrics")]
+            if let Some(metrics) = &self.metrics {
+                metrics.event(e);
+            }
+            let _ = e;
+        }
+    }
+
     fn deliver(&self, delivery: Delivery) {
-        self.reporting.report(delivery.events());
+        self.report(delivery.events());
         let subscribers = self.subscribers.load();
         let mut gone = Vec::new();
         let hand = |s: &Subscriber, delivery: Delivery| {
@@ -301,7 +353,7 @@ impl Hub {
         let _changing = self.changing.lock().expect("subscribers");
         let mut subscribers = Vec::clone(&self.subscribers.load());
         change(&mut subscribers);
-        let listeners = subscribers.len() + usize::from(self.reporting.active());
+        let listeners = subscribers.len() + usize::from(self.reporting.wants_events());
         self.listeners.store(listeners, Ordering::Relaxed);
         self.subscribers.store(Arc::new(subscribers));
     }

@@ -40,7 +40,6 @@ impl Inner {
         let supervisor = Arc::downgrade(self);
         self.metrics_sampler
             .get_or_init(|| Mutex::new(super::metrics::Sampler::new(per_task)));
-        super::metrics::describe();
         std::thread::Builder::new()
             .name("taskmon-metrics".into())
             .spawn(move || {
@@ -268,9 +267,12 @@ impl Inner {
     /// `state`, and counted ended.
     pub(super) fn end_claimed(&self, entry: &TaskEntry, state: State) {
         let now = self.hub.since_epoch();
-        let at = self.hub.listening().then(|| self.hub.wall_time(now));
-        self.hub
-            .send_batch(joined_at_once(entry, state, now, at).into_iter().collect());
+        let at = self.hub.batch_time(now);
+        self.hub.send_batch({
+            let mut events = Vec::new();
+            joined_at_once(entry, state, now, at, &mut events);
+            events
+        });
         self.hub.settle(entry);
     }
 

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 /// The label in a task's kind column: a `&'static str` as is (the built-in kinds, most user
 /// labels), anything else shared.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Two labels are equal when their text is, however each is held.
+#[derive(Clone, Debug)]
 pub struct Label(Repr);
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug)]
 enum Repr {
     Static(&'static str),
     Shared(Arc<str>),
@@ -47,6 +48,31 @@ impl From<String> for Label {
 impl From<Arc<str>> for Label {
     fn from(s: Arc<str>) -> Self {
         Label(Repr::Shared(s))
+    }
+}
+
+impl PartialEq for Label {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Label {}
+
+impl std::hash::Hash for Label {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl Label {
+    /// The label as a metrics label's value, without a copy.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn metric_value(&self) -> metrics::SharedString {
+        match &self.0 {
+            Repr::Static(s) => metrics::SharedString::const_str(s),
+            Repr::Shared(s) => metrics::SharedString::from_shared(s.clone()),
+        }
     }
 }
 

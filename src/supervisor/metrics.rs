@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics::{Label as MetricLabel, counter, gauge, histogram};
+use std::sync::RwLock;
+
+use metrics::{Counter, Histogram, Label as MetricLabel, counter, gauge, histogram};
 
 use super::entry::TaskEntry;
 use super::event::{Detail, Event, EventKind};
@@ -113,51 +115,155 @@ pub fn poll_time_buckets() -> Vec<f64> {
 /// The labels of a task's figures: its kind, and its name when the program asked for per-task
 /// labels (a label per task is a time series per task: only for programs with few).
 fn labels(kind: &Label, task: Option<&Arc<str>>) -> Vec<MetricLabel> {
-    let mut labels = vec![MetricLabel::new("kind", kind.to_string())];
+    let mut labels = Vec::with_capacity(3);
+    labels.push(MetricLabel::new("kind", kind.metric_value()));
     if let Some(task) = task {
-        labels.push(MetricLabel::new("task", task.to_string()));
+        labels.push(MetricLabel::new(
+            "task",
+            metrics::SharedString::from_shared(task.clone()),
+        ));
     }
     labels
 }
 
-/// Counts `e` where it belongs.
-pub(crate) fn event(e: &Event, per_task: bool) {
-    let labels = || labels(&e.task_kind, per_task.then_some(&e.task));
-    let count = |name: &'static str| counter!(name, labels()).increment(1);
-    let ended = |state: State| {
-        let mut labels = labels();
-        labels.push(MetricLabel::new("state", state.as_str()));
-        counter!(ENDED, labels).increment(1);
-    };
-    match (e.kind, &e.detail) {
-        (EventKind::Spawned, _) => count(SPAWNED),
-        (EventKind::StopRequested, _) => count(STOP_REQUESTS),
-        (EventKind::AbortRequested, _) => count(ABORT_REQUESTS),
-        (EventKind::Escalated, _) => count(ESCALATIONS),
-        (EventKind::Panicked, _) => count(PANICS),
-        (EventKind::Errored, _) => count(ERRORS),
-        (EventKind::Restarted, _) => count(RESTARTS),
-        (EventKind::LongPoll, _) => count(LONG_POLLS),
-        (EventKind::Blocking, _) => count(BLOCKING),
-        (EventKind::Abandoned, _) => ended(State::Abandoned),
-        (EventKind::Dropped, _) => ended(State::Dropped),
-        (
-            EventKind::Joined,
-            Detail::Joined {
-                state,
-                stop_latency,
-                cleanup,
-            },
-        ) => {
-            ended(*state);
-            if let Some(latency) = stop_latency {
-                histogram!(STOP_LATENCY, labels()).record(latency.as_secs_f64());
-            }
-            if let Some(cleanup) = cleanup {
-                histogram!(CLEANUP, labels()).record(cleanup.as_secs_f64());
-            }
+/// The counters and histograms of one group (a kind, or a task with per-task labels), made once:
+/// an event then costs a look-up and an atomic add, not a key built and hashed by the exporter.
+/// Made together, every counter is exported at zero from the group's first task on, so that
+/// Prometheus' `increase()` counts the first escalation too.
+struct GroupHandles {
+    spawned: Counter,
+    stop_requests: Counter,
+    abort_requests: Counter,
+    escalations: Counter,
+    panics: Counter,
+    errors: Counter,
+    restarts: Counter,
+    long_polls: Counter,
+    blocking: Counter,
+    /// By end state, in `State::all()` order; `None` for the states a task does not end in.
+    ended: Vec<Option<Counter>>,
+    stop_latency: Histogram,
+    cleanup: Histogram,
+}
+
+impl GroupHandles {
+    fn new(labels: Vec<MetricLabel>) -> Self {
+        let count = |name: &'static str| {
+            let counter = counter!(name, labels.clone());
+            counter.increment(0);
+            counter
+        };
+        let ended = State::all()
+            .map(|state| {
+                state.is_ended().then(|| {
+                    let mut labels = labels.clone();
+                    labels.push(MetricLabel::new("state", state.as_str()));
+                    let counter = counter!(ENDED, labels);
+                    counter.increment(0);
+                    counter
+                })
+            })
+            .collect();
+        Self {
+            spawned: count(SPAWNED),
+            stop_requests: count(STOP_REQUESTS),
+            abort_requests: count(ABORT_REQUESTS),
+            escalations: count(ESCALATIONS),
+            panics: count(PANICS),
+            errors: count(ERRORS),
+            restarts: count(RESTARTS),
+            long_polls: count(LONG_POLLS),
+            blocking: count(BLOCKING),
+            ended,
+            stop_latency: histogram!(STOP_LATENCY, labels.clone()),
+            cleanup: histogram!(CLEANUP, labels),
         }
-        _ => {}
+    }
+
+    fn ended(&self, state: State) {
+        if let Some(Some(counter)) = self.ended.get(state as usize) {
+            counter.increment(1);
+        }
+    }
+}
+
+/// What a supervisor reports to metrics as events happen.
+pub(crate) struct Reporter {
+    per_task: bool,
+    /// Looked up at every event: hashed with foldhash, a few times quicker than std's SipHash on
+    /// keys as short as a kind's name.
+    groups: RwLock<HashMap<Group, Arc<GroupHandles>, foldhash::fast::RandomState>>,
+}
+
+impl Reporter {
+    pub fn new(per_task: bool) -> Self {
+        describe();
+        Self {
+            per_task,
+            groups: RwLock::default(),
+        }
+    }
+
+    fn group(&self, kind: &Label, task: impl FnOnce() -> Arc<str>) -> Arc<GroupHandles> {
+        let group = (kind.clone(), self.per_task.then(task));
+        if let Some(handles) = self.groups.read().expect("metric groups").get(&group) {
+            return handles.clone();
+        }
+        let mut groups = self.groups.write().expect("metric groups");
+        groups
+            .entry(group)
+            .or_insert_with_key(|(kind, task)| {
+                Arc::new(GroupHandles::new(labels(kind, task.as_ref())))
+            })
+            .clone()
+    }
+
+    /// Counts `e` where it belongs.
+    pub fn event(&self, e: &Event) {
+        self.record(&e.task_kind, || e.task.clone(), e.kind, &e.detail);
+    }
+
+    /// Counts an event of `kind` about a task of kind `task_kind` (named `task`): what
+    /// [`Reporter::event`] does, for a supervisor that makes no events because only metrics
+    /// would read them.
+    pub fn record(
+        &self,
+        task_kind: &Label,
+        task: impl FnOnce() -> Arc<str>,
+        kind: EventKind,
+        detail: &Detail,
+    ) {
+        let group = self.group(task_kind, task);
+        match (kind, detail) {
+            (EventKind::Spawned, _) => group.spawned.increment(1),
+            (EventKind::StopRequested, _) => group.stop_requests.increment(1),
+            (EventKind::AbortRequested, _) => group.abort_requests.increment(1),
+            (EventKind::Escalated, _) => group.escalations.increment(1),
+            (EventKind::Panicked, _) => group.panics.increment(1),
+            (EventKind::Errored, _) => group.errors.increment(1),
+            (EventKind::Restarted, _) => group.restarts.increment(1),
+            (EventKind::LongPoll, _) => group.long_polls.increment(1),
+            (EventKind::Blocking, _) => group.blocking.increment(1),
+            (EventKind::Abandoned, _) => group.ended(State::Abandoned),
+            (EventKind::Dropped, _) => group.ended(State::Dropped),
+            (
+                EventKind::Joined,
+                Detail::Joined {
+                    state,
+                    stop_latency,
+                    cleanup,
+                },
+            ) => {
+                group.ended(*state);
+                if let Some(latency) = stop_latency {
+                    group.stop_latency.record(latency.as_secs_f64());
+                }
+                if let Some(cleanup) = cleanup {
+                    group.cleanup.record(cleanup.as_secs_f64());
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -174,9 +280,37 @@ struct Sums {
 
 type Group = (Label, Option<Arc<str>>);
 
-/// The sums of one look at every task.
+/// The sums of one look at every task, by group.
 #[derive(Default)]
-pub(crate) struct Sample(HashMap<Group, Sums>);
+pub(crate) struct Sample {
+    index: HashMap<Group, usize, foldhash::fast::RandomState>,
+    groups: Vec<(Group, Sums)>,
+    /// The group of the task added last: tasks spawned together are mostly of one kind, so
+    /// most tasks skip the hash.
+    last: Option<usize>,
+}
+
+impl Sample {
+    fn sums(&mut self, kind: &Label, task: Option<Arc<str>>) -> &mut Sums {
+        let same = |(k, t): &Group| **k == **kind && *t == task;
+        let i = match self.last.filter(|&i| same(&self.groups[i].0)) {
+            Some(i) => i,
+            None => {
+                let groups = &mut self.groups;
+                let i = *self
+                    .index
+                    .entry((kind.clone(), task))
+                    .or_insert_with_key(|group| {
+                        groups.push((group.clone(), Sums::default()));
+                        groups.len() - 1
+                    });
+                self.last = Some(i);
+                i
+            }
+        };
+        &mut self.groups[i].1
+    }
+}
 
 /// Reads every task once a second and publishes the change since the last look. The registry
 /// only grows, so sums over it only grow: the change is the difference of two sums, and no
@@ -198,11 +332,7 @@ impl Sampler {
 
     /// Adds `entry`'s figures to `now`, the sums of this look.
     pub fn add(&self, now: &mut Sample, entry: &TaskEntry) {
-        let group = (
-            entry.kind.clone(),
-            self.per_task.then(|| entry.shared_name()),
-        );
-        let sums = now.0.entry(group).or_default();
+        let sums = now.sums(&entry.kind, self.per_task.then(|| entry.shared_name()));
         let polls = entry.activity.read(entry.id);
         sums.polls += polls.polls;
         sums.busy_nanos += polls.busy.as_nanos() as u64;
@@ -221,8 +351,9 @@ impl Sampler {
     pub fn finish(&mut self, now: Sample) {
         let elapsed = self.last_at.map(|at| at.elapsed());
         self.last_at = Some(std::time::Instant::now());
-        self.publish(&now.0, elapsed);
-        self.last = now.0;
+        let now: HashMap<Group, Sums> = now.groups.into_iter().collect();
+        self.publish(&now, elapsed);
+        self.last = now;
     }
 
     fn publish(&self, now: &HashMap<Group, Sums>, elapsed: Option<Duration>) {
@@ -231,21 +362,6 @@ impl Sampler {
         for (group, sums) in now {
             let last = self.last.get(group).unwrap_or(&empty);
             let labels = || labels(&group.0, group.1.as_ref());
-            if !self.last.contains_key(group) {
-                // A new kind: its counters start at zero, so that their first increase counts.
-                for name in [
-                    STOP_REQUESTS,
-                    ABORT_REQUESTS,
-                    ESCALATIONS,
-                    PANICS,
-                    ERRORS,
-                    RESTARTS,
-                    LONG_POLLS,
-                    BLOCKING,
-                ] {
-                    counter!(name, labels()).increment(0);
-                }
-            }
             counter!(POLLS, labels()).increment(sums.polls.saturating_sub(last.polls));
             counter!(RECORDS_LOST, labels()).increment(sums.lost.saturating_sub(last.lost));
             let poll_time = histogram!(POLL_TIME, labels());

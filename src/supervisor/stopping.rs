@@ -22,7 +22,7 @@ impl Inner {
         let grace = self.grace();
         let now = self.hub.since_epoch();
         let deadline = now.saturating_add(grace);
-        let at = self.hub.listening().then(|| self.hub.wall_time(now));
+        let at = self.hub.batch_time(now);
         let mut queue: Vec<(Arc<TaskEntry>, Option<TaskId>)> =
             roots.into_iter().rev().map(|e| (e, None)).collect();
         let mut events = Vec::new();
@@ -49,15 +49,14 @@ impl Inner {
                 }
                 Reached::Live { new: true, run } => run,
             };
-            if let Some(at) = at {
-                events.push(hub::event(
-                    &entry,
-                    EventKind::StopRequested,
-                    now,
-                    at,
-                    detail,
-                ));
-            }
+            self.hub.batch(
+                &mut events,
+                &entry,
+                EventKind::StopRequested,
+                now,
+                at,
+                detail,
+            );
             entry.set_escalation_deadline(deadline);
             for child in entry.children() {
                 if let Ok(child) = self.entry(child) {
@@ -198,10 +197,8 @@ impl Inner {
         events: &mut Vec<Event>,
     ) {
         entry.mark(request, now);
-        if let Some(at) = at {
-            events.push(hub::event(entry, request, now, at, detail));
-        }
-        events.extend(joined_at_once(entry, state, now, at));
+        self.hub.batch(events, entry, request, now, at, detail);
+        joined_at_once(entry, state, now, at, events);
     }
 
     /// Counts tasks ended by [`Inner::end_in_backoff`] as ended for good, once their events are
@@ -223,7 +220,7 @@ impl Inner {
         grace: Option<Duration>,
     ) -> usize {
         let now = self.hub.since_epoch();
-        let at = self.hub.listening().then(|| self.hub.wall_time(now));
+        let at = self.hub.batch_time(now);
         let mut events = Vec::new();
         let mut asked = Vec::new();
         let mut ended = Vec::new();
@@ -252,12 +249,12 @@ impl Inner {
                 entry.set_flag(FLAG_ABORT_IGNORED, true);
             }
             // Asked again, it is aborted again, but the moment and the event are the first's.
-            if new && let Some(at) = at {
+            if new {
                 let detail = Detail::Aborting {
                     grace,
                     ignored: entry.on_blocking_pool,
                 };
-                events.push(hub::event(&entry, kind, now, at, detail));
+                self.hub.batch(&mut events, &entry, kind, now, at, detail);
             }
             asked.push((entry, run));
         }
@@ -282,7 +279,8 @@ pub(super) fn joined_at_once(
     state: State,
     now: Duration,
     at: Option<DateTime<Local>>,
-) -> Option<Event> {
+    events: &mut Vec<Event>,
+) {
     entry.mark(EventKind::Joined, now);
     // The request found no run: it ended the task, but stopped nothing that took time.
     entry.unmark(EventKind::StopRequested);
@@ -293,7 +291,9 @@ pub(super) fn joined_at_once(
         stop_latency: None,
         cleanup: None,
     };
-    at.map(|at| hub::event(entry, EventKind::Joined, now, at, joined))
+    entry
+        .hub
+        .batch(events, entry, EventKind::Joined, now, at, joined);
 }
 
 /// Those of `entries` not yet ended.
