@@ -681,7 +681,44 @@ busy = "1h"
 name = "pool"
 kind = "spawn-blocking"
 interval = "1h"
+flush_every = 1
 "#;
+
+/// Waits until `pool` of [`HARD_TO_STOP`] has written its first record: its code has started on
+/// the blocking pool, where nothing can stop it for an hour (before that, a stop would reach it
+/// first and it would end gracefully).
+fn wait_for_pool_to_start(tmp: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let written = walk(tmp).into_iter().any(|file| {
+            file.to_string_lossy().ends_with("pool.journal")
+                && std::fs::metadata(&file).is_ok_and(|m| m.len() > 0)
+        });
+        if written {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "pool never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
 
 #[test]
 fn sigterm_and_sighup_shut_a_run_down_gracefully_and_remove_its_directory() {
@@ -725,6 +762,7 @@ fn a_second_signal_aborts_what_is_left_and_a_third_exits_at_once() {
         &["--grace", "1h", "--report", report_file.to_str().unwrap()],
         "spawned",
     );
+    wait_for_pool_to_start(tmp.path());
     signal(&child, "INT");
     std::thread::sleep(std::time::Duration::from_millis(300));
     signal(&child, "INT");

@@ -213,6 +213,13 @@ impl Hub {
         self.subscribers.load().len()
     }
 
+    /// Whether the program had a tracing subscriber when the supervisor was built: without one,
+    /// a run gets no span at all (not even a disabled one to check).
+    #[cfg(feature = "tracing")]
+    pub fn tracing(&self) -> bool {
+        self.reporting.tracing
+    }
+
     /// Whether anyone would read an event: a subscriber, tracing or metrics.
     pub fn listening(&self) -> bool {
         self.reading() || self.reporting.metrics

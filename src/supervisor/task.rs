@@ -348,7 +348,7 @@ impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
         // the task's end rather than tokio's.
         let mut future = this.future;
         #[cfg(feature = "tracing")]
-        let _in_span = this.end.span.enter();
+        let _in_span = this.end.span.as_deref().map(tracing::Span::enter);
         let mut poll = || in_task(|| catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))));
         let end = &this.end;
         let entry = &end.entry;
@@ -383,7 +383,7 @@ fn run_blocking<O: TaskOutput>(body: impl FnOnce() -> O, mut end: EndGuard) {
     #[cfg(feature = "tracing")]
     let span = end.span.clone();
     #[cfg(feature = "tracing")]
-    let _in_span = span.enter();
+    let _in_span = span.as_deref().map(tracing::Span::enter);
     end.outcome = Some(match in_task(|| catch_unwind(AssertUnwindSafe(body))) {
         Ok(output) => Outcome::returned(output),
         Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
@@ -414,9 +414,10 @@ pub struct EndGuard {
     // touches: read through `entry`, they cost the ordinary loop two cache misses a poll.
     polls: PollSettings,
     id: TaskId,
-    /// The run's span, entered at every poll.
+    /// The run's span, entered at every poll; none without a tracing subscriber. Boxed: a
+    /// span's 40 bytes in every task's future cost every spawn its copies.
     #[cfg(feature = "tracing")]
-    span: tracing::Span,
+    span: Option<Box<tracing::Span>>,
 }
 
 impl EndGuard {
@@ -426,7 +427,10 @@ impl EndGuard {
             polls: entry.hub.polls,
             id: entry.id,
             #[cfg(feature = "tracing")]
-            span: super::trace::run_span(&entry, entry.restarts() + 1),
+            span: entry
+                .hub
+                .tracing()
+                .then(|| Box::new(super::trace::run_span(&entry, entry.restarts() + 1))),
             entry,
             outcome: None,
         }
