@@ -87,7 +87,7 @@ struct Options {
     allow_remote: bool,
     /// Serve metrics for Prometheus at http://ADDR/metrics, e.g. `127.0.0.1:9184` (loopback
     /// unless --allow-remote).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = telemetry::parse_metrics_address)]
     metrics: Option<std::net::SocketAddr>,
     /// Log through tracing: FILTER as in $RUST_LOG (`info`, `taskmon=debug,warn`) [default:
     /// $RUST_LOG, else nothing]. `taskmon run` logs to stderr, the dashboard to --log-file.

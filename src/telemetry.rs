@@ -74,6 +74,21 @@ const SECONDS_BUCKETS: [f64; 14] = [
     0.000_1, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
 ];
 
+/// `--metrics ADDR`: `127.0.0.1:9184`, `[::1]:9184` or `localhost:9184` (a name is looked up,
+/// and its first address used).
+pub fn parse_metrics_address(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let mut found = text
+        .to_socket_addrs()
+        .map_err(|e| format!("not an address and port like 127.0.0.1:9184: {e}"))?;
+    found
+        .next()
+        .ok_or_else(|| "the name has no address".to_string())
+}
+
 /// Checks `--metrics ADDR` before anything starts: an address other machines can reach only
 /// with `--allow-remote`, and a port of its own.
 pub fn check_metrics_address(addr: SocketAddr, allow_remote: bool) -> Result<(), String> {
