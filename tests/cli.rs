@@ -980,8 +980,9 @@ fn run_json_reports_each_tasks_polls_warnings_and_location() {
     let hog = report("hog");
     assert!(hog["polls"].as_u64().unwrap() > 0, "{hog}");
     assert!(hog["slow_polls"].as_u64().unwrap() > 0, "{hog}");
-    assert!(hog["max_poll_ms"].as_f64().unwrap() >= 30.0, "{hog}");
-    assert!(hog["busy_ms"].as_f64().unwrap() >= 30.0, "{hog}");
+    // 30 ms less the poll clock's calibration error (a thousandth at most; see tests/polls.rs).
+    assert!(hog["max_poll_ms"].as_f64().unwrap() >= 29.97, "{hog}");
+    assert!(hog["busy_ms"].as_f64().unwrap() >= 29.97, "{hog}");
     assert_eq!(hog["warnings"], serde_json::json!(["blocked"]));
     assert_eq!(hog["location"], format!("{scenario}:2"));
     let quick = report("quick");

@@ -10,6 +10,13 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// `d` as the poll clock may read it. Polls are timed on the CPU's time-stamp counter, calibrated
+/// against the monotonic clock at start: on a loaded machine its rate is off by up to about a
+/// ten-thousandth (seen: 299.97 ms for a 300 ms sleep). A thousandth is allowed, no more.
+fn at_least(d: Duration) -> Duration {
+    d - d / 1000
+}
+
 #[tokio::test(start_paused = true)]
 async fn every_poll_is_counted_and_a_slow_one_lands_in_its_bucket() {
     let sup = Supervisor::builder().slow_poll(ms(10)).build().unwrap();
@@ -38,8 +45,8 @@ async fn every_poll_is_counted_and_a_slow_one_lands_in_its_bucket() {
     // begin at 0, 100, … 1000 ms.
     assert_eq!(hog_polls.slow_polls, 11, "one slow poll a round");
     assert_eq!(hog_polls.polls, 22);
-    assert!(hog_polls.max_poll >= ms(20));
-    assert!(hog_polls.busy >= ms(220));
+    assert!(hog_polls.max_poll >= at_least(ms(20)));
+    assert!(hog_polls.busy >= at_least(ms(220)));
     let bucket = taskmon::supervisor::POLL_BUCKETS;
     assert_eq!(hog_polls.histogram.len(), bucket);
     // 20 ms of sleep is in [16.384, 32.768) ms, bucket 15.
@@ -75,7 +82,7 @@ async fn every_poll_is_counted_and_a_slow_one_lands_in_its_bucket() {
         let Detail::LongPoll { lasted } = e.detail else {
             panic!("{e:?}")
         };
-        assert!(lasted >= ms(20));
+        assert!(lasted >= at_least(ms(20)));
     }
     sup.shutdown(ms(500)).await;
 }
@@ -141,7 +148,7 @@ async fn a_blocking_task_is_seen_while_it_blocks_and_its_long_poll_when_it_ends(
         seen < lasted,
         "seen before the poll ended: {seen:?} < {lasted:?}"
     );
-    assert!(lasted >= ms(300), "{lasted:?}");
+    assert!(lasted >= at_least(ms(300)), "{lasted:?}");
     let after = sup.task(id).unwrap();
     assert!(after.polls.blocking.is_none(), "no longer blocking");
     assert!(after.warns(Warning::Blocked));
