@@ -338,10 +338,11 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
                 };
                 // A closed stdout ends the run as Ctrl-C does, then quietly: the outcome's
                 // reason is in its JSON `end` line for whoever still reads.
-                let outcome = headless::run(&sup, &scenario, run)
+                let mut outcome = headless::run(&sup, &scenario, run)
                     .await
                     .map_err(|e| Failure::runtime(e.to_string()))?;
-                (outcome.reports.clone(), Some(outcome))
+                // Moved, not copied: at 100,000 tasks the reports are 74 MB.
+                (std::mem::take(&mut outcome.reports), Some(outcome))
             }
         };
         if let Some(server) = server {
