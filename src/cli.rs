@@ -453,21 +453,28 @@ fn create_report_file(path: &Path) -> Result<(PathBuf, File), Failure> {
             path.display()
         ))
     };
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| failed(e.to_string()))?;
-    if !file
-        .metadata()
-        .map_err(|e| failed(e.to_string()))?
-        .is_file()
-    {
-        return Err(failed("it is not a regular file".into()));
-    }
+    let file = open_regular_file(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+        path,
+    )
+    .map_err(|e| failed(e.to_string()))?;
     Ok((path.to_path_buf(), file))
+}
+
+/// `path` opened with `options`, only if it is a regular file: a FIFO without a reader would
+/// hold taskmon up forever (it is opened without blocking, then refused).
+pub(crate) fn open_regular_file(
+    options: &mut std::fs::OpenOptions,
+    path: &Path,
+) -> io::Result<File> {
+    let file = options.custom_flags(libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("it is not a regular file"));
+    }
+    Ok(file)
 }
 
 /// Every task's report line; after them, for `taskmon run`, its `end` line.

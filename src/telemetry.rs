@@ -52,20 +52,16 @@ pub fn start_logging(filter: Option<&str>, to: LogTo) -> Result<bool, String> {
         .map_err(|e| format!("cannot start logging: {e}"))
 }
 
-/// Appended to, private to its owner when made; only a regular file, so that a FIFO without a
-/// reader cannot hold the dashboard up.
+/// Appended to, private to its owner when made; only a regular file.
 fn open_log(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    Ok(file)
+    crate::cli::open_regular_file(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600),
+        path,
+    )
 }
 
 /// The buckets of taskmon's histograms: poll times on taskmon's own power-of-two buckets, stop

@@ -1094,15 +1094,9 @@ fn run_json_reports_the_frames_readers_count_as_their_own_counters() {
     );
     let o = taskmon(&["run", "--json", "--for", "1s", "--scenario", &scenario]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&o);
     for task in ["safe", "unsafe"] {
-        let report = lines
-            .iter()
-            .find(|l| l["type"] == "report" && l["task"] == task)
-            .unwrap();
+        let report = report(&lines, task);
         let counters = &report["counters"];
         let received = counters["frames_received"].as_u64().unwrap();
         let lost = counters["frames_lost"].as_u64().unwrap();

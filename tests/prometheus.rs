@@ -88,9 +88,7 @@ fn get(port: u16, path: &str) -> Option<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200")
-        .then(|| body.to_string())
-        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
+    (head.split(' ').nth(1) == Some("200")).then(|| body.to_string())
 }
 
 /// Asks `probe` until it answers, for at most `limit`.

@@ -310,6 +310,11 @@ impl Sample {
         };
         &mut self.groups[i].1
     }
+
+    /// The sums of `group`, if a task of it was seen.
+    fn get(&self, group: &Group) -> Option<&Sums> {
+        self.index.get(group).map(|&i| &self.groups[i].1)
+    }
 }
 
 /// Reads every task once a second and publishes the change since the last look. The registry
@@ -318,7 +323,7 @@ impl Sample {
 #[derive(Default)]
 pub(crate) struct Sampler {
     per_task: bool,
-    last: HashMap<Group, Sums>,
+    last: Sample,
     last_at: Option<std::time::Instant>,
 }
 
@@ -351,15 +356,14 @@ impl Sampler {
     pub fn finish(&mut self, now: Sample) {
         let elapsed = self.last_at.map(|at| at.elapsed());
         self.last_at = Some(std::time::Instant::now());
-        let now: HashMap<Group, Sums> = now.groups.into_iter().collect();
         self.publish(&now, elapsed);
         self.last = now;
     }
 
-    fn publish(&self, now: &HashMap<Group, Sums>, elapsed: Option<Duration>) {
+    fn publish(&self, now: &Sample, elapsed: Option<Duration>) {
         let buckets = poll_time_buckets();
         let empty = Sums::default();
-        for (group, sums) in now {
+        for (group, sums) in &now.groups {
             let last = self.last.get(group).unwrap_or(&empty);
             let labels = || labels(&group.0, group.1.as_ref());
             counter!(POLLS, labels()).increment(sums.polls.saturating_sub(last.polls));
