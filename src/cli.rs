@@ -50,6 +50,26 @@ enum Command {
     /// Open the dashboard over the tasks of a program serving its supervisor; `q` leaves them
     /// running. Without TARGET: this user's one serving program, else a list of them.
     Attach(crate::ctl::AttachArgs),
+    /// Play a recording (`--record FILE`) back on the dashboard, or print its table at a moment
+    /// (`--at`) or its events (`--events`).
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// The recording (the newest segment of a rotated one: the older `FILE.N` are read with it).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Print the table as it was at TIME: a time of day (12:03:04, 12:03:04.120), +42s after
+    /// the program's start, -10s before the recording's end, start or end.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Print the events, as `taskmon run` did (with --at: those up to TIME).
+    #[arg(long)]
+    events: bool,
+    /// JSON lines, as `taskmon ctl list --json` and `taskmon run --json` print them.
+    #[arg(long)]
+    json: bool,
 }
 
 /// What the dashboard and `taskmon run` share.
@@ -97,6 +117,44 @@ struct Options {
     /// the screen); `taskmon run`'s is stderr.
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
+    /// Record every event and, once a second, every task's figures to FILE, for `taskmon replay`.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Keep only the newest SIZE of the recording (64MiB, 1G, 500k), in rotated segments
+    /// FILE.N beside FILE; at least 64KiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "record")]
+    record_max: Option<u64>,
+}
+
+/// A size in bytes: a number with an optional unit, k/K/KB/KiB and so on (powers of 1024).
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| {
+        format!(
+            "`{}` is not a size: give a number of bytes, or one with a unit (64MiB, 1G, 500k)",
+            escape(text)
+        )
+    })?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "`{}` is not a unit of size: use k, M, G or T (KiB, MiB…)",
+                escape(unit)
+            ));
+        }
+    };
+    number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("`{}` is more bytes than can be counted", escape(text)))
 }
 
 #[derive(Args, Debug)]
@@ -145,6 +203,17 @@ impl Options {
             .own_task_runtime(workers);
         if let Some(dir) = &self.journal_dir {
             builder = builder.journal_dir(dir);
+        }
+        if let Some(path) = &self.record {
+            let options = crate::record::RecordOptions {
+                max_bytes: self.record_max,
+                scenario: Some(match &scenario.description {
+                    Some(d) => format!("{}: {d}", scenario.source),
+                    None => scenario.source.to_string(),
+                }),
+                ..Default::default()
+            };
+            builder = builder.record_with(path, options);
         }
         builder.build()
     }
@@ -205,6 +274,12 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Ctl(args)) => crate::ctl::main(args),
         Some(Command::Attach(args)) => crate::ctl::attach(args),
+        Some(Command::Replay(args)) => crate::replay::main(crate::replay::ReplayArgs {
+            file: args.file,
+            at: args.at,
+            events: args.events,
+            json: args.json,
+        }),
         None => play(&cli.options, Mode::Dashboard),
     }
 }
@@ -345,6 +420,9 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
                 (std::mem::take(&mut outcome.reports), Some(outcome))
             }
         };
+        if let Some(summary) = sup.stop_recording() {
+            tell_how_recording_went(&summary);
+        }
         if let Some(server) = server {
             server.close().await;
         }
@@ -385,6 +463,26 @@ fn tell_what_stdout_missed(outcome: &RunOutcome) {
             "taskmon: the reader of stdout fell behind; {} events were dropped",
             outcome.events_dropped
         );
+    }
+}
+
+/// On stderr (stdout may be JSON): where the recording is, and what it could not keep.
+pub(crate) fn tell_how_recording_went(summary: &crate::record::RecordSummary) {
+    let path = escape(&summary.path.display().to_string()).into_owned();
+    eprintln!(
+        "taskmon: recorded {} events and {} seconds in {path} ({}); replay it with: taskmon replay {path}",
+        summary.events,
+        summary.samples,
+        format::bytes(summary.bytes.saturating_sub(summary.bytes_removed)),
+    );
+    if summary.events_dropped > 0 || summary.samples_dropped > 0 {
+        eprintln!(
+            "taskmon: the recorder fell behind: {} events and {} samples were not recorded (the recording marks where)",
+            summary.events_dropped, summary.samples_dropped
+        );
+    }
+    if let Some(error) = &summary.error {
+        eprintln!("taskmon: the recording stopped early: {}", escape(error));
     }
 }
 

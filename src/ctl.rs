@@ -47,12 +47,30 @@ enum CtlCommand {
     AbortAll,
     /// Print every lifecycle event from now on (as `taskmon run` does) until interrupted.
     Watch,
+    /// Start or stop the program's flight recorder (`taskmon replay FILE` plays it back).
+    #[command(subcommand)]
+    Record(RecordCommand),
     /// Set the grace period for stops requested from now on.
     Grace {
         /// For example `5s` or `500ms`; at most 24h.
         #[arg(value_parser = parse_duration)]
         grace: Duration,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum RecordCommand {
+    /// Record every event and, once a second, every task's figures to FILE (a path on the
+    /// program's machine; a relative one is taken from here).
+    Start {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// Keep only the newest SIZE (64MiB, 1G), in rotated segments FILE.N beside FILE.
+        #[arg(long, value_name = "SIZE", value_parser = crate::cli::parse_size)]
+        max: Option<u64>,
+    },
+    /// End the recording, with a last sample of every task.
+    Stop,
 }
 
 #[derive(Args, Debug)]
@@ -220,6 +238,49 @@ async fn run(args: CtlArgs) -> Result<(), ClientError> {
                     "grace period {} for stops requested from now on\n",
                     format::humanize(grace)
                 ))?;
+            }
+        }
+        CtlCommand::Record(RecordCommand::Start { file, max }) => {
+            let path = std::path::absolute(&file).map_err(|e| {
+                ClientError::Usage(format!("cannot record to {}: {e}", file.display()))
+            })?;
+            let answer = client
+                .request(json!({ "type": "record_start", "path": path, "max_bytes": max }))
+                .await?;
+            if json {
+                print_json(&answer)?;
+            } else {
+                print(&format!(
+                    "recording to {}; `taskmon ctl {} record stop` ends it\n",
+                    crate::text::escape(answer["path"].as_str().unwrap_or_default()),
+                    crate::text::escape(&args.target),
+                ))?;
+            }
+        }
+        CtlCommand::Record(RecordCommand::Stop) => {
+            let answer = client.request(json!({ "type": "record_stop" })).await?;
+            if json {
+                print_json(&answer)?;
+            } else {
+                let path = crate::text::escape(answer["path"].as_str().unwrap_or_default()).into_owned();
+                let mut text = format!(
+                    "recorded {} events and {} seconds in {path} ({}); replay it with: taskmon replay {path}\n",
+                    answer["events"].as_u64().unwrap_or(0),
+                    answer["samples"].as_u64().unwrap_or(0),
+                    format::bytes(answer["bytes"].as_u64().unwrap_or(0)),
+                );
+                let dropped = answer["events_dropped"].as_u64().unwrap_or(0)
+                    + answer["samples_dropped"].as_u64().unwrap_or(0);
+                if dropped > 0 {
+                    text.push_str(&format!(
+                        "the recorder fell behind: {} events and {} samples were not recorded\n",
+                        answer["events_dropped"], answer["samples_dropped"]
+                    ));
+                }
+                if let Some(error) = answer["error"].as_str() {
+                    text.push_str(&format!("the recording stopped early: {}\n", crate::text::escape(error)));
+                }
+                print(&text)?;
             }
         }
         CtlCommand::Watch => {

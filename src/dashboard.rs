@@ -126,6 +126,18 @@ pub async fn attach(target: crate::serve::client::Target, token: Option<String>)
     Ok(())
 }
 
+/// Opens the dashboard over a recording played back (`taskmon replay FILE`) until the person
+/// leaves.
+#[cfg(feature = "cli")]
+pub(crate) async fn replay(player: crate::replay::Player) -> io::Result<()> {
+    install_restore_hook();
+    let mut guard = TerminalGuard::enter()?;
+    let size = guard.terminal.size()?;
+    let app = App::with_source(Box::new(player), Rect::new(0, 0, size.width, size.height));
+    event_loop(&mut guard.terminal, app, None, std::future::pending()).await?;
+    Ok(())
+}
+
 /// Keys, signals, events and frames until the person quits: with the supervisor here, a
 /// shutdown of every task; attached to another program, leaving at once.
 async fn event_loop(

@@ -121,6 +121,21 @@ pub fn report_json(r: &TaskReport) -> Value {
     })
 }
 
+/// `812 B`, `4.2 KiB`, `31.0 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// `1.2s`, `340ms`: a duration that grows while it is watched, to a tenth of a second.
 pub fn seconds(d: Duration) -> String {
     if d < Duration::from_secs(1) {

@@ -70,7 +70,7 @@ const SYMBOLS: &[(&str, &str)] = &[
 ];
 
 /// Every line of the help, wrapped to `width` columns (inside the border).
-pub fn lines(width: u16) -> Vec<HelpLine> {
+pub fn lines(width: u16, keys: &[input::Binding]) -> Vec<HelpLine> {
     let width = width as usize;
     let mut lines: Vec<HelpLine> = Vec::new();
     let entry = |lines: &mut Vec<HelpLine>, label: &str, text: &str| {
@@ -92,7 +92,7 @@ pub fn lines(width: u16) -> Vec<HelpLine> {
     }
     lines.push(HelpLine::Blank);
     lines.push(HelpLine::Heading("keys".into()));
-    for binding in input::NORMAL {
+    for binding in keys {
         entry(&mut lines, binding.label, binding.help);
     }
     lines.push(HelpLine::Blank);
@@ -139,9 +139,9 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// How far the help can scroll on a terminal of `size`: its lines less the rows it shows.
-pub fn scroll_max(size: Rect) -> u16 {
+pub fn scroll_max(size: Rect, keys: &[input::Binding]) -> u16 {
     let width = width(size.width).saturating_sub(2);
-    let lines = lines(width).len() as u16;
+    let lines = lines(width, keys).len() as u16;
     lines.saturating_sub(size.height.saturating_sub(2))
 }
 
@@ -151,7 +151,7 @@ mod tests {
 
     /// The help's text with its wrapping undone.
     fn unwrapped(width: u16) -> String {
-        let text: Vec<String> = lines(width)
+        let text: Vec<String> = lines(width, input::NORMAL)
             .iter()
             .map(|l| l.text().trim().to_string())
             .collect();
@@ -171,7 +171,7 @@ mod tests {
             for (symbol, meaning) in SYMBOLS {
                 assert!(text.contains(meaning), "{width}: symbol {symbol}");
             }
-            for line in lines(width) {
+            for line in lines(width, input::NORMAL) {
                 let text = line.text();
                 assert!(text.chars().count() <= width as usize, "{width}: {text}");
             }

@@ -65,6 +65,24 @@ pub enum Action {
         width: u16,
         height: u16,
     },
+    /// A replay's: play or pause.
+    TogglePlay,
+    /// A second forward or back.
+    Second {
+        forward: bool,
+    },
+    /// To the next or the previous event.
+    Event {
+        forward: bool,
+    },
+    Faster,
+    Slower,
+    /// Type a time to go to.
+    OpenGoTo,
+    ToStart,
+    ToEnd,
+    /// A key that acts on tasks, in a replay: answered that it cannot.
+    CannotAct,
 }
 
 /// One key binding: the keys, what they do, and how the footer and help name them.
@@ -273,6 +291,200 @@ pub static NORMAL: &[Binding] = &[
     },
 ];
 
+/// The table's keys in a replay: the same filter, sort, tree, detail and log; keys that move
+/// time instead of those that act on tasks.
+pub static REPLAY: &[Binding] = &[
+    Binding {
+        label: "Space",
+        keys: &[key(' '), key('p')],
+        action: Action::TogglePlay,
+        hint: "play/pause",
+        help: "play or pause the recording (also p); at the end, play starts again from the start",
+    },
+    Binding {
+        label: "b f",
+        keys: &[key('b'), key('f')],
+        action: Action::Second { forward: false },
+        hint: "±1s",
+        help: "a second back / forward (pauses)",
+    },
+    Binding {
+        label: ", .",
+        keys: &[key(','), key('.')],
+        action: Action::Event { forward: false },
+        hint: "±event",
+        help: "to the previous / next event (pauses)",
+    },
+    Binding {
+        label: "[ ]",
+        keys: &[key('['), key(']')],
+        action: Action::Slower,
+        hint: "speed",
+        help: "play slower / faster (1/16x to 64x)",
+    },
+    Binding {
+        label: "g",
+        keys: &[key('g')],
+        action: Action::OpenGoTo,
+        hint: "go to",
+        help: "go to a time: 12:03:04 or 12:03:04.120 (the recording's clock), +42s (since the program's start), -10s (before the end), start, end",
+    },
+    Binding {
+        label: "{ }",
+        keys: &[key('{'), key('}')],
+        action: Action::ToStart,
+        hint: "",
+        help: "to the recording's start / end",
+    },
+    Binding {
+        label: "/",
+        keys: &[key('/'), (KeyCode::F(3), NONE)],
+        action: Action::OpenFilter,
+        hint: "find",
+        help: "find: show only tasks whose name, kind or state holds the text; kind:K and state:S narrow to one field (also F3; Esc clears)",
+    },
+    Binding {
+        label: "t",
+        keys: &[key('t')],
+        action: Action::ToggleTree,
+        hint: "tree",
+        help: "tree view: children under their parent",
+    },
+    Binding {
+        label: "< >",
+        keys: &[key('<'), key('>'), (KeyCode::F(6), NONE)],
+        action: Action::SortPrevious,
+        hint: "sort",
+        help: "sort by the column to the left / right (also F6; a click on a column's title sorts by it)",
+    },
+    Binding {
+        label: "I",
+        keys: &[key('I')],
+        action: Action::SortInvert,
+        hint: "",
+        help: "invert the sort order",
+    },
+    Binding {
+        label: "← →",
+        keys: &[(KeyCode::Left, NONE), (KeyCode::Right, NONE)],
+        action: Action::Fold,
+        hint: "",
+        help: "fold / unfold the selected task's children in the tree view; a folded task shows (+N)",
+    },
+    Binding {
+        label: "↑ ↓",
+        keys: &[(KeyCode::Up, NONE), (KeyCode::Down, NONE)],
+        action: Action::Up,
+        hint: "",
+        help: "select the previous / next task (mouse: click a row, wheel scrolls)",
+    },
+    Binding {
+        label: "PgUp PgDn",
+        keys: &[(KeyCode::PageUp, NONE), (KeyCode::PageDown, NONE)],
+        action: Action::PageUp,
+        hint: "",
+        help: "move a page up / down",
+    },
+    Binding {
+        label: "Home End",
+        keys: &[(KeyCode::Home, NONE), (KeyCode::End, NONE)],
+        action: Action::Home,
+        hint: "",
+        help: "first / last task",
+    },
+    Binding {
+        label: "Enter",
+        keys: &[(KeyCode::Enter, NONE)],
+        action: Action::ToggleDetail,
+        hint: "detail",
+        help: "focus the detail pane on the selected task (again to leave)",
+    },
+    Binding {
+        label: "Tab",
+        keys: &[(KeyCode::Tab, NONE)],
+        action: Action::FocusLog,
+        hint: "log",
+        help: "give the keys to the event log: ↑ ↓ PgUp PgDn Home End scroll it; Tab or Esc gives them back",
+    },
+    Binding {
+        label: "Esc",
+        keys: &[(KeyCode::Esc, NONE)],
+        action: Action::Close,
+        hint: "",
+        help: "clear the filter",
+    },
+    Binding {
+        label: "c",
+        keys: &[key('c')],
+        action: Action::ClearEnded,
+        hint: "",
+        help: "clear ended rows from the table (until the replay goes back in time)",
+    },
+    Binding {
+        label: "s k r S K n",
+        keys: &[
+            key('s'),
+            key('k'),
+            key('r'),
+            key('S'),
+            (KeyCode::Char('S'), SHIFT),
+            key('K'),
+            (KeyCode::Char('K'), SHIFT),
+            key('n'),
+            key('+'),
+            key('-'),
+        ],
+        action: Action::CannotAct,
+        hint: "",
+        help: "stop, abort, restart, stop all, abort all, spawn, grace: a replay cannot act, it shows what was recorded (and says so)",
+    },
+    Binding {
+        label: "?",
+        keys: &[key('?')],
+        action: Action::ToggleHelp,
+        hint: "help",
+        help: "this help",
+    },
+    Binding {
+        label: "q",
+        keys: &[key('q'), CTRL_C],
+        action: Action::Quit,
+        hint: "quit",
+        help: "leave the replay (also Ctrl-C)",
+    },
+];
+
+pub static GOTO: &[Binding] = &[
+    Binding {
+        label: "Enter",
+        keys: &[(KeyCode::Enter, NONE)],
+        action: Action::Accept,
+        hint: "go",
+        help: "go to the time typed",
+    },
+    Binding {
+        label: "Esc",
+        keys: &[(KeyCode::Esc, NONE)],
+        action: Action::Close,
+        hint: "cancel",
+        help: "stay where the replay is",
+    },
+    Binding {
+        label: "⌫",
+        keys: &[(KeyCode::Backspace, NONE)],
+        action: Action::Backspace,
+        hint: "",
+        help: "delete the last character",
+    },
+    Binding {
+        label: "Ctrl-C",
+        keys: &[CTRL_C],
+        action: Action::Quit,
+        hint: "quit",
+        help: "quit",
+    },
+];
+
 pub static PICKER: &[Binding] = &[
     Binding {
         label: "↑ ↓",
@@ -427,6 +639,8 @@ pub fn bindings(mode: Mode) -> &'static [Binding] {
         Mode::Filter => FILTER,
         Mode::Confirm => CONFIRM,
         Mode::Quitting => QUITTING,
+        Mode::Replay => REPLAY,
+        Mode::GoTo => GOTO,
     }
 }
 
@@ -442,7 +656,7 @@ pub fn key_action(mode: Mode, key: KeyEvent) -> Option<Action> {
         // In the filter, every other printable character is text.
         return match key.code {
             KeyCode::Char(c)
-                if mode == Mode::Filter
+                if matches!(mode, Mode::Filter | Mode::GoTo)
                     && !crate::text::is_unsafe(c)
                     && !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
             {
@@ -463,6 +677,10 @@ pub fn key_action(mode: Mode, key: KeyEvent) -> Option<Action> {
         (Action::GraceUp, KeyCode::Char('-')) => Action::GraceDown,
         (Action::SortPrevious, KeyCode::Char('>') | KeyCode::F(6)) => Action::SortNext,
         (Action::Fold, KeyCode::Right) => Action::Unfold,
+        (Action::Second { .. }, KeyCode::Char('f')) => Action::Second { forward: true },
+        (Action::Event { .. }, KeyCode::Char('.')) => Action::Event { forward: true },
+        (Action::Slower, KeyCode::Char(']')) => Action::Faster,
+        (Action::ToStart, KeyCode::Char('}')) => Action::ToEnd,
         (action, _) => action,
     })
 }
@@ -481,7 +699,7 @@ pub fn action(mode: Mode, event: &Event) -> Option<Action> {
     match event {
         Event::Key(key) => key_action(mode, *key),
         Event::Mouse(mouse) => match mouse.kind {
-            MouseEventKind::Down(MouseButton::Left) if mode == Mode::Normal => {
+            MouseEventKind::Down(MouseButton::Left) if matches!(mode, Mode::Normal | Mode::Replay) => {
                 Some(Action::Click {
                     column: mouse.column,
                     row: mouse.row,

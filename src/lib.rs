@@ -78,6 +78,9 @@ pub mod text;
 #[cfg(feature = "serve")]
 pub mod serve;
 
+#[cfg(feature = "record")]
+pub mod record;
+
 #[cfg(any(feature = "tui", feature = "serve"))]
 internal!(board);
 
@@ -89,7 +92,7 @@ internal!(app, help, input, layout, signals, ui);
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "cli")]
-internal!(ctl, headless, scenario, telemetry);
+internal!(ctl, headless, replay, scenario, telemetry);
 
 pub use journal::{JournalConfig, JournalCounts, LedgerReading};
 pub use supervisor::panic::silence_task_panics;

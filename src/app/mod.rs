@@ -10,7 +10,7 @@ use ratatui::layout::{Position, Rect};
 
 pub use crate::board::{Filter, Sort, ViewRow};
 
-use crate::board::{Board, Command, Frame, Query, Source, Verb};
+use crate::board::{Board, CANNOT_ACT, Command, Frame, PlayControl, Playback, Query, Source, Verb};
 use crate::format::humanize;
 use crate::input::Action;
 use crate::layout::{self, Column};
@@ -35,6 +35,10 @@ pub enum Mode {
     /// A `y`/`n` question in the footer.
     Confirm,
     Quitting,
+    /// The table of a recording played back: its own keys move time.
+    Replay,
+    /// Typing a time to go to, in a replay.
+    GoTo,
 }
 
 /// Something that waits for a `y`.
@@ -135,7 +139,14 @@ pub struct App {
     was_connected: bool,
     /// Where these tasks are served to other terminals, if they are.
     pub serving: Option<String>,
+    /// Where a recording's playback stands; `None` for tasks that run now.
+    pub playback: Option<Playback>,
+    /// The time being typed after `g`, in a replay.
+    pub goto: String,
 }
+
+/// The longest time typed after `g`.
+const GOTO_MAX: usize = 40;
 
 impl App {
     /// A dashboard over `sup`, in this process, offering taskmon's kinds to spawn.
@@ -185,7 +196,11 @@ impl App {
             announced: 0,
             was_connected: true,
             serving: None,
+            playback: None,
+            goto: String::new(),
         };
+        app.playback = app.source.playback();
+        app.mode = app.home_mode();
         app.refresh();
         app
     }
@@ -212,9 +227,19 @@ impl App {
         self.source.wake()
     }
 
-    /// The header's height: the counts, then the status message or the scenario's description.
+    /// The header's height: the counts, then the status message or the scenario's description;
+    /// in a replay, the time bar.
     pub fn header_height(&self) -> u16 {
-        2
+        if self.playback.is_some() { 3 } else { 2 }
+    }
+
+    /// The mode the keys go back to when an overlay closes: the table's, or a replay's.
+    pub fn home_mode(&self) -> Mode {
+        if self.playback.is_some() {
+            Mode::Replay
+        } else {
+            Mode::Normal
+        }
     }
 
     fn areas(&self) -> Option<layout::Areas> {
@@ -387,6 +412,8 @@ impl App {
         let previous_counts = self.counts;
         let previous_status = self.status.clone();
         let previous_rows = std::mem::take(&mut self.rows);
+        let previous_playback = self.playback.take();
+        self.playback = self.source.playback();
         self.apply(frame);
         self.announce();
         if self
@@ -397,6 +424,7 @@ impl App {
             self.status = None;
         }
         connection_changed
+            || previous_playback != self.playback
             || previous_second != self.uptime.as_secs()
             || previous_counts != self.counts
             || previous_status != self.status
@@ -512,8 +540,59 @@ impl App {
             (Mode::Help, action) => self.help(action),
             (Mode::Filter, action) => self.typing(action),
             (Mode::Confirm, action) => self.answer(action),
-            (Mode::Normal, action) if self.log_focus => self.log_keys(action),
+            (Mode::GoTo, action) => self.typing_time(action),
+            (Mode::Normal | Mode::Replay, action) if self.log_focus => self.log_keys(action),
+            (Mode::Replay, action) => self.replay(action),
             (Mode::Normal, action) => self.normal(action),
+        }
+    }
+
+    /// A replay's keys: time moves; what would act on tasks is answered, not done.
+    fn replay(&mut self, action: Action) {
+        let control = match action {
+            Action::TogglePlay => PlayControl::Toggle,
+            Action::Second { forward } => PlayControl::Second { forward },
+            Action::Event { forward } => PlayControl::Event { forward },
+            Action::Faster => PlayControl::Faster,
+            Action::Slower => PlayControl::Slower,
+            Action::ToStart => PlayControl::Start,
+            Action::ToEnd => PlayControl::End,
+            Action::OpenGoTo => {
+                self.goto.clear();
+                self.mode = Mode::GoTo;
+                return;
+            }
+            Action::CannotAct => {
+                self.say(CANNOT_ACT, None);
+                return;
+            }
+            other => return self.normal(other),
+        };
+        self.play(control);
+    }
+
+    fn play(&mut self, control: PlayControl) {
+        match self.source.play(control) {
+            Ok(text) | Err(text) => self.say(text, None),
+        }
+    }
+
+    fn typing_time(&mut self, action: Action) {
+        match action {
+            Action::Type(c) if self.goto.chars().count() < GOTO_MAX => self.goto.push(c),
+            Action::Backspace => {
+                self.goto.pop();
+            }
+            Action::Accept => {
+                self.mode = self.home_mode();
+                let text = std::mem::take(&mut self.goto);
+                self.play(PlayControl::GoTo(text));
+            }
+            Action::Close => {
+                self.goto.clear();
+                self.mode = self.home_mode();
+            }
+            _ => {}
         }
     }
 
@@ -524,14 +603,14 @@ impl App {
             Action::Down | Action::ScrollDown => self.picker = (self.picker + 1).min(last),
             Action::Accept => self.spawn_nth(self.picker),
             Action::Spawn(index) => self.spawn_nth(index),
-            Action::Close | Action::ToggleHelp => self.mode = Mode::Normal,
+            Action::Close | Action::ToggleHelp => self.mode = self.home_mode(),
             _ => {}
         }
     }
 
     fn help(&mut self, action: Action) {
         let page = self.size.height.saturating_sub(6).max(1);
-        let most = crate::help::scroll_max(self.size);
+        let most = crate::help::scroll_max(self.size, crate::input::bindings(self.home_mode()));
         let scroll = self.help_scroll;
         match action {
             Action::Up | Action::ScrollUp => self.help_scroll = scroll.saturating_sub(1),
@@ -541,7 +620,7 @@ impl App {
             Action::Home => self.help_scroll = 0,
             Action::End => self.help_scroll = most,
             Action::Close | Action::ToggleHelp => {
-                self.mode = Mode::Normal;
+                self.mode = self.home_mode();
                 self.help_scroll = 0;
             }
             _ => {}
@@ -559,12 +638,12 @@ impl App {
                 self.filter.text.pop();
             }
             Action::Accept => {
-                self.mode = Mode::Normal;
+                self.mode = self.home_mode();
                 self.command(Command::CountShown {});
             }
             Action::Close => {
                 self.filter = Filter::default();
-                self.mode = Mode::Normal;
+                self.mode = self.home_mode();
             }
             _ => {}
         }
@@ -572,7 +651,7 @@ impl App {
 
     fn answer(&mut self, action: Action) {
         let confirm = self.confirm.take();
-        self.mode = Mode::Normal;
+        self.mode = self.home_mode();
         if action != Action::Yes {
             self.say("nothing done", None);
             return;
@@ -602,7 +681,7 @@ impl App {
             other => {
                 // Every other key acts on the table, as usual.
                 self.log_focus = false;
-                self.normal(other);
+                self.update(other);
             }
         }
     }
@@ -774,12 +853,12 @@ impl App {
     fn spawn_nth(&mut self, index: usize) {
         match self.frame.kinds.get(index).cloned() {
             Some(kind) => self.spawn(kind),
-            None => self.mode = Mode::Normal,
+            None => self.mode = self.home_mode(),
         }
     }
 
     fn spawn(&mut self, kind: String) {
-        self.mode = Mode::Normal;
+        self.mode = self.home_mode();
         self.command(Command::Spawn { kind });
     }
 

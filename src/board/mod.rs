@@ -219,6 +219,77 @@ pub enum Command {
 
 pub use crate::supervisor::MakeTask;
 
+/// What a board reads its tasks from: a supervisor, live, or a recording at a moment of its
+/// past. Only a supervisor can act on them.
+pub trait Tasks {
+    /// How many tasks there are.
+    fn len(&self) -> usize;
+    /// Time since the supervisor's start.
+    fn uptime(&self) -> Duration;
+    /// The wall-clock time of the supervisor's start.
+    fn started(&self) -> DateTime<Local>;
+    fn grace(&self) -> Duration;
+    /// Every task's state, task `id` at index `id - 1`.
+    fn states(&self) -> Vec<State>;
+    fn tick_counts(&self) -> Vec<u64>;
+    fn busy_times(&self) -> Vec<u64>;
+    /// The tasks `ids`, in that order.
+    fn snapshots(&self, ids: &[TaskId]) -> Vec<TaskSnapshot>;
+    /// Every task.
+    fn snapshot(&self) -> Vec<TaskSnapshot>;
+    fn children(&self, id: TaskId) -> Vec<TaskId>;
+    fn journal_path(&self, id: TaskId) -> Option<PathBuf>;
+    /// The supervisor that does what a dashboard asks; `None` for a recording.
+    fn supervisor(&self) -> Option<&Supervisor>;
+    /// Ticks and busy nanoseconds per second as they were recorded; `None` when the board works
+    /// them out from what it reads once a second.
+    fn per_second(&self) -> Option<(Vec<u64>, Vec<u64>)> {
+        None
+    }
+}
+
+impl Tasks for Supervisor {
+    fn len(&self) -> usize {
+        Supervisor::len(self)
+    }
+    fn uptime(&self) -> Duration {
+        Supervisor::uptime(self)
+    }
+    fn started(&self) -> DateTime<Local> {
+        self.wall_time(Duration::ZERO)
+    }
+    fn grace(&self) -> Duration {
+        Supervisor::grace(self)
+    }
+    fn states(&self) -> Vec<State> {
+        Supervisor::states(self)
+    }
+    fn tick_counts(&self) -> Vec<u64> {
+        Supervisor::tick_counts(self)
+    }
+    fn busy_times(&self) -> Vec<u64> {
+        Supervisor::busy_times(self)
+    }
+    fn snapshots(&self, ids: &[TaskId]) -> Vec<TaskSnapshot> {
+        Supervisor::snapshots(self, ids)
+    }
+    fn snapshot(&self) -> Vec<TaskSnapshot> {
+        Supervisor::snapshot(self)
+    }
+    fn children(&self, id: TaskId) -> Vec<TaskId> {
+        Supervisor::children(self, id)
+    }
+    fn journal_path(&self, id: TaskId) -> Option<PathBuf> {
+        Supervisor::journal_path(self, id)
+    }
+    fn supervisor(&self) -> Option<&Supervisor> {
+        Some(self)
+    }
+}
+
+/// What a board answers a request to act when it reads a recording.
+pub const CANNOT_ACT: &str = "a replay cannot act: it shows what was recorded";
+
 /// Where a dashboard reads its tasks: a board in this process, or one in a served program.
 #[cfg(feature = "tui")]
 pub trait Source: Send {
@@ -241,6 +312,49 @@ pub trait Source: Send {
     fn wake(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
     }
+    /// Where a recording's playback stands; `None` for tasks that run now.
+    fn playback(&self) -> Option<Playback> {
+        None
+    }
+    /// Moves a recording's playback; the answer is for the status line.
+    fn play(&mut self, _control: PlayControl) -> Result<String, String> {
+        Err("only a replay has a time to move".into())
+    }
+}
+
+/// Where a recording's playback stands, for the time bar.
+#[cfg(feature = "tui")]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Playback {
+    /// The moment shown, and the recording's first and last, since the supervisor's start.
+    pub at: Duration,
+    pub start: Duration,
+    pub end: Duration,
+    pub playing: bool,
+    /// Recorded seconds per second shown.
+    pub speed: f64,
+    /// Events the recorder dropped before the moment shown.
+    pub events_missed: u64,
+    /// What is wrong with the file, if anything (a torn tail).
+    pub note: Option<String>,
+}
+
+/// A move of a recording's playback.
+#[cfg(feature = "tui")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlayControl {
+    /// Play, or pause.
+    Toggle,
+    /// A second forward or back (pausing).
+    Second { forward: bool },
+    /// To the next or the previous event (pausing).
+    Event { forward: bool },
+    Faster,
+    Slower,
+    /// To a time as typed (`12:03:04`, `+42s`).
+    GoTo(String),
+    Start,
+    End,
 }
 
 /// Ticks per second of one task, and its share of a worker, sampled once a second.
@@ -253,11 +367,11 @@ pub struct Rate {
     pub busy_per_second: u64,
 }
 
-/// One dashboard's view of a supervisor. See the module's documentation.
-pub struct Board {
+/// One dashboard's view of a supervisor (or of a recording). See the module's documentation.
+pub struct Board<T: Tasks = Supervisor> {
     /// `None` between the requests of a served board: serving does not keep the program's
     /// supervisor alive, so the board holds it only while it works.
-    sup: Option<Supervisor>,
+    sup: Option<T>,
     kinds: Vec<(String, MakeTask)>,
     catalog: Catalog,
     /// Every task's state, by id - 1, as last read.
@@ -284,8 +398,28 @@ pub struct Board {
 }
 
 impl Board {
+    /// A board offering taskmon's own kinds, as the `taskmon` dashboard does.
+    #[cfg(feature = "tui")]
+    pub fn with_taskmon_kinds(sup: Supervisor) -> Self {
+        Self::new(sup, taskmon_kinds())
+    }
+
+    /// Gives the supervisor back between requests (see [`Board::lend`]).
+    #[cfg(feature = "serve")]
+    pub(crate) fn release(&mut self) {
+        self.sup = None;
+    }
+
+    /// Lends the supervisor for a request, while the program still has it.
+    #[cfg(feature = "serve")]
+    pub(crate) fn lend(&mut self, sup: Supervisor) {
+        self.sup = Some(sup);
+    }
+}
+
+impl<T: Tasks> Board<T> {
     /// A board over `sup` offering `kinds` to spawn.
-    pub fn new(sup: Supervisor, kinds: Vec<(String, MakeTask)>) -> Self {
+    pub fn new(sup: T, kinds: Vec<(String, MakeTask)>) -> Self {
         Self {
             sup: Some(sup),
             kinds,
@@ -308,28 +442,37 @@ impl Board {
         }
     }
 
-    /// A board offering taskmon's own kinds, as the `taskmon` dashboard does.
-    #[cfg(feature = "tui")]
-    pub fn with_taskmon_kinds(sup: Supervisor) -> Self {
-        Self::new(sup, taskmon_kinds())
-    }
-
-    fn sup(&self) -> &Supervisor {
+    fn sup(&self) -> &T {
         self.sup
             .as_ref()
             .expect("a served board is lent its supervisor while it works")
     }
 
-    /// Gives the supervisor back between requests (see [`Board::lend`]).
-    #[cfg(feature = "serve")]
-    pub(crate) fn release(&mut self) {
-        self.sup = None;
+    /// What it reads.
+    pub fn tasks(&self) -> &T {
+        self.sup()
     }
 
-    /// Lends the supervisor for a request, while the program still has it.
-    #[cfg(feature = "serve")]
-    pub(crate) fn lend(&mut self, sup: Supervisor) {
-        self.sup = Some(sup);
+    /// What it reads, to move (a recording to another moment).
+    pub fn tasks_mut(&mut self) -> &mut T {
+        self.sup
+            .as_mut()
+            .expect("a served board is lent its supervisor while it works")
+    }
+
+    /// What it reads, given up (a recording gone back in time gets a new board).
+    pub fn into_tasks(self) -> T {
+        self.sup
+            .expect("a served board is lent its supervisor while it works")
+    }
+
+    /// Forgets the log and takes `events` as it, oldest first (a recording gone to another
+    /// moment).
+    pub fn replace_log(&mut self, events: Vec<Event>) {
+        self.log = events.into();
+        while self.log.len() > LOG_CAPACITY {
+            self.log.pop_front();
+        }
     }
 
     /// Takes an event into the log.
@@ -353,7 +496,9 @@ impl Board {
                 counts[*state as usize] += 1;
             }
         }
-        let sample = uptime.saturating_sub(self.last_sample) >= Duration::from_secs(1);
+        // A recording can go back in time: its rates are then read again at once.
+        let sample = uptime.saturating_sub(self.last_sample) >= Duration::from_secs(1)
+            || uptime < self.last_sample;
         if sample {
             self.sample_rates(uptime);
         }
@@ -401,7 +546,7 @@ impl Board {
         }
         Frame {
             uptime,
-            started: self.sup().wall_time(Duration::ZERO),
+            started: self.sup().started(),
             grace: self.sup().grace(),
             total: self.catalog.len() - self.cleared.iter().filter(|&&c| c).count(),
             counts,
@@ -428,7 +573,8 @@ impl Board {
 
     /// Takes in the tasks spawned since the last read, and every task's state.
     fn read_tasks(&mut self) {
-        if self.catalog.update(&self.sup().clone()) {
+        let sup = self.sup.as_ref().expect("a served board is lent its supervisor while it works");
+        if self.catalog.update(sup) {
             self.cleared.resize(self.catalog.len(), false);
             self.view_stale = true;
         }
@@ -514,6 +660,18 @@ impl Board {
             .as_secs_f64()
             .max(1.0);
         self.last_sample = uptime;
+        if let Some((ticks, busy)) = self.sup().per_second() {
+            self.rates = ticks
+                .into_iter()
+                .zip(busy)
+                .map(|(per_second, busy_per_second)| Rate {
+                    per_second,
+                    busy_per_second,
+                    ..Rate::default()
+                })
+                .collect();
+            return;
+        }
         let ticks = self.sup().tick_counts();
         let busy = self.sup().busy_times();
         self.rates.resize(ticks.len(), Rate::default());
@@ -585,13 +743,18 @@ impl Board {
 
     /// Does what `command` asks; its answer is in the next frame.
     pub fn command(&mut self, command: Command, query: &Query) {
+        let acts = !matches!(command, Command::ClearEnded {} | Command::CountShown {});
+        if acts && self.sup().supervisor().is_none() {
+            self.say(CANNOT_ACT, None);
+            return;
+        }
         match command {
             Command::One { verb, id } => {
                 let name = (id as usize)
                     .checked_sub(1)
                     .and_then(|i| self.catalog.names.get(i))
                     .cloned();
-                match verb.apply(self.sup(), id) {
+                match verb.apply(self.acting(), id) {
                     Ok(()) => self.say(
                         format!(
                             "{} requested for #{id} {}",
@@ -629,16 +792,16 @@ impl Board {
                 );
             }
             Command::StopAll {} => {
-                let n = self.sup().stop_all();
+                let n = self.acting().stop_all();
                 self.say(format!("graceful stop requested for {n} task(s)"), None);
             }
             Command::AbortAll {} => {
-                let n = self.sup().abort_all();
+                let n = self.acting().abort_all();
                 self.say(format!("abort requested for {n} task(s)"), None);
             }
             Command::Grace { grace } => {
                 let grace = grace.min(MAX_GRACE);
-                self.sup().set_grace(grace);
+                self.acting().set_grace(grace);
                 self.say(
                     format!("grace period {} for stops from now on", humanize(grace)),
                     None,
@@ -656,8 +819,8 @@ impl Board {
                     return;
                 };
                 // Numbered by the supervisor: unique in the program, whichever dashboard asks.
-                let name = format!("{kind}+{}", self.sup().next_serial());
-                match self.sup().spawn(make(name.clone())) {
+                let name = format!("{kind}+{}", self.acting().next_serial());
+                match self.acting().spawn(make(name.clone())) {
                     Ok(id) => self.say(format!("spawned #{id} {name}"), Some(id)),
                     Err(e) => self.say(format!("cannot spawn: {e}"), None),
                 }
@@ -681,16 +844,21 @@ impl Board {
         }
     }
 
+    /// The supervisor a request acts through (checked to be there before).
+    fn acting(&self) -> &Supervisor {
+        self.sup().supervisor().expect("only a supervisor's board acts")
+    }
+
     /// Asks `verb` of each task; returns how many accepted.
     fn each(&self, verb: Verb, ids: &[TaskId]) -> usize {
         ids.iter()
-            .filter(|&&id| verb.apply(self.sup(), id).is_ok())
+            .filter(|&&id| verb.apply(self.acting(), id).is_ok())
             .count()
     }
 }
 
 #[cfg(feature = "tui")]
-impl Source for Board {
+impl<T: Tasks + Send> Source for Board<T> {
     fn frame(&mut self, query: &Query) -> Option<Frame> {
         Some(Board::frame(self, query))
     }

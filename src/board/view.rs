@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::Column;
-use crate::supervisor::{Label, State, Supervisor, TaskId, TaskSnapshot, Warning};
+use crate::supervisor::{Label, State, TaskId, TaskSnapshot, Warning};
 
 /// What never changes about a task: read once, when it first appears.
 #[derive(Default)]
@@ -21,7 +21,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Takes in the tasks spawned since the last call. Returns whether there were any.
-    pub fn update(&mut self, sup: &Supervisor) -> bool {
+    pub fn update(&mut self, sup: &impl super::Tasks) -> bool {
         let known = self.names.len() as TaskId;
         let total = sup.len() as TaskId;
         if total == known {

@@ -75,6 +75,19 @@ pub(crate) enum Request {
         /// Milliseconds, at most a day.
         ms: u64,
     },
+    /// Starts the flight recorder (see [`crate::record`]) writing to `path`, a path of the
+    /// program's machine (absolute: the program's working directory is not the client's).
+    #[cfg(feature = "record")]
+    RecordStart {
+        /// Where.
+        path: String,
+        /// Keep only the newest this many bytes, in rotated segments.
+        #[serde(default)]
+        max_bytes: Option<u64>,
+    },
+    /// Ends the recording under way, with a last sample.
+    #[cfg(feature = "record")]
+    RecordStop {},
     /// Every lifecycle event from now on, until the client goes.
     Watch {},
     /// Become a dashboard: from now on the client sends `query` and `command` and the program
@@ -125,6 +138,8 @@ mod tests {
             json!({ "type": "stop_all" }),
             json!({ "type": "abort_all" }),
             json!({ "type": "grace", "ms": 1000 }),
+            json!({ "type": "record_start", "path": "/tmp/x.tmrec", "max_bytes": 100000000 }),
+            json!({ "type": "record_stop" }),
             json!({ "type": "watch" }),
             json!({ "type": "attach" }),
             json!({ "type": "query", "query": query() }),

@@ -402,6 +402,7 @@ fn answer(program: &str, sup: &Supervisor, request: Request) -> Value {
                 "grace_ms": format::millis(sup.grace()),
                 "tasks": states.len(),
                 "counts": counts,
+                "recording": recording(sup),
             })
         }
         Request::List { offset, limit } => {
@@ -422,6 +423,38 @@ fn answer(program: &str, sup: &Supervisor, request: Request) -> Value {
             sup.set_grace(grace);
             json!({ "type": "done", "grace_ms": format::millis(grace) })
         }
+        #[cfg(feature = "record")]
+        Request::RecordStart { path, max_bytes } => {
+            let path = std::path::PathBuf::from(path);
+            if !path.is_absolute() {
+                return protocol::error(format!(
+                    "record to an absolute path: `{}` would be found from the program's working directory",
+                    crate::text::escape(&path.display().to_string())
+                ));
+            }
+            let options = crate::record::RecordOptions {
+                max_bytes,
+                ..Default::default()
+            };
+            match sup.record(&path, options) {
+                Ok(()) => json!({ "type": "recording", "path": path.display().to_string() }),
+                Err(e) => protocol::error(e),
+            }
+        }
+        #[cfg(feature = "record")]
+        Request::RecordStop {} => match sup.stop_recording() {
+            Some(summary) => json!({
+                "type": "recorded",
+                "path": summary.path.display().to_string(),
+                "events": summary.events,
+                "samples": summary.samples,
+                "bytes": summary.bytes.saturating_sub(summary.bytes_removed),
+                "events_dropped": summary.events_dropped,
+                "samples_dropped": summary.samples_dropped,
+                "error": summary.error,
+            }),
+            None => protocol::error("nothing is being recorded"),
+        },
         Request::Hello { .. } => protocol::error("hello was said already"),
         Request::Query { .. } | Request::Command { .. } => {
             protocol::error("query and command come after attach")
@@ -429,6 +462,17 @@ fn answer(program: &str, sup: &Supervisor, request: Request) -> Value {
         Request::Watch {} | Request::Wait { .. } | Request::Attach {} => {
             unreachable!("answered by the caller")
         }
+    }
+}
+
+/// Where the program records, if it does.
+fn recording(sup: &Supervisor) -> Option<String> {
+    #[cfg(feature = "record")]
+    return sup.recording().map(|r| r.path.display().to_string());
+    #[cfg(not(feature = "record"))]
+    {
+        let _ = sup;
+        None
     }
 }
 

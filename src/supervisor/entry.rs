@@ -141,6 +141,16 @@ impl Timeline {
         }
         self
     }
+
+    /// The same timeline with `kind` reached at `at`, unless it was already (as a task stamps
+    /// each moment once); for a recording played back between its samples.
+    #[cfg(feature = "record")]
+    pub(crate) fn reaching(mut self, kind: EventKind, at: Duration) -> Self {
+        if let Some(i) = kind.stamp() {
+            self.at[i].get_or_insert(at);
+        }
+        self
+    }
 }
 
 /// What a restartable task keeps to run again.

@@ -194,6 +194,22 @@ impl Supervisor {
         kept.iter().find_map(|k| k.downcast_ref::<T>()).map(read)
     }
 
+    /// The first thing of type `Arc<T>` that lives with the supervisor, made now if there is none
+    /// (what `ctl record start` and [`SupervisorBuilder::record`] share).
+    #[cfg(feature = "record")]
+    pub(crate) fn kept_or_insert<T: Send + Sync + 'static>(
+        &self,
+        make: impl FnOnce() -> Arc<T>,
+    ) -> Arc<T> {
+        let mut kept = self.inner.kept.lock().expect("kept");
+        if let Some(found) = kept.iter().find_map(|k| k.downcast_ref::<Arc<T>>()) {
+            return found.clone();
+        }
+        let made = make();
+        kept.push(Box::new(made.clone()));
+        made
+    }
+
     /// A handle that does not keep the supervisor alive: what serving holds, so that a served
     /// supervisor still goes (and stops serving) when the program drops it.
     #[cfg(feature = "serve")]

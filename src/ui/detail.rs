@@ -16,7 +16,12 @@ use crate::text::escape;
 
 pub(super) fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(task) = app.selected_row() else {
-        let empty = Paragraph::new("No tasks. Press n to spawn one, or 1–9 for a kind.")
+        let text = if app.playback.is_some() {
+            "No task yet at this moment of the recording: Space plays, g goes to a time."
+        } else {
+            "No tasks. Press n to spawn one, or 1–9 for a kind."
+        };
+        let empty = Paragraph::new(text)
             .block(Block::bordered().title(" detail "));
         frame.render_widget(empty, area);
         return;

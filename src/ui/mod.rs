@@ -34,10 +34,15 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     footer(frame, areas.footer, app);
     match app.mode {
-        Mode::Help => overlay::help(frame, frame.area(), app.help_scroll),
+        Mode::Help => overlay::help(
+            frame,
+            frame.area(),
+            app.help_scroll,
+            input::bindings(app.home_mode()),
+        ),
         Mode::Picker => overlay::picker(frame, frame.area(), app.kinds(), app.picker),
         Mode::Quitting => overlay::quitting(frame, frame.area(), app),
-        Mode::Normal | Mode::Filter | Mode::Confirm => {}
+        Mode::Normal | Mode::Filter | Mode::Confirm | Mode::Replay | Mode::GoTo => {}
     }
 }
 
@@ -101,10 +106,60 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
     if Line::from(spans.clone()).width() + clock_width <= area.width as usize {
         spans.extend(clock);
     }
-    let [first, second] =
-        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let [first, second, third] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     frame.render_widget(Paragraph::new(Line::from(spans)), first);
     frame.render_widget(Paragraph::new(second_line(app)), second);
+    if let Some(playback) = &app.playback {
+        frame.render_widget(Paragraph::new(time_bar(app, playback, third.width)), third);
+    }
+}
+
+/// A replay's time bar: `▶ 12:03:04.120 / 12:05:00  1x  ━━━━●────  +42s`, the gaps and a
+/// torn tail said after it.
+fn time_bar(app: &App, playback: &crate::board::Playback, width: u16) -> Line<'static> {
+    let clock = |at| app.wall_time(at).format("%H:%M:%S%.3f").to_string();
+    let end = app.wall_time(playback.end).format("%H:%M:%S").to_string();
+    let sign = if playback.playing { "▶" } else { "⏸" };
+    let mut spans = vec![
+        Span::raw(" "),
+        Span::from(format!("{sign} {}", clock(playback.at))).bold(),
+        Span::raw(format!(" / {end}  ")),
+        Span::from(crate::replay::speed_text(playback.speed)).bold().fg(Color::Cyan),
+        Span::raw("  "),
+    ];
+    let mut after = vec![Span::raw(format!("  +{}", uptime(playback.at.as_secs())))];
+    if playback.events_missed > 0 {
+        after.push(Span::raw("  "));
+        after.push(
+            Span::from(format!("⚠ {} events not recorded before this", playback.events_missed))
+                .fg(Color::Yellow),
+        );
+    }
+    if playback.note.is_some() {
+        after.push(Span::raw("  "));
+        after.push(Span::from("⚠ the file ends cut short").fg(Color::Yellow));
+    }
+    let used = Line::from(spans.clone()).width() + Line::from(after.clone()).width();
+    let bar = (width as usize).saturating_sub(used + 1).min(60);
+    if bar >= 10 {
+        let span = playback.end.saturating_sub(playback.start).as_secs_f64();
+        let done = if span > 0.0 {
+            playback.at.saturating_sub(playback.start).as_secs_f64() / span
+        } else {
+            1.0
+        };
+        let knob = ((done * (bar - 1) as f64).round() as usize).min(bar - 1);
+        spans.push(Span::raw("━".repeat(knob)).fg(Color::Cyan));
+        spans.push(Span::raw("●").bold());
+        spans.push(Span::raw("─".repeat(bar - 1 - knob)).dim());
+    }
+    spans.extend(after);
+    Line::from(spans)
 }
 
 /// The status message, else the scenario's description; then the next timeline action.
@@ -114,6 +169,11 @@ fn second_line(app: &App) -> Line<'static> {
         spans.push(Span::from(notice.to_string()).italic().fg(Color::Yellow));
     } else if let Some(description) = app.script.as_ref().and_then(|s| s.description.clone()) {
         spans.push(Span::from(description).dim());
+    } else if app.playback.is_some() {
+        spans.push(
+            Span::from("a recording: Space plays, b f step a second, , . an event, g goes to a time")
+                .dim(),
+        );
     } else {
         spans.push(
             Span::from("s stops a task gracefully, k aborts it: the detail pane shows the difference")
@@ -141,6 +201,11 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
         Mode::Confirm => {
             spans.push(Span::raw(app.question().unwrap_or_default()).bold().fg(Color::Yellow));
             spans.push(Span::raw("  "));
+        }
+        Mode::GoTo => {
+            spans.push(Span::from("go to ").bold().fg(Color::Cyan));
+            spans.push(Span::raw(app.goto.clone()).reversed());
+            spans.push(Span::raw("▏ "));
         }
         _ => {}
     }

@@ -52,9 +52,9 @@ fn popup(frame: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>, 
     );
 }
 
-pub(super) fn help(frame: &mut Frame, area: Rect, scroll: u16) {
+pub(super) fn help(frame: &mut Frame, area: Rect, scroll: u16, keys: &[crate::input::Binding]) {
     let width = help::width(area.width);
-    let lines: Vec<Line> = help::lines(width.saturating_sub(2))
+    let lines: Vec<Line> = help::lines(width.saturating_sub(2), keys)
         .into_iter()
         .map(styled)
         .collect();
