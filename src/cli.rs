@@ -327,6 +327,13 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
     if let Some(addr) = options.metrics {
         telemetry::check_metrics_address(addr, options.allow_remote).map_err(Failure::usage)?;
     }
+    if let Some(max) = options.record_max
+        && max < crate::record::MIN_MAX_BYTES
+    {
+        return Err(Failure::usage(
+            crate::record::RecordError::TooSmall(max).to_string(),
+        ));
+    }
     if matches!(mode, Mode::Dashboard) && !dashboard::has_terminal() {
         return Err(Failure::runtime(
             "the dashboard needs a terminal, and stdin or stdout is not one.\n\

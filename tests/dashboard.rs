@@ -348,7 +348,10 @@ async fn the_help_scrolls_to_its_end_on_a_small_terminal() {
         press(&mut app, KeyCode::PageDown);
     }
     let most = app.help_scroll;
-    assert_eq!(most, taskmon::help::scroll_max(app.size));
+    assert_eq!(
+        most,
+        taskmon::help::scroll_max(app.size, taskmon::input::NORMAL)
+    );
     let bottom = screen(&app, 80, 20);
     assert!(bottom.contains("closes this help"), "{bottom}");
     press(&mut app, KeyCode::Up);

@@ -335,7 +335,7 @@ async fn a_chunk_whose_checksum_holds_but_whose_records_lie_is_refused() {
         numbers: Default::default(),
         ..Default::default()
     };
-    with_records(&[task(1), Record::Sample(huge)]);
+    with_records(&[task(1), Record::Sample(Box::new(huge))]);
     // The sample is found wrong when it is read, with a message, not an allocation of its ids.
     let mut replay = Replay::open(&file_path).unwrap();
     let error = replay.seek(Duration::ZERO).unwrap_err();

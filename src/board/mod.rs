@@ -224,6 +224,10 @@ pub use crate::supervisor::MakeTask;
 pub trait Tasks {
     /// How many tasks there are.
     fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Time since the supervisor's start.
     fn uptime(&self) -> Duration;
     /// The wall-clock time of the supervisor's start.

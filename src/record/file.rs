@@ -131,6 +131,9 @@ pub struct Attrs {
     pub blocking: Option<Blocking>,
 }
 
+/// A task's own counts, by name.
+pub type Counters = Vec<(Arc<str>, u64)>;
+
 /// One task's reading, split as the file keeps it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reading {
@@ -138,7 +141,7 @@ pub struct Reading {
     pub state: u8,
     pub attrs: Attrs,
     pub histogram: [u64; POLL_BUCKETS],
-    pub counters: Vec<(Arc<str>, u64)>,
+    pub counters: Counters,
 }
 
 /// To the nearest microsecond, as the JSON reports round them.
@@ -216,7 +219,7 @@ pub struct Sample {
     pub histogram: Vec<(u32, u8, i64)>,
     /// Seldom-changing figures, for the listed tasks (by place) whose figures changed.
     pub attrs: Vec<(u32, Attrs)>,
-    pub counters: Vec<(u32, Vec<(Arc<str>, u64)>)>,
+    pub counters: Vec<(u32, Counters)>,
 }
 
 /// One record of a frame.
@@ -229,7 +232,7 @@ pub enum Record {
         kind: EventKind,
         detail: Detail,
     },
-    Sample(Sample),
+    Sample(Box<Sample>),
     /// What the recorder could not keep up with since the gap before.
     Gap {
         at: Duration,

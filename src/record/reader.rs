@@ -939,10 +939,11 @@ fn inflate(
         }
         let pos = out.len();
         let capacity = out.capacity();
-        let mut output = OutBuffer::around_pos(out, pos);
-        decoder.run(&mut input, &mut output)?;
-        let written = output.pos();
-        drop(output);
+        let written = {
+            let mut output = OutBuffer::around_pos(out, pos);
+            decoder.run(&mut input, &mut output)?;
+            output.pos()
+        };
         if out.len() > limit {
             return Err(io::Error::other(
                 "it decompresses to more than a recording holds",

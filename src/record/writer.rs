@@ -259,7 +259,7 @@ impl Writer {
             ..Default::default()
         };
         let mut previous_id = 0;
-        let with_histograms = key || self.summary.samples % HISTOGRAM_EVERY == 0;
+        let with_histograms = key || self.summary.samples.is_multiple_of(HISTOGRAM_EVERY);
         for s in tasks {
             let index = s.id as usize - 1;
             let reading = Reading::of(s);
@@ -313,7 +313,7 @@ impl Writer {
                 ..reading
             });
         }
-        file::put(&mut self.records, &Record::Sample(sample));
+        file::put(&mut self.records, &Record::Sample(Box::new(sample)));
         self.summary.samples += 1;
         self.note_gaps(at);
         let before = self.summary.bytes;
