@@ -8,6 +8,8 @@
 
 #[path = "../tests/support/pty.rs"]
 mod pty;
+#[path = "rows/record.rs"]
+mod record;
 #[path = "rows/reporting.rs"]
 mod reporting;
 #[path = "rows/scale.rs"]
@@ -93,6 +95,9 @@ fn main() {
     }
     if wanted("dashboard_cpu_100k") {
         screen::cpu_100k();
+    }
+    if wanted("record") {
+        record::rows();
     }
     // Last: it installs a metrics recorder for the rest of the process.
     if wanted("prometheus") {

@@ -11,8 +11,9 @@
 //! // … spawn and run tasks …
 //! sup.shutdown(sup.grace()).await;
 //! if let Some(summary) = sup.stop_recording() {
-//!     eprintln!("recorded {} events in {} bytes", summary?.events, summary.as_ref().map_or(0, |s| s.bytes));
+//!     eprintln!("recorded {} events in {} bytes", summary.events, summary.bytes);
 //! }
+//! // `taskmon replay service.tmrec` plays it back; `taskmon::record::Replay` reads it.
 //! # Ok(()) }
 //! ```
 //!
@@ -265,6 +266,7 @@ impl Recording {
                 at,
                 grace: sup.grace(),
                 tasks,
+                last: true,
             });
         }
         let (done, answer) = std::sync::mpsc::sync_channel(1);
@@ -350,6 +352,7 @@ async fn sample_every_second(
             at,
             grace: sup.grace(),
             tasks,
+            last: false,
         };
         if let Err(TrySendError::Full(_)) = queue.try_send(message) {
             shared.samples_queued.fetch_sub(1, Ordering::Relaxed);

@@ -23,6 +23,8 @@ pub(super) enum Message {
         at: Duration,
         grace: Duration,
         tasks: Vec<TaskSnapshot>,
+        /// The recording's last: its histograms are written whole.
+        last: bool,
     },
     /// Everything before it written to the file, then said so.
     Flush(SyncSender<()>),
@@ -33,20 +35,19 @@ pub(super) enum Message {
     },
 }
 
-/// zstd's level: 9 took a quarter less on disk than the default 3 for 10,000 ticking tasks, at
-/// well under 1% of a core on the recorder's thread (19 took another fifth less at 7%).
+/// zstd's level: 9 took a quarter less on disk than the default 3 for 10,000 ticking tasks (19
+/// another fifth less, but at a cost the recorder's thread should not take from the program).
 const LEVEL: i32 = 9;
 /// A new key sample (and zstd frame) once the frame since the last one has grown to this many
 /// times the key's own size: a seek decompresses at most that much more than a key.
 const KEY_FACTOR: u64 = 8;
 /// ... or this long after the last one, or at least this many bytes apart.
-const KEY_EVERY: Duration = Duration::from_secs(300);
+const KEY_EVERY: Duration = Duration::from_secs(60);
 const KEY_MIN_BYTES: u64 = 64 << 10;
 /// Records are handed to the compressor at least this often (and at every sample).
 const RECORDS_MAX: usize = 1 << 20;
-/// The poll histograms move in every sample of a busy task and cost more on disk than every
-/// other figure together: they are written every this many samples (and in every key).
-const HISTOGRAM_EVERY: u64 = 60;
+// The poll histograms move in every sample of a busy task and cost more on disk than every other
+// figure together: they are written in key samples (a minute apart at most) and the last one.
 
 pub(super) struct Writer {
     sup: std::sync::Weak<crate::supervisor::Inner>,
@@ -123,9 +124,14 @@ impl Writer {
         while let Ok(message) = messages.recv() {
             let result = match message {
                 Message::Events(delivery) => self.events(delivery.events()),
-                Message::Sample { at, grace, tasks } => {
+                Message::Sample {
+                    at,
+                    grace,
+                    tasks,
+                    last,
+                } => {
                     self.shared.samples_queued.fetch_sub(1, Ordering::Relaxed);
-                    self.sample(at, grace, tasks)
+                    self.sample(at, grace, tasks, last)
                 }
                 Message::Flush(done) => {
                     let result = self.flush_chunk();
@@ -226,6 +232,7 @@ impl Writer {
         at: Duration,
         grace: Duration,
         tasks: Vec<TaskSnapshot>,
+        last: bool,
     ) -> io::Result<()> {
         if self.failed {
             self.shared.samples_dropped.fetch_add(1, Ordering::Relaxed);
@@ -259,7 +266,7 @@ impl Writer {
             ..Default::default()
         };
         let mut previous_id = 0;
-        let with_histograms = key || self.summary.samples.is_multiple_of(HISTOGRAM_EVERY);
+        let with_histograms = key || last;
         for s in tasks {
             let index = s.id as usize - 1;
             let reading = Reading::of(s);

@@ -106,12 +106,10 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
     if Line::from(spans.clone()).width() + clock_width <= area.width as usize {
         spans.extend(clock);
     }
-    let [first, second, third] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [first, second, third] = Layout::vertical([Constraint::Length(1); 3]).areas(Rect {
+        height: 3,
+        ..area
+    });
     frame.render_widget(Paragraph::new(Line::from(spans)), first);
     frame.render_widget(Paragraph::new(second_line(app)), second);
     if let Some(playback) = &app.playback {
