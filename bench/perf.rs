@@ -96,8 +96,11 @@ fn main() {
     if wanted("dashboard_cpu_100k") {
         screen::cpu_100k();
     }
-    if wanted("record") {
-        record::rows();
+    if wanted("record_cost") {
+        record::cost_rows();
+    }
+    if wanted("record_hour") {
+        record::hour();
     }
     // Last: it installs a metrics recorder for the rest of the process.
     if wanted("prometheus") {

@@ -366,7 +366,7 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start a tokio runtime: {e}")))?;
     let grace = options.grace(&scenario);
-    let (reports, journals, run_end) = runtime.block_on(async {
+    let (reports, journals, run_end, recorded) = runtime.block_on(async {
         signals::report_file_size_errors();
         crate::silence_task_panics(true);
         if let Some(addr) = options.metrics {
@@ -427,14 +427,12 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
                 (std::mem::take(&mut outcome.reports), Some(outcome))
             }
         };
-        if let Some(summary) = sup.stop_recording() {
-            tell_how_recording_went(&summary);
-        }
+        let recorded = sup.stop_recording();
         if let Some(server) = server {
             server.close().await;
         }
         let journals = (!sup.run_dir_is_temporary()).then(|| sup.run_dir().to_path_buf());
-        Ok::<_, Failure>((reports, journals, run_end))
+        Ok::<_, Failure>((reports, journals, run_end, recorded))
     })?;
     if matches!(mode, Mode::Dashboard) {
         let summary = format!(
@@ -451,6 +449,9 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
     }
     if let Some(outcome) = &run_end {
         tell_what_stdout_missed(outcome);
+    }
+    if let Some(summary) = &recorded {
+        tell_how_recording_went(summary);
     }
     finish(&reports, run_end, journals, report_file.as_mut())
 }

@@ -194,6 +194,11 @@ impl Source for Player {
             speed: SPEEDS[self.speed],
             events_missed: replay.gaps_until(at).map(|g| g.events).sum(),
             note: replay.torn.clone(),
+            program: format!(
+                "{} (pid {})",
+                escape(&replay.header.program),
+                replay.header.pid
+            ),
         })
     }
 
@@ -381,12 +386,7 @@ fn run(args: ReplayArgs) -> Result<ExitCode, (u8, String)> {
         eprintln!("taskmon: {}", escape(torn));
     }
     if dashboard {
-        let label = format!(
-            "replay of {} (pid {}) · {}",
-            escape(&replay.header.program),
-            replay.header.pid,
-            escape(&args.file.display().to_string())
-        );
+        let label = format!("replay {}", escape(&args.file.display().to_string()));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

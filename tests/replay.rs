@@ -230,7 +230,7 @@ fn the_replay_dashboard_plays_pauses_and_goes_to_a_time() {
     let (file, run) = record(dir.path());
     let mut s = pty::Session::start(&["replay".as_ref(), file.as_ref()], &[]);
     s.wait_until("the replay opens paused at the start", |s| {
-        s.screen().contains("⏸") && s.screen().contains("replay of taskmon")
+        s.screen().contains("⏸") && s.screen().contains("a recording of taskmon")
     });
     s.keys(" ");
     s.wait_until("it plays and the tasks appear", |s| {

@@ -15,7 +15,8 @@ use super::{Rounds, fmt_ms, row, runtime};
 
 const ROUNDS: usize = 7;
 
-pub fn rows() {
+/// The ticks of 10,000 tasks recorded against the same tasks not recorded.
+pub fn cost_rows() {
     for every in [1, 10] {
         let kind = Loop::Sleep(Duration::from_millis(every));
         let mut per_cpu = Rounds::default();
@@ -40,7 +41,6 @@ pub fn rows() {
             ">= 0.95 of not recording",
         );
     }
-    hour();
 }
 
 fn ticking(kind: Loop, record: bool) -> Window {
@@ -65,7 +65,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 /// A minute of the budget's workload recorded: its bytes for an hour, and every moment of it
 /// gone to from the other end of the recording, each timed until its frame is worked out.
-fn hour() {
+pub fn hour() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hour.tmrec");
     let (minute, events) = runtime().block_on(async {
@@ -159,7 +159,7 @@ fn hour() {
             .unwrap();
         let frame = player.frame(&query).unwrap();
         took.push(began.elapsed());
-        assert!(frame.total > 0);
+        assert!(frame.total > 0 || second < start + Duration::from_secs(1));
         second += Duration::from_secs(1);
     }
     took.sort();

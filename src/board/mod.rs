@@ -341,6 +341,8 @@ pub struct Playback {
     pub events_missed: u64,
     /// What is wrong with the file, if anything (a torn tail).
     pub note: Option<String>,
+    /// The program recorded and its process id, escaped.
+    pub program: String,
 }
 
 /// A move of a recording's playback.

@@ -245,7 +245,11 @@ impl Recording {
     /// file; false if it was not in time.
     pub fn flush(&self) -> bool {
         let (done, answer) = std::sync::mpsc::sync_channel(1);
-        self.queue.send(Message::Flush(done)).is_ok() && answer.recv_timeout(FINISH_WAIT).is_ok()
+        let deadline = std::time::Instant::now() + FINISH_WAIT;
+        send_before(&self.queue, Message::Flush(done), deadline)
+            && answer
+                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+                .is_ok()
     }
 
     /// Takes a last sample, ends the file and waits (a few seconds at most) for the recorder's
@@ -257,33 +261,32 @@ impl Recording {
     fn end(&mut self, last_sample: bool) -> RecordSummary {
         self.ended = true;
         self.sampler.cancel();
-        let sup = Supervisor::upgrade(&self.sup);
-        let at = sup.as_ref().map_or(Duration::ZERO, Supervisor::uptime);
-        if last_sample && let Some(sup) = &sup {
-            let tasks = read_all(sup);
-            self.shared.samples_queued.fetch_add(1, Ordering::Relaxed);
-            let _ = self.queue.send(Message::Sample {
-                at,
-                grace: sup.grace(),
-                tasks,
-                last: true,
-            });
-        }
-        let (done, answer) = std::sync::mpsc::sync_channel(1);
-        let sent = if last_sample {
-            self.queue.send(Message::End { at, done }).is_ok()
-        } else {
-            self.queue.try_send(Message::End { at, done }).is_ok()
-        };
-        let status = self.status();
         let wait = if last_sample {
             FINISH_WAIT
         } else {
             Duration::from_secs(1)
         };
-        match sent.then(|| answer.recv_timeout(wait).ok()).flatten() {
-            Some(summary) => summary,
-            None => RecordSummary {
+        let deadline = std::time::Instant::now() + wait;
+        let sup = Supervisor::upgrade(&self.sup);
+        let at = sup.as_ref().map_or(Duration::ZERO, Supervisor::uptime);
+        if last_sample && let Some(sup) = &sup {
+            let tasks = read_all(sup);
+            self.shared.samples_queued.fetch_add(1, Ordering::Relaxed);
+            let sample = Message::Sample {
+                at,
+                grace: sup.grace(),
+                tasks,
+                last: true,
+            };
+            send_before(&self.queue, sample, deadline);
+        }
+        let (done, answer) = std::sync::mpsc::sync_channel(1);
+        let answered = send_before(&self.queue, Message::End { at, done }, deadline)
+            .then(|| answer.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).ok())
+            .flatten();
+        answered.unwrap_or_else(|| {
+            let status = self.status();
+            RecordSummary {
                 path: self.path.clone(),
                 bytes: status.bytes,
                 events_dropped: status.events_dropped,
@@ -292,7 +295,25 @@ impl Recording {
                     "the recorder did not finish writing in time; the file ends early".into(),
                 ),
                 ..Default::default()
-            },
+            }
+        })
+    }
+}
+
+/// Hands `message` to the recorder's thread, waiting for room until `deadline` at most: the end
+/// of a program stays bounded when the disk under the recording hangs.
+fn send_before(queue: &SyncSender<Message>, mut message: Message, deadline: std::time::Instant) -> bool {
+    loop {
+        match queue.try_send(message) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if std::time::Instant::now() >= deadline {
+                    return false;
+                }
+                message = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
     }
 }

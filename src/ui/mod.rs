@@ -121,7 +121,7 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
 /// torn tail said after it.
 fn time_bar(app: &App, playback: &crate::board::Playback, width: u16) -> Line<'static> {
     let clock = |at| app.wall_time(at).format("%H:%M:%S%.3f").to_string();
-    let end = app.wall_time(playback.end).format("%H:%M:%S").to_string();
+    let end = clock(playback.end);
     let sign = if playback.playing { "▶" } else { "⏸" };
     let mut spans = vec![
         Span::raw(" "),
@@ -167,10 +167,13 @@ fn second_line(app: &App) -> Line<'static> {
         spans.push(Span::from(notice.to_string()).italic().fg(Color::Yellow));
     } else if let Some(description) = app.script.as_ref().and_then(|s| s.description.clone()) {
         spans.push(Span::from(description).dim());
-    } else if app.playback.is_some() {
+    } else if let Some(playback) = &app.playback {
         spans.push(
-            Span::from("a recording: Space plays, b f step a second, , . an event, g goes to a time")
-                .dim(),
+            Span::from(format!(
+                "a recording of {}: Space plays, b f step a second, , . an event, g goes to a time",
+                playback.program
+            ))
+            .dim(),
         );
     } else {
         spans.push(
