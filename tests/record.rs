@@ -326,6 +326,27 @@ async fn a_chunk_whose_checksum_holds_but_whose_records_lie_is_refused() {
             location: None,
         })
     };
+    // Text from a file reaches a terminal escaped, whatever the file says.
+    let mut evil = task(1);
+    if let Record::Task(t) = &mut evil {
+        t.name = "\u{1b}]0;owned\u{7}x".into();
+    }
+    let event = Record::Event {
+        since_start: Duration::ZERO,
+        id: 1,
+        kind: taskmon::EventKind::Panicked,
+        detail: taskmon::Detail::Panicked {
+            message: "\u{1b}[2J".into(),
+        },
+    };
+    with_records(&[evil, event]);
+    let replay = Replay::open(&file_path).unwrap();
+    let shown: Vec<Event> = replay.events().collect();
+    assert!(!shown[0].task.contains('\u{1b}'), "{:?}", shown[0].task);
+    let taskmon::Detail::Panicked { message } = &shown[0].detail else {
+        panic!("{:?}", shown[0].detail)
+    };
+    assert!(!message.contains('\u{1b}'), "{message:?}");
     with_records(&[task(5)]);
     assert!(refused(&file_path).contains("task #5 described after #0"));
     let huge = Sample {

@@ -282,7 +282,11 @@ impl Recording {
         }
         let (done, answer) = std::sync::mpsc::sync_channel(1);
         let answered = send_before(&self.queue, Message::End { at, done }, deadline)
-            .then(|| answer.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).ok())
+            .then(|| {
+                answer
+                    .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+                    .ok()
+            })
             .flatten();
         answered.unwrap_or_else(|| {
             let status = self.status();
@@ -302,7 +306,11 @@ impl Recording {
 
 /// Hands `message` to the recorder's thread, waiting for room until `deadline` at most: the end
 /// of a program stays bounded when the disk under the recording hangs.
-fn send_before(queue: &SyncSender<Message>, mut message: Message, deadline: std::time::Instant) -> bool {
+fn send_before(
+    queue: &SyncSender<Message>,
+    mut message: Message,
+    deadline: std::time::Instant,
+) -> bool {
     loop {
         match queue.try_send(message) {
             Ok(()) => return true,

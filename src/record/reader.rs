@@ -346,7 +346,15 @@ impl Replay {
         }
         let record: Record = postcard::from_bytes(bytes).map_err(|e| format!("a record: {e}"))?;
         match record {
-            Record::Task(task) => {
+            Record::Task(mut task) => {
+                task.name = clean(&task.name);
+                task.kind =
+                    crate::supervisor::Label::from(crate::text::escape(&task.kind).into_owned());
+                task.location = task.location.map(|l| {
+                    crate::supervisor::SpawnSite::text(
+                        crate::text::escape(&l.to_string()).into_owned(),
+                    )
+                });
                 let known = self.tasks.len() as TaskId;
                 if task.id == known + 1 {
                     if self.tasks.len() >= MAX_TASKS {
@@ -375,6 +383,7 @@ impl Replay {
                 if id == 0 || id as usize > self.tasks.len() {
                     self.orphan_events += 1;
                 } else {
+                    let detail = clean_detail(detail);
                     self.end = self.end.max(since_start);
                     let latest = self.event_clock.last().copied().unwrap_or_default();
                     self.event_clock.push(latest.max(since_start));
@@ -630,13 +639,16 @@ impl Replay {
         for (place, attrs) in &sample.attrs {
             let index = *places.get(*place as usize).ok_or("figures of no task")?;
             if let Some(row) = self.rows[index].as_mut() {
-                row.reading.attrs = attrs.clone();
+                row.reading.attrs = clean_attrs(attrs.clone());
             }
         }
         for (place, counters) in &sample.counters {
             let index = *places.get(*place as usize).ok_or("counters of no task")?;
             if let Some(row) = self.rows[index].as_mut() {
-                row.reading.counters = counters.clone();
+                row.reading.counters = counters
+                    .iter()
+                    .map(|(name, value)| (clean(name), *value))
+                    .collect();
             }
         }
         self.grace = sample.grace;
@@ -831,6 +843,50 @@ impl Replay {
             counters: reading.counters.clone(),
         }
     }
+}
+
+/// Text from the file as a terminal may show it: a recording is input like any other (taskmon
+/// wrote names it had checked, but a file can say anything).
+fn clean(text: &Arc<str>) -> Arc<str> {
+    match crate::text::escape(text) {
+        std::borrow::Cow::Borrowed(_) => text.clone(),
+        std::borrow::Cow::Owned(escaped) => escaped.into(),
+    }
+}
+
+fn clean_detail(detail: Detail) -> Detail {
+    match detail {
+        Detail::Panicked { message } => Detail::Panicked {
+            message: clean(&message),
+        },
+        Detail::Errored { message } => Detail::Errored {
+            message: clean(&message),
+        },
+        Detail::JournalError { reason } => Detail::JournalError {
+            reason: clean(&reason),
+        },
+        Detail::Blocking { thread, lasted } => Detail::Blocking {
+            thread: clean(&thread),
+            lasted,
+        },
+        other => other,
+    }
+}
+
+fn clean_attrs(mut attrs: Attrs) -> Attrs {
+    let clean_all = |t: &mut Option<Arc<str>>| {
+        if let Some(text) = t.as_mut() {
+            *text = clean(text);
+        }
+    };
+    clean_all(&mut attrs.journal_error);
+    clean_all(&mut attrs.panic_message);
+    clean_all(&mut attrs.error);
+    clean_all(&mut attrs.note);
+    if let Some(blocking) = attrs.blocking.as_mut() {
+        blocking.thread = clean(&blocking.thread);
+    }
+    attrs
 }
 
 /// A task seen in no sample yet: spawned, nothing counted.
