@@ -120,6 +120,95 @@ const DIGITS: &[(KeyCode, KeyModifiers)] = &[
     key('9'),
 ];
 
+// The bindings the live table and a replay share.
+const FIND: Binding = Binding {
+        label: "/",
+        keys: &[key('/'), (KeyCode::F(3), NONE)],
+        action: Action::OpenFilter,
+        hint: "find",
+        help: "find: show only tasks whose name, kind or state holds the text; kind:K and state:S narrow to one field (also F3; Esc clears)",
+    };
+
+const TREE: Binding = Binding {
+        label: "t",
+        keys: &[key('t')],
+        action: Action::ToggleTree,
+        hint: "tree",
+        help: "tree view: children under their parent",
+    };
+
+const SORT: Binding = Binding {
+        label: "< >",
+        keys: &[key('<'), key('>'), (KeyCode::F(6), NONE)],
+        action: Action::SortPrevious,
+        hint: "sort",
+        help: "sort by the column to the left / right (also F6; a click on a column's title sorts by it)",
+    };
+
+const INVERT: Binding = Binding {
+        label: "I",
+        keys: &[key('I')],
+        action: Action::SortInvert,
+        hint: "",
+        help: "invert the sort order",
+    };
+
+const FOLD: Binding = Binding {
+        label: "← →",
+        keys: &[(KeyCode::Left, NONE), (KeyCode::Right, NONE)],
+        action: Action::Fold,
+        hint: "",
+        help: "fold / unfold the selected task's children in the tree view; a folded task shows (+N)",
+    };
+
+const MOVE: Binding = Binding {
+        label: "↑ ↓",
+        keys: &[(KeyCode::Up, NONE), (KeyCode::Down, NONE)],
+        action: Action::Up,
+        hint: "",
+        help: "select the previous / next task (mouse: click a row, wheel scrolls)",
+    };
+
+const PAGE: Binding = Binding {
+        label: "PgUp PgDn",
+        keys: &[(KeyCode::PageUp, NONE), (KeyCode::PageDown, NONE)],
+        action: Action::PageUp,
+        hint: "",
+        help: "move a page up / down",
+    };
+
+const FIRST_LAST: Binding = Binding {
+        label: "Home End",
+        keys: &[(KeyCode::Home, NONE), (KeyCode::End, NONE)],
+        action: Action::Home,
+        hint: "",
+        help: "first / last task",
+    };
+
+const DETAIL: Binding = Binding {
+        label: "Enter",
+        keys: &[(KeyCode::Enter, NONE)],
+        action: Action::ToggleDetail,
+        hint: "detail",
+        help: "focus the detail pane on the selected task (again to leave)",
+    };
+
+const LOG: Binding = Binding {
+        label: "Tab",
+        keys: &[(KeyCode::Tab, NONE)],
+        action: Action::FocusLog,
+        hint: "log",
+        help: "give the keys to the event log: ↑ ↓ PgUp PgDn Home End scroll it; Tab or Esc gives them back",
+    };
+
+const HELP_KEY: Binding = Binding {
+        label: "?",
+        keys: &[key('?')],
+        action: Action::ToggleHelp,
+        hint: "help",
+        help: "this help",
+    };
+
 pub static NORMAL: &[Binding] = &[
     Binding {
         label: "s",
@@ -156,13 +245,7 @@ pub static NORMAL: &[Binding] = &[
         hint: "abort all",
         help: "abort every task (with a filter: the tasks shown, after a y/n question)",
     },
-    Binding {
-        label: "/",
-        keys: &[key('/'), (KeyCode::F(3), NONE)],
-        action: Action::OpenFilter,
-        hint: "find",
-        help: "find: show only tasks whose name, kind or state holds the text; kind:K and state:S narrow to one field (also F3; Esc clears)",
-    },
+    FIND,
     Binding {
         label: "Space",
         keys: &[key(' ')],
@@ -170,34 +253,10 @@ pub static NORMAL: &[Binding] = &[
         hint: "mark",
         help: "mark the selected task (●); s, k and r then act on the marked tasks; Esc clears the marks",
     },
-    Binding {
-        label: "t",
-        keys: &[key('t')],
-        action: Action::ToggleTree,
-        hint: "tree",
-        help: "tree view: children under their parent",
-    },
-    Binding {
-        label: "< >",
-        keys: &[key('<'), key('>'), (KeyCode::F(6), NONE)],
-        action: Action::SortPrevious,
-        hint: "sort",
-        help: "sort by the column to the left / right (also F6; a click on a column's title sorts by it)",
-    },
-    Binding {
-        label: "I",
-        keys: &[key('I')],
-        action: Action::SortInvert,
-        hint: "",
-        help: "invert the sort order",
-    },
-    Binding {
-        label: "← →",
-        keys: &[(KeyCode::Left, NONE), (KeyCode::Right, NONE)],
-        action: Action::Fold,
-        hint: "",
-        help: "fold / unfold the selected task's children in the tree view; a folded task shows (+N)",
-    },
+    TREE,
+    SORT,
+    INVERT,
+    FOLD,
     Binding {
         label: "p",
         keys: &[key('p')],
@@ -219,41 +278,11 @@ pub static NORMAL: &[Binding] = &[
         hint: "kind",
         help: "spawn a task of that kind (see the picker for the numbers)",
     },
-    Binding {
-        label: "↑ ↓",
-        keys: &[(KeyCode::Up, NONE), (KeyCode::Down, NONE)],
-        action: Action::Up,
-        hint: "",
-        help: "select the previous / next task (mouse: click a row, wheel scrolls)",
-    },
-    Binding {
-        label: "PgUp PgDn",
-        keys: &[(KeyCode::PageUp, NONE), (KeyCode::PageDown, NONE)],
-        action: Action::PageUp,
-        hint: "",
-        help: "move a page up / down",
-    },
-    Binding {
-        label: "Home End",
-        keys: &[(KeyCode::Home, NONE), (KeyCode::End, NONE)],
-        action: Action::Home,
-        hint: "",
-        help: "first / last task",
-    },
-    Binding {
-        label: "Enter",
-        keys: &[(KeyCode::Enter, NONE)],
-        action: Action::ToggleDetail,
-        hint: "detail",
-        help: "focus the detail pane on the selected task (again to leave)",
-    },
-    Binding {
-        label: "Tab",
-        keys: &[(KeyCode::Tab, NONE)],
-        action: Action::FocusLog,
-        hint: "log",
-        help: "give the keys to the event log: ↑ ↓ PgUp PgDn Home End scroll it; Tab or Esc gives them back",
-    },
+    MOVE,
+    PAGE,
+    FIRST_LAST,
+    DETAIL,
+    LOG,
     Binding {
         label: "Esc",
         keys: &[(KeyCode::Esc, NONE)],
@@ -275,13 +304,7 @@ pub static NORMAL: &[Binding] = &[
         hint: "grace",
         help: "longer / shorter grace period for stops requested from now on",
     },
-    Binding {
-        label: "?",
-        keys: &[key('?')],
-        action: Action::ToggleHelp,
-        hint: "help",
-        help: "this help",
-    },
+    HELP_KEY,
     Binding {
         label: "q",
         keys: &[key('q'), CTRL_C],
@@ -336,76 +359,16 @@ pub static REPLAY: &[Binding] = &[
         hint: "",
         help: "to the recording's start / end",
     },
-    Binding {
-        label: "/",
-        keys: &[key('/'), (KeyCode::F(3), NONE)],
-        action: Action::OpenFilter,
-        hint: "find",
-        help: "find: show only tasks whose name, kind or state holds the text; kind:K and state:S narrow to one field (also F3; Esc clears)",
-    },
-    Binding {
-        label: "t",
-        keys: &[key('t')],
-        action: Action::ToggleTree,
-        hint: "tree",
-        help: "tree view: children under their parent",
-    },
-    Binding {
-        label: "< >",
-        keys: &[key('<'), key('>'), (KeyCode::F(6), NONE)],
-        action: Action::SortPrevious,
-        hint: "sort",
-        help: "sort by the column to the left / right (also F6; a click on a column's title sorts by it)",
-    },
-    Binding {
-        label: "I",
-        keys: &[key('I')],
-        action: Action::SortInvert,
-        hint: "",
-        help: "invert the sort order",
-    },
-    Binding {
-        label: "← →",
-        keys: &[(KeyCode::Left, NONE), (KeyCode::Right, NONE)],
-        action: Action::Fold,
-        hint: "",
-        help: "fold / unfold the selected task's children in the tree view; a folded task shows (+N)",
-    },
-    Binding {
-        label: "↑ ↓",
-        keys: &[(KeyCode::Up, NONE), (KeyCode::Down, NONE)],
-        action: Action::Up,
-        hint: "",
-        help: "select the previous / next task (mouse: click a row, wheel scrolls)",
-    },
-    Binding {
-        label: "PgUp PgDn",
-        keys: &[(KeyCode::PageUp, NONE), (KeyCode::PageDown, NONE)],
-        action: Action::PageUp,
-        hint: "",
-        help: "move a page up / down",
-    },
-    Binding {
-        label: "Home End",
-        keys: &[(KeyCode::Home, NONE), (KeyCode::End, NONE)],
-        action: Action::Home,
-        hint: "",
-        help: "first / last task",
-    },
-    Binding {
-        label: "Enter",
-        keys: &[(KeyCode::Enter, NONE)],
-        action: Action::ToggleDetail,
-        hint: "detail",
-        help: "focus the detail pane on the selected task (again to leave)",
-    },
-    Binding {
-        label: "Tab",
-        keys: &[(KeyCode::Tab, NONE)],
-        action: Action::FocusLog,
-        hint: "log",
-        help: "give the keys to the event log: ↑ ↓ PgUp PgDn Home End scroll it; Tab or Esc gives them back",
-    },
+    FIND,
+    TREE,
+    SORT,
+    INVERT,
+    FOLD,
+    MOVE,
+    PAGE,
+    FIRST_LAST,
+    DETAIL,
+    LOG,
     Binding {
         label: "Esc",
         keys: &[(KeyCode::Esc, NONE)],
@@ -438,13 +401,7 @@ pub static REPLAY: &[Binding] = &[
         hint: "",
         help: "stop, abort, restart, stop all, abort all, spawn, grace: a replay cannot act, it shows what was recorded (and says so)",
     },
-    Binding {
-        label: "?",
-        keys: &[key('?')],
-        action: Action::ToggleHelp,
-        hint: "help",
-        help: "this help",
-    },
+    HELP_KEY,
     Binding {
         label: "q",
         keys: &[key('q'), CTRL_C],

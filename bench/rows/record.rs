@@ -10,37 +10,19 @@ use taskmon::{JournalConfig, Supervisor, TaskDef};
 
 use std::io::Write;
 
-use super::ticks::{Loop, Window, measure, spawn_tickers};
-use super::{Rounds, fmt_ms, row, runtime};
+use super::ticks::{Loop, Window, measure, on_vs_off_rows, spawn_tickers};
+use super::{fmt_ms, row, runtime};
 
 const ROUNDS: usize = 7;
 
 /// The ticks of 10,000 tasks recorded against the same tasks not recorded.
 pub fn cost_rows() {
-    for every in [1, 10] {
-        let kind = Loop::Sleep(Duration::from_millis(every));
-        let mut per_cpu = Rounds::default();
-        for round in 0..ROUNDS {
-            let (on, off) = if round % 2 == 0 {
-                let off = ticking(kind, false);
-                (ticking(kind, true), off)
-            } else {
-                let on = ticking(kind, true);
-                (on, ticking(kind, false))
-            };
-            per_cpu.push(
-                on.ticks as f64 / on.cpu.as_secs_f64(),
-                off.ticks as f64 / off.cpu.as_secs_f64(),
-            );
-        }
-        row(
-            &format!("tick 10k @{every}ms: recording on vs off"),
-            format!("{:.0}", per_cpu.median_ours()),
-            format!("{:.0}", per_cpu.median_bare()),
-            per_cpu.ratios(),
-            ">= 0.95 of not recording",
-        );
-    }
+    on_vs_off_rows(
+        "recording on vs off",
+        ">= 0.95 of not recording",
+        ROUNDS,
+        ticking,
+    );
 }
 
 fn ticking(kind: Loop, record: bool) -> Window {

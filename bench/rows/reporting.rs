@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use taskmon::{JournalConfig, Supervisor, TaskDef};
 
-use super::ticks::{Loop, Window, measure, spawn_tickers};
+use super::ticks::{Loop, Window, measure, on_vs_off_rows, spawn_tickers};
 use super::{Rounds, TASKS, runtime};
 
 const ROUNDS: usize = 9;
@@ -38,30 +38,12 @@ pub fn prometheus_rows() {
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .expect("the benchmark's only recorder");
-    for every in [1, 10] {
-        let kind = Loop::Sleep(Duration::from_millis(every));
-        let mut per_cpu = Rounds::default();
-        for round in 0..TICK_ROUNDS {
-            let (on, off) = if round % 2 == 0 {
-                let off = ticking(kind, false);
-                (ticking(kind, true), off)
-            } else {
-                let on = ticking(kind, true);
-                (on, ticking(kind, false))
-            };
-            per_cpu.push(
-                on.ticks as f64 / on.cpu.as_secs_f64(),
-                off.ticks as f64 / off.cpu.as_secs_f64(),
-            );
-        }
-        super::row(
-            &format!("tick 10k @{every}ms: Prometheus on vs off"),
-            format!("{:.0}", per_cpu.median_ours()),
-            format!("{:.0}", per_cpu.median_bare()),
-            per_cpu.ratios(),
-            ">= 0.95 of not reporting",
-        );
-    }
+    on_vs_off_rows(
+        "Prometheus on vs off",
+        ">= 0.95 of not reporting",
+        TICK_ROUNDS,
+        ticking,
+    );
 }
 
 fn spawn(metrics: bool) -> Duration {

@@ -213,3 +213,32 @@ pub fn spawn_tickers(sup: &Supervisor, kind: Loop) -> Arc<Notify> {
     }
     start
 }
+
+/// Two rows, the ordinary loop at 1 ms and at 10 ms: ticks per CPU-second of `run(kind, true)`
+/// against `run(kind, false)`, alternated over `rounds`.
+pub fn on_vs_off_rows(name: &str, target: &str, rounds: usize, run: impl Fn(Loop, bool) -> Window) {
+    for every in [1, 10] {
+        let kind = Loop::Sleep(Duration::from_millis(every));
+        let mut per_cpu = Rounds::default();
+        for round in 0..rounds {
+            let (on, off) = if round % 2 == 0 {
+                let off = run(kind, false);
+                (run(kind, true), off)
+            } else {
+                let on = run(kind, true);
+                (on, run(kind, false))
+            };
+            per_cpu.push(
+                on.ticks as f64 / on.cpu.as_secs_f64(),
+                off.ticks as f64 / off.cpu.as_secs_f64(),
+            );
+        }
+        row(
+            &format!("tick 10k @{every}ms: {name}"),
+            format!("{:.0}", per_cpu.median_ours()),
+            format!("{:.0}", per_cpu.median_bare()),
+            per_cpu.ratios(),
+            target,
+        );
+    }
+}
