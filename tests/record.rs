@@ -365,3 +365,49 @@ async fn a_chunk_whose_checksum_holds_but_whose_records_lie_is_refused() {
         "{error}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn what_the_recorder_cannot_keep_up_with_is_counted_and_marked_as_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("behind.tmrec");
+    let sup = Supervisor::builder()
+        .record_with(
+            &path,
+            RecordOptions {
+                queue: 1,
+                ..Default::default()
+            },
+        )
+        .build()
+        .unwrap();
+    let mut events = sup.events();
+    let quiet = Params {
+        interval: ms(500),
+        journal: false,
+        ..Params::default()
+    };
+    // Each spawn is one hand-over: far more than a queue of one keeps up with.
+    for i in 0..20_000 {
+        sup.spawn(Kind::Select.task(format!("w-{i}"), &quiet))
+            .unwrap();
+    }
+    at(&sup, ms(1500)).await;
+    sup.shutdown(ms(500)).await;
+    let summary = sup.stop_recording().unwrap();
+    let mut seen = 0u64;
+    while events.try_recv().is_some() {
+        seen += 1;
+    }
+    assert!(summary.events_dropped > 0, "{summary:?}");
+    let replay = Replay::open(&path).unwrap();
+    // Every event is either in the file or counted, and the file says where they went missing.
+    assert_eq!(replay.event_count() as u64 + summary.events_dropped, seen);
+    assert_eq!(summary.events, replay.event_count() as u64);
+    let gaps: u64 = replay.gaps().iter().map(|g| g.events).sum();
+    assert_eq!(gaps, summary.events_dropped);
+    assert_eq!(
+        replay.task_count(),
+        20_000,
+        "every task is described all the same"
+    );
+}
