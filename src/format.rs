@@ -121,6 +121,11 @@ pub fn report_json(r: &TaskReport) -> Value {
     })
 }
 
+/// A replay's speed: `1x`, `4x`, `0.25x`.
+pub fn speed(recorded_seconds_per_second: f64) -> String {
+    format!("{recorded_seconds_per_second}x")
+}
+
 /// `812 B`, `4.2 KiB`, `31.0 MiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];

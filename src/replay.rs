@@ -18,7 +18,7 @@ use crate::text::escape;
 
 /// A recording read as a board reads a supervisor.
 impl Tasks for Replay {
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         Replay::len(self)
     }
     fn uptime(&self) -> Duration {
@@ -216,7 +216,7 @@ impl Source for Player {
                     let from = if at >= end { start } else { at };
                     self.playing = true;
                     self.hold(from);
-                    format!("playing at {}", speed_text(SPEEDS[self.speed]))
+                    format!("playing at {}", format::speed(SPEEDS[self.speed]))
                 }
             }
             PlayControl::Faster | PlayControl::Slower => {
@@ -227,7 +227,7 @@ impl Source for Player {
                 } else {
                     self.speed.saturating_sub(1)
                 };
-                format!("speed {}", speed_text(SPEEDS[self.speed]))
+                format!("speed {}", format::speed(SPEEDS[self.speed]))
             }
             PlayControl::Second { forward } => {
                 self.playing = false;
@@ -277,11 +277,6 @@ impl Player {
             format::humanize(at)
         )
     }
-}
-
-/// `1x`, `4x`, `0.25x`.
-pub fn speed_text(speed: f64) -> String {
-    format!("{speed}x")
 }
 
 /// A moment of `replay` as typed: `12:03:04` or `12:03:04.120` (a time of day, the first at or

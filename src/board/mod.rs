@@ -223,11 +223,7 @@ pub use crate::supervisor::MakeTask;
 /// past. Only a supervisor can act on them.
 pub trait Tasks {
     /// How many tasks there are.
-    fn len(&self) -> usize;
-    /// Whether there are none.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    fn count(&self) -> usize;
     /// Time since the supervisor's start.
     fn uptime(&self) -> Duration;
     /// The wall-clock time of the supervisor's start.
@@ -253,7 +249,7 @@ pub trait Tasks {
 }
 
 impl Tasks for Supervisor {
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         Supervisor::len(self)
     }
     fn uptime(&self) -> Duration {
@@ -455,11 +451,13 @@ impl<T: Tasks> Board<T> {
     }
 
     /// What it reads.
+    #[cfg(feature = "cli")]
     pub fn tasks(&self) -> &T {
         self.sup()
     }
 
     /// What it reads, to move (a recording to another moment).
+    #[cfg(feature = "cli")]
     pub fn tasks_mut(&mut self) -> &mut T {
         self.sup
             .as_mut()
@@ -467,6 +465,7 @@ impl<T: Tasks> Board<T> {
     }
 
     /// What it reads, given up (a recording gone back in time gets a new board).
+    #[cfg(feature = "cli")]
     pub fn into_tasks(self) -> T {
         self.sup
             .expect("a served board is lent its supervisor while it works")
@@ -474,6 +473,7 @@ impl<T: Tasks> Board<T> {
 
     /// Forgets the log and takes `events` as it, oldest first (a recording gone to another
     /// moment).
+    #[cfg(feature = "cli")]
     pub fn replace_log(&mut self, events: Vec<Event>) {
         self.log = events.into();
         while self.log.len() > LOG_CAPACITY {

@@ -23,7 +23,7 @@ impl Catalog {
     /// Takes in the tasks spawned since the last call. Returns whether there were any.
     pub fn update(&mut self, sup: &impl super::Tasks) -> bool {
         let known = self.names.len() as TaskId;
-        let total = sup.len() as TaskId;
+        let total = sup.count() as TaskId;
         if total == known {
             return false;
         }

@@ -20,11 +20,18 @@
 //! The program never waits for the recorder: events are handed to a bounded queue (what does not
 //! fit is counted and written as a gap) and a thread of the recorder's own compresses and writes
 //! them. Samples are read once a second by a task on the supervisor's runtime, a few thousand
-//! tasks at a time. See [`file`] for the format and [`reader`] for reading one back.
+//! tasks at a time. The format is described in `src/record/file.rs`; [`reader`] reads one back.
 
+// The format's parts are taskmon's own (its tests craft files with them); `Header` is public.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod file;
+#[cfg(not(feature = "internals"))]
+mod file;
 pub mod reader;
 mod writer;
+
+pub use file::{FORMAT_VERSION, Header};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -100,8 +107,9 @@ pub struct RecordSummary {
     pub events_dropped: u64,
     /// Samples skipped for the same reason.
     pub samples_dropped: u64,
-    /// Bytes written, and those removed again by rotation.
+    /// Bytes written.
     pub bytes: u64,
+    /// Bytes written and removed again by rotation.
     pub bytes_removed: u64,
     /// Segments made.
     pub segments: u64,
@@ -144,8 +152,9 @@ pub struct RecordStatus {
     pub path: PathBuf,
     /// Bytes written so far.
     pub bytes: u64,
-    /// Events and samples it could not keep up with.
+    /// Events it could not keep up with.
     pub events_dropped: u64,
+    /// Seconds whose sample it could not keep up with.
     pub samples_dropped: u64,
     /// The write that failed, if one did.
     pub error: Option<String>,

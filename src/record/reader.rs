@@ -121,8 +121,9 @@ pub struct Replay {
     gaps: Vec<Gap>,
     samples: Vec<SampleAt>,
     frames: Vec<Frame>,
-    /// The first and last moments recorded.
+    /// The first moment recorded, since the supervisor's start.
     pub start: Duration,
+    /// The last moment recorded.
     pub end: Duration,
     /// Said when the recording ends in a record cut short, or a segment is damaged.
     pub torn: Option<String>,

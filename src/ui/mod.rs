@@ -127,7 +127,7 @@ fn time_bar(app: &App, playback: &crate::board::Playback, width: u16) -> Line<'s
         Span::raw(" "),
         Span::from(format!("{sign} {}", clock(playback.at))).bold(),
         Span::raw(format!(" / {end}  ")),
-        Span::from(crate::replay::speed_text(playback.speed)).bold().fg(Color::Cyan),
+        Span::from(crate::format::speed(playback.speed)).bold().fg(Color::Cyan),
         Span::raw("  "),
     ];
     let mut after = vec![Span::raw(format!("  +{}", uptime(playback.at.as_secs())))];
