@@ -211,6 +211,16 @@ impl Recording {
                 },
             )
         };
+        // The first sample, now (after subscribing: no event falls between it and the next):
+        // the recording begins with every task as it is.
+        shared.samples_queued.fetch_add(1, Ordering::Relaxed);
+        let first = Message::Sample {
+            at: sup.uptime(),
+            grace: sup.grace(),
+            tasks: read_all(sup),
+            last: false,
+        };
+        let _ = queue.try_send(first);
         let sampler = CancellationToken::new();
         runtime.spawn(sample_every_second(
             sup.downgrade(),

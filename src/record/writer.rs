@@ -196,34 +196,55 @@ impl Writer {
     fn describe(&mut self, id: TaskId, event: Option<&Event>) {
         let id = id as usize;
         if id > self.tasks.len() {
-            let missing: Vec<TaskId> = (self.tasks.len() as TaskId + 1..=id as TaskId).collect();
-            let learnt = Supervisor::upgrade(&self.sup)
-                .map(|sup| sup.snapshots(&missing))
-                .unwrap_or_default();
-            for s in &learnt {
-                if s.id as usize == self.tasks.len() + 1 {
-                    self.tasks.push(TaskRecord::of(s));
-                }
-            }
-            if let Some(e) = event
-                && e.id as usize == self.tasks.len() + 1
-            {
-                self.tasks.push(TaskRecord {
-                    id: e.id,
-                    name: e.task.clone(),
-                    kind: e.task_kind.clone(),
-                    parent: None,
-                    spawned: e.since_start,
-                    journaled: false,
-                    detached: false,
-                    location: None,
-                });
-            }
+            self.learn(id, event);
         }
         while self.described < id.min(self.tasks.len()) {
             let record = self.tasks[self.described].clone();
             file::put(&mut self.records, &Record::Task(record));
             self.described += 1;
+        }
+    }
+
+    /// Learns every task spawned since the last look from the supervisor (a spawn storm costs
+    /// one look per hand-over, not per task, a few hundred tasks per read of the registry so
+    /// that a spawn never waits long for its lock), or `id` from its event once the supervisor
+    /// is gone.
+    fn learn(&mut self, id: usize, event: Option<&Event>) {
+        const AT_ONCE: usize = 256;
+        if let Some(sup) = Supervisor::upgrade(&self.sup) {
+            let newest = sup.len().max(id);
+            while self.tasks.len() < newest {
+                let next = self.tasks.len() as TaskId + 1;
+                let ids: Vec<TaskId> =
+                    (next..=newest.min(self.tasks.len() + AT_ONCE) as TaskId).collect();
+                let learnt = sup.snapshots(&ids);
+                if learnt.is_empty() {
+                    break;
+                }
+                for s in &learnt {
+                    if s.id as usize == self.tasks.len() + 1 {
+                        self.tasks.push(TaskRecord::of(s));
+                    }
+                }
+            }
+        }
+        if let Some(e) = event
+            && e.id as usize == self.tasks.len() + 1
+        {
+            let parent = match &e.detail {
+                crate::supervisor::Detail::Spawned { parent, .. } => *parent,
+                _ => None,
+            };
+            self.tasks.push(TaskRecord {
+                id: e.id,
+                name: e.task.clone(),
+                kind: e.task_kind.clone(),
+                parent,
+                spawned: e.since_start,
+                journaled: false,
+                detached: false,
+                location: None,
+            });
         }
     }
 
