@@ -63,7 +63,7 @@ impl Default for RecordOptions {
     fn default() -> Self {
         Self {
             max_bytes: None,
-            queue: 16_384,
+            queue: 262_144,
             scenario: None,
         }
     }
