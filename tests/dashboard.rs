@@ -962,3 +962,122 @@ async fn snapshot_polls_columns_and_a_task_blocking_now() {
     }
     sup.shutdown(ms(100)).await;
 }
+
+/// A recording of the dashboard's lessons: 3 s, `polling` stopped at 1.5 s.
+async fn recorded_lessons(dir: &std::path::Path) -> taskmon::record::Replay {
+    let path = dir.join("lessons.tmrec");
+    let sup = Supervisor::builder()
+        .grace(ms(2000))
+        .wall_clock_origin(origin())
+        .poll_stats(false)
+        .record(&path)
+        .build()
+        .unwrap();
+    for kind in KINDS {
+        sup.spawn(kind.task(kind.name(), &params())).unwrap();
+    }
+    for second in 1..=3u64 {
+        if second == 2 {
+            settle(&sup, ms(1500)).await;
+            sup.stop(1).unwrap();
+        }
+        settle(&sup, Duration::from_secs(second) + ms(1)).await;
+        assert!(sup.flush_recording());
+    }
+    sup.stop_recording().unwrap();
+    sup.shutdown(ms(100)).await;
+    taskmon::record::Replay::open(&path).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_has_keys_of_its_own_and_answers_those_that_would_act() {
+    let dir = tempfile::tempdir().unwrap();
+    let replay = recorded_lessons(dir.path()).await;
+    let first_event_after_start = replay
+        .events()
+        .map(|e| e.since_start)
+        .find(|&t| t > replay.start)
+        .unwrap();
+    let player = taskmon::replay::Player::new(replay, "replay lessons.tmrec".into());
+    let mut app = App::with_source(Box::new(player), Rect::new(0, 0, 120, 40));
+    assert_eq!(app.mode, Mode::Replay);
+    assert_eq!(app.header_height(), 3);
+    let at = |app: &App| app.playback.as_ref().unwrap().at;
+    assert_eq!(at(&app), Duration::ZERO);
+
+    press(&mut app, KeyCode::Char('f'));
+    assert_eq!(at(&app), Duration::from_secs(1));
+    press(&mut app, KeyCode::Char('b'));
+    assert_eq!(at(&app), Duration::ZERO);
+    press(&mut app, KeyCode::Char('.'));
+    assert_eq!(at(&app), first_event_after_start);
+    press(&mut app, KeyCode::Char(']'));
+    press(&mut app, KeyCode::Char(']'));
+    assert_eq!(app.playback.as_ref().unwrap().speed, 4.0);
+    press(&mut app, KeyCode::Char('['));
+    assert_eq!(app.playback.as_ref().unwrap().speed, 2.0);
+
+    press(&mut app, KeyCode::Char('g'));
+    assert_eq!(app.mode, Mode::GoTo);
+    for c in "+2s".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.mode, Mode::Replay);
+    assert_eq!(at(&app), Duration::from_secs(2));
+    assert!(app.rows[0].state.is_ended(), "polling was stopped at 1.5 s");
+    assert_eq!(app.rows[1].state, State::Running);
+
+    for key in ['s', 'k', 'r', 'S', 'K', 'n', '+'] {
+        press(&mut app, KeyCode::Char(key));
+        assert_eq!(
+            app.notice(),
+            Some("a replay cannot act: it shows what was recorded")
+        );
+        assert_eq!(app.mode, Mode::Replay, "{key} opened nothing");
+        app.status = None;
+    }
+    press(&mut app, KeyCode::Char('g'));
+    for c in "noon-ish".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        app.notice().unwrap().contains("is not a time"),
+        "{:?}",
+        app.notice()
+    );
+    assert_eq!(at(&app), Duration::from_secs(2), "a bad time moves nothing");
+
+    // The live table's keys work as live.
+    press(&mut app, KeyCode::Char('/'));
+    for c in "state:stop".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.mode, Mode::Replay);
+    assert_eq!(app.shown(), 1, "polling alone was stopped by 2 s");
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.mode, Mode::Help);
+    assert!(screen(&app, 120, 40).contains("play or pause the recording"));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Replay);
+    press(&mut app, KeyCode::Char('}'));
+    let end = app.playback.as_ref().unwrap().end;
+    assert_eq!(at(&app), end);
+    press(&mut app, KeyCode::Char('{'));
+    assert_eq!(at(&app), Duration::ZERO);
+    press(&mut app, KeyCode::Char(' '));
+    assert!(app.playback.as_ref().unwrap().playing);
+    press(&mut app, KeyCode::Char(' '));
+    assert!(!app.playback.as_ref().unwrap().playing);
+
+    press(&mut app, KeyCode::Char('g'));
+    for c in "+2s".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    snapshot_settings().bind(|| insta::assert_snapshot!("replay_100x30", screen(&app, 100, 30)));
+    snapshot_settings().bind(|| insta::assert_snapshot!("replay_80x24", screen(&app, 80, 24)));
+}
