@@ -554,3 +554,66 @@ fn a_tasks_own_counters_cross_the_wire() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn record_start_and_stop_on_a_running_program_make_a_replayable_recording() {
+    let served = Served::start("unix:s.sock");
+    let socket = served.dir.path().join("s.sock");
+    served.wait_for(&socket);
+    let socket = socket.to_str().unwrap();
+    let file = served.dir.path().join("live.tmrec");
+    // A relative path is the client's: the program, elsewhere, is sent it whole.
+    let start = Command::new(TASKMON)
+        .args(["ctl", socket, "record", "start", "live.tmrec"])
+        .current_dir(served.dir.path())
+        .output()
+        .unwrap();
+    assert!(start.status.success(), "{}", text(&start.stderr));
+    assert!(
+        text(&start.stdout).contains("recording to"),
+        "{}",
+        text(&start.stdout)
+    );
+    let again = served.ctl(&[socket, "record", "start", "other.tmrec"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("already recording to"),
+        "{}",
+        text(&again.stderr)
+    );
+    let status = served.ctl(&[socket, "--json", "list"]);
+    assert!(status.status.success());
+    let stop = served.ctl(&[socket, "stop", "web"]);
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    let done = served.ctl(&[socket, "--json", "record", "stop"]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let answer: Value = serde_json::from_str(text(&done.stdout).trim()).unwrap();
+    assert_eq!(answer["type"], "recorded");
+    assert_eq!(answer["path"], file.to_str().unwrap());
+    let nothing = served.ctl(&[socket, "record", "stop"]);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(text(&nothing.stderr).contains("nothing is being recorded"));
+
+    // The recording holds the stop and, at its end, the table as the program had it.
+    let replay = |args: &[&str]| {
+        Command::new(TASKMON)
+            .arg("replay")
+            .arg(&file)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let events = replay(&["--events", "--json"]);
+    assert!(events.status.success(), "{}", text(&events.stderr));
+    let events = json_lines(&events);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["task"] == "web" && e["event"] == "joined"),
+        "{events:?}"
+    );
+    let rows = json_lines(&replay(&["--at", "end", "--json"]));
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["task"], "web");
+    assert_eq!(rows[0]["state"], "stopped");
+}
