@@ -319,6 +319,7 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
     let scenario = options
         .load_scenario()
         .map_err(|e| Failure::usage(format!("bad scenario {e}")))?;
+    check_room_in_memory(&scenario)?;
     if options.allow_remote && options.serve.is_none() && options.metrics.is_none() {
         return Err(Failure::usage(
             "--allow-remote is for --serve tcp: and --metrics; neither is given",
@@ -601,6 +602,60 @@ fn write_report_file(
         )?;
     }
     out.flush()
+}
+
+/// What a scenario task takes, on average, in `taskmon run` or the dashboard: its record, its
+/// tokio task, its timer and token, its share of the events and of the report. Measured: a
+/// million `select` tasks without journals peak at about this much each (see the README's
+/// performance table); a journaled task takes more (its buffer), as the open-file check says.
+pub const BYTES_PER_TASK: u64 = 2048;
+
+/// A scenario this machine cannot hold is refused before anything is spawned, with the numbers:
+/// better than a run the kernel kills halfway, its journals half written.
+fn check_room_in_memory(scenario: &Scenario) -> Result<(), Failure> {
+    let tasks = scenario.task_count();
+    let needed = tasks.saturating_mul(BYTES_PER_TASK);
+    let Some((room, what)) = memory_room() else {
+        return Ok(());
+    };
+    if needed <= room {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "bad scenario {}: its {tasks} tasks need about {} (about {} a task), but {what} leaves {}; give it fewer tasks (`count`), or run it on a machine with more memory",
+        scenario.source,
+        format::bytes(needed),
+        format::bytes(BYTES_PER_TASK),
+        format::bytes(room),
+    )))
+}
+
+/// How much memory a new run can take, and what says so: the memory the kernel reports
+/// available, or the address-space limit (`ulimit -v`) when that is lower. `None` when neither
+/// can be read.
+fn memory_room() -> Option<(u64, &'static str)> {
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some((
+                kib.saturating_mul(1024),
+                "the memory available on this machine",
+            ))
+        });
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given, nothing else.
+    let limited = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0
+        && limit.rlim_cur != libc::RLIM_INFINITY;
+    let address_space = limited.then_some((limit.rlim_cur, "the address-space limit (ulimit -v)"));
+    [available, address_space]
+        .into_iter()
+        .flatten()
+        .min_by_key(|&(bytes, _)| bytes)
 }
 
 /// Every journaled task keeps a file open: a scenario that needs more than the open-file limit

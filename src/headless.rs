@@ -59,7 +59,9 @@ pub struct RunOptions {
 impl RunOptions {
     fn backlog(&self, scenario: &Scenario) -> usize {
         self.backlog.unwrap_or_else(|| {
-            MIN_BACKLOG.max(scenario.tasks.len().saturating_mul(BACKLOG_PER_TASK))
+            MIN_BACKLOG.max(usize::try_from(scenario.task_count())
+                .unwrap_or(usize::MAX)
+                .saturating_mul(BACKLOG_PER_TASK))
         })
     }
 }

@@ -24,7 +24,7 @@ use crate::supervisor::{
 use crate::text::escape;
 
 /// The most tasks one scenario may spawn, children of `parent` tasks included.
-pub const MAX_TASKS: u64 = 100_000;
+pub const MAX_TASKS: u64 = 10_000_000;
 
 /// The largest scenario file read, in bytes.
 pub const MAX_SCENARIO_BYTES: u64 = 1024 * 1024;
@@ -85,10 +85,14 @@ pub struct Scenario {
     pub timeline: Vec<Step>,
 }
 
-/// One task to spawn.
+/// One task to spawn, or `copies` of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskPlan {
+    /// The task's name; with copies, the base of theirs (`load` for `load-1` … `load-N`).
     pub name: String,
+    /// 1 for a task of its own; more for a task with `count`, whose copies are numbered. Kept
+    /// as a count, not a list: a million copies take no memory until they are spawned.
+    pub copies: u32,
     pub kind: Kind,
     pub params: Params,
     /// The scenario's file and the line of the task's name: where the task is said to be
@@ -97,6 +101,21 @@ pub struct TaskPlan {
 }
 
 impl TaskPlan {
+    /// The name of each task it spawns, children aside: its own, or its copies'.
+    pub fn names(&self) -> impl Iterator<Item = String> + '_ {
+        let single = (self.copies == 1).then(|| self.name.clone());
+        let copies = (self.copies > 1)
+            .then(|| (1..=self.copies).map(|i| format!("{}-{i}", self.name)))
+            .into_iter()
+            .flatten();
+        single.into_iter().chain(copies)
+    }
+
+    /// How many tasks it spawns, children included.
+    pub fn task_count(&self) -> u64 {
+        u64::from(self.copies) * (1 + u64::from(self.children()))
+    }
+
     /// How many children the task spawns.
     pub fn children(&self) -> u32 {
         match self.kind {
@@ -133,7 +152,13 @@ impl Action {
             Action::StopAll => "stop all".to_string(),
             Action::AbortAll => "abort all".to_string(),
             Action::Spawn(plans) => {
-                let spawned: Vec<String> = plans.iter().map(|p| p.name.clone()).collect();
+                let spawned: Vec<String> = plans
+                    .iter()
+                    .map(|p| match p.copies {
+                        1 => p.name.clone(),
+                        n => format!("{0}-1 … {0}-{n}", p.name),
+                    })
+                    .collect();
                 format!("spawn {}", names(&spawned))
             }
         }
@@ -350,6 +375,7 @@ impl Scenario {
             text,
             names: HashMap::new(),
             groups: HashMap::new(),
+            by_base: HashMap::new(),
             total: 0,
             targets: Vec::new(),
         }
@@ -367,7 +393,20 @@ impl Scenario {
             .iter()
             .chain(spawned)
             .filter(|plan| plan.params.journal)
-            .map(|plan| 1 + u64::from(plan.children()))
+            .map(TaskPlan::task_count)
+            .sum()
+    }
+
+    /// How many tasks the scenario spawns, children and timeline spawns included.
+    pub fn task_count(&self) -> u64 {
+        let spawned = self.timeline.iter().flat_map(|step| match &step.action {
+            Action::Spawn(plans) => plans.as_slice(),
+            _ => &[],
+        });
+        self.tasks
+            .iter()
+            .chain(spawned)
+            .map(TaskPlan::task_count)
             .sum()
     }
 
@@ -378,9 +417,23 @@ impl Scenario {
 
     /// Spawns the scenario's tasks and returns the names the timeline can refer to.
     pub fn spawn_tasks(&self, sup: &Supervisor) -> Roster {
-        let mut roster = Roster::default();
+        let mut roster = Roster {
+            ids: self
+                .targets()
+                .map(|name| (name.to_string(), Vec::new()))
+                .collect(),
+        };
         roster.spawn(sup, &self.tasks);
         roster
+    }
+
+    /// The names the timeline stops or aborts: tasks, copies, or `count` groups.
+    fn targets(&self) -> impl Iterator<Item = &str> {
+        self.timeline.iter().flat_map(|step| match &step.action {
+            Action::Stop(names) | Action::Abort(names) => names.as_slice(),
+            _ => &[],
+        })
+        .map(String::as_str)
     }
 
     /// Plays the timeline, each action at its time after `start`. Actions on tasks that have
@@ -404,28 +457,59 @@ impl Scenario {
     }
 }
 
-/// Task names to ids, for the timeline.
+/// The ids of the tasks the timeline names (a group's: all its copies'); only those, so that a
+/// million tasks no timeline names cost no map of a million names.
 #[derive(Debug, Default)]
 pub struct Roster {
-    ids: HashMap<String, TaskId>,
+    ids: HashMap<String, Vec<TaskId>>,
 }
 
 impl Roster {
     fn spawn(&mut self, sup: &Supervisor, plans: &[TaskPlan]) {
         for plan in plans {
-            // Refused only once shutdown has begun, when spawning no more is right.
-            let mut def = plan.kind.task(&plan.name, &plan.params);
+            let mut template = plan.kind.task(&plan.name, &plan.params);
             if let Some(site) = &plan.site {
-                def = def.spawned_at(site.clone());
+                template = template.spawned_at(site.clone());
             }
-            if let Ok(id) = sup.spawn(def) {
-                self.ids.insert(plan.name.clone(), id);
+            if plan.copies == 1 {
+                self.spawned(&plan.name, None, sup.spawn(template));
+                continue;
+            }
+            for (i, name) in plan.names().enumerate() {
+                let def = template
+                    .copy_named(name)
+                    .expect("the kinds' code is shared by their copies");
+                let id = sup.spawn(def);
+                if !self.ids.is_empty() {
+                    let name = format!("{}-{}", plan.name, i + 1);
+                    self.spawned(&name, Some(&plan.name), id);
+                }
+            }
+        }
+    }
+
+    /// Notes a spawned task's id where the timeline names it, by its name or its group's. A
+    /// spawn is refused only once shutdown has begun, when spawning no more is right.
+    fn spawned(
+        &mut self,
+        name: &str,
+        group: Option<&str>,
+        id: Result<TaskId, crate::supervisor::SupervisorError>,
+    ) {
+        let Ok(id) = id else { return };
+        for key in std::iter::once(name).chain(group) {
+            if let Some(ids) = self.ids.get_mut(key) {
+                ids.push(id);
             }
         }
     }
 
     fn ids<'a>(&'a self, names: &'a [String]) -> impl Iterator<Item = TaskId> + 'a {
-        names.iter().filter_map(|n| self.ids.get(n).copied())
+        names
+            .iter()
+            .filter_map(|n| self.ids.get(n))
+            .flatten()
+            .copied()
     }
 }
 
@@ -561,7 +645,59 @@ enum Origin {
     Child { parent: String },
 }
 
+/// A task with `count`: where it was given, how many copies, how many children each.
+struct Group {
+    span: Range<usize>,
+    count: u32,
+    children: u32,
+}
+
+/// What a name is of the group that owns it.
+enum Owned {
+    Copy,
+    /// A child of this copy.
+    Child(String),
+}
+
+/// The bases of the groups whose names `name` could be: before its last `-` (a copy), or
+/// before the last `-` ahead of its `.child` (a copy's child).
+fn candidate_bases(name: &str) -> impl Iterator<Item = &str> {
+    let copy = name.rsplit_once('-').map(|(base, _)| base);
+    let child = name
+        .rsplit_once(".child")
+        .and_then(|(copy, _)| copy.rsplit_once('-'))
+        .map(|(base, _)| base);
+    copy.into_iter().chain(child.filter(|c| Some(*c) != copy))
+}
+
+impl Group {
+    /// Whether `name` is one of the names of this group of `base`: `base-I`, or
+    /// `base-I.childK`, for I and K in range (numbers as the copies are named, without zeros
+    /// in front).
+    fn owns(&self, base: &str, name: &str) -> Option<Owned> {
+        let number = |digits: &str, most: u32| {
+            let n: u32 = digits.parse().ok()?;
+            (!digits.starts_with(['0', '+']) && (1..=most).contains(&n)).then_some(())
+        };
+        let rest = name.strip_prefix(base)?.strip_prefix('-')?;
+        match rest.split_once(".child") {
+            None => number(rest, self.count).map(|()| Owned::Copy),
+            Some((copy, child)) => {
+                number(copy, self.count)?;
+                number(child, self.children)?;
+                Some(Owned::Child(format!("{base}-{copy}")))
+            }
+        }
+    }
+}
+
 impl Origin {
+    fn copy(base: &str) -> Self {
+        Origin::Copy {
+            base: base.to_string(),
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Origin::Task => String::new(),
@@ -582,8 +718,12 @@ struct Checker<'a> {
     /// Every name the scenario gives a task, children of parents included, with the span that
     /// gave it.
     names: HashMap<String, (Range<usize>, Origin)>,
-    /// A `count` task's base name to its numbered names.
-    groups: HashMap<String, Vec<String>>,
+    /// A `count` task's base name to where it was given, its copies and their children each:
+    /// its copies' names are derived when asked, never stored.
+    groups: HashMap<String, Group>,
+    /// The names of `names` under each base a later group could give them (`a` for `a-1` and
+    /// `a-1.child2`), so that a group finds a name it repeats without reading every name.
+    by_base: HashMap<String, Vec<String>>,
     total: u64,
     /// Every stop and abort target, checked once all names are known.
     targets: Vec<Spanned<String>>,
@@ -605,7 +745,7 @@ impl Checker<'_> {
                     "this [[task]] has no `name`; every task needs a unique name",
                 ));
             };
-            tasks.extend(self.plans(name, task)?);
+            tasks.push(self.plan(name, task)?);
         }
         let mut timeline = Vec::new();
         for step in raw.at {
@@ -618,15 +758,6 @@ impl Checker<'_> {
         // Targets may name tasks spawned by a later step too, so they are checked at the end.
         for target in std::mem::take(&mut self.targets) {
             self.check_target(&target)?;
-        }
-        for step in &mut timeline {
-            if let Action::Stop(names) | Action::Abort(names) = &mut step.action {
-                let named = std::mem::take(names);
-                *names = named
-                    .into_iter()
-                    .flat_map(|n| self.groups.get(&n).cloned().unwrap_or(vec![n]))
-                    .collect();
-            }
         }
         timeline.sort_by_key(|s| s.after);
         let slow_poll = match raw.slow_poll {
@@ -645,12 +776,8 @@ impl Checker<'_> {
         })
     }
 
-    /// The task's plans, one per copy, with names checked and counted against the limit.
-    fn plans(
-        &mut self,
-        name: Spanned<String>,
-        task: RawTask,
-    ) -> Result<Vec<TaskPlan>, ScenarioError> {
+    /// The task's plan, its names (and its copies') checked and counted against the limit.
+    fn plan(&mut self, name: Spanned<String>, task: RawTask) -> Result<TaskPlan, ScenarioError> {
         let name_span = name.span();
         let base = name.into_inner();
         if let Err(reason) = check_name(&base) {
@@ -672,45 +799,120 @@ impl Checker<'_> {
                 ),
             ));
         }
-        let names: Vec<String> = if count == 1 {
-            vec![base.clone()]
-        } else {
-            (1..=count).map(|i| format!("{base}-{i}")).collect()
-        };
         let params = params_of(&task);
-        let children = TaskPlan {
-            name: String::new(),
-            kind: task.kind,
-            params: params.clone(),
-            site: None,
-        }
-        .children();
-        for n in &names {
-            let origin = if count > 1 {
-                Origin::Copy { base: base.clone() }
-            } else {
-                Origin::Task
-            };
-            self.claim(n, &name_span, origin)?;
+        let children = match task.kind {
+            Kind::Parent => params.children,
+            _ => 0,
+        };
+        if count == 1 {
+            self.claim(&base, &name_span, Origin::Task)?;
             for i in 1..=children {
-                let child = Origin::Child { parent: n.clone() };
-                self.claim(&format!("{n}.child{i}"), &name_span, child)?;
+                let child = Origin::Child {
+                    parent: base.clone(),
+                };
+                self.claim(&format!("{base}.child{i}"), &name_span, child)?;
             }
-        }
-        if count > 1 {
-            self.groups.insert(base, names.clone());
+        } else {
+            self.claim_group(&base, &name_span, count, children)?;
         }
         let line = line_of(self.text, name_span.start);
         let site = SpawnSite::text(format!("{}:{line}", escape(self.source)));
-        Ok(names
-            .into_iter()
-            .map(|name| TaskPlan {
-                name,
-                kind: task.kind,
-                params: params.clone(),
-                site: Some(site.clone()),
-            })
-            .collect())
+        Ok(TaskPlan {
+            name: base,
+            copies: count,
+            kind: task.kind,
+            params,
+            site: Some(site),
+        })
+    }
+
+    /// Takes the names of `count` copies of `base` (`base-1` …) and their children, refusing
+    /// a name taken before: without making them, since a group can hold a million.
+    fn claim_group(
+        &mut self,
+        base: &str,
+        span: &Range<usize>,
+        count: u32,
+        children: u32,
+    ) -> Result<(), ScenarioError> {
+        // The suffixes are ASCII digits and dots: if the longest name passes, every one does.
+        let longest = match children {
+            0 => format!("{base}-{count}"),
+            k => format!("{base}-{count}.child{k}"),
+        };
+        if let Err(reason) = check_name(&longest) {
+            let origin = match children {
+                0 => Origin::Copy {
+                    base: base.to_string(),
+                },
+                _ => Origin::Child {
+                    parent: format!("{base}-{count}"),
+                },
+            };
+            return Err(self.error(
+                span.clone(),
+                format!(
+                    "the name `{longest}`{} is refused: {reason}",
+                    origin.describe()
+                ),
+            ));
+        }
+        let group = Group {
+            span: span.clone(),
+            count,
+            children,
+        };
+        // Another group of the same base gives the same names; a name given before may be
+        // one of this group's.
+        let clash = match self.groups.get(base) {
+            Some(first) => Some((format!("{base}-1"), first.span.clone(), Origin::copy(base))),
+            None => self
+                .by_base
+                .get(base)
+                .into_iter()
+                .flatten()
+                .find(|name| group.owns(base, name).is_some())
+                .map(|name| {
+                    let (first, first_origin) = &self.names[name];
+                    (name.clone(), first.clone(), first_origin.clone())
+                }),
+        };
+        if let Some((name, first, first_origin)) = clash {
+            let origin = match group.owns(base, &name) {
+                Some(Owned::Child(parent)) => Origin::Child { parent },
+                _ => Origin::copy(base),
+            };
+            return Err(self.duplicate(&name, span, &origin, &first, &first_origin));
+        }
+        self.groups.insert(base.to_string(), group);
+        Ok(())
+    }
+
+    /// The group whose copy (or copy's child) `name` is, if any.
+    fn group_of(&self, name: &str) -> Option<(&str, &Group, Owned)> {
+        candidate_bases(name).find_map(|base| {
+            let (base, group) = self.groups.get_key_value(base)?;
+            Some((base.as_str(), group, group.owns(base, name)?))
+        })
+    }
+
+    fn duplicate(
+        &self,
+        name: &str,
+        span: &Range<usize>,
+        origin: &Origin,
+        first: &Range<usize>,
+        first_origin: &Origin,
+    ) -> ScenarioError {
+        let first_line = line_of(self.text, first.start);
+        self.error(
+            span.clone(),
+            format!(
+                "duplicate task name `{name}`{} (first defined on line {first_line}{}); task names must be unique",
+                origin.describe(),
+                first_origin.describe()
+            ),
+        )
     }
 
     /// Takes `name` for a task, refusing one that is taken or that breaks the rules for names
@@ -733,15 +935,20 @@ impl Checker<'_> {
             ));
         }
         if let Some((first, first_origin)) = self.names.get(name) {
-            let first_line = line_of(self.text, first.start);
-            return Err(self.error(
-                span.clone(),
-                format!(
-                    "duplicate task name `{name}`{} (first defined on line {first_line}{}); task names must be unique",
-                    origin.describe(),
-                    first_origin.describe()
-                ),
-            ));
+            return Err(self.duplicate(name, span, &origin, first, first_origin));
+        }
+        if let Some((base, group, owned)) = self.group_of(name) {
+            let first_origin = match owned {
+                Owned::Copy => Origin::copy(base),
+                Owned::Child(parent) => Origin::Child { parent },
+            };
+            return Err(self.duplicate(name, span, &origin, &group.span, &first_origin));
+        }
+        for base in candidate_bases(name) {
+            self.by_base
+                .entry(base.to_string())
+                .or_default()
+                .push(name.to_string());
         }
         self.names.insert(name.to_string(), (span.clone(), origin));
         Ok(())
@@ -791,7 +998,7 @@ impl Checker<'_> {
                 Some(name) => name,
                 None => Spanned::new(spawn_span, self.fresh_name(task.kind)),
             };
-            Action::Spawn(self.plans(name, task)?)
+            Action::Spawn(vec![self.plan(name, task)?])
         })
     }
 
@@ -807,13 +1014,16 @@ impl Checker<'_> {
         let named = self
             .names
             .get(name)
-            .is_some_and(|(_, origin)| origin.is_target());
-        if !named && !self.groups.contains_key(name) {
+            .is_some_and(|(_, origin)| origin.is_target())
+            || self.groups.contains_key(name)
+            || matches!(self.group_of(name), Some((_, _, Owned::Copy)));
+        if !named {
             let mut known: Vec<_> = self
                 .names
                 .iter()
                 .filter(|(_, (_, origin))| origin.is_target())
                 .map(|(name, _)| name.as_str())
+                .chain(self.groups.keys().map(String::as_str))
                 .collect();
             known.sort_unstable();
             known.truncate(12);
@@ -835,7 +1045,7 @@ impl Checker<'_> {
     fn fresh_name(&self, kind: Kind) -> String {
         (1..)
             .map(|i| format!("{}-spawned-{i}", kind.name()))
-            .find(|n| !self.names.contains_key(n))
+            .find(|n| !self.names.contains_key(n) && self.group_of(n).is_none())
             .expect("some name is free")
     }
 }
@@ -910,14 +1120,16 @@ spawn = { kind = "select" }
         )
         .unwrap();
         assert_eq!(s.grace, Some(Duration::from_millis(1500)));
-        let names: Vec<_> = s.tasks.iter().map(|t| t.name.as_str()).collect();
+        let names: Vec<_> = s.tasks.iter().flat_map(TaskPlan::names).collect();
         assert_eq!(names, ["w-1", "w-2", "w-3"]);
+        assert_eq!(s.task_count(), 5, "three copies and two spawned by the timeline");
         assert_eq!(s.tasks[0].params.interval, Duration::from_secs(90));
         let afters: Vec<_> = s.timeline.iter().map(|t| t.after.as_secs()).collect();
         assert_eq!(afters, [1, 2, 3, 4], "sorted by time");
         assert_eq!(
             s.timeline[1].action,
-            Action::Abort(vec!["w-1".into(), "w-2".into(), "w-3".into()])
+            Action::Abort(vec!["w".into()]),
+            "a group is named as written: its copies are found when it is played"
         );
         assert_eq!(s.timeline[2].action, Action::Stop(vec!["late".into()]));
         let Action::Spawn(late) = &s.timeline[0].action else {
@@ -932,14 +1144,71 @@ spawn = { kind = "select" }
     }
 
     #[test]
+    fn copies_clash_with_names_given_before_and_after_them() {
+        let refused = |text: &str| Scenario::parse(text, "inline").unwrap_err().message;
+        let task = |name: &str, extra: &str| {
+            format!("[[task]]\nname = \"{name}\"\nkind = \"select\"\n{extra}\n")
+        };
+        // A copy's name given after the group, and before it.
+        let after = task("w", "count = 1000") + &task("w-999", "");
+        assert!(
+            refused(&after).contains("duplicate task name `w-999` (first defined on line 2, as a copy of `w`)"),
+            "{}",
+            refused(&after)
+        );
+        let before = task("w-7", "") + &task("w", "count = 1000");
+        assert!(
+            refused(&before).contains("duplicate task name `w-7`, as a copy of `w` (first defined on line 2)"),
+            "{}",
+            refused(&before)
+        );
+        // A copy's child, both ways; two groups of one base.
+        let child = task("p-3.child2", "")
+            + "[[task]]\nname = \"p\"\nkind = \"parent\"\ncount = 5\nchildren = 2\n";
+        assert!(
+            refused(&child).contains("`p-3.child2`, as a child of `p-3`"),
+            "{}",
+            refused(&child)
+        );
+        let twice = task("w", "count = 2") + &task("w", "count = 3");
+        assert!(refused(&twice).contains("duplicate task name `w-1`"));
+        // Not copies: out of range, a zero in front, another base.
+        let fine = task("w", "count = 10")
+            + &task("w-11", "")
+            + &task("w-01", "")
+            + &task("w-1-1", "")
+            + &task("x", "count = 2")
+            + "[[at]]\nafter = \"1s\"\nstop = \"w-10\"\n[[at]]\nafter = \"2s\"\nabort = \"x\"\n";
+        let s = Scenario::parse(&fine, "inline").unwrap();
+        assert_eq!(s.task_count(), 15);
+        let targets: Vec<_> = s.targets().collect();
+        assert_eq!(targets, ["w-10", "x"]);
+        // A timeline may not name a copy past the count, nor a child.
+        let past = task("w", "count = 10") + "[[at]]\nafter = \"1s\"\nstop = \"w-11\"\n";
+        assert!(refused(&past).contains("names `w-11`, which is no task"));
+    }
+
+    #[test]
+    fn a_million_copies_are_checked_without_being_made() {
+        let s = Scenario::parse(
+            "[[task]]\nname = \"m\"\nkind = \"select\"\ncount = 1000000\n",
+            "inline",
+        )
+        .unwrap();
+        assert_eq!(s.tasks.len(), 1);
+        assert_eq!(s.task_count(), 1_000_000);
+        assert_eq!(s.tasks[0].names().last().as_deref(), Some("m-1000000"));
+    }
+
+    #[test]
     fn parents_count_their_children_against_the_limit() {
         let e = Scenario::parse(
-            "[[task]]\nname = \"p\"\nkind = \"parent\"\ncount = 10000\nchildren = 10\n",
+            "[[task]]\nname = \"p\"\nkind = \"parent\"\ncount = 1000000\nchildren = 10\n",
             "inline",
         )
         .unwrap_err();
         assert_eq!(e.location, Some((4, 9)));
-        assert!(e.message.contains("110000 tasks"), "{}", e.message);
+        assert!(e.message.contains("11000000 tasks"), "{}", e.message);
     }
 
     #[test]

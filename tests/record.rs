@@ -195,12 +195,23 @@ async fn a_rotated_recording_keeps_at_most_its_size_and_replays_its_newest_part(
         sup.spawn(Kind::Select.task(format!("load-{i}"), &quick))
             .unwrap();
     }
-    let mut largest = 0;
-    for second in 1..=150 {
+    // How many bytes a second takes depends on real poll timings: run until the oldest segment
+    // has been removed (the bytes on disk drop), then a little longer.
+    let (mut largest, mut before, mut removed_at) = (0, 0, None);
+    for second in 1..=1200 {
         at(&sup, Duration::from_secs(second) + ms(1)).await;
         assert!(sup.flush_recording());
-        largest = largest.max(on_disk(&path));
+        let now = on_disk(&path);
+        largest = largest.max(now);
+        if now < before && removed_at.is_none() {
+            removed_at = Some(second);
+        }
+        before = now;
+        if removed_at.is_some_and(|at| second >= at + 10) {
+            break;
+        }
     }
+    assert!(removed_at.is_some(), "no segment was removed in 1200 s");
     let last = sup.snapshot();
     let summary = sup.stop_recording().unwrap();
     eprintln!("{summary:?}");

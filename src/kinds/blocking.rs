@@ -11,8 +11,9 @@
 
 use super::{Params, clean_up, tick};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) {
     let token = ctx.token().clone();
     loop {
         // Let the tasks woken with this one run first (see the module comment).

@@ -6,8 +6,9 @@
 
 use super::{Kind, Params, clean_up, tick_until_stopped};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) {
     let detached = Kind::Select.task(format!("{}.detached", ctx.name()), &p);
     // Refused only while shutting down, when there is nothing left to start.
     let _ = ctx.spawn_detached(detached);

@@ -5,11 +5,12 @@
 //! again is its restart policy's call (`on-error`, `on-failure`, `always`), not the error's.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use super::{Params, clean_up, tick_until};
 use crate::supervisor::TaskContext;
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) -> Result<(), String> {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) -> Result<(), String> {
     let error_after = p.error_after;
     // This run's ticks: a restarted run errs after as many again.
     let mut ticks = 0;

@@ -6,8 +6,9 @@
 
 use super::{Params, clean_up, tick_until_stopped};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) {
     // Seeded by the task and its run: the same scenario fails the same way every time.
     let mut chance = fastrand::Rng::with_seed(ctx.id() ^ (u64::from(ctx.restarts()) << 32));
     let panic_chance = p.panic_chance;

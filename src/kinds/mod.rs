@@ -19,6 +19,7 @@ mod wire;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::journal::JournalConfig;
@@ -171,7 +172,9 @@ impl Kind {
             JournalConfig::OFF
         };
         let (restart, stage, critical) = (p.restart, p.stage, p.critical);
-        // Every kind can be run again: each run gets its own copy of the parameters.
+        // Every kind can be run again; its runs, and the copies made with
+        // `TaskDef::copy_named`, share one copy of the parameters.
+        let p = Arc::new(p);
         let def = match self {
             Kind::Polling => {
                 TaskDef::restartable(name, move |ctx| polling::run(ctx, p.clone())).boxed()

@@ -5,8 +5,9 @@
 
 use super::{Params, clean_up, tick_until_stopped};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) {
     let panic_after = p.panic_after;
     // This run's ticks: a restarted run panics after as many again.
     let mut ticks = 0;

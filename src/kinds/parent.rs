@@ -5,8 +5,9 @@
 
 use super::{Kind, Params, clean_up, tick_until_stopped};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) {
     for i in 1..=p.children {
         let child = Kind::Select.task(format!("{}.child{i}", ctx.name()), &p);
         // Refused only while shutting down, when there is nothing left to supervise.

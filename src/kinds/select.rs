@@ -5,8 +5,9 @@
 
 use super::{Params, clean_up, tick_until_stopped};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) {
     tick_until_stopped(&mut ctx, p.interval, |_| {}).await;
     clean_up(&mut ctx);
 }

@@ -5,6 +5,7 @@
 use super::wire::{Tally, Wire, read_frame};
 use super::{Params, clean_up, tick};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
 /// Reads one frame and hands the stream back, so the next read can own it too.
 async fn next_frame(mut wire: Wire) -> (Wire, std::io::Result<super::wire::Frame>) {
@@ -12,7 +13,7 @@ async fn next_frame(mut wire: Wire) -> (Wire, std::io::Result<super::wire::Frame
     (wire, frame)
 }
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) {
     let token = ctx.token().clone();
     let mut timer = tokio::time::interval(p.interval);
     let mut tally = Tally::new(&ctx);

@@ -10,8 +10,9 @@
 use super::wire::{Tally, Wire, read_frame};
 use super::{Params, clean_up, tick};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) {
     let token = ctx.token().clone();
     let mut wire = Wire::new(p.frame_every, p.frame_split);
     let mut timer = tokio::time::interval(p.interval);

@@ -5,10 +5,11 @@
 
 use super::{Params, tick_until_stopped};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
 const STEPS: u32 = 10;
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) {
     tick_until_stopped(&mut ctx, p.interval, |_| {}).await;
     ctx.cleanup_started();
     for step in 0..STEPS {

@@ -6,8 +6,9 @@
 
 use super::{Params, clean_up, tick};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
-pub(super) fn run(mut ctx: TaskContext, p: Params) {
+pub(super) fn run(mut ctx: TaskContext, p: Arc<Params>) {
     while !ctx.is_cancelled() {
         tick(&mut ctx);
         std::thread::sleep(p.interval);

@@ -5,8 +5,9 @@
 
 use super::{Params, tick};
 use crate::supervisor::TaskContext;
+use std::sync::Arc;
 
-pub(super) async fn run(mut ctx: TaskContext, p: Params) {
+pub(super) async fn run(mut ctx: TaskContext, p: Arc<Params>) {
     loop {
         tick(&mut ctx);
         tokio::time::sleep(p.interval).await;

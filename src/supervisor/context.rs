@@ -16,7 +16,8 @@ pub struct TaskContext {
     entry: Arc<TaskEntry>,
     /// This run's token.
     token: CancellationToken,
-    journal: Option<Journal>,
+    /// Boxed: most tasks keep none, and every byte here is in every task's future.
+    journal: Option<Box<Journal>>,
 }
 
 impl TaskContext {
@@ -25,7 +26,7 @@ impl TaskContext {
         Self {
             entry,
             token,
-            journal,
+            journal: journal.map(Box::new),
         }
     }
 
@@ -85,7 +86,7 @@ impl TaskContext {
 
     /// Records buffered but not yet written to the journal file.
     pub fn pending(&self) -> u64 {
-        self.journal.as_ref().map_or(0, Journal::pending)
+        self.journal.as_deref().map_or(0, Journal::pending)
     }
 
     /// Flushes the journal when `flush_every` records are waiting.

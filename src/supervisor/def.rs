@@ -158,3 +158,20 @@ impl<L: Launch> TaskDef<L> {
         }
     }
 }
+
+impl TaskDef {
+    /// The same definition under another name, sharing its code, when the code is shared (boxed
+    /// code that can be run again): the many copies of one scenario task.
+    pub(crate) fn copy_named(&self, name: String) -> Option<TaskDef> {
+        Some(TaskDef {
+            name,
+            kind: self.kind.clone(),
+            journal: self.journal,
+            restart: self.restart,
+            location: self.location.clone(),
+            stage: self.stage,
+            critical: self.critical,
+            launch: self.launch.share()?,
+        })
+    }
+}

@@ -59,6 +59,8 @@ pub(crate) struct TaskEntry {
     pub id: TaskId,
     /// Cleanup progress in thousandths; `u32::MAX` = none reported.
     cleanup_progress: AtomicU32,
+    /// When a stop of every task reaches it: stage 0 first, then 1, and so on.
+    pub stage: u32,
     /// Woken once the task's end has been recorded.
     ended: Notify,
     /// The current run: held while a request stamps its moment or acts on the run, and while
@@ -70,25 +72,20 @@ pub(crate) struct TaskEntry {
     shared_name: OnceLock<Arc<str>>,
     pub kind: Label,
     pub parent: Option<TaskId>,
-    /// The last run's panic.
-    panic_message: Mutex<Option<Arc<str>>>,
-    /// The error the last run returned.
-    error: Mutex<Option<Arc<str>>>,
-    /// A short line the task's code keeps up to date: what it is doing, in its own words.
-    note: Mutex<Option<Arc<str>>>,
+    /// What few tasks have (a panic, an error, a note, children), made the first time one is
+    /// set: a box of 16 bytes in every record rather than 100.
+    extras: OnceLock<Box<Mutex<Extras>>>,
     /// What it takes to run it again, for a task defined to be restartable.
     pub restart: OnceLock<Box<Restartable>>,
-    children: Mutex<Vec<TaskId>>,
     /// The task's byte in the supervisor's state table.
     state_slot: Slot,
     /// Where in the program it was spawned.
     pub location: Option<SpawnSite>,
-    /// When a stop of every task reaches it: stage 0 first, then 1, and so on.
-    pub stage: u32,
-    /// Its ticks and how it uses its worker: written at every poll, on lines of their own.
-    pub activity: Activity,
     /// The counts its code keeps, made the first time it asks for one.
     pub counters: OnceLock<Box<Counters>>,
+    /// Its ticks and how it uses its worker: written at every poll, on lines of their own. Last,
+    /// so that the fields before it fill the lines before its own.
+    pub activity: Activity,
 }
 
 /// A task's timestamps, as offsets from the supervisor's start.
@@ -151,6 +148,18 @@ impl Timeline {
         }
         self
     }
+}
+
+/// The parts of a task's record that few tasks have.
+#[derive(Default)]
+struct Extras {
+    /// The last run's panic.
+    panic_message: Option<Arc<str>>,
+    /// The error the last run returned.
+    error: Option<Arc<str>>,
+    /// A short line the task's code keeps up to date: what it is doing, in its own words.
+    note: Option<Arc<str>>,
+    children: Vec<TaskId>,
 }
 
 /// What a restartable task keeps to run again.
@@ -243,11 +252,8 @@ impl TaskEntry {
             milestones: Default::default(),
             escalate_at: AtomicU64::new(0),
             cleanup_progress: AtomicU32::new(u32::MAX),
-            panic_message: Mutex::new(None),
-            error: Mutex::new(None),
-            note: Mutex::new(None),
+            extras: OnceLock::new(),
             restart: OnceLock::new(),
-            children: Mutex::new(Vec::new()),
             child_count: AtomicU32::new(0),
             run: Mutex::new(Run::default()),
             location: None,
@@ -382,7 +388,9 @@ impl TaskEntry {
         );
         self.ledger.clear_error();
         // The last run's words are not this run's (its error and panic stay: why it restarted).
-        *self.note.lock().expect("note") = None;
+        if let Some(extras) = self.extras.get() {
+            extras.lock().expect("extras").note = None;
+        }
         if let Some(token) = token {
             self.token.store(Arc::new(token));
         }
@@ -408,24 +416,38 @@ impl TaskEntry {
         run.abort = Some(handle);
     }
 
+    /// Changes the task's extras, making them if it has none yet.
+    fn set_extra(&self, change: impl FnOnce(&mut Extras)) {
+        let extras = self.extras.get_or_init(Default::default);
+        change(&mut extras.lock().expect("extras"));
+    }
+
+    /// Reads one of the task's extras; `T::default()` when it has none.
+    fn extra<T: Default>(&self, read: impl FnOnce(&Extras) -> T) -> T {
+        self.extras
+            .get()
+            .map(|extras| read(&extras.lock().expect("extras")))
+            .unwrap_or_default()
+    }
+
     pub fn set_panic_message(&self, message: Arc<str>) {
-        *self.panic_message.lock().expect("panic message") = Some(message);
+        self.set_extra(|extras| extras.panic_message = Some(message));
     }
 
     pub fn set_error(&self, message: Arc<str>) {
-        *self.error.lock().expect("error") = Some(message);
+        self.set_extra(|extras| extras.error = Some(message));
     }
 
     pub fn error(&self) -> Option<Arc<str>> {
-        self.error.lock().expect("error").clone()
+        self.extra(|extras| extras.error.clone())
     }
 
     pub fn set_note(&self, note: Arc<str>) {
-        *self.note.lock().expect("note") = Some(note);
+        self.set_extra(|extras| extras.note = Some(note));
     }
 
     pub fn note(&self) -> Option<Arc<str>> {
-        self.note.lock().expect("note").clone()
+        self.extra(|extras| extras.note.clone())
     }
 
     /// Whether stop-all, abort-all and shutdown pass it by.
@@ -439,7 +461,7 @@ impl TaskEntry {
     }
 
     pub fn panic_message(&self) -> Option<Arc<str>> {
-        self.panic_message.lock().expect("panic message").clone()
+        self.extra(|extras| extras.panic_message.clone())
     }
 
     /// Restarts done so far.
@@ -513,10 +535,11 @@ impl TaskEntry {
     }
 
     pub fn add_child(&self, id: TaskId) {
-        let mut children = self.children.lock().expect("children");
-        children.push(id);
-        self.child_count
-            .store(children.len() as u32, Ordering::Release);
+        self.set_extra(|extras| {
+            extras.children.push(id);
+            self.child_count
+                .store(extras.children.len() as u32, Ordering::Release);
+        });
     }
 
     /// The children's ids; no lock for a task that has none.
@@ -524,7 +547,7 @@ impl TaskEntry {
         if self.child_count.load(Ordering::Acquire) == 0 {
             return Vec::new();
         }
-        self.children.lock().expect("children").clone()
+        self.extra(|extras| extras.children.clone())
     }
 
     pub fn timeline(&self) -> Timeline {

@@ -100,6 +100,14 @@ pub trait Launch: sealed::Sealed + Send + 'static {
         runtime: &Handle,
         keep: &mut dyn FnMut(Relaunch),
     ) -> AbortHandle;
+    /// The code as a launcher that many tasks can share, when it can be run again.
+    #[doc(hidden)]
+    fn into_relaunch(self) -> Result<Relaunch, Self>
+    where
+        Self: Sized,
+    {
+        Err(self)
+    }
 }
 
 /// An async task's code, of its own type: its future is stored inline in tokio's task.
@@ -122,15 +130,41 @@ type LaunchFn =
 pub struct BoxedTask {
     on_blocking_pool: bool,
     restartable: bool,
-    launch: LaunchFn,
+    start: Start,
+}
+
+/// How boxed code starts: once, or through a launcher that every copy of a definition shares
+/// (so a scenario's million copies of one task keep one closure, not a million).
+enum Start {
+    Once(LaunchFn),
+    Shared(Relaunch),
 }
 
 impl BoxedTask {
     pub(super) fn new(launch: impl Launch) -> Self {
+        let (on_blocking_pool, restartable) = (launch.on_blocking_pool(), launch.restartable());
+        let start = match launch.into_relaunch() {
+            Ok(relaunch) => Start::Shared(relaunch),
+            Err(launch) => Start::Once(Box::new(move |ctx, end, runtime, keep| {
+                launch.launch(ctx, end, runtime, keep)
+            })),
+        };
         Self {
-            on_blocking_pool: launch.on_blocking_pool(),
-            restartable: launch.restartable(),
-            launch: Box::new(move |ctx, end, runtime, keep| launch.launch(ctx, end, runtime, keep)),
+            on_blocking_pool,
+            restartable,
+            start,
+        }
+    }
+
+    /// The same code for another task, when it is shared.
+    pub(super) fn share(&self) -> Option<Self> {
+        match &self.start {
+            Start::Shared(relaunch) => Some(Self {
+                on_blocking_pool: self.on_blocking_pool,
+                restartable: self.restartable,
+                start: Start::Shared(relaunch.clone()),
+            }),
+            Start::Once(_) => None,
         }
     }
 }
@@ -258,13 +292,27 @@ where
         runtime: &Handle,
         keep: &mut dyn FnMut(Relaunch),
     ) -> AbortHandle {
-        let body = self.0;
-        let relaunch: Relaunch = Arc::new(move |ctx, end, runtime: &Handle| {
-            let name = TokioName::of(&ctx);
-            name.spawn(runtime, Supervised::new(body(ctx), end))
-        });
+        let relaunch = self.relaunch();
         keep(relaunch.clone());
         relaunch(ctx, end, runtime)
+    }
+
+    fn into_relaunch(self) -> Result<Relaunch, Self> {
+        Ok(self.relaunch())
+    }
+}
+
+impl<F, Fut> RestartableTask<F>
+where
+    F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output: TaskOutput> + Send + 'static,
+{
+    fn relaunch(self) -> Relaunch {
+        let body = self.0;
+        Arc::new(move |ctx, end, runtime: &Handle| {
+            let name = TokioName::of(&ctx);
+            name.spawn(runtime, Supervised::new(body(ctx), end))
+        })
     }
 }
 
@@ -288,14 +336,28 @@ where
         runtime: &Handle,
         keep: &mut dyn FnMut(Relaunch),
     ) -> AbortHandle {
+        let relaunch = self.relaunch();
+        keep(relaunch.clone());
+        relaunch(ctx, end, runtime)
+    }
+
+    fn into_relaunch(self) -> Result<Relaunch, Self> {
+        Ok(self.relaunch())
+    }
+}
+
+impl<F, O> RestartableBlockingTask<F>
+where
+    F: Fn(TaskContext) -> O + Send + Sync + 'static,
+    O: TaskOutput,
+{
+    fn relaunch(self) -> Relaunch {
         let body = Arc::new(self.0);
-        let relaunch: Relaunch = Arc::new(move |ctx, end, runtime: &Handle| {
+        Arc::new(move |ctx, end, runtime: &Handle| {
             let body = body.clone();
             let name = TokioName::of(&ctx);
             name.spawn_blocking(runtime, move || run_blocking(move || body(ctx), end))
-        });
-        keep(relaunch.clone());
-        relaunch(ctx, end, runtime)
+        })
     }
 }
 
@@ -315,7 +377,13 @@ impl Launch for BoxedTask {
         runtime: &Handle,
         keep: &mut dyn FnMut(Relaunch),
     ) -> AbortHandle {
-        (self.launch)(ctx, end, runtime, keep)
+        match self.start {
+            Start::Once(launch) => launch(ctx, end, runtime, keep),
+            Start::Shared(relaunch) => {
+                keep(relaunch.clone());
+                relaunch(ctx, end, runtime)
+            }
+        }
     }
 }
 
