@@ -605,10 +605,10 @@ fn write_report_file(
 }
 
 /// What a scenario task takes, on average, in `taskmon run` or the dashboard: its record, its
-/// tokio task, its timer and token, its share of the events and of the report. Measured: a
-/// million `select` tasks without journals peak at about this much each (see the README's
-/// performance table); a journaled task takes more (its buffer), as the open-file check says.
-pub const BYTES_PER_TASK: u64 = 2048;
+/// tokio task, its timer and token, its share of the events and of the report. Measured with
+/// `taskmon run`: 100,000 and 1,000,000 `select` tasks without journals peak at 3.8 to 3.9 KiB
+/// each (see the README's performance table); a journaled task takes more (its buffer).
+pub const BYTES_PER_TASK: u64 = 4096;
 
 /// A scenario this machine cannot hold is refused before anything is spawned, with the numbers:
 /// better than a run the kernel kills halfway, its journals half written.

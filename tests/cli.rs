@@ -1112,3 +1112,40 @@ fn run_json_reports_the_frames_readers_count_as_their_own_counters() {
         }
     }
 }
+
+#[test]
+fn a_scenario_this_machine_cannot_hold_is_refused_up_front_with_the_numbers() {
+    let temp = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        temp.path(),
+        "[[task]]\nname = \"m\"\nkind = \"select\"\ncount = 1000000\njournal = false\n",
+    );
+    // 2 GiB of address space: room for taskmon itself, not for a million tasks.
+    let o = taskmon_limited(
+        "ulimit -v 2097152",
+        &["run", "--scenario", &scenario],
+        temp.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("its 1000000 tasks need about"), "{err}");
+    assert!(
+        err.contains("the address-space limit (ulimit -v) leaves 2.0 GiB"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty(), "nothing ran: {}", stdout(&o));
+    assert!(!err.contains("panicked"));
+
+    // The same limit holds a thousand of them.
+    let scenario = write_scenario(
+        temp.path(),
+        "[[task]]\nname = \"m\"\nkind = \"select\"\ncount = 1000\njournal = false\n",
+    );
+    let o = taskmon_limited(
+        "ulimit -v 2097152",
+        &["run", "--scenario", &scenario, "--for", "200ms"],
+        temp.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("totals: 1000 tasks"), "{}", stdout(&o));
+}
