@@ -247,6 +247,8 @@ struct Printer {
     /// Disconnected when the thread has written everything it will write.
     done: mpsc::Receiver<()>,
     backlog: Arc<Backlog>,
+    /// Bytes the thread has written: the writing still moves while this grows.
+    progress: Arc<AtomicU64>,
     /// Watches stdout for a reader that went away while nothing is written.
     watch: Option<tokio::task::JoinHandle<()>>,
 }
@@ -309,11 +311,13 @@ impl Printer {
         let closed = CancellationToken::new();
         let (on_done, done) = mpsc::channel::<()>();
         let backlog = Arc::new(Backlog::new(backlog));
+        let progress = Arc::new(AtomicU64::new(0));
         let printing = Printing {
             output,
             is_stdout,
             closed: closed.clone(),
             backlog: backlog.clone(),
+            progress: progress.clone(),
         };
         // Never joined: a thread stuck writing to a reader that does not read is left behind
         // at exit rather than waited for.
@@ -335,6 +339,7 @@ impl Printer {
             closed,
             done,
             backlog,
+            progress,
             watch,
         })
     }
@@ -367,18 +372,30 @@ impl Printer {
     }
 
     /// Waits until everything sent has been written, or stdout closed, or [`OUTPUT_DEADLINE`]
-    /// has passed on the wall clock (the reader is not tokio's to pause): whether it all was.
+    /// has passed on the wall clock (the reader is not tokio's to pause) without the writing
+    /// moving: whether it all was. A slow reader that keeps reading (a million tasks' report
+    /// going to a file) is waited for; one that stopped is not.
     async fn finish(self) -> bool {
         if let Some(watch) = self.watch {
             watch.abort();
         }
         let _ = self.sender.send(Message::Finish);
-        let done = self.done;
+        let (done, progress) = (self.done, self.progress);
         tokio::task::spawn_blocking(move || {
-            matches!(
-                done.recv_timeout(OUTPUT_DEADLINE),
-                Err(mpsc::RecvTimeoutError::Disconnected)
-            )
+            let mut seen = progress.load(Ordering::Relaxed);
+            loop {
+                match done.recv_timeout(OUTPUT_DEADLINE) {
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return true,
+                    Ok(()) => {}
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        let now = progress.load(Ordering::Relaxed);
+                        if now == seen {
+                            return false;
+                        }
+                        seen = now;
+                    }
+                }
+            }
         })
         .await
         .unwrap_or(false)
@@ -421,12 +438,16 @@ struct Printing {
     is_stdout: bool,
     closed: CancellationToken,
     backlog: Arc<Backlog>,
+    progress: Arc<AtomicU64>,
 }
 
 impl Printing {
     fn print(self, out: impl Write, messages: mpsc::Receiver<Message>) {
         yield_the_cpu_to_tasks();
-        let mut out = io::BufWriter::new(out);
+        let mut out = io::BufWriter::new(Counted {
+            out,
+            progress: self.progress.clone(),
+        });
         let mut writing = true;
         loop {
             let message = match messages.try_recv() {
@@ -458,6 +479,25 @@ impl Printing {
         if writing && out.flush().is_err() {
             self.closed.cancel();
         }
+    }
+}
+
+/// An output that counts the bytes it took, so a reader that is slow can be told from one that
+/// stopped.
+struct Counted<W> {
+    out: W,
+    progress: Arc<AtomicU64>,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.progress.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
