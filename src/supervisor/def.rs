@@ -162,6 +162,7 @@ impl<L: Launch> TaskDef<L> {
 impl TaskDef {
     /// The same definition under another name, sharing its code, when the code is shared (boxed
     /// code that can be run again): the many copies of one scenario task.
+    #[cfg(feature = "cli")]
     pub(crate) fn copy_named(&self, name: String) -> Option<TaskDef> {
         Some(TaskDef {
             name,

@@ -157,6 +157,7 @@ impl BoxedTask {
     }
 
     /// The same code for another task, when it is shared.
+    #[cfg(feature = "cli")]
     pub(super) fn share(&self) -> Option<Self> {
         match &self.start {
             Start::Shared(relaunch) => Some(Self {
