@@ -118,10 +118,15 @@ impl TaskPlan {
 
     /// How many children the task spawns.
     pub fn children(&self) -> u32 {
-        match self.kind {
-            Kind::Parent => self.params.children,
-            _ => 0,
-        }
+        children_of(self.kind, &self.params)
+    }
+}
+
+/// How many children a task of `kind` spawns with `params`: only a parent has any.
+fn children_of(kind: Kind, params: &Params) -> u32 {
+    match kind {
+        Kind::Parent => params.children,
+        _ => 0,
     }
 }
 
@@ -385,13 +390,7 @@ impl Scenario {
     /// How many of the scenario's tasks keep a journal file open, children and timeline spawns
     /// included: the open-file limit has to leave room for them all.
     pub fn journaled_tasks(&self) -> u64 {
-        let spawned = self.timeline.iter().flat_map(|step| match &step.action {
-            Action::Spawn(plans) => plans.as_slice(),
-            _ => &[],
-        });
-        self.tasks
-            .iter()
-            .chain(spawned)
+        self.every_plan()
             .filter(|plan| plan.params.journal)
             .map(TaskPlan::task_count)
             .sum()
@@ -399,15 +398,16 @@ impl Scenario {
 
     /// How many tasks the scenario spawns, children and timeline spawns included.
     pub fn task_count(&self) -> u64 {
+        self.every_plan().map(TaskPlan::task_count).sum()
+    }
+
+    /// The tasks spawned at the start, then those the timeline spawns.
+    fn every_plan(&self) -> impl Iterator<Item = &TaskPlan> {
         let spawned = self.timeline.iter().flat_map(|step| match &step.action {
             Action::Spawn(plans) => plans.as_slice(),
             _ => &[],
         });
-        self.tasks
-            .iter()
-            .chain(spawned)
-            .map(TaskPlan::task_count)
-            .sum()
+        self.tasks.iter().chain(spawned)
     }
 
     /// When the timeline's last action happens.
@@ -475,13 +475,14 @@ impl Roster {
                 self.spawned(&plan.name, None, sup.spawn(template));
                 continue;
             }
-            for (i, name) in plan.names().enumerate() {
+            for name in plan.names() {
+                // A name is kept past its spawn only when the timeline names some task.
+                let noted = (!self.ids.is_empty()).then(|| name.clone());
                 let def = template
                     .copy_named(name)
                     .expect("the kinds' code is shared by their copies");
                 let id = sup.spawn(def);
-                if !self.ids.is_empty() {
-                    let name = format!("{}-{}", plan.name, i + 1);
+                if let Some(name) = noted {
                     self.spawned(&name, Some(&plan.name), id);
                 }
             }
@@ -800,10 +801,7 @@ impl Checker<'_> {
             ));
         }
         let params = params_of(&task);
-        let children = match task.kind {
-            Kind::Parent => params.children,
-            _ => 0,
-        };
+        let children = children_of(task.kind, &params);
         if count == 1 {
             self.claim(&base, &name_span, Origin::Task)?;
             for i in 1..=children {

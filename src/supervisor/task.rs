@@ -293,14 +293,24 @@ where
         runtime: &Handle,
         keep: &mut dyn FnMut(Relaunch),
     ) -> AbortHandle {
-        let relaunch = self.relaunch();
-        keep(relaunch.clone());
-        relaunch(ctx, end, runtime)
+        start_kept(self.relaunch(), ctx, end, runtime, keep)
     }
 
     fn into_relaunch(self) -> Result<Relaunch, Self> {
         Ok(self.relaunch())
     }
+}
+
+/// Starts code that can be run again, after handing `keep` the launcher that runs it again.
+fn start_kept(
+    relaunch: Relaunch,
+    ctx: TaskContext,
+    end: EndGuard,
+    runtime: &Handle,
+    keep: &mut dyn FnMut(Relaunch),
+) -> AbortHandle {
+    keep(relaunch.clone());
+    relaunch(ctx, end, runtime)
 }
 
 impl<F, Fut> RestartableTask<F>
@@ -337,9 +347,7 @@ where
         runtime: &Handle,
         keep: &mut dyn FnMut(Relaunch),
     ) -> AbortHandle {
-        let relaunch = self.relaunch();
-        keep(relaunch.clone());
-        relaunch(ctx, end, runtime)
+        start_kept(self.relaunch(), ctx, end, runtime, keep)
     }
 
     fn into_relaunch(self) -> Result<Relaunch, Self> {
@@ -380,10 +388,7 @@ impl Launch for BoxedTask {
     ) -> AbortHandle {
         match self.start {
             Start::Once(launch) => launch(ctx, end, runtime, keep),
-            Start::Shared(relaunch) => {
-                keep(relaunch.clone());
-                relaunch(ctx, end, runtime)
-            }
+            Start::Shared(relaunch) => start_kept(relaunch, ctx, end, runtime, keep),
         }
     }
 }
