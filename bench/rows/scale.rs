@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use taskmon::Supervisor;
-use taskmon::kinds::{Kind, Params};
+use taskmon::{JournalConfig, Supervisor, TaskDef};
 use tokio_util::sync::CancellationToken;
 
 use super::{Rounds, TASKMON, row, runtime_with};
@@ -167,13 +166,23 @@ async fn bare() -> Measured {
 
 async fn supervised() -> Measured {
     let sup = Supervisor::new().unwrap();
-    let p = Params {
-        interval: INTERVAL,
-        journal: false,
-        ..Params::default()
-    };
     for i in 0..TASKS {
-        sup.spawn(Kind::Select.task(format!("t{i}"), &p)).unwrap();
+        // The bare side's loop, written as a library user writes it.
+        let def = TaskDef::new(format!("t{i}"), |mut ctx| async move {
+            let cancelled = ctx.token().clone();
+            let mut timer = tokio::time::interval(INTERVAL);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = cancelled.cancelled() => break,
+                    _ = timer.tick() => { ctx.tick(); }
+                }
+            }
+            black_box(());
+        })
+        .journal(JournalConfig::OFF);
+        sup.spawn(def).unwrap();
     }
     let ticks = window(|| sup.tick_counts().iter().sum()).await;
     let started = Instant::now();
