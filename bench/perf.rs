@@ -55,6 +55,8 @@ fn main() {
     }
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    // The million-task rows take minutes and gigabytes: only when asked for (`-- 1m`).
+    let asked = |name: &str| filter.as_deref().is_some_and(|f| name.contains(f));
     println!(
         "{:<34} {:>16} {:>16} {:>22}  target",
         "benchmark", "taskmon", "bare tokio", "ratio min/med/max"
@@ -92,6 +94,12 @@ fn main() {
     }
     if wanted("dashboard_keys_100k") {
         screen::key_latency_100k();
+    }
+    if asked("dashboard_frame_1m") {
+        screen::frame_million();
+    }
+    if asked("dashboard_keys_1m") {
+        screen::key_latency_million();
     }
     if wanted("dashboard_cpu_100k") {
         screen::cpu_100k();

@@ -70,10 +70,14 @@ pub fn frame() {
 /// A supervisor with `n` `select` tasks without journals, ticking every 100 ms, settled; on the
 /// runtime entered.
 fn ticking(n: usize) -> Supervisor {
+    ticking_every(n, Duration::from_millis(100))
+}
+
+fn ticking_every(n: usize, interval: Duration) -> Supervisor {
     let sup = Supervisor::new().unwrap();
     let p = Params {
         journal: false,
-        interval: Duration::from_millis(100),
+        interval,
         ..Params::default()
     };
     for i in 0..n {
@@ -238,14 +242,16 @@ pub fn key_latency() {
 
 /// Tasks in the dashboard's 100,000-task rows.
 const MANY: usize = 100_000;
+/// Tasks in its million-task rows (`assets/million.toml`'s count).
+const MILLION: usize = 1_000_000;
 
-/// A scenario of `MANY` `select` tasks without journals, ticking every `interval`.
-fn many_tasks_scenario(dir: &std::path::Path, interval: &str) -> std::path::PathBuf {
+/// A scenario of `count` `select` tasks without journals, ticking every `interval`.
+fn many_tasks_scenario(dir: &std::path::Path, count: usize, interval: &str) -> std::path::PathBuf {
     let scenario = dir.join("many.toml");
     std::fs::write(
         &scenario,
         format!(
-            "[[task]]\nname = \"load\"\nkind = \"select\"\ncount = {MANY}\n\
+            "[[task]]\nname = \"load\"\nkind = \"select\"\ncount = {count}\n\
              interval = \"{interval}\"\njournal = false\n"
         ),
     )
@@ -257,10 +263,19 @@ fn many_tasks_scenario(dir: &std::path::Path, interval: &str) -> std::path::Path
 /// (as after a key that changes them, or the once-a-second re-sort of a live column), then the
 /// window's snapshots and the draw, at 120x40.
 pub fn frame_100k() {
+    frame_many(MANY, "100k", Duration::from_millis(100), 10.0);
+}
+
+/// The same frames over a million tasks ticking every 10 s (`assets/million.toml`).
+pub fn frame_million() {
+    frame_many(MILLION, "1M", Duration::from_secs(10), 50.0);
+}
+
+fn frame_many(count: usize, label: &str, interval: Duration, target_ms: f64) {
     use taskmon::input::Action;
     let rt = runtime();
     let _guard = rt.enter();
-    let sup = ticking(MANY);
+    let sup = ticking_every(count, interval);
     let mut app = App::new(sup.clone(), Rect::new(0, 0, 120, 40));
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     app.update(Action::OpenFilter);
@@ -295,11 +310,11 @@ pub fn frame_100k() {
     let ms = |s: f64| fmt_ms(Duration::from_secs_f64(s));
     let (_, median, max) = super::spread(cpu);
     row(
-        "frame CPU: filter+sort+draw, 100k",
+        &format!("frame CPU: filter+sort+draw, {label}"),
         format!("max {}", ms(max)),
         format!("median {}", ms(median)),
         "-".into(),
-        "< 10 ms",
+        &format!("< {target_ms} ms"),
     );
     let (_, median, max) = super::spread(wall);
     row(
@@ -307,15 +322,15 @@ pub fn frame_100k() {
         format!("max {}", ms(max)),
         format!("median {}", ms(median)),
         "-".into(),
-        "< 10 ms",
+        &format!("< {target_ms} ms"),
     );
     let (_, median, max) = super::spread(ordinary);
     row(
-        "frame CPU: no re-sort, 100k",
+        &format!("frame CPU: no re-sort, {label}"),
         format!("max {}", ms(max)),
         format!("median {}", ms(median)),
         "-".into(),
-        "< 10 ms",
+        &format!("< {target_ms} ms"),
     );
     rt.block_on(sup.shutdown(Duration::from_secs(3)));
 }
@@ -323,10 +338,20 @@ pub fn frame_100k() {
 /// Keys typed into the filter and sort keys on a dashboard over 100,000 ticking tasks, in a real
 /// terminal: the time until the screen shows each answer.
 pub fn key_latency_100k() {
+    key_latency_many(MANY, "100k", "100ms", 100);
+}
+
+/// The same keys over a million tasks ticking every 10 s (`assets/million.toml`).
+pub fn key_latency_million() {
+    key_latency_many(MILLION, "1M", "10s", 150);
+}
+
+fn key_latency_many(count: usize, label: &str, interval: &str, target_ms: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = many_tasks_scenario(dir.path(), "100ms");
+    let scenario = many_tasks_scenario(dir.path(), count, interval);
     let mut s = pty::Session::start(&["--scenario".as_ref(), scenario.as_os_str()], &[]);
-    s.wait_until("the dashboard is up", |s| s.screen().contains("of 100000"));
+    let up = format!("of {count}");
+    s.wait_until("the dashboard is up", |s| s.screen().contains(&up));
     std::thread::sleep(Duration::from_secs(1));
     let mut samples = Vec::new();
     let mut timed = |s: &mut pty::Session, keys: &str, what: &str, shown: &dyn Fn(&str) -> bool| {
@@ -364,11 +389,11 @@ pub fn key_latency_100k() {
     s.wait_for_exit();
     samples.sort();
     row(
-        "key to screen, 100k tasks",
+        &format!("key to screen, {label} tasks"),
         format!("max {}", fmt_ms(*samples.last().unwrap())),
         format!("median {}", fmt_ms(samples[samples.len() / 2])),
         "-".into(),
-        "< 100 ms",
+        &format!("< {target_ms} ms"),
     );
 }
 
@@ -378,7 +403,7 @@ pub fn cpu_100k() {
     let dir = tempfile::tempdir().unwrap();
     // Every second, not every 100 ms: 1,000,000 ticks a second would take both cores and
     // leave nothing to tell the dashboard's share apart.
-    let scenario = many_tasks_scenario(dir.path(), "1s");
+    let scenario = many_tasks_scenario(dir.path(), MANY, "1s");
     let args = ["--scenario".as_ref(), scenario.as_os_str()];
     let (ours, baseline) = dashboard_and_run_cpu(&args, "of 100000", Duration::from_secs(2));
     row(

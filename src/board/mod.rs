@@ -233,6 +233,18 @@ pub trait Tasks {
     fn states(&self) -> Vec<State>;
     fn tick_counts(&self) -> Vec<u64>;
     fn busy_times(&self) -> Vec<u64>;
+    /// The reads a dashboard makes of every task, into buffers it keeps from frame to frame
+    /// (at a million tasks fresh ones cost more in page faults than the reading).
+    fn states_into(&self, states: &mut Vec<State>) {
+        *states = self.states();
+    }
+    fn tick_counts_into(&self, ticks: &mut Vec<u64>) {
+        *ticks = self.tick_counts();
+    }
+    fn ticks_and_busy_into(&self, ticks: &mut Vec<u64>, busy: &mut Vec<u64>) {
+        *ticks = self.tick_counts();
+        *busy = self.busy_times();
+    }
     /// The tasks `ids`, in that order.
     fn snapshots(&self, ids: &[TaskId]) -> Vec<TaskSnapshot>;
     /// Every task.
@@ -269,6 +281,15 @@ impl Tasks for Supervisor {
     }
     fn busy_times(&self) -> Vec<u64> {
         Supervisor::busy_times(self)
+    }
+    fn states_into(&self, states: &mut Vec<State>) {
+        Supervisor::states_into(self, states);
+    }
+    fn tick_counts_into(&self, ticks: &mut Vec<u64>) {
+        Supervisor::tick_counts_into(self, ticks);
+    }
+    fn ticks_and_busy_into(&self, ticks: &mut Vec<u64>, busy: &mut Vec<u64>) {
+        Supervisor::ticks_and_busy_into(self, ticks, busy);
     }
     fn snapshots(&self, ids: &[TaskId]) -> Vec<TaskSnapshot> {
         Supervisor::snapshots(self, ids)
@@ -370,6 +391,17 @@ pub struct Rate {
 }
 
 /// One dashboard's view of a supervisor (or of a recording). See the module's documentation.
+/// See [`Board`]'s `scratch`.
+#[derive(Default)]
+struct Scratch {
+    ids: Vec<TaskId>,
+    ticks: Vec<u64>,
+    /// When `ticks` were read for the rates: a sort by ticks in the same frame uses them.
+    ticks_read_at: Option<Duration>,
+    busy: Vec<u64>,
+    keyed: Vec<(u64, TaskId)>,
+}
+
 pub struct Board<T: Tasks = Supervisor> {
     /// `None` between the requests of a served board: serving does not keep the program's
     /// supervisor alive, so the board holds it only while it works.
@@ -391,6 +423,9 @@ pub struct Board<T: Tasks = Supervisor> {
     /// The last query's order: a new one lays the rows out again at once.
     order: Option<(Sort, bool, Vec<TaskId>)>,
     view: Vec<ViewRow>,
+    /// Buffers of a task each, kept from layout to layout: fresh ones of a million tasks cost
+    /// their pages' faults every time.
+    scratch: Scratch,
     view_stale: bool,
     sorted_at: Option<Duration>,
     log: VecDeque<Event>,
@@ -435,6 +470,7 @@ impl<T: Tasks> Board<T> {
             filter: Filter::default(),
             order: None,
             view: Vec::new(),
+            scratch: Scratch::default(),
             view_stale: true,
             sorted_at: None,
             log: VecDeque::new(),
@@ -584,7 +620,7 @@ impl<T: Tasks> Board<T> {
             self.cleared.resize(self.catalog.len(), false);
             self.view_stale = true;
         }
-        self.states = self.sup().states();
+        sup.states_into(&mut self.states);
     }
 
     /// The selection after a relayout (on its task, unless a key moved it) and a window
@@ -619,13 +655,23 @@ impl<T: Tasks> Board<T> {
 
     /// Orders the rows again: filter, sort, tree.
     fn lay_out(&mut self, query: &Query, uptime: Duration) {
-        let candidates: Vec<TaskId> = (1..=self.catalog.len() as TaskId)
-            .filter(|&id| !self.cleared[id as usize - 1])
-            .collect();
+        let sup = self
+            .sup
+            .as_ref()
+            .expect("a served board is lent its supervisor while it works");
+        let Scratch {
+            ids,
+            ticks,
+            ticks_read_at,
+            keyed,
+            ..
+        } = &mut self.scratch;
+        ids.clear();
+        ids.extend((1..=self.catalog.len() as TaskId).filter(|&id| !self.cleared[id as usize - 1]));
         // One snapshot of every task serves both the `warn:` filter and a sort that needs one.
         let reads_warnings = self.filter.reads_warnings();
         let snapshots = if reads_warnings || query.sort.needs_snapshots() {
-            self.sup().snapshot()
+            sup.snapshot()
         } else {
             Vec::new()
         };
@@ -634,27 +680,26 @@ impl<T: Tasks> Board<T> {
         } else {
             Vec::new()
         };
-        let mut ids = self
-            .filter
-            .apply(&self.catalog, &self.states, &self.warnings, candidates);
-        let ticks = if query.sort.column == Column::Ticks {
-            self.sup().tick_counts()
-        } else {
-            Vec::new()
-        };
+        self.filter
+            .retain(&self.catalog, &self.states, &self.warnings, ids);
+        if query.sort.column == Column::Ticks && *ticks_read_at != Some(uptime) {
+            sup.tick_counts_into(ticks);
+            *ticks_read_at = None;
+        }
         let numbers = view::Numbers {
             states: &self.states,
-            ticks: &ticks,
+            ticks,
             rates: &self.rates,
             snapshots: &snapshots,
         };
-        query.sort.apply(&self.catalog, &numbers, &mut ids);
-        self.view = if query.tree {
+        query.sort.apply(&self.catalog, &numbers, ids, keyed);
+        if query.tree {
             let folded: HashSet<TaskId> = query.folded.iter().copied().collect();
-            view::tree(&self.catalog, &ids, &folded)
+            self.view = view::tree(&self.catalog, ids, &folded);
         } else {
-            ids.into_iter().map(ViewRow::flat).collect()
-        };
+            self.view.clear();
+            self.view.extend(ids.iter().copied().map(ViewRow::flat));
+        }
         self.view_stale = false;
         self.sorted_at = Some(uptime);
     }
@@ -678,11 +723,20 @@ impl<T: Tasks> Board<T> {
                 .collect();
             return;
         }
-        let ticks = self.sup().tick_counts();
-        let busy = self.sup().busy_times();
+        let Scratch {
+            ticks,
+            busy,
+            ticks_read_at,
+            ..
+        } = &mut self.scratch;
+        self.sup
+            .as_ref()
+            .expect("a served board is lent its supervisor while it works")
+            .ticks_and_busy_into(ticks, busy);
+        *ticks_read_at = Some(uptime);
         self.rates.resize(ticks.len(), Rate::default());
         let per_second = |now: u64, last: u64| ((now - last.min(now)) as f64 / seconds).round() as u64;
-        for (index, (rate, (ticks, busy))) in self.rates.iter_mut().zip(ticks.into_iter().zip(busy)).enumerate() {
+        for (index, (rate, (&ticks, &busy))) in self.rates.iter_mut().zip(ticks.iter().zip(busy.iter())).enumerate() {
             let ended = self.states.get(index).is_some_and(|s| s.is_ended());
             rate.per_second = if ended { 0 } else { per_second(ticks, rate.last_ticks) };
             rate.busy_per_second = if ended { 0 } else { per_second(busy, rate.last_busy) };

@@ -471,6 +471,12 @@ impl Supervisor {
         self.inner.hub.states.read(tasks)
     }
 
+    /// [`states`](Self::states) into a buffer kept by the caller.
+    pub fn states_into(&self, states: &mut Vec<State>) {
+        let tasks = self.len();
+        self.inner.hub.states.read_into(tasks, states);
+    }
+
     /// Every task's tick count, task `id` at index `id - 1`.
     pub fn tick_counts(&self) -> Vec<u64> {
         let registry = self.inner.registry.read().expect("registry");
@@ -478,6 +484,25 @@ impl Supervisor {
             .iter()
             .map(|entry| entry.activity.ticks())
             .collect()
+    }
+
+    /// [`tick_counts`](Self::tick_counts) into a buffer kept by the caller.
+    pub fn tick_counts_into(&self, ticks: &mut Vec<u64>) {
+        let registry = self.inner.registry.read().expect("registry");
+        ticks.clear();
+        ticks.extend(registry.iter().map(|entry| entry.activity.ticks()));
+    }
+
+    /// Every task's tick count and busy time in one walk of the tasks (both live on the line of
+    /// a task's memory that its polls write), into buffers kept by the caller.
+    pub fn ticks_and_busy_into(&self, ticks: &mut Vec<u64>, busy: &mut Vec<u64>) {
+        let registry = self.inner.registry.read().expect("registry");
+        ticks.clear();
+        busy.clear();
+        for entry in registry.iter() {
+            ticks.push(entry.activity.ticks());
+            busy.push(entry.activity.busy_nanos(entry.id));
+        }
     }
 
     /// Every task's busy time (inside its polls) in nanoseconds, task `id` at index `id - 1`.

@@ -48,13 +48,25 @@ impl StateTable {
 
     /// The states of tasks 1 to `n`; a task whose byte is not written yet reads as running.
     pub fn read(&self, n: usize) -> Vec<State> {
+        let mut states = Vec::new();
+        self.read_into(n, &mut states);
+        states
+    }
+
+    /// The same, into `states` (a dashboard's buffer, kept from frame to frame: a fresh one of a
+    /// million tasks costs its pages' faults every frame).
+    pub fn read_into(&self, n: usize, states: &mut Vec<State>) {
         let chunks = self.chunks.read().expect("state table");
-        chunks
-            .iter()
-            .flat_map(|chunk| chunk.0.iter())
-            .take(n)
-            .map(|byte| State::from_code(byte.load(Ordering::Acquire)).unwrap_or(State::Running))
-            .collect()
+        states.clear();
+        states.extend(
+            chunks
+                .iter()
+                .flat_map(|chunk| chunk.0.iter())
+                .take(n)
+                .map(|byte| {
+                    State::from_code(byte.load(Ordering::Acquire)).unwrap_or(State::Running)
+                }),
+        );
     }
 }
 
