@@ -207,14 +207,18 @@ async fn run(args: CtlArgs) -> Result<(), ClientError> {
     let json = args.json;
     match args.command {
         CtlCommand::List => {
-            let rows = list(&mut client).await?;
-            if json {
-                for row in &rows {
-                    print_json(row)?;
+            // Printed a page at a time as the pages come, so a million tasks start at once.
+            let mut table = format::JsonRowsPages::new(format::stdout_width());
+            let listed = list(&mut client, |page, total| {
+                if json {
+                    page.iter().try_for_each(print_json)
+                } else {
+                    print(&table.page(page, total))
                 }
-            } else {
-                print(&format::json_rows_table(&rows, format::stdout_width()))?;
-                print(&format!("{} task(s)\n", rows.len()))?;
+            })
+            .await?;
+            if !json {
+                print(&format!("{listed} task(s)\n"))?;
             }
         }
         CtlCommand::Stop(targets) => act(&mut client, "stop", targets, json).await?,
@@ -307,18 +311,25 @@ async fn run(args: CtlArgs) -> Result<(), ClientError> {
 }
 
 /// Every row, a page at a time.
-async fn list(client: &mut Client) -> Result<Vec<Value>, ClientError> {
-    let mut rows = Vec::new();
+/// Every task's row, a page at a time, each page handed to `each` with the number of tasks
+/// as it comes. Returns how many rows came.
+async fn list(
+    client: &mut Client,
+    mut each: impl FnMut(&[Value], usize) -> Result<(), ClientError>,
+) -> Result<usize, ClientError> {
+    let mut listed = 0;
     loop {
         let answer = client
-            .request(json!({ "type": "list", "offset": rows.len(), "limit": MAX_ROWS }))
+            .request(json!({ "type": "list", "offset": listed, "limit": MAX_ROWS }))
             .await?;
-        let page = answer["rows"].as_array().cloned().unwrap_or_default();
+        let page = answer["rows"].as_array().map_or(&[][..], Vec::as_slice);
         let total = answer["total"].as_u64().unwrap_or(0) as usize;
-        let done = page.is_empty() || rows.len() + page.len() >= total;
-        rows.extend(page);
-        if done {
-            return Ok(rows);
+        if !page.is_empty() {
+            each(page, total)?;
+        }
+        listed += page.len();
+        if page.is_empty() || listed >= total {
+            return Ok(listed);
         }
     }
 }

@@ -269,58 +269,98 @@ pub fn stdout_width() -> Option<usize> {
 /// The rows given, as a table whose columns are as wide as their content.
 fn report_table(reports: &[&TaskReport], width: Option<usize>) -> String {
     let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
-    rows_table(
-        reports.iter().map(|r| {
-            let s = &r.snapshot;
-            let counts = s.ledger.journal;
-            let notes = [
-                s.note.as_deref().map(|n| escape(n).into_owned()),
-                s.panic_message
-                    .as_deref()
-                    .map(|m| format!("panic: {}", escape(m))),
-                s.error.as_deref().map(|m| format!("error: {}", escape(m))),
-                s.journal_error
-                    .as_deref()
-                    .map(|e| format!("journal error: {}", escape(e))),
-                r.journal_problem
-                    .as_ref()
-                    .map(|p| format!("journal check: {p}")),
-            ];
-            ReportRow {
-                id: s.id.to_string(),
-                task: escape(&s.name).into_owned(),
-                kind: escape(&s.kind).into_owned(),
-                state: s.state.to_string(),
-                restarts: u64::from(s.restarts),
-                orphan: s.orphan,
-                ticks: s.ledger.ticks.to_string(),
-                latency: latency(s.stop_latency()),
-                cleanup: s.cleanup.to_string(),
-                persisted: count(counts.map(|c| c.persisted)),
-                lost: count(counts.map(|c| c.lost)),
-                journal: match (r.journal_verified, &s.journal_error) {
-                    (_, Some(_)) => "ERROR",
-                    (Some(true), None) => "verified",
-                    (Some(false), None) => "MISMATCH",
-                    (None, None) => "off",
-                },
-                notes: notes.into_iter().flatten().collect(),
-            }
-        }),
-        width,
-    )
+    rows_table(reports.iter().map(|r| {
+        let s = &r.snapshot;
+        let counts = s.ledger.journal;
+        let notes = [
+            s.note.as_deref().map(|n| escape(n).into_owned()),
+            s.panic_message
+                .as_deref()
+                .map(|m| format!("panic: {}", escape(m))),
+            s.error.as_deref().map(|m| format!("error: {}", escape(m))),
+            s.journal_error
+                .as_deref()
+                .map(|e| format!("journal error: {}", escape(e))),
+            r.journal_problem
+                .as_ref()
+                .map(|p| format!("journal check: {p}")),
+        ];
+        ReportRow {
+            id: s.id.to_string(),
+            task: escape(&s.name).into_owned(),
+            kind: escape(&s.kind).into_owned(),
+            state: s.state.to_string(),
+            restarts: u64::from(s.restarts),
+            orphan: s.orphan,
+            ticks: s.ledger.ticks.to_string(),
+            latency: latency(s.stop_latency()),
+            cleanup: s.cleanup.to_string(),
+            persisted: count(counts.map(|c| c.persisted)),
+            lost: count(counts.map(|c| c.lost)),
+            journal: match (r.journal_verified, &s.journal_error) {
+                (_, Some(_)) => "ERROR",
+                (Some(true), None) => "verified",
+                (Some(false), None) => "MISMATCH",
+                (None, None) => "off",
+            },
+            notes: notes.into_iter().flatten().collect(),
+        }
+    }))
+    .render(width)
 }
 
 /// Report rows received as JSON (from `taskmon ctl`), as the same table `taskmon run` prints.
 /// Everything in them came over a connection and is escaped. Fitted to `width` when given.
 pub fn json_rows_table(rows: &[Value], width: Option<usize>) -> String {
+    let mut pages = JsonRowsPages::new(width);
+    pages.page(rows, rows.len())
+}
+
+/// A table of rows (as `ctl list` and `run --json` print them) printed a page at a time, as
+/// the pages come: the columns are laid out on the first page, wide enough for the ids of all
+/// `total` tasks, and kept, so that a million tasks start printing at once.
+pub struct JsonRowsPages {
+    width: Option<usize>,
+    layout: Option<Layout>,
+}
+
+impl JsonRowsPages {
+    /// Pages fitted to `width` columns (a terminal's), or not fitted.
+    pub fn new(width: Option<usize>) -> Self {
+        Self {
+            width,
+            layout: None,
+        }
+    }
+
+    /// The lines of `rows`, after the column titles on the first page.
+    pub fn page(&mut self, rows: &[Value], total: usize) -> String {
+        let table = rows_table(rows.iter().map(json_report_row));
+        let first = self.layout.is_none();
+        let layout = self.layout.get_or_insert_with(|| {
+            let mut layout = table.layout(self.width);
+            // The widest id to come is `total`'s; names numbered as copies (`worker-7`) grow
+            // by as many digits.
+            let more_digits = total.to_string().len().saturating_sub(layout.widths[0]);
+            layout.widths[0] += more_digits;
+            if self.width.is_none() {
+                layout.widths[1] += more_digits;
+            }
+            table.give_room_to_names(&mut layout, self.width);
+            layout
+        });
+        table.render_with(layout, self.width, first)
+    }
+}
+
+fn json_report_row(r: &Value) -> ReportRow {
     let text = |v: &Value| match v {
         Value::Null => "-".to_string(),
         Value::String(s) => escape(s).into_owned(),
         other => escape(&other.to_string()).into_owned(),
     };
-    rows_table(
-        rows.iter().map(|r| {
+    {
+        {
             let notes = [
                 r["note"].as_str().map(|n| escape(n).into_owned()),
                 r["panic"].as_str().map(|m| format!("panic: {}", escape(m))),
@@ -357,12 +397,11 @@ pub fn json_rows_table(rows: &[Value], width: Option<usize>) -> String {
                 },
                 notes: notes.into_iter().flatten().collect(),
             }
-        }),
-        width,
-    )
+        }
+    }
 }
 
-fn rows_table(rows: impl Iterator<Item = ReportRow>, width: Option<usize>) -> String {
+fn rows_table(rows: impl Iterator<Item = ReportRow>) -> TextTable {
     // Priorities as in the dashboard's table: on a narrow terminal the kind and the journal
     // figures give way first; the id, the task and its state never.
     let mut table = TextTable::new(&[
@@ -403,7 +442,7 @@ fn rows_table(rows: impl Iterator<Item = ReportRow>, width: Option<usize>) -> St
             row.notes,
         );
     }
-    table.render(width)
+    table
 }
 
 #[derive(Clone, Copy)]
@@ -426,6 +465,12 @@ enum Fit {
 const NAME_FIT: usize = 24;
 /// The narrowest a task name is cut to when the terminal is narrow.
 const NAME_MIN: usize = 12;
+
+/// Where a [`TextTable`]'s columns go: their widths, and which of them show.
+struct Layout {
+    widths: Vec<usize>,
+    shown: Vec<usize>,
+}
 
 /// A plain-text table: columns as wide as their widest cell, so no row shifts another's columns;
 /// on a terminal too narrow for them all, the columns of lowest priority give way.
@@ -450,6 +495,11 @@ impl TextTable {
     /// The table, fitted to `width` columns when one is given (a terminal's): dropping columns by
     /// priority, then cutting long names and notes, so that no row wraps.
     fn render(&self, width: Option<usize>) -> String {
+        self.render_with(&self.layout(width), width, true)
+    }
+
+    /// Which columns show and how wide: each as wide as its widest cell, fitted to `width`.
+    fn layout(&self, width: Option<usize>) -> Layout {
         let mut widths: Vec<usize> = self
             .columns
             .iter()
@@ -502,13 +552,40 @@ impl TextTable {
                 }
             }
         }
+        Layout { widths, shown }
+    }
+
+    /// Gives the name column whatever room `width` leaves, for names longer than those laid
+    /// out (on the pages to come).
+    fn give_room_to_names(&self, layout: &mut Layout, width: Option<usize>) {
+        let (Some(width), Some(name)) = (width, self.columns.iter().position(|c| c.2 == Fit::Cut))
+        else {
+            return;
+        };
+        let used = layout
+            .shown
+            .iter()
+            .map(|&i| layout.widths[i])
+            .sum::<usize>()
+            + 2 * layout.shown.len().saturating_sub(1);
+        layout.widths[name] += width.saturating_sub(used);
+    }
+
+    /// The rows laid out by `layout`, after the titles when `titles` is set. Only the name is
+    /// cut to fit; a figure wider than its column (on a page after the one laid out) is
+    /// printed whole.
+    fn render_with(&self, layout: &Layout, width: Option<usize>, titles: bool) -> String {
+        let Layout { widths, shown } = layout;
+        // Not fitted to a terminal, no name is cut (a longer one on a later page than the one
+        // laid out then pushes the rest of its line along).
+        let fitted = width.is_some();
         let line = |cells: &[&str]| {
             let mut out = String::new();
             for (n, &i) in shown.iter().enumerate() {
                 let width = widths[i];
                 let cut;
                 let mut cell = cells[i];
-                if cell.chars().count() > width {
+                if cell.chars().count() > width && self.columns[i].2 == Fit::Cut && fitted {
                     cut = shorten_middle(cell, width);
                     cell = &cut;
                 }
@@ -523,8 +600,11 @@ impl TextTable {
             out.push('\n');
             out
         };
-        let titles: Vec<&str> = self.columns.iter().map(|c| c.0).collect();
-        let mut out = line(&titles);
+        let mut out = String::new();
+        if titles {
+            let titles: Vec<&str> = self.columns.iter().map(|c| c.0).collect();
+            out.push_str(&line(&titles));
+        }
         let indent = " ".repeat(widths[0] + 2);
         for (cells, notes) in &self.rows {
             let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
@@ -665,5 +745,36 @@ mod tests {
             "id  state\n 1  stopped\n12  escalated (orphan)\n    panic: boom\n",
             "the lowest priority gives way"
         );
+    }
+}
+
+#[cfg(test)]
+mod pages_tests {
+    use super::JsonRowsPages;
+    use serde_json::json;
+
+    fn row(id: u64) -> serde_json::Value {
+        json!({ "id": id, "task": format!("w-{id}"), "kind": "select", "state": "running", "ticks": 3 })
+    }
+
+    #[test]
+    fn pages_print_the_titles_once_and_keep_their_columns_for_ids_to_come() {
+        let mut pages = JsonRowsPages::new(None);
+        let first = pages.page(&[row(1), row(2)], 1000);
+        let later = pages.page(&[row(999), row(1000)], 1000);
+        assert_eq!(first.lines().filter(|l| l.contains("task")).count(), 1);
+        assert!(
+            !later.contains("task"),
+            "no titles on a later page: {later}"
+        );
+        let column_of = |text: &str, cell: &str| {
+            text.lines()
+                .find(|l| l.contains(cell))
+                .map(|l| l.find("select").unwrap())
+                .unwrap()
+        };
+        // Ids and numbered names four digits wide were made room for on the first page.
+        assert_eq!(column_of(&first, "w-1 "), column_of(&later, "w-1000"));
+        assert!(later.contains("1000  w-1000"), "{later}");
     }
 }

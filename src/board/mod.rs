@@ -22,6 +22,9 @@ pub use column::Column;
 pub use view::{Catalog, Filter, Sort, ViewRow};
 
 use crate::format::humanize;
+
+/// What never changes about a task: its name, its kind, its parent.
+pub type Identity = (Arc<str>, crate::supervisor::Label, Option<TaskId>);
 use crate::supervisor::{Event, State, Supervisor, SupervisorError, TaskId, TaskSnapshot};
 
 /// How many events the log keeps.
@@ -233,6 +236,14 @@ pub trait Tasks {
     fn states(&self) -> Vec<State>;
     fn tick_counts(&self) -> Vec<u64>;
     fn busy_times(&self) -> Vec<u64>;
+    /// The name, kind and parent of every task from `first` on, in id order.
+    fn identities(&self, first: TaskId) -> Vec<Identity> {
+        let ids: Vec<TaskId> = (first..=self.count() as TaskId).collect();
+        self.snapshots(&ids)
+            .into_iter()
+            .map(|s| (s.name, s.kind, s.parent))
+            .collect()
+    }
     /// The reads a dashboard makes of every task, into buffers it keeps from frame to frame
     /// (at a million tasks fresh ones cost more in page faults than the reading).
     fn states_into(&self, states: &mut Vec<State>) {
@@ -281,6 +292,9 @@ impl Tasks for Supervisor {
     }
     fn busy_times(&self) -> Vec<u64> {
         Supervisor::busy_times(self)
+    }
+    fn identities(&self, first: TaskId) -> Vec<Identity> {
+        Supervisor::identities(self, first)
     }
     fn states_into(&self, states: &mut Vec<State>) {
         Supervisor::states_into(self, states);

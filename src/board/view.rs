@@ -30,13 +30,12 @@ impl Catalog {
         if total == known {
             return false;
         }
-        let ids: Vec<TaskId> = (known + 1..=total).collect();
-        for s in sup.snapshots(&ids) {
-            self.lower_names.push_str(&s.name.to_lowercase());
+        for (name, kind, parent) in sup.identities(known + 1) {
+            self.lower_names.push_str(&name.to_lowercase());
             self.lower_ends.push(self.lower_names.len());
-            self.names.push(s.name);
-            self.kinds.push(s.kind);
-            self.parents.push(s.parent);
+            self.names.push(name);
+            self.kinds.push(kind);
+            self.parents.push(parent);
         }
         true
     }

@@ -465,6 +465,18 @@ impl Supervisor {
             .collect()
     }
 
+    /// The name, kind and parent of every task from `first` on, in id order: what never changes
+    /// about a task, without the rest of its snapshot (a dashboard's catalog of a million tasks).
+    pub fn identities(&self, first: TaskId) -> Vec<(Arc<str>, Label, Option<TaskId>)> {
+        let registry = self.inner.registry.read().expect("registry");
+        let from = (first.max(1) - 1) as usize;
+        registry
+            .iter()
+            .skip(from)
+            .map(|entry| (entry.shared_name(), entry.kind.clone(), entry.parent))
+            .collect()
+    }
+
     /// Every task's state, task `id` at index `id - 1`. Lock-free per task.
     pub fn states(&self) -> Vec<State> {
         let tasks = self.len();
