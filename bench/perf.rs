@@ -95,6 +95,9 @@ fn main() {
     if wanted("dashboard_keys_100k") {
         screen::key_latency_100k();
     }
+    if asked("scale_1m") {
+        scale::million_rows();
+    }
     if asked("dashboard_frame_1m") {
         screen::frame_million();
     }

@@ -14,26 +14,68 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Rounds, TASKMON, row, runtime_with};
 
-/// Set in a child process: which side it measures (`bare` or `taskmon`) and with how many
-/// workers, as `bare:2`.
+/// Set in a child process: which side it measures (`bare` or `taskmon`), with how many
+/// workers, how many tasks ticking every how many milliseconds, as `bare:2:100000:100`.
 pub const CHILD: &str = "TASKMON_BENCH_CHILD";
 
-const TASKS: usize = 100_000;
-const ROUNDS: usize = 3;
-const INTERVAL: Duration = Duration::from_millis(100);
-const WINDOW: Duration = Duration::from_secs(3);
+/// One set of rows: how many tasks, how often they tick, how many rounds.
+#[derive(Clone, Copy)]
+struct Scale {
+    tasks: usize,
+    interval_ms: u64,
+    rounds: usize,
+    label: &'static str,
+}
+
+impl Scale {
+    /// Ticks are counted over this long: at least 3 s, and a tick period and more.
+    fn window(&self) -> Duration {
+        Duration::from_millis(self.interval_ms + 1000).max(Duration::from_secs(3))
+    }
+}
+
+const HUNDRED_K: Scale = Scale {
+    tasks: 100_000,
+    interval_ms: 100,
+    rounds: 3,
+    label: "100k",
+};
+
+/// `assets/million.toml`'s tasks: a million ticking once every 10 s.
+const MILLION: Scale = Scale {
+    tasks: 1_000_000,
+    interval_ms: 10_000,
+    rounds: 2,
+    label: "1M",
+};
 
 /// What a child process reports.
 struct Measured {
     ticks: u64,
+    spawn: Duration,
     stop: Duration,
     peak_kib: u64,
 }
 
 pub fn rows() {
-    let (mut ticks, mut stop, mut memory) =
-        (Rounds::default(), Rounds::default(), Rounds::default());
-    for round in 0..ROUNDS {
+    rows_at(HUNDRED_K);
+}
+
+/// The same rows over a million tasks (minutes and gigabytes: only when asked, `-- 1m`).
+pub fn million_rows() {
+    rows_at(MILLION);
+}
+
+fn rows_at(scale: Scale) {
+    let Scale { rounds, label, .. } = scale;
+    let in_child = |side: &str, workers: usize| in_child(side, workers, scale);
+    let (mut ticks, mut spawn, mut stop, mut memory) = (
+        Rounds::default(),
+        Rounds::default(),
+        Rounds::default(),
+        Rounds::default(),
+    );
+    for round in 0..rounds {
         let (ours, bare) = if round % 2 == 0 {
             let bare = in_child("bare", 2);
             (in_child("taskmon", 2), bare)
@@ -42,54 +84,85 @@ pub fn rows() {
             (ours, in_child("bare", 2))
         };
         ticks.push(ours.ticks as f64, bare.ticks as f64);
+        spawn.push(ours.spawn.as_secs_f64(), bare.spawn.as_secs_f64());
         stop.push(ours.stop.as_secs_f64(), bare.stop.as_secs_f64());
         memory.push(ours.peak_kib as f64, bare.peak_kib as f64);
     }
+    let million = scale.tasks >= MILLION.tasks;
     row(
-        "100k: ticks in 3s",
+        &format!("{label}: ticks in {}s", scale.window().as_secs()),
         format!("{:.0}", ticks.median_ours()),
         format!("{:.0}", ticks.median_bare()),
         ticks.ratios(),
         ">= 0.95 of bare",
     );
-    stop.time_row("100k: stop_all + join", "<= 2x bare");
+    spawn.time_row(
+        &format!("{label}: spawn all"),
+        if million { "<= 2x bare" } else { "-" },
+    );
+    stop.time_row(
+        &format!("{label}: stop_all + join"),
+        if million {
+            "<= 1.5x bare"
+        } else {
+            "<= 1.2x bare"
+        },
+    );
     row(
-        "100k: peak RSS",
+        &format!("{label}: peak RSS"),
         format!("{:.1} MiB", memory.median_ours() / 1024.0),
         format!("{:.1} MiB", memory.median_bare() / 1024.0),
         memory.ratios(),
-        "<= 2x bare",
+        if million {
+            "<= 2x bare"
+        } else {
+            "<= 1.5x bare"
+        },
     );
 
     // `taskmon run` gives its tasks a runtime of at least four workers; the bare side gets as many.
     let workers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
-    let mut slowest = Rounds::default();
-    let mut run_memory = Vec::new();
-    for round in 0..ROUNDS {
+    let (mut slowest, mut run_spawn, mut run_memory) =
+        (Rounds::default(), Rounds::default(), Rounds::default());
+    for round in 0..rounds {
         let (ours, bare) = if round % 2 == 0 {
             let bare = in_child("bare", workers);
-            (taskmon_run(), bare)
+            (taskmon_run(scale), bare)
         } else {
-            let ours = taskmon_run();
+            let ours = taskmon_run(scale);
             (ours, in_child("bare", workers))
         };
         slowest.push(ours.stop.as_secs_f64(), bare.stop.as_secs_f64());
-        run_memory.push(ours.peak_kib as f64 / 1024.0);
+        run_spawn.push(ours.spawn.as_secs_f64(), bare.spawn.as_secs_f64());
+        run_memory.push(ours.peak_kib as f64, bare.peak_kib as f64);
     }
-    slowest.time_row("run 100k: slowest stop latency", "<= 2x bare cancel+join");
-    let (_, median, _) = super::spread(run_memory);
+    run_spawn.time_row(
+        &format!("run {label}: spawn all"),
+        if million { "<= 2x bare" } else { "-" },
+    );
+    slowest.time_row(
+        &format!("run {label}: slowest stop latency"),
+        if million {
+            "<= 1.5x bare cancel+join"
+        } else {
+            "<= 1.5x bare cancel+join"
+        },
+    );
     row(
-        "run 100k: peak RSS",
-        format!("{median:.1} MiB"),
-        "-".into(),
-        "-".into(),
-        "events and report included",
+        &format!("run {label}: peak RSS"),
+        format!("{:.1} MiB", run_memory.median_ours() / 1024.0),
+        format!("{:.1} MiB", run_memory.median_bare() / 1024.0),
+        run_memory.ratios(),
+        "<= 2x bare (events and report included)",
     );
 }
 
-fn in_child(side: &str, workers: usize) -> Measured {
+fn in_child(side: &str, workers: usize, scale: Scale) -> Measured {
     let output = Command::new(std::env::current_exe().unwrap())
-        .env(CHILD, format!("{side}:{workers}"))
+        .env(
+            CHILD,
+            format!("{side}:{workers}:{}:{}", scale.tasks, scale.interval_ms),
+        )
         .stdout(Stdio::piped())
         .output()
         .unwrap();
@@ -100,36 +173,52 @@ fn in_child(side: &str, workers: usize) -> Measured {
         .collect();
     Measured {
         ticks: fields[0],
-        stop: Duration::from_nanos(fields[1]),
-        peak_kib: fields[2],
+        spawn: Duration::from_nanos(fields[1]),
+        stop: Duration::from_nanos(fields[2]),
+        peak_kib: fields[3],
     }
 }
 
 /// Runs in the child process: spawn, tick through the window, stop and join, report.
 pub fn child(mode: &str) {
-    let (side, workers) = mode.split_once(':').unwrap();
+    let fields: Vec<&str> = mode.split(':').collect();
+    let [side, workers, tasks, interval_ms] = fields[..] else {
+        panic!("{CHILD}={mode}: expected side:workers:tasks:interval_ms");
+    };
+    let tasks: usize = tasks.parse().unwrap();
+    let interval_ms: u64 = interval_ms.parse().unwrap();
+    let interval = Duration::from_millis(interval_ms);
+    let window = Scale {
+        tasks,
+        interval_ms,
+        rounds: 1,
+        label: "",
+    }
+    .window();
     let measured = runtime_with(workers.parse().unwrap()).block_on(async {
         match side {
-            "bare" => bare().await,
-            _ => supervised().await,
+            "bare" => bare(tasks, interval, window).await,
+            _ => supervised(tasks, interval, window).await,
         }
     });
     println!(
-        "{} {} {}",
+        "{} {} {} {}",
         measured.ticks,
+        measured.spawn.as_nanos(),
         measured.stop.as_nanos(),
         peak_kib(std::process::id())
     );
 }
 
-async fn bare() -> Measured {
-    let tasks: Vec<_> = (0..TASKS)
+async fn bare(count: usize, interval: Duration, window: Duration) -> Measured {
+    let spawning = Instant::now();
+    let tasks: Vec<_> = (0..count)
         .map(|_| {
             let token = CancellationToken::new();
             let counter = Arc::new(AtomicU64::new(0));
             let (cancelled, ticks) = (token.clone(), counter.clone());
             let task = tokio::spawn(async move {
-                let mut timer = tokio::time::interval(INTERVAL);
+                let mut timer = tokio::time::interval(interval);
                 timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
@@ -143,13 +232,14 @@ async fn bare() -> Measured {
             (token, counter, task)
         })
         .collect();
+    let spawn = spawning.elapsed();
     let total = || -> u64 {
         tasks
             .iter()
             .map(|(_, c, _)| c.load(Ordering::Relaxed))
             .sum()
     };
-    let ticks = window(total).await;
+    let ticks = ticks_over(window, total).await;
     let started = Instant::now();
     for (token, _, _) in &tasks {
         token.cancel();
@@ -159,18 +249,22 @@ async fn bare() -> Measured {
     }
     Measured {
         ticks,
+        spawn,
         stop: started.elapsed(),
         peak_kib: 0,
     }
 }
 
-async fn supervised() -> Measured {
+async fn supervised(count: usize, interval: Duration, window: Duration) -> Measured {
     let sup = Supervisor::new().unwrap();
-    for i in 0..TASKS {
+    // Names made first, as the bare side has none to make.
+    let names: Vec<String> = (0..count).map(|i| format!("t{i}")).collect();
+    let spawning = Instant::now();
+    for name in names {
         // The bare side's loop, written as a library user writes it.
-        let def = TaskDef::new(format!("t{i}"), |mut ctx| async move {
+        let def = TaskDef::new(name, move |mut ctx| async move {
             let cancelled = ctx.token().clone();
-            let mut timer = tokio::time::interval(INTERVAL);
+            let mut timer = tokio::time::interval(interval);
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
@@ -184,49 +278,79 @@ async fn supervised() -> Measured {
         .journal(JournalConfig::OFF);
         sup.spawn(def).unwrap();
     }
-    let ticks = window(|| sup.tick_counts().iter().sum()).await;
+    let spawn = spawning.elapsed();
+    let ticks = ticks_over(window, || sup.tick_counts().iter().sum()).await;
     let started = Instant::now();
     sup.shutdown(Duration::from_secs(3)).await;
     Measured {
         ticks,
+        spawn,
         stop: started.elapsed(),
         peak_kib: 0,
     }
 }
 
 /// Ticks over the window, after the tasks have settled.
-async fn window(total: impl Fn() -> u64) -> u64 {
+async fn ticks_over(window: Duration, total: impl Fn() -> u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = total();
-    tokio::time::sleep(WINDOW).await;
+    tokio::time::sleep(window).await;
     total() - before
 }
 
-/// `taskmon run` of 100,000 `select` tasks stopped all at once at 3 s, its slowest stop latency
-/// read from `--report`, its peak memory from /proc.
-fn taskmon_run() -> Measured {
+/// `taskmon run --json` of the scale's `select` tasks stopped all at once at 3 s after they are
+/// all spawned (a million take seconds to spawn): how long spawning took (from the first
+/// `spawned` event's stamp to the last), the slowest stop latency read from `--report`, its
+/// peak memory from /proc.
+fn taskmon_run(scale: Scale) -> Measured {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("100k.toml");
+    let scenario = dir.path().join("many.toml");
+    let stop_at = 3 + scale.tasks / 100_000;
     std::fs::write(
         &scenario,
-        "[[task]]\nname = \"load\"\nkind = \"select\"\ncount = 100000\ninterval = \"100ms\"\njournal = false\n\
-         [[at]]\nafter = \"3s\"\nstop_all = true\n",
+        format!(
+            "[[task]]\nname = \"load\"\nkind = \"select\"\ncount = {}\ninterval = \"{}ms\"\n\
+             journal = false\n[[at]]\nafter = \"{stop_at}s\"\nstop_all = true\n",
+            scale.tasks, scale.interval_ms
+        ),
     )
     .unwrap();
     let report = dir.path().join("report.jsonl");
     let mut child = Command::new(TASKMON)
-        .args(["run", "--scenario"])
+        .args(["run", "--json", "--scenario"])
         .arg(&scenario)
         .arg("--report")
         .arg(&report)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut peak = 0;
-    while child.try_wait().unwrap().is_none() {
-        peak = peak.max(peak_kib(child.id()));
-        std::thread::sleep(Duration::from_millis(20));
+    let pid = child.id();
+    let peak = Arc::new(AtomicU64::new(0));
+    let watching = {
+        let peak = peak.clone();
+        std::thread::spawn(move || {
+            while peak_kib(pid) > 0 {
+                peak.fetch_max(peak_kib(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    // The stamps of the first and the last `spawned` event (milliseconds of wall time).
+    let (mut first, mut last) = (None, None);
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for line in std::io::BufRead::lines(stdout) {
+        let line = line.unwrap();
+        if !line.contains(r#""event":"spawned""#) {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap();
+        first.get_or_insert(at);
+        last = Some(at);
     }
+    child.wait().unwrap();
+    watching.join().unwrap();
+    let spawn = (last.unwrap() - first.unwrap()).to_std().unwrap();
     let slowest = std::fs::read_to_string(&report)
         .unwrap()
         .lines()
@@ -237,8 +361,9 @@ fn taskmon_run() -> Measured {
         .fold(0.0, f64::max);
     Measured {
         ticks: 0,
+        spawn,
         stop: Duration::from_secs_f64(slowest / 1000.0),
-        peak_kib: peak,
+        peak_kib: peak.load(Ordering::Relaxed),
     }
 }
 
