@@ -367,7 +367,7 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start a tokio runtime: {e}")))?;
     let grace = options.grace(&scenario);
-    let (reports, journals, run_end, recorded) = runtime.block_on(async {
+    let (digest, journals, run_end, recorded) = runtime.block_on(async {
         signals::report_file_size_errors();
         crate::silence_task_panics(true);
         if let Some(addr) = options.metrics {
@@ -400,32 +400,42 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
         if let Some(server) = &server {
             announce(server);
         }
-        let (reports, run_end) = match mode {
-            Mode::Dashboard => (
-                dashboard::run_scenario(
+        let (digest, run_end) = match mode {
+            Mode::Dashboard => {
+                let reports = dashboard::run_scenario(
                     &sup,
                     &scenario,
                     server.as_ref().map(|s| s.address().to_string()),
                 )
                 .await
-                .map_err(|e| Failure::runtime(e.to_string()))?
-                .into(),
-                None,
-            ),
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+                if let Some((path, file)) = report_file.take() {
+                    write_report_file(file, &reports)
+                        .map_err(|e| cannot_write_report(&path, &e))?;
+                }
+                let mut digest = format::ReportDigest::new(format::SUMMARY_ROWS);
+                digest.add(&reports);
+                (digest, None)
+            }
             Mode::Run(output, run_for) => {
+                let (report_path, report_to) = report_file.take().unzip();
                 let run = RunOptions {
                     output,
                     run_for,
                     grace,
                     backlog: None,
+                    report_to,
                 };
                 // A closed stdout ends the run as Ctrl-C does, then quietly: the outcome's
                 // reason is in its JSON `end` line for whoever still reads.
                 let mut outcome = headless::run(&sup, &scenario, run)
                     .await
                     .map_err(|e| Failure::runtime(e.to_string()))?;
-                // Moved, not copied: at 100,000 tasks the reports are 74 MB.
-                (std::mem::take(&mut outcome.reports), Some(outcome))
+                if let (Some(path), Some(e)) = (report_path, outcome.report_error.take()) {
+                    return Err(cannot_write_report(&path, &e));
+                }
+                let digest = outcome.digest.clone();
+                (digest, Some(outcome))
             }
         };
         let recorded = sup.stop_recording();
@@ -433,12 +443,12 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
             server.close().await;
         }
         let journals = (!sup.run_dir_is_temporary()).then(|| sup.run_dir().to_path_buf());
-        Ok::<_, Failure>((reports, journals, run_end, recorded))
+        Ok::<_, Failure>((digest, journals, run_end, recorded))
     })?;
     if matches!(mode, Mode::Dashboard) {
         let summary = format!(
             "taskmon: every task has been joined.\n\n{}",
-            format::report_summary(&reports, format::SUMMARY_ROWS, format::stdout_width())
+            digest.summary(format::stdout_width())
         );
         let _ = io::stdout().write_all(summary.as_bytes());
     }
@@ -454,7 +464,7 @@ fn try_play(options: &Options, mode: Mode) -> Result<ExitCode, Failure> {
     if let Some(summary) = &recorded {
         tell_how_recording_went(summary);
     }
-    finish(&reports, run_end, journals, report_file.as_mut())
+    finish(&digest, journals)
 }
 
 /// On stderr, what stdout's reader missed: the output says so too, but it may never be read.
@@ -507,48 +517,27 @@ fn announce(server: &crate::serve::Server) {
     }
 }
 
-/// The last words: the report file, where the journals are, and the exit status (1 when a
-/// journal failed: the run's figures are then not all backed by its files).
-fn finish(
-    reports: &[TaskReport],
-    run_end: Option<RunOutcome>,
-    journals: Option<PathBuf>,
-    report_file: Option<&mut (PathBuf, File)>,
-) -> Result<ExitCode, Failure> {
-    if let Some((path, file)) = report_file {
-        write_report_file(file, reports, run_end.as_ref()).map_err(|e| {
-            Failure::runtime(format!(
-                "cannot write the report to {}: {e}",
-                path.display()
-            ))
-        })?;
-    }
+/// The last words: where the journals are, and the exit status (1 when a journal failed: the
+/// run's figures are then not all backed by its files).
+fn finish(digest: &format::ReportDigest, journals: Option<PathBuf>) -> Result<ExitCode, Failure> {
     if let Some(dir) = journals {
         eprintln!(
             "taskmon: journals kept in {}",
             escape(&dir.display().to_string())
         );
     }
-    let failed: Vec<_> = reports.iter().filter(|r| r.journal_failed()).collect();
-    if !failed.is_empty() {
-        let names: Vec<String> = failed
-            .iter()
-            .take(5)
-            .map(|r| format!("#{} {}", r.snapshot.id, escape(&r.snapshot.name)))
-            .collect();
-        eprintln!(
-            "taskmon: {} journal(s) failed ({}{}); their records are not all on disk",
-            failed.len(),
-            names.join(", "),
-            if failed.len() > names.len() {
-                ", …"
-            } else {
-                ""
-            }
-        );
+    if let Some(failures) = digest.journal_failures() {
+        eprintln!("taskmon: {failures}");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn cannot_write_report(path: &Path, e: &io::Error) -> Failure {
+    Failure::runtime(format!(
+        "cannot write the report to {}: {e}",
+        path.display()
+    ))
 }
 
 /// Created (emptied) before anything runs, so a path that cannot be written is refused up front.
@@ -584,22 +573,11 @@ pub(crate) fn open_regular_file(
     Ok(file)
 }
 
-/// Every task's report line; after them, for `taskmon run`, its `end` line.
-fn write_report_file(
-    file: &mut File,
-    reports: &[TaskReport],
-    run_end: Option<&RunOutcome>,
-) -> io::Result<()> {
+/// Every task's report line (the dashboard's; `taskmon run` writes its own as it goes).
+fn write_report_file(file: File, reports: &[TaskReport]) -> io::Result<()> {
     let mut out = io::BufWriter::new(file);
     for r in reports {
         writeln!(out, "{}", format::report_json(r))?;
-    }
-    if let Some(end) = run_end {
-        writeln!(
-            out,
-            "{}",
-            headless::end_json(end.reason, end.events_dropped)
-        )?;
     }
     out.flush()
 }

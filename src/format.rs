@@ -71,15 +71,36 @@ pub fn json_event_line(e: &Value) -> String {
 }
 
 /// One event as the SPEC's JSON line.
-pub fn event_json(e: &Event) -> Value {
-    json!({
-        "type": "event",
-        "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
-        "id": e.id,
-        "task": &*e.task,
-        "event": e.kind.as_str(),
-        "detail": e.detail.describe(),
-    })
+pub fn event_json(e: &Event) -> EventJson<'_> {
+    EventJson {
+        kind: "event",
+        at: e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+        id: e.id,
+        task: &e.task,
+        event: e.kind.as_str(),
+        detail: e.detail.describe(),
+    }
+}
+
+/// The SPEC's `event` JSON line, serialized straight from the event: `taskmon run --json`
+/// writes millions of them, and a `serde_json::Value` made for each would cost a map and its
+/// keys every time.
+#[derive(serde::Serialize)]
+pub struct EventJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    at: String,
+    id: crate::TaskId,
+    task: &'a str,
+    event: &'static str,
+    detail: Option<String>,
+}
+
+impl std::fmt::Display for EventJson<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
 }
 
 /// The SPEC's `report` JSON line for one task.
@@ -173,66 +194,143 @@ fn notability(r: &TaskReport) -> u8 {
 /// panicked, lost records) and a line saying how many are left out; then totals per state.
 /// Fitted to `width` columns when given (see [`stdout_width`]).
 pub fn report_summary(reports: &[TaskReport], max_rows: usize, width: Option<usize>) -> String {
-    let mut shown: Vec<&TaskReport> = reports.iter().collect();
-    if shown.len() > max_rows {
-        shown.sort_by_key(|r| (notability(r), r.snapshot.id));
-        shown.truncate(max_rows);
-    }
-    let mut out = report_table(&shown, width);
-    if reports.len() > shown.len() {
-        out.push_str(&format!(
-            "… {} more tasks not shown; `--report FILE` writes every row as JSON lines\n",
-            reports.len() - shown.len()
-        ));
-    }
-    if reports.len() > 1 {
-        out.push_str(&totals(reports));
-    }
-    out.push_str(&dropped_line(reports));
-    out
+    let mut digest = ReportDigest::new(max_rows);
+    digest.add(reports);
+    digest.summary(width)
 }
 
-/// The one line that says what became of detached tasks, if there were any running at the end.
-fn dropped_line(reports: &[TaskReport]) -> String {
-    let dropped: Vec<_> = reports
-        .iter()
-        .filter(|r| r.snapshot.state == State::Dropped)
-        .collect();
-    if dropped.is_empty() {
-        return String::new();
-    }
-    let lost: u64 = dropped
-        .iter()
-        .map(|r| r.snapshot.ledger.counts().lost)
-        .sum();
-    format!(
-        "{} detached task(s) never joined: dropped with the runtime at exit, cleanup never ran, {lost} records lost\n",
-        dropped.len()
-    )
+/// What the final report says of a run, taken in a chunk of tasks at a time: `taskmon run` of a
+/// million tasks reports them a chunk at a time rather than holding every row at once.
+#[derive(Clone, Debug)]
+pub struct ReportDigest {
+    max_rows: usize,
+    /// The most notable rows so far, at most `max_rows`, by notability then id.
+    shown: Vec<TaskReport>,
+    tasks: usize,
+    by_state: [usize; State::COUNT],
+    lost: u64,
+    /// Tasks whose journal failed: how many, and the first few.
+    failed: usize,
+    first_failed: Vec<String>,
+    /// Detached tasks dropped with the runtime, and the records they lost.
+    dropped: usize,
+    dropped_lost: u64,
 }
 
-/// `totals: 4990 stopped · 3 escalated · 2 panicked · 15 records lost`
-fn totals(reports: &[TaskReport]) -> String {
-    let mut parts: Vec<String> = State::all()
-        .map(|state| {
-            let n = reports.iter().filter(|r| r.snapshot.state == state).count();
-            (n, state)
+/// How many of the tasks whose journal failed are named.
+const FAILED_NAMED: usize = 5;
+
+impl ReportDigest {
+    /// A digest that will show at most `max_rows` rows.
+    pub fn new(max_rows: usize) -> Self {
+        Self {
+            max_rows,
+            shown: Vec::new(),
+            tasks: 0,
+            by_state: [0; State::COUNT],
+            lost: 0,
+            failed: 0,
+            first_failed: Vec::new(),
+            dropped: 0,
+            dropped_lost: 0,
+        }
+    }
+
+    /// Takes in the next tasks' reports (in id order).
+    pub fn add(&mut self, reports: &[TaskReport]) {
+        for r in reports {
+            let s = &r.snapshot;
+            self.tasks += 1;
+            self.by_state[s.state as usize] += 1;
+            let lost = s.ledger.counts().lost;
+            self.lost += lost;
+            if r.journal_failed() {
+                self.failed += 1;
+                if self.first_failed.len() < FAILED_NAMED {
+                    self.first_failed
+                        .push(format!("#{} {}", s.id, escape(&s.name)));
+                }
+            }
+            if s.state == State::Dropped {
+                self.dropped += 1;
+                self.dropped_lost += lost;
+            }
+        }
+        // Only the chunk's most notable rows are copied.
+        let mut best: Vec<&TaskReport> = reports.iter().collect();
+        if best.len() > self.max_rows {
+            best.sort_by_key(|r| (notability(r), r.snapshot.id));
+            best.truncate(self.max_rows);
+        }
+        self.shown.extend(best.into_iter().cloned());
+        if self.shown.len() > self.max_rows {
+            self.shown.sort_by_key(|r| (notability(r), r.snapshot.id));
+            self.shown.truncate(self.max_rows);
+        }
+    }
+
+    /// Tasks taken in.
+    pub fn tasks(&self) -> usize {
+        self.tasks
+    }
+
+    /// The line saying which journals failed, if any did: their records are not all on disk.
+    pub fn journal_failures(&self) -> Option<String> {
+        (self.failed > 0).then(|| {
+            format!(
+                "{} journal(s) failed ({}{}); their records are not all on disk",
+                self.failed,
+                self.first_failed.join(", "),
+                if self.failed > self.first_failed.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            )
         })
-        .filter(|&(n, _)| n > 0)
-        .map(|(n, state)| format!("{n} {state}"))
-        .collect();
-    let lost: u64 = reports
-        .iter()
-        .map(|r| r.snapshot.ledger.counts().lost)
-        .sum();
-    if lost > 0 {
-        parts.push(format!("{lost} records lost"));
     }
-    let failed = reports.iter().filter(|r| r.journal_failed()).count();
-    if failed > 0 {
-        parts.push(format!("{failed} journal failures"));
+
+    /// The summary [`report_summary`] prints.
+    pub fn summary(&self, width: Option<usize>) -> String {
+        let mut shown: Vec<&TaskReport> = self.shown.iter().collect();
+        // Shown in id order when every row is; by notability when some are left out.
+        if self.tasks <= self.max_rows {
+            shown.sort_by_key(|r| r.snapshot.id);
+        }
+        let mut out = report_table(&shown, width);
+        if self.tasks > shown.len() {
+            out.push_str(&format!(
+                "… {} more tasks not shown; `--report FILE` writes every row as JSON lines\n",
+                self.tasks - shown.len()
+            ));
+        }
+        if self.tasks > 1 {
+            out.push_str(&self.totals());
+        }
+        if self.dropped > 0 {
+            out.push_str(&format!(
+                "{} detached task(s) never joined: dropped with the runtime at exit, cleanup never ran, {} records lost\n",
+                self.dropped, self.dropped_lost
+            ));
+        }
+        out
     }
-    format!("totals: {} tasks: {}\n", reports.len(), parts.join(" · "))
+
+    /// `totals: 4990 stopped · 3 escalated · 2 panicked · 15 records lost`
+    fn totals(&self) -> String {
+        let mut parts: Vec<String> = State::all()
+            .map(|state| (self.by_state[state as usize], state))
+            .filter(|&(n, _)| n > 0)
+            .map(|(n, state)| format!("{n} {state}"))
+            .collect();
+        if self.lost > 0 {
+            parts.push(format!("{} records lost", self.lost));
+        }
+        if self.failed > 0 {
+            parts.push(format!("{} journal failures", self.failed));
+        }
+        format!("totals: {} tasks: {}\n", self.tasks, parts.join(" · "))
+    }
 }
 
 /// One row of the report table, from a report here or one received as JSON.

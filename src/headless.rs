@@ -15,11 +15,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::format::humanize;
-use crate::format::{self, SUMMARY_ROWS};
+use crate::format::{self, ReportDigest, SUMMARY_ROWS};
 use crate::scenario::Scenario;
 use crate::signals;
 use crate::supervisor::{Signals, Urgency};
-use crate::supervisor::{Delivery, Supervisor, TaskReport};
+use crate::supervisor::{Delivery, Supervisor, TaskId, TaskReport};
 
 /// How long a run goes on after the timeline's last action when `--for` is not given.
 pub const DEFAULT_TAIL: Duration = Duration::from_secs(10);
@@ -44,7 +44,7 @@ pub enum Output {
 }
 
 /// How a run is played.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct RunOptions {
     pub output: Output,
     /// End the run after this long [default: 10 s after the timeline's last action].
@@ -54,6 +54,8 @@ pub struct RunOptions {
     /// Events held for a reader that fell behind before new ones are dropped and counted
     /// [default: [`MIN_BACKLOG`], or 8 per task of the scenario when that is more].
     pub backlog: Option<usize>,
+    /// Where every task's report line goes, and the `end` line after them (`--report FILE`).
+    pub report_to: Option<std::fs::File>,
 }
 
 impl RunOptions {
@@ -109,11 +111,20 @@ fn signal_name(number: i32) -> &'static str {
     }
 }
 
+/// Tasks reported at a time: the report of a million tasks is made, written and printed in
+/// chunks, never held whole.
+const REPORT_CHUNK: TaskId = 10_000;
+
 /// What a run came to.
 pub struct RunOutcome {
-    /// Why the run ended (the JSON `end` line says so too).
+    /// Why the run ended (the JSON `end` line says so too). The command says it there only;
+    /// tests of a run read it here.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub reason: EndReason,
-    pub reports: Arc<[TaskReport]>,
+    /// What the final report says (its rows were written as they were made).
+    pub digest: ReportDigest,
+    /// Why the report file could not be written, if it could not.
+    pub report_error: Option<io::Error>,
     /// Events not written because the reader of the output fell behind.
     pub events_dropped: u64,
     /// The reader had not taken everything (the report included) when the run ended.
@@ -210,8 +221,12 @@ async fn play(
     sup.end_task_runtime().await;
     let events_dropped = printer.backlog.dropped();
     printer.send(Message::End(reason, events_dropped));
-    let reports: Arc<[TaskReport]> = sup.report().await.into();
-    printer.send(Message::Reports(reports.clone()));
+    let end = end_json(reason, events_dropped);
+    let (digest, report_error) =
+        report_in_chunks(sup, &printer, options.output, options.report_to, &end).await;
+    if options.output == Output::Text {
+        printer.send(Message::Summary(Box::new(digest.clone())));
+    }
     // Everything is decided; what is left is writing it. A signal now stops the writing, and a
     // reader that takes nothing is not waited for beyond a short deadline.
     let finished = tokio::select! {
@@ -220,10 +235,51 @@ async fn play(
     };
     Ok(RunOutcome {
         reason,
-        reports,
+        digest,
+        report_error,
         events_dropped,
         output_unfinished: !finished,
     })
+}
+
+/// Reports every task a chunk at a time: into the digest, to the report file (then `end`), and,
+/// for JSON output, to the printer, which takes each chunk before the one after next is made —
+/// unless it stops moving (a reader that does not read), when the rest is not printed.
+async fn report_in_chunks(
+    sup: &Supervisor,
+    printer: &Printer,
+    output: Output,
+    file: Option<std::fs::File>,
+    end: &serde_json::Value,
+) -> (ReportDigest, Option<io::Error>) {
+    let mut digest = ReportDigest::new(SUMMARY_ROWS);
+    let mut file = file.map(io::BufWriter::new);
+    let mut error = None;
+    let mut printing = output == Output::Json;
+    let total = sup.len() as TaskId;
+    let mut first = 1;
+    while first <= total {
+        let last = first.saturating_add(REPORT_CHUNK - 1).min(total);
+        let chunk: Arc<[TaskReport]> = sup.report_of(first..=last).await.into();
+        digest.add(&chunk);
+        if let (Some(out), None) = (&mut file, &error)
+            && let Err(e) = chunk
+                .iter()
+                .try_for_each(|r| writeln!(out, "{}", format::report_json(r)))
+        {
+            error = Some(e);
+        }
+        if printing {
+            printing = printer.print_reports(chunk).await;
+        }
+        first = last + 1;
+    }
+    if let (Some(mut out), None) = (file, &error)
+        && let Err(e) = writeln!(out, "{end}").and_then(|()| out.flush())
+    {
+        error = Some(e);
+    }
+    (digest, error)
 }
 
 /// What the printing thread writes.
@@ -234,7 +290,10 @@ enum Message {
     Note(String),
     /// Why the run ended, and how many events were dropped in all.
     End(EndReason, u64),
+    /// The next tasks' report lines (JSON output).
     Reports(Arc<[TaskReport]>),
+    /// The final report's summary (text output).
+    Summary(Box<ReportDigest>),
     /// Nothing more to write.
     Finish,
 }
@@ -249,6 +308,9 @@ struct Printer {
     backlog: Arc<Backlog>,
     /// Bytes the thread has written: the writing still moves while this grows.
     progress: Arc<AtomicU64>,
+    /// Report chunks sent and not yet taken, and word of each taken.
+    reports_waiting: Arc<AtomicUsize>,
+    report_taken: Arc<std::sync::Mutex<mpsc::Receiver<()>>>,
     /// Watches stdout for a reader that went away while nothing is written.
     watch: Option<tokio::task::JoinHandle<()>>,
 }
@@ -312,12 +374,16 @@ impl Printer {
         let (on_done, done) = mpsc::channel::<()>();
         let backlog = Arc::new(Backlog::new(backlog));
         let progress = Arc::new(AtomicU64::new(0));
+        let reports_waiting = Arc::new(AtomicUsize::new(0));
+        let (on_report_taken, report_taken) = mpsc::channel();
         let printing = Printing {
             output,
             is_stdout,
             closed: closed.clone(),
             backlog: backlog.clone(),
             progress: progress.clone(),
+            reports_waiting: reports_waiting.clone(),
+            on_report_taken,
         };
         // Never joined: a thread stuck writing to a reader that does not read is left behind
         // at exit rather than waited for.
@@ -340,6 +406,8 @@ impl Printer {
             done,
             backlog,
             progress,
+            reports_waiting,
+            report_taken: Arc::new(std::sync::Mutex::new(report_taken)),
             watch,
         })
     }
@@ -347,6 +415,39 @@ impl Printer {
     fn send(&self, message: Message) {
         // The thread only ends when told to.
         let _ = self.sender.send(message);
+    }
+
+    /// Sends a chunk of report lines, then waits until at most one chunk is left to write, so
+    /// that a million tasks' report is never held whole. Gives up, returning false, once the
+    /// writing has not moved for [`OUTPUT_DEADLINE`] (on the wall clock, as in `finish`).
+    async fn print_reports(&self, chunk: Arc<[TaskReport]>) -> bool {
+        self.reports_waiting.fetch_add(1, Ordering::AcqRel);
+        self.send(Message::Reports(chunk));
+        let (waiting, taken, progress) = (
+            self.reports_waiting.clone(),
+            self.report_taken.clone(),
+            self.progress.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let taken = taken.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut seen = progress.load(Ordering::Relaxed);
+            while waiting.load(Ordering::Acquire) > 1 {
+                match taken.recv_timeout(OUTPUT_DEADLINE) {
+                    Ok(()) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        let now = progress.load(Ordering::Relaxed);
+                        if now == seen {
+                            return false;
+                        }
+                        seen = now;
+                    }
+                }
+            }
+            true
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// Has `sup`'s events sent here as they happen, as many as the backlog holds.
@@ -439,6 +540,8 @@ struct Printing {
     closed: CancellationToken,
     backlog: Arc<Backlog>,
     progress: Arc<AtomicU64>,
+    reports_waiting: Arc<AtomicUsize>,
+    on_report_taken: mpsc::Sender<()>,
 }
 
 impl Printing {
@@ -472,8 +575,13 @@ impl Printing {
                 writing = false;
                 self.closed.cancel();
             }
-            if let Message::Events(events) = &message {
-                self.backlog.taken(events.events().len());
+            match &message {
+                Message::Events(events) => self.backlog.taken(events.events().len()),
+                Message::Reports(_) => {
+                    self.reports_waiting.fetch_sub(1, Ordering::AcqRel);
+                    let _ = self.on_report_taken.send(());
+                }
+                _ => {}
             }
         }
         if writing && out.flush().is_err() {
@@ -524,7 +632,8 @@ fn write(
         }
         (Output::Json, Message::Events(events)) => {
             for e in events.events() {
-                writeln!(out, "{}", format::event_json(e))?;
+                serde_json::to_writer(&mut *out, &format::event_json(e))?;
+                out.write_all(b"\n")?;
             }
             Ok(())
         }
@@ -544,18 +653,15 @@ fn write(
         (Output::Json, Message::End(reason, dropped)) => {
             writeln!(out, "{}", end_json(*reason, *dropped))
         }
-        (Output::Text, Message::Reports(reports)) => {
+        (Output::Text, Message::Summary(digest)) => {
             let width = if is_stdout {
                 format::stdout_width()
             } else {
                 None
             };
-            write!(
-                out,
-                "\n{}",
-                format::report_summary(reports, SUMMARY_ROWS, width)
-            )
+            write!(out, "\n{}", digest.summary(width))
         }
+        (Output::Text, Message::Reports(_)) | (Output::Json, Message::Summary(_)) => Ok(()),
         (Output::Json, Message::Reports(reports)) => {
             for r in reports.iter() {
                 writeln!(out, "{}", format::report_json(r))?;

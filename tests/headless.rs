@@ -82,6 +82,7 @@ interval = "100ms"
         run_for: Some(ms(1000)),
         grace: ms(2000),
         backlog: None,
+        report_to: None,
     };
     let watch = async {
         let mule = sup.joined(1).await.unwrap();
@@ -99,7 +100,7 @@ interval = "100ms"
         Some(ms(2000)),
         "escalated exactly at the grace period"
     );
-    for r in outcome.reports.iter().skip(1) {
+    for r in sup.report().await.iter().skip(1) {
         assert_eq!(r.snapshot.state, State::Stopped, "{}", r.snapshot.name);
         assert_eq!(r.snapshot.stop_latency(), Some(Duration::ZERO));
         assert_eq!(r.journal_verified, Some(true));
@@ -127,13 +128,16 @@ abort_all = true
         run_for: None,
         grace: ms(3000),
         backlog: None,
+        report_to: None,
     };
     let outcome = headless::run_to(&sup, &plan, options, Closed)
         .await
         .unwrap();
     assert_eq!(outcome.reason, EndReason::OutputClosed);
-    assert_eq!(outcome.reports.len(), 3);
-    for r in outcome.reports.iter() {
+    let reports = sup.report().await;
+    assert_eq!(outcome.digest.tasks(), 3);
+    assert_eq!(reports.len(), 3);
+    for r in &reports {
         let s = &r.snapshot;
         assert_eq!(s.state, State::Stopped, "stopped gracefully, not aborted");
         let journal = s.ledger.journal.unwrap();
@@ -171,6 +175,7 @@ stop = "counted"
         run_for: Some(ms(2000)),
         grace: ms(3000),
         backlog: None,
+        report_to: None,
     };
     let outcome = headless::run_to(&sup, &plan, options, out.clone())
         .await
@@ -257,6 +262,7 @@ journal = false
         run_for: Some(ms(300)),
         grace: ms(2000),
         backlog: Some(250),
+        report_to: None,
     };
     let watch = async {
         // The 300 spawns come while nothing is written: 250 of them wait, 50 are dropped.
@@ -298,7 +304,7 @@ journal = false
         300,
         "the report is whole"
     );
-    for r in outcome.reports.iter() {
+    for r in sup.report().await.iter() {
         assert_eq!(r.snapshot.state, State::Stopped, "{}", r.snapshot.name);
     }
 }
@@ -321,6 +327,7 @@ interval = "100ms"
         run_for: Some(ms(1000)),
         grace: ms(2000),
         backlog: None,
+        report_to: None,
     };
     let run = headless::run_to(&sup, &plan, options, Stuck(stuck));
     let outcome = tokio::time::timeout(Duration::from_secs(60), run)
@@ -329,7 +336,7 @@ interval = "100ms"
         .unwrap();
     assert!(outcome.output_unfinished);
     assert_eq!(outcome.reason, EndReason::TimeUp);
-    for r in outcome.reports.iter() {
+    for r in sup.report().await.iter() {
         assert_eq!(r.snapshot.state, State::Stopped, "{}", r.snapshot.name);
         assert_eq!(r.journal_verified, Some(true));
     }
@@ -351,4 +358,94 @@ impl Write for Gate {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_of_many_chunks_is_whole_and_in_order_on_stdout_and_in_the_file() {
+    // More than two of the chunks the report is made in (10,000 tasks each).
+    let plan = scenario(
+        r#"
+[[task]]
+name = "crowd"
+kind = "select"
+count = 25000
+interval = "1s"
+journal = false
+"#,
+    );
+    let sup = Supervisor::builder().grace(ms(2000)).build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.jsonl");
+    let out = Captured::default();
+    let options = RunOptions {
+        output: Output::Json,
+        run_for: Some(ms(1500)),
+        grace: ms(2000),
+        backlog: None,
+        report_to: Some(std::fs::File::create(&path).unwrap()),
+    };
+    let outcome = headless::run_to(&sup, &plan, options, out.clone())
+        .await
+        .unwrap();
+    assert!(!outcome.output_unfinished);
+    assert!(outcome.report_error.is_none());
+    assert_eq!(outcome.digest.tasks(), 25_000);
+    assert_eq!(outcome.digest.journal_failures(), None);
+    let printed = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let ids_of = |text: &str| -> Vec<u64> {
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["type"] == "report")
+            .inspect(|l| assert_eq!(l["state"], "stopped"))
+            .map(|l| l["id"].as_u64().unwrap())
+            .collect()
+    };
+    let every: Vec<u64> = (1..=25_000).collect();
+    assert_eq!(
+        ids_of(&printed),
+        every,
+        "stdout: every task once, in id order"
+    );
+    let file = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        ids_of(&file),
+        every,
+        "the file: every task once, in id order"
+    );
+    let last: Value = serde_json::from_str(file.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "end", "the file ends with the end line");
+    assert_eq!(last["reason"], "time_up");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_text_summary_of_many_chunks_counts_every_task() {
+    let plan = scenario(
+        r#"
+[[task]]
+name = "crowd"
+kind = "select"
+count = 25000
+interval = "1s"
+journal = false
+"#,
+    );
+    let sup = Supervisor::builder().grace(ms(2000)).build().unwrap();
+    let out = Captured::default();
+    let options = RunOptions {
+        output: Output::Text,
+        run_for: Some(ms(1500)),
+        grace: ms(2000),
+        backlog: None,
+        report_to: None,
+    };
+    headless::run_to(&sup, &plan, options, out.clone())
+        .await
+        .unwrap();
+    let printed = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        printed.contains("totals: 25000 tasks: 25000 stopped"),
+        "{}",
+        &printed[printed.len().saturating_sub(400)..]
+    );
+    assert!(printed.contains("… 24980 more tasks not shown"));
 }

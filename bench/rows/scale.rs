@@ -142,11 +142,7 @@ fn rows_at(scale: Scale) {
     );
     slowest.time_row(
         &format!("run {label}: slowest stop latency"),
-        if million {
-            "<= 1.5x bare cancel+join"
-        } else {
-            "<= 1.5x bare cancel+join"
-        },
+        "<= 1.5x bare cancel+join",
     );
     row(
         &format!("run {label}: peak RSS"),

@@ -24,7 +24,7 @@ pub use view::{Catalog, Filter, Sort, ViewRow};
 use crate::format::humanize;
 
 /// What never changes about a task: its name, its kind, its parent.
-pub type Identity = (Arc<str>, crate::supervisor::Label, Option<TaskId>);
+pub type Identity = (std::sync::Arc<str>, crate::supervisor::Label, Option<TaskId>);
 use crate::supervisor::{Event, State, Supervisor, SupervisorError, TaskId, TaskSnapshot};
 
 /// How many events the log keeps.

@@ -199,7 +199,7 @@ async fn next(listener: &Listener) -> std::io::Result<(Box<dyn Stream>, bool)> {
     }
 }
 
-async fn send(framed: &mut Connection, message: &Value) -> std::io::Result<()> {
+async fn send(framed: &mut Connection, message: &impl serde::Serialize) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
     framed.send(tokio_util::bytes::Bytes::from(bytes)).await
 }

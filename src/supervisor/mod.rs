@@ -658,6 +658,12 @@ impl Supervisor {
 
     /// Final snapshots with every journal read back and checked against its persisted count.
     pub async fn report(&self) -> Vec<TaskReport> {
+        self.report_of(1..=self.len() as TaskId).await
+    }
+
+    /// The report of the tasks `ids` (those that exist), as [`report`](Self::report) makes it:
+    /// a million tasks' can be made, and written, a chunk at a time.
+    pub async fn report_of(&self, ids: std::ops::RangeInclusive<TaskId>) -> Vec<TaskReport> {
         let dir = self.inner.journal_dir.clone();
         let verify = move |tasks: Vec<TaskSnapshot>| -> Vec<TaskReport> {
             tasks
@@ -670,13 +676,14 @@ impl Supervisor {
                 })
                 .collect()
         };
+        let ids: Vec<TaskId> = ids.collect();
         // Reading files is blocking work, for the runtime's blocking pool; should that pool be
         // gone (the runtime shutting down), it is done here.
-        let tasks = self.snapshot();
+        let tasks = self.snapshots(&ids);
         let on_pool = verify.clone();
         match tokio::task::spawn_blocking(move || on_pool(tasks)).await {
             Ok(reports) => reports,
-            Err(_) => verify(self.snapshot()),
+            Err(_) => verify(self.snapshots(&ids)),
         }
     }
 }
