@@ -112,8 +112,8 @@ fn signal_name(number: i32) -> &'static str {
 }
 
 /// Tasks reported at a time: the report of a million tasks is made, written and printed in
-/// chunks, never held whole.
-const REPORT_CHUNK: TaskId = 10_000;
+/// chunks of about 700 KiB, never held whole.
+const REPORT_CHUNK: TaskId = 1_000;
 
 /// What a run came to.
 pub struct RunOutcome {

@@ -362,7 +362,7 @@ impl Write for Gate {
 
 #[tokio::test(start_paused = true)]
 async fn a_report_of_many_chunks_is_whole_and_in_order_on_stdout_and_in_the_file() {
-    // More than two of the chunks the report is made in (10,000 tasks each).
+    // Many of the chunks the report is made in (1,000 tasks each).
     let plan = scenario(
         r#"
 [[task]]
