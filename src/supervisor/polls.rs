@@ -164,7 +164,11 @@ pub(crate) struct Activity {
     blocking_on: AtomicU32,
     /// Saturates: four billion polls of 100 µs or more are months of blocking.
     slow: AtomicU32,
-    histogram: [AtomicU64; POLL_BUCKETS],
+    /// Polls per bucket, the low 32 bits: half the room of 64-bit counts in every task's
+    /// record. A bucket that wraps (four billion polls: days of a busy task) carries into
+    /// `carried`, made then.
+    histogram: [AtomicU32; POLL_BUCKETS],
+    carried: std::sync::OnceLock<Box<[AtomicU64; POLL_BUCKETS]>>,
 }
 
 /// Adds one to a figure that only this thread writes.
@@ -209,7 +213,7 @@ impl Activity {
     fn record(&self, nanos: u64, slow_nanos: u64) -> bool {
         bump(&self.polls, 1);
         bump(&self.busy_nanos, nanos);
-        bump(&self.histogram[bucket(nanos)], 1);
+        self.count_in_bucket(bucket(nanos));
         if nanos > self.max_nanos.load(Ordering::Relaxed) {
             self.max_nanos.store(nanos, Ordering::Relaxed);
         }
@@ -219,6 +223,35 @@ impl Activity {
             self.slow.store(count.saturating_add(1), Ordering::Relaxed);
         }
         slow
+    }
+
+    /// Adds a poll to bucket `i`; a bucket at `u32::MAX` carries into the high part first, so a
+    /// reader may see the count one too high for a moment, never too low.
+    #[inline]
+    fn count_in_bucket(&self, i: usize) {
+        let low = &self.histogram[i];
+        match low.load(Ordering::Relaxed).checked_add(1) {
+            Some(n) => low.store(n, Ordering::Relaxed),
+            None => self.carry(i),
+        }
+    }
+
+    #[cold]
+    fn carry(&self, i: usize) {
+        let carried = self
+            .carried
+            .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
+        carried[i].fetch_add(1 << 32, Ordering::Relaxed);
+        self.histogram[i].store(0, Ordering::Relaxed);
+    }
+
+    /// Polls in bucket `i`.
+    fn in_bucket(&self, i: usize) -> u64 {
+        let high = self
+            .carried
+            .get()
+            .map_or(0, |carried| carried[i].load(Ordering::Relaxed));
+        high + u64::from(self.histogram[i].load(Ordering::Relaxed))
     }
 
     /// The figures now, with the poll it blocks in, if any.
@@ -232,7 +265,7 @@ impl Activity {
             busy: Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed)),
             max_poll: Duration::from_nanos(self.max_nanos.load(Ordering::Relaxed)),
             slow_polls: u64::from(self.slow.load(Ordering::Relaxed)),
-            histogram: std::array::from_fn(|i| self.histogram[i].load(Ordering::Relaxed)),
+            histogram: std::array::from_fn(|i| self.in_bucket(i)),
             blocking,
         }
     }
@@ -470,6 +503,18 @@ impl Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_that_wraps_its_32_bits_carries_and_keeps_counting() {
+        let activity = Activity::default();
+        activity.histogram[3].store(u32::MAX - 1, Ordering::Relaxed);
+        for _ in 0..3 {
+            activity.count_in_bucket(3);
+        }
+        assert_eq!(activity.in_bucket(3), u64::from(u32::MAX) + 2);
+        assert_eq!(activity.read(1).histogram[3], u64::from(u32::MAX) + 2);
+        assert_eq!(activity.in_bucket(2), 0, "the other buckets are untouched");
+    }
 
     #[test]
     fn buckets_are_powers_of_two_microseconds() {
