@@ -310,7 +310,6 @@ async fn run(args: CtlArgs) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// Every row, a page at a time.
 /// Every task's row, a page at a time, each page handed to `each` with the number of tasks
 /// as it comes. Returns how many rows came.
 async fn list(

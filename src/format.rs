@@ -457,45 +457,41 @@ fn json_report_row(r: &Value) -> ReportRow {
         Value::String(s) => escape(s).into_owned(),
         other => escape(&other.to_string()).into_owned(),
     };
-    {
-        {
-            let notes = [
-                r["note"].as_str().map(|n| escape(n).into_owned()),
-                r["panic"].as_str().map(|m| format!("panic: {}", escape(m))),
-                r["error"].as_str().map(|m| format!("error: {}", escape(m))),
-                r["journal_error"]
-                    .as_str()
-                    .map(|e| format!("journal error: {}", escape(e))),
-                r["journal_problem"]
-                    .as_str()
-                    .map(|p| format!("journal check: {}", escape(p))),
-            ];
-            ReportRow {
-                id: text(&r["id"]),
-                task: text(&r["task"]),
-                kind: text(&r["kind"]),
-                state: text(&r["state"]),
-                restarts: r["restarts"].as_u64().unwrap_or(0),
-                orphan: r["orphan"] == true,
-                ticks: text(&r["ticks"]),
-                latency: r["stop_latency_ms"]
-                    .as_f64()
-                    .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
-                    .map_or("-".to_string(), humanize),
-                cleanup: text(&r["cleanup"]),
-                persisted: text(&r["persisted"]),
-                lost: text(&r["lost"]),
-                journal: match (&r["journal_verified"], &r["journal_error"]) {
-                    (_, Value::String(_)) => "ERROR",
-                    (Value::Bool(true), _) => "verified",
-                    (Value::Bool(false), _) => "MISMATCH",
-                    // Still running: its journal is read back when it ends.
-                    _ if !r["persisted"].is_null() => "-",
-                    _ => "off",
-                },
-                notes: notes.into_iter().flatten().collect(),
-            }
-        }
+    let notes = [
+        r["note"].as_str().map(|n| escape(n).into_owned()),
+        r["panic"].as_str().map(|m| format!("panic: {}", escape(m))),
+        r["error"].as_str().map(|m| format!("error: {}", escape(m))),
+        r["journal_error"]
+            .as_str()
+            .map(|e| format!("journal error: {}", escape(e))),
+        r["journal_problem"]
+            .as_str()
+            .map(|p| format!("journal check: {}", escape(p))),
+    ];
+    ReportRow {
+        id: text(&r["id"]),
+        task: text(&r["task"]),
+        kind: text(&r["kind"]),
+        state: text(&r["state"]),
+        restarts: r["restarts"].as_u64().unwrap_or(0),
+        orphan: r["orphan"] == true,
+        ticks: text(&r["ticks"]),
+        latency: r["stop_latency_ms"]
+            .as_f64()
+            .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+            .map_or("-".to_string(), humanize),
+        cleanup: text(&r["cleanup"]),
+        persisted: text(&r["persisted"]),
+        lost: text(&r["lost"]),
+        journal: match (&r["journal_verified"], &r["journal_error"]) {
+            (_, Value::String(_)) => "ERROR",
+            (Value::Bool(true), _) => "verified",
+            (Value::Bool(false), _) => "MISMATCH",
+            // Still running: its journal is read back when it ends.
+            _ if !r["persisted"].is_null() => "-",
+            _ => "off",
+        },
+        notes: notes.into_iter().flatten().collect(),
     }
 }
 
@@ -564,6 +560,11 @@ const NAME_FIT: usize = 24;
 /// The narrowest a task name is cut to when the terminal is narrow.
 const NAME_MIN: usize = 12;
 
+/// How wide a line of the columns `shown` is, with two spaces between columns.
+fn line_width(shown: &[usize], widths: &[usize]) -> usize {
+    shown.iter().map(|&i| widths[i]).sum::<usize>() + 2 * shown.len().saturating_sub(1)
+}
+
 /// Where a [`TextTable`]'s columns go: their widths, and which of them show.
 struct Layout {
     widths: Vec<usize>,
@@ -612,9 +613,7 @@ impl TextTable {
             })
             .collect();
         let mut shown: Vec<usize> = (0..self.columns.len()).collect();
-        let total = |shown: &[usize], widths: &[usize]| {
-            shown.iter().map(|&i| widths[i]).sum::<usize>() + 2 * shown.len().saturating_sub(1)
-        };
+        let total = line_width;
         if let Some(width) = width {
             // A long name gives way before any column does, down to a useful length; the room
             // left once columns have given way goes back to it.
@@ -660,12 +659,7 @@ impl TextTable {
         else {
             return;
         };
-        let used = layout
-            .shown
-            .iter()
-            .map(|&i| layout.widths[i])
-            .sum::<usize>()
-            + 2 * layout.shown.len().saturating_sub(1);
+        let used = line_width(&layout.shown, &layout.widths);
         layout.widths[name] += width.saturating_sub(used);
     }
 

@@ -432,16 +432,8 @@ impl Printer {
             let taken = taken.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let mut seen = progress.load(Ordering::Relaxed);
             while waiting.load(Ordering::Acquire) > 1 {
-                match taken.recv_timeout(OUTPUT_DEADLINE) {
-                    Ok(()) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return false,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        let now = progress.load(Ordering::Relaxed);
-                        if now == seen {
-                            return false;
-                        }
-                        seen = now;
-                    }
+                if hear_from_writer(&taken, &progress, &mut seen) != Heard::Word {
+                    return false;
                 }
             }
             true
@@ -485,21 +477,44 @@ impl Printer {
         tokio::task::spawn_blocking(move || {
             let mut seen = progress.load(Ordering::Relaxed);
             loop {
-                match done.recv_timeout(OUTPUT_DEADLINE) {
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return true,
-                    Ok(()) => {}
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        let now = progress.load(Ordering::Relaxed);
-                        if now == seen {
-                            return false;
-                        }
-                        seen = now;
-                    }
+                match hear_from_writer(&done, &progress, &mut seen) {
+                    Heard::Word => {}
+                    Heard::HungUp => return true,
+                    Heard::Stalled => return false,
                 }
             }
         })
         .await
         .unwrap_or(false)
+    }
+}
+
+/// What waiting on the printing thread came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Heard {
+    /// It sent word on the channel.
+    Word,
+    /// It let go of the channel.
+    HungUp,
+    /// Its writing did not move for [`OUTPUT_DEADLINE`]: a reader that stopped reading.
+    Stalled,
+}
+
+/// Waits for word from the printing thread on `from`, on the wall clock (the reader is not
+/// tokio's to pause), as long as its writing moves: `seen` is the progress last seen moving.
+fn hear_from_writer(from: &mpsc::Receiver<()>, progress: &AtomicU64, seen: &mut u64) -> Heard {
+    loop {
+        match from.recv_timeout(OUTPUT_DEADLINE) {
+            Ok(()) => return Heard::Word,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Heard::HungUp,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = progress.load(Ordering::Relaxed);
+                if now == *seen {
+                    return Heard::Stalled;
+                }
+                *seen = now;
+            }
+        }
     }
 }
 

@@ -360,9 +360,12 @@ impl Write for Gate {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_report_of_many_chunks_is_whole_and_in_order_on_stdout_and_in_the_file() {
-    // Many of the chunks the report is made in (1,000 tasks each).
+/// A run of 25,000 `select` tasks for 1.5 s: many of the chunks the report is made in (1,000
+/// tasks each). What it printed, and how it came out.
+async fn run_many_chunks(
+    output: Output,
+    report_to: Option<std::fs::File>,
+) -> (String, headless::RunOutcome) {
     let plan = scenario(
         r#"
 [[task]]
@@ -374,24 +377,31 @@ journal = false
 "#,
     );
     let sup = Supervisor::builder().grace(ms(2000)).build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("report.jsonl");
     let out = Captured::default();
     let options = RunOptions {
-        output: Output::Json,
+        output,
         run_for: Some(ms(1500)),
         grace: ms(2000),
         backlog: None,
-        report_to: Some(std::fs::File::create(&path).unwrap()),
+        report_to,
     };
     let outcome = headless::run_to(&sup, &plan, options, out.clone())
         .await
         .unwrap();
+    let printed = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    (printed, outcome)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_of_many_chunks_is_whole_and_in_order_on_stdout_and_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.jsonl");
+    let file = std::fs::File::create(&path).unwrap();
+    let (printed, outcome) = run_many_chunks(Output::Json, Some(file)).await;
     assert!(!outcome.output_unfinished);
     assert!(outcome.report_error.is_none());
     assert_eq!(outcome.digest.tasks(), 25_000);
     assert_eq!(outcome.digest.journal_failures(), None);
-    let printed = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     let ids_of = |text: &str| -> Vec<u64> {
         text.lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -419,29 +429,7 @@ journal = false
 
 #[tokio::test(start_paused = true)]
 async fn the_text_summary_of_many_chunks_counts_every_task() {
-    let plan = scenario(
-        r#"
-[[task]]
-name = "crowd"
-kind = "select"
-count = 25000
-interval = "1s"
-journal = false
-"#,
-    );
-    let sup = Supervisor::builder().grace(ms(2000)).build().unwrap();
-    let out = Captured::default();
-    let options = RunOptions {
-        output: Output::Text,
-        run_for: Some(ms(1500)),
-        grace: ms(2000),
-        backlog: None,
-        report_to: None,
-    };
-    headless::run_to(&sup, &plan, options, out.clone())
-        .await
-        .unwrap();
-    let printed = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let (printed, _) = run_many_chunks(Output::Text, None).await;
     assert!(
         printed.contains("totals: 25000 tasks: 25000 stopped"),
         "{}",

@@ -257,7 +257,9 @@ async fn supervised(count: usize, interval: Duration, window: Duration) -> Measu
     let names: Vec<String> = (0..count).map(|i| format!("t{i}")).collect();
     let spawning = Instant::now();
     for name in names {
-        // The bare side's loop, written as a library user writes it.
+        // The bare side's loop, written out as a library user writes it: shared through a
+        // function taking the tick as a closure, it made this side's futures larger (peak
+        // 148 -> 156 MiB at 100,000 tasks), which no user's code pays.
         let def = TaskDef::new(name, move |mut ctx| async move {
             let cancelled = ctx.token().clone();
             let mut timer = tokio::time::interval(interval);

@@ -22,10 +22,10 @@ pub use column::Column;
 pub use view::{Catalog, Filter, Sort, ViewRow};
 
 use crate::format::humanize;
+use crate::supervisor::{Event, State, Supervisor, SupervisorError, TaskId, TaskSnapshot};
 
 /// What never changes about a task: its name, its kind, its parent.
 pub type Identity = (std::sync::Arc<str>, crate::supervisor::Label, Option<TaskId>);
-use crate::supervisor::{Event, State, Supervisor, SupervisorError, TaskId, TaskSnapshot};
 
 /// How many events the log keeps.
 pub const LOG_CAPACITY: usize = 1000;
@@ -404,7 +404,6 @@ pub struct Rate {
     pub busy_per_second: u64,
 }
 
-/// One dashboard's view of a supervisor (or of a recording). See the module's documentation.
 /// See [`Board`]'s `scratch`.
 #[derive(Default)]
 struct Scratch {
@@ -416,6 +415,7 @@ struct Scratch {
     keyed: Vec<(u64, TaskId)>,
 }
 
+/// One dashboard's view of a supervisor (or of a recording). See the module's documentation.
 pub struct Board<T: Tasks = Supervisor> {
     /// `None` between the requests of a served board: serving does not keep the program's
     /// supervisor alive, so the board holds it only while it works.
@@ -446,6 +446,13 @@ pub struct Board<T: Tasks = Supervisor> {
     follow: Option<TaskId>,
     followed: Option<Event>,
     notices: Vec<Notice>,
+}
+
+/// The supervisor a board holds; a field of its own, so the board's buffers can be borrowed
+/// beside it.
+fn lent<T>(sup: &Option<T>) -> &T {
+    sup.as_ref()
+        .expect("a served board is lent its supervisor while it works")
 }
 
 impl Board {
@@ -495,9 +502,7 @@ impl<T: Tasks> Board<T> {
     }
 
     fn sup(&self) -> &T {
-        self.sup
-            .as_ref()
-            .expect("a served board is lent its supervisor while it works")
+        lent(&self.sup)
     }
 
     /// What it reads.
@@ -629,7 +634,7 @@ impl<T: Tasks> Board<T> {
 
     /// Takes in the tasks spawned since the last read, and every task's state.
     fn read_tasks(&mut self) {
-        let sup = self.sup.as_ref().expect("a served board is lent its supervisor while it works");
+        let sup = lent(&self.sup);
         if self.catalog.update(sup) {
             self.cleared.resize(self.catalog.len(), false);
             self.view_stale = true;
@@ -669,10 +674,7 @@ impl<T: Tasks> Board<T> {
 
     /// Orders the rows again: filter, sort, tree.
     fn lay_out(&mut self, query: &Query, uptime: Duration) {
-        let sup = self
-            .sup
-            .as_ref()
-            .expect("a served board is lent its supervisor while it works");
+        let sup = lent(&self.sup);
         let Scratch {
             ids,
             ticks,
@@ -743,10 +745,7 @@ impl<T: Tasks> Board<T> {
             ticks_read_at,
             ..
         } = &mut self.scratch;
-        self.sup
-            .as_ref()
-            .expect("a served board is lent its supervisor while it works")
-            .ticks_and_busy_into(ticks, busy);
+        lent(&self.sup).ticks_and_busy_into(ticks, busy);
         *ticks_read_at = Some(uptime);
         self.rates.resize(ticks.len(), Rate::default());
         let per_second = |now: u64, last: u64| ((now - last.min(now)) as f64 / seconds).round() as u64;

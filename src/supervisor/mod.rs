@@ -483,8 +483,9 @@ impl Supervisor {
 
     /// Every task's state, task `id` at index `id - 1`. Lock-free per task.
     pub fn states(&self) -> Vec<State> {
-        let tasks = self.len();
-        self.inner.hub.states.read(tasks)
+        let mut states = Vec::new();
+        self.states_into(&mut states);
+        states
     }
 
     /// [`states`](Self::states) into a buffer kept by the caller.
@@ -495,11 +496,9 @@ impl Supervisor {
 
     /// Every task's tick count, task `id` at index `id - 1`.
     pub fn tick_counts(&self) -> Vec<u64> {
-        let registry = self.inner.registry.read().expect("registry");
-        registry
-            .iter()
-            .map(|entry| entry.activity.ticks())
-            .collect()
+        let mut ticks = Vec::new();
+        self.tick_counts_into(&mut ticks);
+        ticks
     }
 
     /// [`tick_counts`](Self::tick_counts) into a buffer kept by the caller.

@@ -46,15 +46,17 @@ impl StateTable {
         }
     }
 
-    /// The states of tasks 1 to `n`; a task whose byte is not written yet reads as running.
+    /// The states of tasks 1 to `n`, for tests.
+    #[cfg(test)]
     pub fn read(&self, n: usize) -> Vec<State> {
         let mut states = Vec::new();
         self.read_into(n, &mut states);
         states
     }
 
-    /// The same, into `states` (a dashboard's buffer, kept from frame to frame: a fresh one of a
-    /// million tasks costs its pages' faults every frame).
+    /// The states of tasks 1 to `n` into `states`; a task whose byte is not written yet reads as
+    /// running. (A dashboard keeps its buffer from frame to frame: a fresh one of a million
+    /// tasks costs its pages' faults every frame.)
     pub fn read_into(&self, n: usize, states: &mut Vec<State>) {
         let chunks = self.chunks.read().expect("state table");
         states.clear();
