@@ -729,3 +729,27 @@ async fn a_huge_panic_message_or_note_is_kept_short() {
         taskmon::text::MAX_TEXT_CHARS + 1
     );
 }
+
+/// Waiting for one task's end is not woken for good by another's: the waits share one wake-up,
+/// and each looks again at its own task.
+#[tokio::test(start_paused = true)]
+async fn a_wait_for_one_task_outlasts_the_ends_of_others() {
+    let sup = supervisor(ms(3000));
+    let lasting = |name: &str, ms_to_run: u64| {
+        TaskDef::new(name, move |_ctx| async move {
+            sleep(ms(ms_to_run)).await;
+        })
+    };
+    let late = sup.spawn(lasting("late", 500)).unwrap();
+    let early = sup.spawn(lasting("early", 100)).unwrap();
+    let (sup_a, sup_b) = (sup.clone(), sup.clone());
+    let waiting_late = tokio::spawn(async move { (sup_a.joined(late).await, sup_a.uptime()) });
+    let waiting_early = tokio::spawn(async move { (sup_b.joined(early).await, sup_b.uptime()) });
+    let (early_end, early_at) = waiting_early.await.unwrap();
+    assert_eq!(early_end.unwrap().state, State::Finished);
+    assert_eq!(early_at, ms(100));
+    assert!(!waiting_late.is_finished(), "the late task still runs");
+    let (late_end, late_at) = waiting_late.await.unwrap();
+    assert_eq!(late_end.unwrap().state, State::Finished);
+    assert_eq!(late_at, ms(500));
+}

@@ -217,7 +217,6 @@ impl SupervisorBuilder {
             journal_dir,
             default_journal: self.default_journal,
             restart_jitter: self.restart_jitter,
-            closed: AtomicBool::new(false),
             aborted_all: CancellationToken::new(),
             serial: AtomicU64::new(0),
             kept: Mutex::new(Vec::new()),

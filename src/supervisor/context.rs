@@ -22,7 +22,7 @@ pub struct TaskContext {
 
 impl TaskContext {
     pub(crate) fn new(entry: Arc<TaskEntry>, journal: Option<Journal>) -> Self {
-        let token = CancellationToken::clone(&entry.token());
+        let token = entry.token();
         Self {
             entry,
             token,

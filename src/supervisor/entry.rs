@@ -5,8 +5,6 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +29,9 @@ pub(crate) const FLAG_BUSY: u8 = 8;
 pub(crate) const FLAG_DETACHED: u8 = 16;
 /// Defined critical: its end for good shuts the supervisor down.
 pub(crate) const FLAG_CRITICAL: u8 = 32;
+/// Someone has waited for its end: the end wakes the hub's waiters. Most tasks are never waited
+/// for one by one, and their ends touch no waiter list.
+const FLAG_WAITED: u8 = 64;
 
 /// Laid out in the order written, the fields a stop, a tick and an end touch first, so that they
 /// share the record's first cache lines: stopping ten thousand tasks then misses the cache a few
@@ -49,8 +50,6 @@ pub(crate) struct TaskEntry {
     child_count: AtomicU32,
     /// When a requested stop escalates, as nanoseconds since the epoch plus one; 0 = no stop.
     escalate_at: AtomicU64,
-    /// The token of the task's current run: a run after a stop gets a fresh one.
-    token: ArcSwap<CancellationToken>,
     /// Where the task's phase reports go, and the supervisor's one shared count of live tasks.
     pub hub: Arc<Hub>,
     /// Nanoseconds since the supervisor's epoch, plus one; 0 = not reached.
@@ -61,10 +60,10 @@ pub(crate) struct TaskEntry {
     cleanup_progress: AtomicU32,
     /// When a stop of every task reaches it: stage 0 first, then 1, and so on.
     pub stage: u32,
-    /// Woken once the task's end has been recorded.
-    ended: Notify,
-    /// The current run: held while a request stamps its moment or acts on the run, and while
-    /// a new run replaces the last, so that no request falls between two runs.
+    /// The current run and its token: held while a request stamps its moment or acts on the
+    /// run, and while a new run replaces the last, so that no request falls between two runs.
+    /// The token lives here rather than behind a pointer of its own: a stop that takes the
+    /// lock finds it on the same line.
     run: Mutex<Run>,
     /// The name as given: moved in at spawn, not copied.
     pub name: String,
@@ -190,11 +189,12 @@ impl Restartable {
 /// readers still see the state before the claim, and no other claim succeeds.
 const CLAIMED: u8 = 0x80;
 
-/// Which run of a task is current, and its handle (set once the run has started).
-#[derive(Default)]
+/// Which run of a task is current, its handle (set once the run has started) and its token (a
+/// run after a stop gets a fresh one).
 struct Run {
     number: u64,
     abort: Option<AbortHandle>,
+    token: CancellationToken,
 }
 
 /// What a request found when it reached a task.
@@ -244,8 +244,6 @@ impl TaskEntry {
             parent,
             journaled,
             on_blocking_pool,
-            token: ArcSwap::from_pointee(token),
-            ended: Notify::new(),
             ledger: Ledger::default(),
             end: AtomicU8::new(0),
             flags: AtomicU8::new(0),
@@ -255,7 +253,11 @@ impl TaskEntry {
             extras: OnceLock::new(),
             restart: OnceLock::new(),
             child_count: AtomicU32::new(0),
-            run: Mutex::new(Run::default()),
+            run: Mutex::new(Run {
+                number: 0,
+                abort: None,
+                token,
+            }),
             location: None,
             stage: 0,
             activity: Activity::default(),
@@ -345,7 +347,7 @@ impl TaskEntry {
     pub fn cancel_run(&self, run: u64) {
         let current = self.run();
         if current.number == run {
-            self.token().cancel();
+            current.token.cancel();
         }
     }
 
@@ -392,7 +394,7 @@ impl TaskEntry {
             extras.lock().expect("extras").note = None;
         }
         if let Some(token) = token {
-            self.token.store(Arc::new(token));
+            run.token = token;
         }
         run.number += 1;
         run.abort = None;
@@ -402,8 +404,8 @@ impl TaskEntry {
     }
 
     /// The current run's token.
-    pub fn token(&self) -> arc_swap::Guard<Arc<CancellationToken>> {
-        self.token.load()
+    pub fn token(&self) -> CancellationToken {
+        self.run().token.clone()
     }
 
     /// The current run's handle, once it has started. An abort stamped before it was set (an
@@ -484,14 +486,22 @@ impl TaskEntry {
     /// waits for it.
     pub fn set_end_state(&self, state: State) {
         self.end.store(state.code(), Ordering::Release);
+        // Its fences order the store before the flag's reading below: a waiter that flagged
+        // the task and then found it running is seen here.
         self.publish_state();
-        self.ended.notify_waiters();
+        if self.flag(FLAG_WAITED) {
+            self.hub.end_recorded.notify_waiters();
+        }
     }
 
     /// Waits until the task's end has been recorded.
     pub async fn wait_ended(&self) {
+        self.flags.fetch_or(FLAG_WAITED, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         loop {
-            let ended = self.ended.notified();
+            // The hub's, shared by every waited task: woken by another task's end, it looks
+            // again.
+            let ended = self.hub.end_recorded.notified();
             tokio::pin!(ended);
             // Registered before the check, so an end recorded in between still wakes it.
             ended.as_mut().enable();

@@ -37,6 +37,12 @@ pub(crate) struct Hub {
     live: CacheLine<AtomicUsize>,
     /// Woken when `live` drops to zero.
     all_ended: Notify,
+    /// Woken when a task that someone waits for has its end recorded.
+    pub end_recorded: Notify,
+    /// Set by shutdown: no run can follow an end from here on. Here rather than in the
+    /// supervisor, so that a task's end reads it without reaching the supervisor (a shared
+    /// count every end would touch twice).
+    pub closed: std::sync::atomic::AtomicBool,
     /// The first top-level task to end for good, and its waiters.
     first_ended: OnceLock<TaskId>,
     first_ended_notify: Notify,
@@ -94,6 +100,8 @@ impl Hub {
             supervisor,
             live: CacheLine(AtomicUsize::new(0)),
             all_ended: Notify::new(),
+            end_recorded: Notify::new(),
+            closed: Default::default(),
             first_ended: OnceLock::new(),
             first_ended_notify: Notify::new(),
             journal_slots: JournalSlots::new(journals),
@@ -129,9 +137,9 @@ impl Hub {
     /// has begun: no run can follow. A detached task was never counted among the tasks
     /// shutdown waits for; only its journal's place is given back.
     pub fn settle(&self, entry: &TaskEntry) {
-        let supervisor = self.supervisor.upgrade().filter(|s| !s.is_closed());
+        let over = self.closed.load(Ordering::Acquire) || self.supervisor.strong_count() == 0;
         if let Some(restart) = entry.restart.get()
-            && supervisor.is_none()
+            && over
         {
             restart.drop_code();
         }
@@ -145,7 +153,8 @@ impl Hub {
             self.first_ended_notify.notify_waiters();
         }
         if entry.flag(FLAG_CRITICAL)
-            && let Some(supervisor) = supervisor
+            && !over
+            && let Some(supervisor) = self.supervisor.upgrade()
         {
             entry.set_note("critical: its end shut the supervisor down".into());
             super::Supervisor { inner: supervisor }.begin_shutdown();

@@ -135,7 +135,7 @@ impl Inner {
         // refused here or registered before shutdown stops every registered task.
         let entry = {
             let mut registry = self.registry.write().expect("registry");
-            if self.closed.load(Ordering::Relaxed) {
+            if self.is_closed() {
                 return Err(SupervisorError::ShuttingDown);
             }
             if journal_config.enabled && !self.hub.journal_slots.take() {
@@ -212,9 +212,10 @@ impl Inner {
         )
     }
 
-    /// Whether shutdown has begun.
+    /// Whether shutdown has begun. Set by shutdown under the registry's write lock, so a spawn
+    /// either sees it or is seen by shutdown's stop of every task.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.hub.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn restart_jitter(&self) -> f64 {

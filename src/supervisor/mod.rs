@@ -33,7 +33,7 @@ mod trace;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -142,9 +142,6 @@ pub(crate) struct Inner {
     manifest: Option<Manifest>,
     default_journal: JournalConfig,
     restart_jitter: f64,
-    /// Set by shutdown under the registry's write lock, so a spawn either sees it or is seen by
-    /// shutdown's stop of every task.
-    closed: AtomicBool,
     /// Cancelled when everything was aborted during shutdown: no grace is left to wait out.
     aborted_all: CancellationToken,
     /// The last number handed out by [`Supervisor::next_serial`].
@@ -349,7 +346,7 @@ impl Supervisor {
     pub async fn shutdown(&self, grace: Duration) {
         let ended: Vec<_> = {
             let registry = self.inner.registry.write().expect("registry");
-            self.inner.closed.store(true, Ordering::Release);
+            self.inner.hub.closed.store(true, Ordering::Release);
             registry.iter().filter(|e| e.is_ended()).cloned().collect()
         };
         // No run can follow an end now: what ended lets go of its code (and what it holds),
@@ -435,7 +432,7 @@ impl Supervisor {
 
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire)
+        self.inner.is_closed()
     }
 
     /// Waits until the task has been joined and returns its final snapshot.
