@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Local};
 use serde_json::{Value, json};
 
-use crate::supervisor::{Event, EventKind, State, TaskReport, TaskSnapshot};
+use crate::TaskId;
+use crate::supervisor::{Detail, Event, EventKind, State, TaskReport, TaskSnapshot};
 use crate::text::escape;
 
 /// How many rows a report shows on a terminal; `--report FILE` has every row.
@@ -30,10 +31,33 @@ pub fn millis(d: Duration) -> f64 {
     micros as f64 / 1000.0
 }
 
+/// What an event's line says: borrowed from an event, or from the smaller copy that
+/// `taskmon run` queues for its printing thread.
+pub struct Logged<'a> {
+    pub at: &'a DateTime<Local>,
+    pub id: TaskId,
+    pub task: &'a str,
+    pub kind: EventKind,
+    pub detail: &'a Detail,
+}
+
+impl<'a> From<&'a Event> for Logged<'a> {
+    fn from(e: &'a Event) -> Self {
+        Logged {
+            at: &e.at,
+            id: e.id,
+            task: &e.task,
+            kind: e.kind,
+            detail: &e.detail,
+        }
+    }
+}
+
 /// One event as a log line: time, task, event and detail.
-pub fn event_line(e: &Event) -> String {
-    let task = format!("#{} {}", e.id, escape(&e.task));
-    let mut line = format!("{}  {:<22} {:<16}", clock(&e.at), task, e.kind.as_str());
+pub fn event_line<'a>(e: impl Into<Logged<'a>>) -> String {
+    let e = e.into();
+    let task = format!("#{} {}", e.id, escape(e.task));
+    let mut line = format!("{}  {:<22} {:<16}", clock(e.at), task, e.kind.as_str());
     if let Some(detail) = e.detail.describe() {
         line.push(' ');
         line.push_str(&escape(&detail));
@@ -71,12 +95,13 @@ pub fn json_event_line(e: &Value) -> String {
 }
 
 /// One event as the SPEC's JSON line.
-pub fn event_json(e: &Event) -> EventJson<'_> {
+pub fn event_json<'a>(e: impl Into<Logged<'a>>) -> EventJson<'a> {
+    let e = e.into();
     EventJson {
         kind: "event",
         at: e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
         id: e.id,
-        task: &e.task,
+        task: e.task,
         event: e.kind.as_str(),
         detail: e.detail.describe(),
     }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
 use std::time::Duration;
 
+use chrono::{DateTime, Local};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +20,9 @@ use crate::format::{self, ReportDigest, SUMMARY_ROWS};
 use crate::scenario::Scenario;
 use crate::signals;
 use crate::supervisor::{Signals, Urgency};
-use crate::supervisor::{Delivery, Supervisor, TaskId, TaskReport};
+use crate::supervisor::{
+    Delivery, Detail, Event, EventKind, Supervisor, TaskId, TaskReport,
+};
 
 /// How long a run goes on after the timeline's last action when `--for` is not given.
 pub const DEFAULT_TAIL: Duration = Duration::from_secs(10);
@@ -282,9 +285,45 @@ async fn report_in_chunks(
     (digest, error)
 }
 
+/// An event waiting for the printing thread: what its line says and no more, 96 bytes rather
+/// than an event's 136 (a stop of 100,000 tasks can leave 400,000 of them waiting).
+struct Queued {
+    at: DateTime<Local>,
+    task: Arc<str>,
+    id: TaskId,
+    detail: Detail,
+    kind: EventKind,
+}
+
+impl From<Event> for Queued {
+    fn from(e: Event) -> Self {
+        Queued {
+            at: e.at,
+            task: e.task,
+            id: e.id,
+            detail: e.detail,
+            kind: e.kind,
+        }
+    }
+}
+
+impl<'a> From<&'a Queued> for format::Logged<'a> {
+    fn from(e: &'a Queued) -> Self {
+        format::Logged {
+            at: &e.at,
+            id: e.id,
+            task: &e.task,
+            kind: e.kind,
+            detail: &e.detail,
+        }
+    }
+}
+
 /// What the printing thread writes.
 enum Message {
-    Events(Delivery),
+    Event(Queued),
+    /// The events of one request made of many tasks, shared with the other subscribers.
+    Events(Arc<[Event]>),
     /// This many events were dropped here: the reader had fallen behind.
     Gap(u64),
     Note(String),
@@ -454,7 +493,11 @@ impl Printer {
             if gap > 0 && sender.send(Message::Gap(gap)).is_err() {
                 return false;
             }
-            sender.send(Message::Events(events)).is_ok()
+            let message = match events {
+                Delivery::One(event) => Message::Event(event.into()),
+                Delivery::Many(events) => Message::Events(events),
+            };
+            sender.send(message).is_ok()
         });
     }
 
@@ -591,7 +634,8 @@ impl Printing {
                 self.closed.cancel();
             }
             match &message {
-                Message::Events(events) => self.backlog.taken(events.events().len()),
+                Message::Event(_) => self.backlog.taken(1),
+                Message::Events(events) => self.backlog.taken(events.len()),
                 Message::Reports(_) => {
                     self.reports_waiting.fetch_sub(1, Ordering::AcqRel);
                     let _ = self.on_report_taken.send(());
@@ -624,6 +668,11 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
+fn write_json_event<'a>(out: &mut impl Write, e: impl Into<format::Logged<'a>>) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &format::event_json(e))?;
+    out.write_all(b"\n")
+}
+
 /// Why events go missing from the output.
 const FELL_BEHIND: &str = "the reader of the output fell behind";
 
@@ -639,16 +688,17 @@ fn write(
     is_stdout: bool,
 ) -> io::Result<()> {
     match (output, message) {
+        (Output::Text, Message::Event(e)) => writeln!(out, "{}", format::event_line(e)),
         (Output::Text, Message::Events(events)) => {
-            for e in events.events() {
+            for e in events.iter() {
                 writeln!(out, "{}", format::event_line(e))?;
             }
             Ok(())
         }
+        (Output::Json, Message::Event(e)) => write_json_event(out, e),
         (Output::Json, Message::Events(events)) => {
-            for e in events.events() {
-                serde_json::to_writer(&mut *out, &format::event_json(e))?;
-                out.write_all(b"\n")?;
+            for e in events.iter() {
+                write_json_event(out, e)?;
             }
             Ok(())
         }

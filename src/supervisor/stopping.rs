@@ -23,10 +23,12 @@ impl Inner {
         let now = self.hub.since_epoch();
         let deadline = now.saturating_add(grace);
         let at = self.hub.batch_time(now);
+        // Sized for the roots (children add to them): ten thousand events grown by doubling
+        // would hold room for twice as many while the stop is being asked.
+        let mut events = Vec::with_capacity(if at.is_some() { roots.len() } else { 0 });
+        let mut asked = Vec::with_capacity(roots.len());
         let mut queue: Vec<(Arc<TaskEntry>, Option<TaskId>)> =
             roots.into_iter().rev().map(|e| (e, None)).collect();
-        let mut events = Vec::new();
-        let mut asked = Vec::new();
         let mut ended = Vec::new();
         while let Some((entry, cascaded_from)) = queue.pop() {
             let detail = Detail::StopRequested {
