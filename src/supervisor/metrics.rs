@@ -275,7 +275,8 @@ struct Sums {
     lost: u64,
     histogram: [u64; POLL_BUCKETS],
     counters: HashMap<Arc<str>, u64>,
-    states: HashMap<State, u64>,
+    /// Tasks by state, indexed by `State as usize`.
+    states: [u64; State::COUNT],
 }
 
 type Group = (Label, Option<Arc<str>>);
@@ -338,18 +339,19 @@ impl Sampler {
     /// Adds `entry`'s figures to `now`, the sums of this look.
     pub fn add(&self, now: &mut Sample, entry: &TaskEntry) {
         let sums = now.sums(&entry.kind, self.per_task.then(|| entry.shared_name()));
-        let polls = entry.activity.read(entry.id);
-        sums.polls += polls.polls;
-        sums.busy_nanos += polls.busy.as_nanos() as u64;
-        for (sum, n) in sums.histogram.iter_mut().zip(polls.histogram) {
-            *sum += n;
+        entry
+            .activity
+            .add_to(&mut sums.polls, &mut sums.busy_nanos, &mut sums.histogram);
+        if entry.journaled {
+            let ledger = entry.ledger.read(&entry.activity.ticks, true);
+            sums.lost += ledger.journal.map_or(0, |j| j.lost);
         }
-        let ledger = entry.ledger.read(&entry.activity.ticks, entry.journaled);
-        sums.lost += ledger.journal.map_or(0, |j| j.lost);
-        for (name, value) in entry.counters() {
-            *sums.counters.entry(name).or_default() += value;
+        if entry.counters.get().is_some() {
+            for (name, value) in entry.counters() {
+                *sums.counters.entry(name).or_default() += value;
+            }
         }
-        *sums.states.entry(entry.state()).or_default() += 1;
+        sums.states[entry.state() as usize] += 1;
     }
 
     /// Publishes the change from the last look to `now`.
@@ -385,9 +387,9 @@ impl Sampler {
                 counter!(TASK_COUNT, labels).increment(value.saturating_sub(before));
             }
             for state in State::all() {
-                let count = sums.states.get(&state).copied().unwrap_or(0);
+                let count = sums.states[state as usize];
                 // A state no task of the group has ever been in is left out, not shown as 0.
-                if count > 0 || last.states.contains_key(&state) {
+                if count > 0 || last.states[state as usize] > 0 {
                     let mut labels = labels();
                     labels.push(MetricLabel::new("state", state.as_str()));
                     gauge!(TASKS, labels).set(count as f64);

@@ -254,6 +254,21 @@ impl Activity {
         high + u64::from(self.histogram[i].load(Ordering::Relaxed))
     }
 
+    /// Adds its polls, the time in them and its buckets to sums over many tasks: what metrics
+    /// read of every task once a second, without the reading's copy of the buckets.
+    pub fn add_to(&self, polls: &mut u64, busy_nanos: &mut u64, histogram: &mut [u64]) {
+        *polls += self.polls.load(Ordering::Relaxed);
+        *busy_nanos += self.busy_nanos.load(Ordering::Relaxed);
+        for (sum, low) in histogram.iter_mut().zip(&self.histogram) {
+            *sum += u64::from(low.load(Ordering::Relaxed));
+        }
+        if let Some(carried) = self.carried.get() {
+            for (sum, high) in histogram.iter_mut().zip(carried.iter()) {
+                *sum += high.load(Ordering::Relaxed);
+            }
+        }
+    }
+
     /// The figures now, with the poll it blocks in, if any.
     pub fn read(&self, task: TaskId) -> PollReading {
         let blocking = self.blocking(task).map(|(lasted, thread)| Blocking {
