@@ -28,6 +28,11 @@ struct CacheLine<T>(T);
 /// spawn touches one shared count, not several; a task reports its phases through it directly,
 /// touching the subscriber list only when someone listens.
 pub(crate) struct Hub {
+    /// Set by shutdown: no run can follow an end from here on. Here rather than in the
+    /// supervisor, so that a task's end reads it without reaching the supervisor (a shared
+    /// count every end would touch twice); on a line of its own, away from the waiters' lists
+    /// that a stop writes while every end reads this.
+    closed: CacheLine<std::sync::atomic::AtomicBool>,
     epoch: Instant,
     epoch_wall: DateTime<Local>,
     /// For spawning children and flagging orphans; weak, so no task keeps the supervisor alive.
@@ -39,10 +44,6 @@ pub(crate) struct Hub {
     all_ended: Notify,
     /// Woken when a task that someone waits for has its end recorded.
     pub end_recorded: Notify,
-    /// Set by shutdown: no run can follow an end from here on. Here rather than in the
-    /// supervisor, so that a task's end reads it without reaching the supervisor (a shared
-    /// count every end would touch twice).
-    pub closed: std::sync::atomic::AtomicBool,
     /// The first top-level task to end for good, and its waiters.
     first_ended: OnceLock<TaskId>,
     first_ended_notify: Notify,
@@ -101,7 +102,7 @@ impl Hub {
             live: CacheLine(AtomicUsize::new(0)),
             all_ended: Notify::new(),
             end_recorded: Notify::new(),
-            closed: Default::default(),
+            closed: CacheLine(Default::default()),
             first_ended: OnceLock::new(),
             first_ended_notify: Notify::new(),
             journal_slots: JournalSlots::new(journals),
@@ -116,6 +117,16 @@ impl Hub {
                 .metrics
                 .then(|| super::metrics::Reporter::new(reporting.per_task)),
         }
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_closed(&self) -> bool {
+        self.closed.0.load(Ordering::Acquire)
+    }
+
+    /// Marks shutdown begun: spawns are refused, no run follows an end.
+    pub fn close(&self) {
+        self.closed.0.store(true, Ordering::Release);
     }
 
     /// Counts a task spawned.
@@ -137,7 +148,7 @@ impl Hub {
     /// has begun: no run can follow. A detached task was never counted among the tasks
     /// shutdown waits for; only its journal's place is given back.
     pub fn settle(&self, entry: &TaskEntry) {
-        let over = self.closed.load(Ordering::Acquire) || self.supervisor.strong_count() == 0;
+        let over = self.is_closed() || self.supervisor.strong_count() == 0;
         if let Some(restart) = entry.restart.get()
             && over
         {

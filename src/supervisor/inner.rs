@@ -215,7 +215,7 @@ impl Inner {
     /// Whether shutdown has begun. Set by shutdown under the registry's write lock, so a spawn
     /// either sees it or is seen by shutdown's stop of every task.
     pub(crate) fn is_closed(&self) -> bool {
-        self.hub.closed.load(Ordering::Acquire)
+        self.hub.is_closed()
     }
 
     pub(crate) fn restart_jitter(&self) -> f64 {

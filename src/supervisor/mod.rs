@@ -346,7 +346,7 @@ impl Supervisor {
     pub async fn shutdown(&self, grace: Duration) {
         let ended: Vec<_> = {
             let registry = self.inner.registry.write().expect("registry");
-            self.inner.hub.closed.store(true, Ordering::Release);
+            self.inner.hub.close();
             registry.iter().filter(|e| e.is_ended()).cloned().collect()
         };
         // No run can follow an end now: what ended lets go of its code (and what it holds),
