@@ -34,10 +34,15 @@ pub fn millis(d: Duration) -> f64 {
 /// What an event's line says: borrowed from an event, or from the smaller copy that
 /// `taskmon run` queues for its printing thread.
 pub struct Logged<'a> {
+    /// When it happened, on the wall clock.
     pub at: &'a DateTime<Local>,
+    /// The task's id.
     pub id: TaskId,
+    /// The task's name, as given (escaped where written).
     pub task: &'a str,
+    /// What happened.
     pub kind: EventKind,
+    /// What else is known about it.
     pub detail: &'a Detail,
 }
 

@@ -256,6 +256,7 @@ impl Activity {
 
     /// Adds its polls, the time in them and its buckets to sums over many tasks: what metrics
     /// read of every task once a second, without the reading's copy of the buckets.
+    #[cfg(feature = "metrics")]
     pub fn add_to(&self, polls: &mut u64, busy_nanos: &mut u64, histogram: &mut [u64]) {
         *polls += self.polls.load(Ordering::Relaxed);
         *busy_nanos += self.busy_nanos.load(Ordering::Relaxed);
