@@ -643,18 +643,17 @@ impl TextTable {
             })
             .collect();
         let mut shown: Vec<usize> = (0..self.columns.len()).collect();
-        let total = line_width;
         if let Some(width) = width {
             // A long name gives way before any column does, down to a useful length; the room
             // left once columns have given way goes back to it.
             let name = self.columns.iter().position(|c| c.2 == Fit::Cut);
             let full_name = name.map_or(0, |i| widths[i]);
             if let Some(i) = name
-                && total(&shown, &widths) > width
+                && line_width(&shown, &widths) > width
             {
                 widths[i] = full_name.min(NAME_FIT);
             }
-            while total(&shown, &widths) > width {
+            while line_width(&shown, &widths) > width {
                 let Some(lowest) = shown
                     .iter()
                     .enumerate()
@@ -670,7 +669,7 @@ impl TextTable {
                 shown.remove(lowest);
             }
             if let Some(i) = name {
-                let used = total(&shown, &widths);
+                let used = line_width(&shown, &widths);
                 let name = &mut widths[i];
                 if used > width {
                     *name = name.saturating_sub(used - width).max(NAME_MIN.min(*name));
@@ -868,12 +867,6 @@ mod tests {
             "the lowest priority gives way"
         );
     }
-}
-
-#[cfg(test)]
-mod pages_tests {
-    use super::JsonRowsPages;
-    use serde_json::json;
 
     fn row(id: u64) -> serde_json::Value {
         json!({ "id": id, "task": format!("w-{id}"), "kind": "select", "state": "running", "ticks": 3 })
