@@ -8,7 +8,9 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, TryRecvError};
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Local};
@@ -115,8 +117,9 @@ fn signal_name(number: i32) -> &'static str {
 }
 
 /// Tasks reported at a time: the report of a million tasks is made, written and printed in
-/// chunks of about 700 KiB, never held whole.
-const REPORT_CHUNK: TaskId = 1_000;
+/// chunks of about 180 KiB, never held whole (its snapshots and its reports are held at once
+/// while a chunk is made).
+const REPORT_CHUNK: TaskId = 250;
 
 /// What a run came to.
 pub struct RunOutcome {
@@ -263,7 +266,7 @@ async fn report_in_chunks(
     let mut first = 1;
     while first <= total {
         let last = first.saturating_add(REPORT_CHUNK - 1).min(total);
-        let chunk: Arc<[TaskReport]> = sup.report_of(first..=last).await.into();
+        let chunk = sup.report_of(first..=last).await;
         digest.add(&chunk);
         if let (Some(out), None) = (&mut file, &error)
             && let Err(e) = chunk
@@ -285,62 +288,245 @@ async fn report_in_chunks(
     (digest, error)
 }
 
-/// An event waiting for the printing thread: what its line says and no more, 96 bytes rather
-/// than an event's 136 (a stop of 100,000 tasks can leave 400,000 of them waiting).
-struct Queued {
-    at: DateTime<Local>,
-    task: Arc<str>,
-    id: TaskId,
-    detail: Detail,
-    kind: EventKind,
+/// The events of single hand-overs, packed one after another for the printing thread: about 30
+/// bytes an event where a queued event took a channel slot of 112 (a stop of 100,000 tasks can
+/// leave 400,000 of them waiting). What a line says and no more: the wall-clock time, the id, the
+/// name, the kind and the detail.
+#[derive(Default)]
+struct Packed {
+    bytes: Vec<u8>,
+    count: usize,
 }
 
-impl From<Event> for Queued {
-    fn from(e: Event) -> Self {
-        Queued {
-            at: e.at,
-            task: e.task,
-            id: e.id,
-            detail: e.detail,
-            kind: e.kind,
+/// An event as packed: (seconds, nanoseconds) since the Unix epoch, id, name, kind, detail.
+type PackedEvent<'a> = (i64, u32, TaskId, &'a str, EventKind, Detail);
+
+/// Bytes a chunk of packed events is made with; the next event that does not fit begins a new
+/// one, so that a chunk never grows by copying.
+const PACKED_CHUNK: usize = 16 << 10;
+
+/// An event packs on the stack when it fits in this many bytes (almost all do: a long panic
+/// message is packed on the heap).
+const PACKED_EVENT_ROOM: usize = 256;
+
+impl Packed {
+    /// Packs `e` into `room`, or into a vector of its own when it is longer.
+    fn pack<'r>(e: &Event, room: &'r mut [u8; PACKED_EVENT_ROOM]) -> std::borrow::Cow<'r, [u8]> {
+        let packed = (
+            e.at.timestamp(),
+            e.at.timestamp_subsec_nanos(),
+            e.id,
+            &*e.task,
+            e.kind,
+            &e.detail,
+        );
+        match postcard::to_slice(&packed, room) {
+            Ok(bytes) => std::borrow::Cow::Borrowed(bytes),
+            Err(_) => std::borrow::Cow::Owned(
+                postcard::to_stdvec(&packed).expect("events pack into a Vec"),
+            ),
         }
     }
-}
 
-impl<'a> From<&'a Queued> for format::Logged<'a> {
-    fn from(e: &'a Queued) -> Self {
-        format::Logged {
-            at: &e.at,
-            id: e.id,
-            task: &e.task,
-            kind: e.kind,
-            detail: &e.detail,
+    /// Adds a packed event at the end, unless the chunk is too full for it.
+    fn push(&mut self, event: &[u8]) -> bool {
+        if self.count > 0 && self.bytes.len() + event.len() > PACKED_CHUNK {
+            return false;
         }
+        if self.bytes.capacity() == 0 {
+            self.bytes.reserve_exact(PACKED_CHUNK.max(event.len()));
+        }
+        self.bytes.extend_from_slice(event);
+        self.count += 1;
+        true
+    }
+
+    /// Hands each event, unpacked, to `each`, in the order they were packed.
+    fn for_each(&self, mut each: impl FnMut(format::Logged<'_>) -> io::Result<()>) -> io::Result<()> {
+        let mut rest = &self.bytes[..];
+        while !rest.is_empty() {
+            let ((secs, nanos, id, task, kind, detail), after): (PackedEvent<'_>, _) =
+                postcard::take_from_bytes(rest).map_err(io::Error::other)?;
+            rest = after;
+            let at = DateTime::from_timestamp(secs, nanos)
+                .unwrap_or_default()
+                .with_timezone(&Local);
+            each(format::Logged {
+                at: &at,
+                id,
+                task,
+                kind,
+                detail: &detail,
+            })?;
+        }
+        Ok(())
     }
 }
 
 /// What the printing thread writes.
 enum Message {
-    Event(Queued),
+    /// Single events, packed.
+    Packed(Packed),
     /// The events of one request made of many tasks, shared with the other subscribers.
-    Events(Arc<[Event]>),
+    Events(Arc<Vec<Event>>),
     /// This many events were dropped here: the reader had fallen behind.
     Gap(u64),
     Note(String),
     /// Why the run ended, and how many events were dropped in all.
     End(EndReason, u64),
     /// The next tasks' report lines (JSON output).
-    Reports(Arc<[TaskReport]>),
+    Reports(Vec<TaskReport>),
     /// The final report's summary (text output).
     Summary(Box<ReportDigest>),
     /// Nothing more to write.
     Finish,
 }
 
+impl Message {
+    /// The events it carries.
+    fn events(&self) -> usize {
+        match self {
+            Message::Packed(packed) => packed.count,
+            Message::Events(events) => events.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// What waits for the printing thread, in order, behind one lock (taken for a moment by each
+/// hand-over: a single event is packed before it is taken).
+struct Queue {
+    waiting: Mutex<Waiting>,
+    /// Rung when the printing thread sleeps and something is added, or the last sender goes.
+    ready: Condvar,
+}
+
+struct Waiting {
+    messages: VecDeque<Message>,
+    /// The printing thread waits on `ready`.
+    asleep: bool,
+    /// Senders alive: with none left, the thread ends once it has written what waits.
+    senders: usize,
+    /// The printing thread has ended: nothing added now is written.
+    ended: bool,
+}
+
+impl Queue {
+    fn new() -> Self {
+        Self {
+            waiting: Mutex::new(Waiting {
+                messages: VecDeque::new(),
+                asleep: false,
+                senders: 0,
+                ended: false,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The next message, waiting for one; `None` once every sender has gone and nothing is left.
+    /// `idle` runs (unlocked) when nothing is waiting, before the thread sleeps.
+    fn next(&self, idle: impl FnOnce()) -> Option<Message> {
+        let mut waiting = self.lock();
+        if let Some(message) = waiting.messages.pop_front() {
+            return Some(message);
+        }
+        drop(waiting);
+        idle();
+        waiting = self.lock();
+        loop {
+            if let Some(message) = waiting.messages.pop_front() {
+                return Some(message);
+            }
+            if waiting.senders == 0 {
+                return None;
+            }
+            waiting.asleep = true;
+            waiting = self
+                .ready
+                .wait(waiting)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            waiting.asleep = false;
+        }
+    }
+
+    /// The printing thread has ended.
+    fn end(&self) {
+        let mut waiting = self.lock();
+        waiting.ended = true;
+        waiting.messages.clear();
+    }
+}
+
+/// Adds to the printing thread's queue; the thread ends when the last one is dropped and what
+/// waits is written, as a channel's receiver does.
+struct Sender(Arc<Queue>);
+
+impl Sender {
+    fn new(queue: &Arc<Queue>) -> Self {
+        queue.lock().senders += 1;
+        Self(queue.clone())
+    }
+
+    /// Adds what `add` makes of the queue; false if the printing thread has ended.
+    fn add(&self, add: impl FnOnce(&mut VecDeque<Message>)) -> bool {
+        let mut waiting = self.0.lock();
+        if waiting.ended {
+            return false;
+        }
+        add(&mut waiting.messages);
+        if waiting.asleep {
+            self.0.ready.notify_one();
+        }
+        true
+    }
+
+    fn send(&self, message: Message) -> bool {
+        self.add(|messages| messages.push_back(message))
+    }
+
+    /// Packs a single event after what waits, in the last chunk if it has room. The packing is
+    /// done before the lock is taken.
+    fn send_event(&self, e: &Event) -> bool {
+        let mut room = [0; PACKED_EVENT_ROOM];
+        let event = Packed::pack(e, &mut room);
+        self.add(|messages| {
+            if let Some(Message::Packed(packed)) = messages.back_mut()
+                && packed.push(&event)
+            {
+                return;
+            }
+            let mut packed = Packed::default();
+            packed.push(&event);
+            messages.push_back(Message::Packed(packed));
+        })
+    }
+}
+
+impl Clone for Sender {
+    fn clone(&self) -> Self {
+        Self::new(&self.0)
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let mut waiting = self.0.lock();
+        waiting.senders -= 1;
+        if waiting.senders == 0 && waiting.asleep {
+            self.0.ready.notify_one();
+        }
+    }
+}
+
 /// Writes the output on a thread of its own. Write errors (a closed pipe, a hung-up terminal)
 /// stop the writing and are announced through `closed`.
 struct Printer {
-    sender: mpsc::Sender<Message>,
+    sender: Sender,
     closed: CancellationToken,
     /// Disconnected when the thread has written everything it will write.
     done: mpsc::Receiver<()>,
@@ -408,7 +594,8 @@ impl Printer {
         is_stdout: bool,
         backlog: usize,
     ) -> io::Result<Self> {
-        let (sender, receiver) = mpsc::channel();
+        let queue = Arc::new(Queue::new());
+        let sender = Sender::new(&queue);
         let closed = CancellationToken::new();
         let (on_done, done) = mpsc::channel::<()>();
         let backlog = Arc::new(Backlog::new(backlog));
@@ -430,7 +617,8 @@ impl Printer {
             .name("taskmon-output".into())
             .spawn(move || {
                 let _done = on_done;
-                printing.print(out, receiver);
+                printing.print(out, &queue);
+                queue.end();
             })?;
         let watch = is_stdout.then(|| {
             let closed = closed.clone();
@@ -453,13 +641,13 @@ impl Printer {
 
     fn send(&self, message: Message) {
         // The thread only ends when told to.
-        let _ = self.sender.send(message);
+        self.sender.send(message);
     }
 
     /// Sends a chunk of report lines, then waits until at most one chunk is left to write, so
     /// that a million tasks' report is never held whole. Gives up, returning false, once the
     /// writing has not moved for [`OUTPUT_DEADLINE`] (on the wall clock, as in `finish`).
-    async fn print_reports(&self, chunk: Arc<[TaskReport]>) -> bool {
+    async fn print_reports(&self, chunk: Vec<TaskReport>) -> bool {
         self.reports_waiting.fetch_add(1, Ordering::AcqRel);
         self.send(Message::Reports(chunk));
         let (waiting, taken, progress) = (
@@ -490,14 +678,13 @@ impl Printer {
                 return true;
             }
             let gap = backlog.gap();
-            if gap > 0 && sender.send(Message::Gap(gap)).is_err() {
+            if gap > 0 && !sender.send(Message::Gap(gap)) {
                 return false;
             }
-            let message = match events {
-                Delivery::One(event) => Message::Event(event.into()),
-                Delivery::Many(events) => Message::Events(events),
-            };
-            sender.send(message).is_ok()
+            match events {
+                Delivery::One(event) => sender.send_event(&event),
+                Delivery::Many(events) => sender.send(Message::Events(events)),
+            }
         });
     }
 
@@ -515,7 +702,7 @@ impl Printer {
         if let Some(watch) = self.watch {
             watch.abort();
         }
-        let _ = self.sender.send(Message::Finish);
+        self.sender.send(Message::Finish);
         let (done, progress) = (self.done, self.progress);
         tokio::task::spawn_blocking(move || {
             let mut seen = progress.load(Ordering::Relaxed);
@@ -603,29 +790,21 @@ struct Printing {
 }
 
 impl Printing {
-    fn print(self, out: impl Write, messages: mpsc::Receiver<Message>) {
+    fn print(self, out: impl Write, queue: &Queue) {
         yield_the_cpu_to_tasks();
         let mut out = io::BufWriter::new(Counted {
             out,
             progress: self.progress.clone(),
         });
         let mut writing = true;
-        loop {
-            let message = match messages.try_recv() {
-                Ok(message) => message,
-                Err(TryRecvError::Empty) => {
-                    // Nothing waiting: show what is written so far, then wait.
-                    if writing && out.flush().is_err() {
-                        writing = false;
-                        self.closed.cancel();
-                    }
-                    match messages.recv() {
-                        Ok(message) => message,
-                        Err(_) => break,
-                    }
-                }
-                Err(TryRecvError::Disconnected) => break,
-            };
+        // Nothing waiting: show what is written so far, then wait.
+        let show = |out: &mut io::BufWriter<_>, writing: &mut bool| {
+            if *writing && out.flush().is_err() {
+                *writing = false;
+                self.closed.cancel();
+            }
+        };
+        while let Some(message) = queue.next(|| show(&mut out, &mut writing)) {
             if matches!(message, Message::Finish) {
                 break;
             }
@@ -633,19 +812,13 @@ impl Printing {
                 writing = false;
                 self.closed.cancel();
             }
-            match &message {
-                Message::Event(_) => self.backlog.taken(1),
-                Message::Events(events) => self.backlog.taken(events.len()),
-                Message::Reports(_) => {
-                    self.reports_waiting.fetch_sub(1, Ordering::AcqRel);
-                    let _ = self.on_report_taken.send(());
-                }
-                _ => {}
+            self.backlog.taken(message.events());
+            if let Message::Reports(_) = message {
+                self.reports_waiting.fetch_sub(1, Ordering::AcqRel);
+                let _ = self.on_report_taken.send(());
             }
         }
-        if writing && out.flush().is_err() {
-            self.closed.cancel();
-        }
+        show(&mut out, &mut writing);
     }
 }
 
@@ -688,14 +861,16 @@ fn write(
     is_stdout: bool,
 ) -> io::Result<()> {
     match (output, message) {
-        (Output::Text, Message::Event(e)) => writeln!(out, "{}", format::event_line(e)),
+        (Output::Text, Message::Packed(packed)) => {
+            packed.for_each(|e| writeln!(out, "{}", format::event_line(e)))
+        }
         (Output::Text, Message::Events(events)) => {
             for e in events.iter() {
                 writeln!(out, "{}", format::event_line(e))?;
             }
             Ok(())
         }
-        (Output::Json, Message::Event(e)) => write_json_event(out, e),
+        (Output::Json, Message::Packed(packed)) => packed.for_each(|e| write_json_event(out, e)),
         (Output::Json, Message::Events(events)) => {
             for e in events.iter() {
                 write_json_event(out, e)?;
@@ -734,5 +909,102 @@ fn write(
             Ok(())
         }
         (_, Message::Finish) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::State;
+
+    fn event(id: TaskId, task: &str, kind: EventKind, detail: Detail) -> Event {
+        Event {
+            at: Local::now(),
+            since_start: Duration::from_millis(id),
+            id,
+            task: task.into(),
+            task_kind: "select".into(),
+            kind,
+            detail,
+        }
+    }
+
+    fn events() -> Vec<Event> {
+        let long = "x".repeat(3 * PACKED_EVENT_ROOM);
+        vec![
+            event(1, "load-1", EventKind::Spawned, Detail::Spawned { kind: "select".into(), parent: Some(7) }),
+            event(2, "evil\u{1b}[2J", EventKind::StopRequested, Detail::StopRequested { grace: Duration::from_secs(3), cascaded_from: None }),
+            event(3, "c", EventKind::StopNoticed, Detail::None),
+            event(4, "d", EventKind::Panicked, Detail::Panicked { message: long.as_str().into() }),
+            event(u64::MAX, "e", EventKind::Joined, Detail::Joined { state: State::Stopped, stop_latency: Some(Duration::from_nanos(u64::MAX)), cleanup: None }),
+        ]
+    }
+
+    #[test]
+    fn packed_events_read_back_as_they_were_and_print_the_same_lines() {
+        let events = events();
+        let mut packed = Packed::default();
+        for e in &events {
+            let mut room = [0; PACKED_EVENT_ROOM];
+            assert!(packed.push(&Packed::pack(e, &mut room)));
+        }
+        assert_eq!(packed.count, events.len());
+        let mut read = Vec::new();
+        packed
+            .for_each(|e| {
+                read.push((*e.at, e.id, e.task.to_string(), e.kind, e.detail.clone(), format::event_line(e)));
+                Ok(())
+            })
+            .unwrap();
+        let expected: Vec<_> = events
+            .iter()
+            .map(|e| (e.at, e.id, e.task.to_string(), e.kind, e.detail.clone(), format::event_line(e)))
+            .collect();
+        assert_eq!(read, expected);
+    }
+
+    #[test]
+    fn a_full_chunk_begins_another_and_an_event_longer_than_a_chunk_has_one_of_its_own() {
+        let e = event(1, "load-1", EventKind::StopNoticed, Detail::None);
+        let mut room = [0; PACKED_EVENT_ROOM];
+        let bytes = Packed::pack(&e, &mut room).into_owned();
+        let mut packed = Packed::default();
+        let fit = PACKED_CHUNK / bytes.len();
+        for _ in 0..fit {
+            assert!(packed.push(&bytes));
+        }
+        assert!(!packed.push(&bytes), "a chunk holds {fit}");
+        assert_eq!(packed.bytes.capacity(), PACKED_CHUNK, "it never grew");
+        let huge = vec![0; PACKED_CHUNK * 2];
+        assert!(Packed::default().push(&huge));
+    }
+
+    #[test]
+    fn single_events_and_batches_reach_the_printer_in_the_order_sent() {
+        let queue = Arc::new(Queue::new());
+        let sender = Sender::new(&queue);
+        let all = events();
+        sender.send_event(&all[0]);
+        sender.send_event(&all[1]);
+        sender.send(Message::Events(Arc::new(vec![all[2].clone()])));
+        sender.send_event(&all[3]);
+        drop(sender);
+        let mut ids = Vec::new();
+        while let Some(message) = queue.next(|| {}) {
+            match message {
+                Message::Packed(packed) => packed
+                    .for_each(|e| {
+                        ids.push(e.id);
+                        Ok(())
+                    })
+                    .unwrap(),
+                Message::Events(events) => ids.extend(events.iter().map(|e| e.id)),
+                _ => unreachable!("only events were sent"),
+            }
+        }
+        assert_eq!(ids, [1, 2, 3, 4], "and with every sender gone, the queue ends");
+        let late = Sender::new(&queue);
+        queue.end();
+        assert!(!late.send_event(&all[0]), "nothing is taken once the printer has ended");
     }
 }

@@ -12,7 +12,9 @@ pub struct TaskDef<L = BoxedTask> {
     pub(super) kind: Label,
     /// `None`: the supervisor's default.
     pub(super) journal: Option<JournalConfig>,
-    pub(super) restart: RestartPolicy,
+    /// `None`: never. Shared by the copies of one definition (a scenario's million tasks keep
+    /// one policy, not a million).
+    pub(super) restart: Option<Arc<RestartPolicy>>,
     pub(super) location: SpawnSite,
     pub(super) stage: u32,
     pub(super) critical: bool,
@@ -26,7 +28,7 @@ impl<L> TaskDef<L> {
             name,
             kind: Label::from("custom"),
             journal: None,
-            restart: RestartPolicy::default(),
+            restart: None,
             location: SpawnSite::caller(),
             stage: 0,
             critical: false,
@@ -77,7 +79,7 @@ impl<L> TaskDef<L> {
     /// again — [`TaskDef::restartable`], the built-in kinds — takes a policy that restarts;
     /// spawning other code with one is refused.
     pub fn restart(mut self, policy: RestartPolicy) -> Self {
-        self.restart = policy;
+        self.restart = Some(Arc::new(policy));
         self
     }
 
@@ -168,7 +170,7 @@ impl TaskDef {
             name,
             kind: self.kind.clone(),
             journal: self.journal,
-            restart: self.restart,
+            restart: self.restart.clone(),
             location: self.location.clone(),
             stage: self.stage,
             critical: self.critical,

@@ -163,7 +163,8 @@ struct Extras {
 
 /// What a restartable task keeps to run again.
 pub(crate) struct Restartable {
-    pub policy: RestartPolicy,
+    /// `None`: never restarted by a policy (by a person, still).
+    pub policy: Option<Arc<RestartPolicy>>,
     /// The task's code, until no run can follow: dropped then, with what it holds (a channel's
     /// `Sender`, say, so that the receiver sees the channel close).
     pub relaunch: Mutex<Option<Relaunch>>,
@@ -173,6 +174,11 @@ pub(crate) struct Restartable {
 }
 
 impl Restartable {
+    pub fn policy(&self) -> &RestartPolicy {
+        static NEVER: RestartPolicy = RestartPolicy::NEVER;
+        self.policy.as_deref().unwrap_or(&NEVER)
+    }
+
     /// The code to run again, unless it was dropped.
     pub fn relaunch(&self) -> Option<Relaunch> {
         self.relaunch.lock().expect("relaunch").clone()
@@ -472,7 +478,7 @@ impl TaskEntry {
     pub fn restart_figures(&self, now: Duration) -> (u32, bool) {
         self.restart.get().map_or((0, false), |r| {
             let history = r.history.lock().expect("restarts");
-            (history.total, history.at_limit(r.policy.limit, now))
+            (history.total, history.at_limit(r.policy().limit, now))
         })
     }
 

@@ -300,8 +300,9 @@ pub struct Event {
 pub enum Delivery {
     /// One event.
     One(Event),
-    /// Several, in order.
-    Many(Arc<[Event]>),
+    /// Several, in order: shared as the request made them (a slice would be a copy of ten
+    /// thousand events, made while the request's own are still held).
+    Many(Arc<Vec<Event>>),
 }
 
 impl Delivery {
@@ -318,7 +319,7 @@ impl Delivery {
 pub struct EventStream {
     pub(crate) receiver: mpsc::UnboundedReceiver<Delivery>,
     /// What is left of a batch received.
-    batch: Option<(Arc<[Event]>, usize)>,
+    batch: Option<(Arc<Vec<Event>>, usize)>,
 }
 
 impl EventStream {

@@ -326,7 +326,7 @@ impl Hub {
     /// Hands a batch over at once, if it holds anything.
     pub fn send_batch(&self, events: Vec<Event>) {
         if !events.is_empty() {
-            self.deliver(Delivery::Many(events.into()));
+            self.deliver(Delivery::Many(Arc::new(events)));
         }
     }
 

@@ -120,7 +120,12 @@ impl Inner {
             name: escape(&def.name).into_owned(),
             reason,
         })?;
-        if def.restart.restart != Restart::Never && !def.launch.restartable() {
+        if def
+            .restart
+            .as_ref()
+            .is_some_and(|p| p.restart != Restart::Never)
+            && !def.launch.restartable()
+        {
             return Err(SupervisorError::NotRestartable {
                 name: escape(&def.name).into_owned(),
             });
@@ -178,9 +183,10 @@ impl Inner {
                 parent: entry.parent,
             });
         let policy = def.restart;
+        let mut policy = Some(policy);
         let mut keep = |relaunch| {
             let _ = entry.restart.set(Box::new(Restartable {
-                policy,
+                policy: policy.take().flatten(),
                 relaunch: Mutex::new(Some(relaunch)),
                 journal: journal_config,
                 history: Default::default(),

@@ -54,11 +54,15 @@ impl RestartLimit {
 impl Default for RestartLimit {
     /// 5 restarts within a minute.
     fn default() -> Self {
-        Self {
-            count: 5,
-            within: Duration::from_secs(60),
-        }
+        Self::DEFAULT
     }
+}
+
+impl RestartLimit {
+    const DEFAULT: Self = Self {
+        count: 5,
+        within: Duration::from_secs(60),
+    };
 }
 
 /// A task's restart policy: when to restart it, how long to wait first (doubling from `delay` up
@@ -78,16 +82,19 @@ pub struct RestartPolicy {
 impl Default for RestartPolicy {
     /// Never restart; when restarting, from 100 ms up to 30 s, at most 5 times a minute.
     fn default() -> Self {
-        Self {
-            restart: Restart::Never,
-            delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(30),
-            limit: RestartLimit::default(),
-        }
+        Self::NEVER
     }
 }
 
 impl RestartPolicy {
+    /// The default, for a task given no policy.
+    pub(crate) const NEVER: Self = Self {
+        restart: Restart::Never,
+        delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(30),
+        limit: RestartLimit::DEFAULT,
+    };
+
     /// Restart after a panic, with the default backoff (100 ms doubling up to 30 s) and limit:
     /// a sixth restart within a minute gives up and leaves the task `failed` for good (see
     /// [`RestartPolicy::limit`] and [`RestartLimit::unlimited`]).

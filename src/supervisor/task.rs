@@ -613,7 +613,7 @@ enum Restart {
 /// that no person or program asked for, outside a shutdown.
 fn restart_due(entry: &TaskEntry, end: State, asked: bool) -> Option<Restart> {
     let restart = entry.restart.get()?;
-    if asked || !restart.policy.covers(end) {
+    if asked || !restart.policy().covers(end) {
         return None;
     }
     let supervisor = entry.hub.supervisor.upgrade()?;
@@ -622,12 +622,12 @@ fn restart_due(entry: &TaskEntry, end: State, asked: bool) -> Option<Restart> {
     }
     let mut history = restart.history.lock().expect("restarts");
     Some(
-        match history.decide(restart.policy.limit, entry.hub.since_epoch()) {
+        match history.decide(restart.policy().limit, entry.hub.since_epoch()) {
             Some(n) => Restart::After(
-                restart.policy.backoff(n, supervisor.restart_jitter()),
+                restart.policy().backoff(n, supervisor.restart_jitter()),
                 history.total + 1,
             ),
-            None => Restart::GiveUp(restart.policy.limit),
+            None => Restart::GiveUp(restart.policy().limit),
         },
     )
 }
