@@ -328,6 +328,23 @@ impl Packed {
         }
     }
 
+    /// Packs `events` in chunks: a tenth of the batch's size and more (an event is 136 bytes),
+    /// so that a stop of a million tasks is not held whole while its lines are written.
+    fn batch(events: &[Event]) -> Vec<Packed> {
+        let mut chunks = vec![Packed::default()];
+        let mut room = [0; PACKED_EVENT_ROOM];
+        for e in events {
+            let event = Packed::pack(e, &mut room);
+            let last = chunks.last_mut().expect("one chunk at least");
+            if !last.push(&event) {
+                let mut next = Packed::default();
+                next.push(&event);
+                chunks.push(next);
+            }
+        }
+        chunks
+    }
+
     /// Adds a packed event at the end, unless the chunk is too full for it.
     fn push(&mut self, event: &[u8]) -> bool {
         if self.count > 0 && self.bytes.len() + event.len() > PACKED_CHUNK {
@@ -367,8 +384,11 @@ impl Packed {
 enum Message {
     /// Single events, packed.
     Packed(Packed),
-    /// The events of one request made of many tasks, shared with the other subscribers.
+    /// The events of one request made of many tasks, shared with the other subscribers: packed
+    /// by the printing thread as soon as it takes them, then written.
     Events(Arc<Vec<Event>>),
+    /// Such a batch, packed.
+    Batch(Vec<Packed>),
     /// This many events were dropped here: the reader had fallen behind.
     Gap(u64),
     Note(String),
@@ -388,6 +408,7 @@ impl Message {
         match self {
             Message::Packed(packed) => packed.count,
             Message::Events(events) => events.len(),
+            Message::Batch(chunks) => chunks.iter().map(|packed| packed.count).sum(),
             _ => 0,
         }
     }
@@ -805,9 +826,11 @@ impl Printing {
             }
         };
         while let Some(message) = queue.next(|| show(&mut out, &mut writing)) {
-            if matches!(message, Message::Finish) {
-                break;
-            }
+            let message = match message {
+                Message::Finish => break,
+                Message::Events(batch) => Message::Batch(Packed::batch(&batch)),
+                message => message,
+            };
             if writing && write(&mut out, self.output, &message, self.is_stdout).is_err() {
                 writing = false;
                 self.closed.cancel();
@@ -854,6 +877,13 @@ pub fn end_json(reason: EndReason, events_dropped: u64) -> serde_json::Value {
     serde_json::json!({"type": "end", "reason": reason.as_str(), "events_dropped": events_dropped})
 }
 
+fn write_events(out: &mut impl Write, output: Output, packed: &Packed) -> io::Result<()> {
+    match output {
+        Output::Text => packed.for_each(|e| writeln!(out, "{}", format::event_line(e))),
+        Output::Json => packed.for_each(|e| write_json_event(out, e)),
+    }
+}
+
 fn write(
     out: &mut impl Write,
     output: Output,
@@ -861,22 +891,13 @@ fn write(
     is_stdout: bool,
 ) -> io::Result<()> {
     match (output, message) {
-        (Output::Text, Message::Packed(packed)) => {
-            packed.for_each(|e| writeln!(out, "{}", format::event_line(e)))
-        }
-        (Output::Text, Message::Events(events)) => {
-            for e in events.iter() {
-                writeln!(out, "{}", format::event_line(e))?;
-            }
-            Ok(())
-        }
-        (Output::Json, Message::Packed(packed)) => packed.for_each(|e| write_json_event(out, e)),
-        (Output::Json, Message::Events(events)) => {
-            for e in events.iter() {
-                write_json_event(out, e)?;
-            }
-            Ok(())
-        }
+        (output, Message::Packed(packed)) => write_events(out, output, packed),
+        (output, Message::Batch(chunks)) => chunks
+            .iter()
+            .try_for_each(|packed| write_events(out, output, packed)),
+        (output, Message::Events(batch)) => Packed::batch(batch)
+            .iter()
+            .try_for_each(|packed| write_events(out, output, packed)),
         (Output::Text, Message::Gap(n)) => {
             writeln!(out, "-- {n} events not written here: {FELL_BEHIND}")
         }

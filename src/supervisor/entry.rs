@@ -170,13 +170,43 @@ pub(crate) struct Restartable {
     pub relaunch: Mutex<Option<Relaunch>>,
     /// How every run keeps its journal.
     pub journal: JournalConfig,
-    pub history: Mutex<RestartHistory>,
+    /// The restarts so far, made the first time the task is run again: most tasks never are.
+    history: OnceLock<Box<Mutex<RestartHistory>>>,
 }
 
 impl Restartable {
     pub fn policy(&self) -> &RestartPolicy {
         static NEVER: RestartPolicy = RestartPolicy::NEVER;
         self.policy.as_deref().unwrap_or(&NEVER)
+    }
+
+    pub fn new(
+        policy: Option<Arc<RestartPolicy>>,
+        relaunch: Relaunch,
+        journal: JournalConfig,
+    ) -> Self {
+        Self {
+            policy,
+            relaunch: Mutex::new(Some(relaunch)),
+            journal,
+            history: OnceLock::new(),
+        }
+    }
+
+    /// Reads the restarts so far, making nothing for a task that has had none.
+    pub fn read_history<R>(&self, read: impl FnOnce(&RestartHistory) -> R) -> R {
+        match self.history.get() {
+            Some(history) => read(&history.lock().expect("restarts")),
+            None => read(&RestartHistory::default()),
+        }
+    }
+
+    /// The restarts so far, to change.
+    pub fn history(&self) -> std::sync::MutexGuard<'_, RestartHistory> {
+        self.history
+            .get_or_init(Default::default)
+            .lock()
+            .expect("restarts")
     }
 
     /// The code to run again, unless it was dropped.
@@ -472,20 +502,18 @@ impl TaskEntry {
         self.extra(|extras| extras.panic_message.clone())
     }
 
-    /// Restarts done so far.
     /// Restarts done, and whether they have reached the policy's limit within its window at
     /// `now` (a restart storm).
     pub fn restart_figures(&self, now: Duration) -> (u32, bool) {
         self.restart.get().map_or((0, false), |r| {
-            let history = r.history.lock().expect("restarts");
-            (history.total, history.at_limit(r.policy().limit, now))
+            r.read_history(|history| (history.total, history.at_limit(r.policy().limit, now)))
         })
     }
 
     pub fn restarts(&self) -> u32 {
         self.restart
             .get()
-            .map_or(0, |r| r.history.lock().expect("restarts").total)
+            .map_or(0, |r| r.read_history(|history| history.total))
     }
 
     /// Publishes the end state, after [`TaskEntry::begin_end`] succeeded, and wakes whoever

@@ -185,12 +185,11 @@ impl Inner {
         let policy = def.restart;
         let mut policy = Some(policy);
         let mut keep = |relaunch| {
-            let _ = entry.restart.set(Box::new(Restartable {
-                policy: policy.take().flatten(),
-                relaunch: Mutex::new(Some(relaunch)),
-                journal: journal_config,
-                history: Default::default(),
-            }));
+            let _ = entry.restart.set(Box::new(Restartable::new(
+                policy.take().flatten(),
+                relaunch,
+                journal_config,
+            )));
         };
         let (ctx, end) = self.run_parts(&entry, journal_config);
         let abort = def.launch.launch(ctx, end, &self.tasks, &mut keep);
@@ -252,7 +251,7 @@ impl Inner {
             .get()
             .expect("only restartable tasks are run again");
         let attempt = {
-            let mut history = restart.history.lock().expect("restarts");
+            let mut history = restart.history();
             history.total += 1;
             history.total
         };

@@ -331,7 +331,7 @@ impl Supervisor {
                 inner.hub.task_started();
             }
         }
-        restart.history.lock().expect("restarts").forget();
+        restart.history().forget();
         inner.start_run(&entry, true);
         Ok(())
     }

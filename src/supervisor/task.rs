@@ -620,7 +620,7 @@ fn restart_due(entry: &TaskEntry, end: State, asked: bool) -> Option<Restart> {
     if supervisor.is_closed() {
         return None;
     }
-    let mut history = restart.history.lock().expect("restarts");
+    let mut history = restart.history();
     Some(
         match history.decide(restart.policy().limit, entry.hub.since_epoch()) {
             Some(n) => Restart::After(
