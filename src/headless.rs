@@ -30,7 +30,7 @@ use crate::supervisor::{
 pub const DEFAULT_TAIL: Duration = Duration::from_secs(10);
 
 /// The fewest events held for a reader that fell behind before new ones are dropped (about
-/// 25 MiB): more than a burst of 100,000 spawns, far less than hours of a stuck pager.
+/// 8 MiB, packed): more than a burst of 100,000 spawns, far less than hours of a stuck pager.
 pub const MIN_BACKLOG: usize = 1 << 18;
 
 /// Events held per task of the scenario, when that is more than [`MIN_BACKLOG`]: a stop of every
@@ -225,7 +225,7 @@ async fn play(
     }
     // The program ends here: what shutdown passed by — detached tasks — is dropped now.
     sup.end_task_runtime().await;
-    let events_dropped = printer.backlog.dropped();
+    let events_dropped = printer.queue.dropped();
     printer.send(Message::End(reason, events_dropped));
     let end = end_json(reason, events_dropped);
     let (digest, report_error) =
@@ -298,8 +298,9 @@ struct Packed {
     count: usize,
 }
 
-/// An event as packed: (seconds, nanoseconds) since the Unix epoch, id, name, kind, detail.
-type PackedEvent<'a> = (i64, u32, TaskId, &'a str, EventKind, Detail);
+/// An event as packed: milliseconds since the Unix epoch (what its line and its JSON say), id,
+/// name, kind, detail.
+type PackedEvent<'a> = (i64, TaskId, &'a str, EventKind, Detail);
 
 /// Bytes a chunk of packed events is made with; the next event that does not fit begins a new
 /// one, so that a chunk never grows by copying.
@@ -313,8 +314,7 @@ impl Packed {
     /// Packs `e` into `room`, or into a vector of its own when it is longer.
     fn pack<'r>(e: &Event, room: &'r mut [u8; PACKED_EVENT_ROOM]) -> std::borrow::Cow<'r, [u8]> {
         let packed = (
-            e.at.timestamp(),
-            e.at.timestamp_subsec_nanos(),
+            e.at.timestamp_millis(),
             e.id,
             &*e.task,
             e.kind,
@@ -362,10 +362,10 @@ impl Packed {
     fn for_each(&self, mut each: impl FnMut(format::Logged<'_>) -> io::Result<()>) -> io::Result<()> {
         let mut rest = &self.bytes[..];
         while !rest.is_empty() {
-            let ((secs, nanos, id, task, kind, detail), after): (PackedEvent<'_>, _) =
+            let ((millis, id, task, kind, detail), after): (PackedEvent<'_>, _) =
                 postcard::take_from_bytes(rest).map_err(io::Error::other)?;
             rest = after;
-            let at = DateTime::from_timestamp(secs, nanos)
+            let at = DateTime::from_timestamp_millis(millis)
                 .unwrap_or_default()
                 .with_timezone(&Local);
             each(format::Logged {
@@ -424,6 +424,14 @@ struct Queue {
 
 struct Waiting {
     messages: VecDeque<Message>,
+    /// Events in `messages`, at most `limit`: a reader that is alive but does not read (a paused
+    /// pager, a stuck log shipper) must not make the program hold every event since.
+    held: usize,
+    limit: usize,
+    /// Events dropped because the backlog was full: in all, and since the last gap was
+    /// announced in the output.
+    dropped: u64,
+    unannounced: u64,
     /// The printing thread waits on `ready`.
     asleep: bool,
     /// Senders alive: with none left, the thread ends once it has written what waits.
@@ -432,11 +440,23 @@ struct Waiting {
     ended: bool,
 }
 
+impl Waiting {
+    fn take(&mut self) -> Option<Message> {
+        let message = self.messages.pop_front()?;
+        self.held -= message.events();
+        Some(message)
+    }
+}
+
 impl Queue {
-    fn new() -> Self {
+    fn new(limit: usize) -> Self {
         Self {
             waiting: Mutex::new(Waiting {
                 messages: VecDeque::new(),
+                held: 0,
+                limit,
+                dropped: 0,
+                unannounced: 0,
                 asleep: false,
                 senders: 0,
                 ended: false,
@@ -453,14 +473,14 @@ impl Queue {
     /// `idle` runs (unlocked) when nothing is waiting, before the thread sleeps.
     fn next(&self, idle: impl FnOnce()) -> Option<Message> {
         let mut waiting = self.lock();
-        if let Some(message) = waiting.messages.pop_front() {
+        if let Some(message) = waiting.take() {
             return Some(message);
         }
         drop(waiting);
         idle();
         waiting = self.lock();
         loop {
-            if let Some(message) = waiting.messages.pop_front() {
+            if let Some(message) = waiting.take() {
                 return Some(message);
             }
             if waiting.senders == 0 {
@@ -473,6 +493,11 @@ impl Queue {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             waiting.asleep = false;
         }
+    }
+
+    /// Events dropped in all.
+    fn dropped(&self) -> u64 {
+        self.lock().dropped
     }
 
     /// The printing thread has ended.
@@ -495,9 +520,27 @@ impl Sender {
 
     /// Adds what `add` makes of the queue; false if the printing thread has ended.
     fn add(&self, add: impl FnOnce(&mut VecDeque<Message>)) -> bool {
+        self.add_events(0, add)
+    }
+
+    /// Adds `events` events as `add` puts them in the queue, if the backlog has room for them
+    /// (they are counted as dropped if not), after word of those dropped before them.
+    fn add_events(&self, events: usize, add: impl FnOnce(&mut VecDeque<Message>)) -> bool {
         let mut waiting = self.0.lock();
         if waiting.ended {
             return false;
+        }
+        if events > 0 {
+            if waiting.held.saturating_add(events) > waiting.limit {
+                waiting.dropped += events as u64;
+                waiting.unannounced += events as u64;
+                return true;
+            }
+            waiting.held += events;
+            if waiting.unannounced > 0 {
+                let gap = std::mem::take(&mut waiting.unannounced);
+                waiting.messages.push_back(Message::Gap(gap));
+            }
         }
         add(&mut waiting.messages);
         if waiting.asleep {
@@ -515,7 +558,7 @@ impl Sender {
     fn send_event(&self, e: &Event) -> bool {
         let mut room = [0; PACKED_EVENT_ROOM];
         let event = Packed::pack(e, &mut room);
-        self.add(|messages| {
+        self.add_events(1, |messages| {
             if let Some(Message::Packed(packed)) = messages.back_mut()
                 && packed.push(&event)
             {
@@ -524,6 +567,13 @@ impl Sender {
             let mut packed = Packed::default();
             packed.push(&event);
             messages.push_back(Message::Packed(packed));
+        })
+    }
+
+    /// Adds the events of one request made of many tasks.
+    fn send_batch(&self, events: Arc<Vec<Event>>) -> bool {
+        self.add_events(events.len(), |messages| {
+            messages.push_back(Message::Events(events))
         })
     }
 }
@@ -551,7 +601,7 @@ struct Printer {
     closed: CancellationToken,
     /// Disconnected when the thread has written everything it will write.
     done: mpsc::Receiver<()>,
-    backlog: Arc<Backlog>,
+    queue: Arc<Queue>,
     /// Bytes the thread has written: the writing still moves while this grows.
     progress: Arc<AtomicU64>,
     /// Report chunks sent and not yet taken, and word of each taken.
@@ -561,53 +611,6 @@ struct Printer {
     watch: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// The events waiting for the printing thread, bounded: a reader that is alive but does not read
-/// (a paused pager, a stuck log shipper) must not make the program hold every event since.
-struct Backlog {
-    waiting: AtomicUsize,
-    limit: usize,
-    dropped: AtomicU64,
-    /// Dropped since the last gap was announced in the output.
-    unannounced: AtomicU64,
-}
-
-impl Backlog {
-    fn new(limit: usize) -> Self {
-        Self {
-            waiting: AtomicUsize::new(0),
-            limit,
-            dropped: AtomicU64::new(0),
-            unannounced: AtomicU64::new(0),
-        }
-    }
-
-    /// Takes `n` events in if they fit; counts them as dropped if not.
-    fn admit(&self, n: usize) -> bool {
-        let before = self.waiting.fetch_add(n, Ordering::Relaxed);
-        if before.saturating_add(n) <= self.limit {
-            return true;
-        }
-        self.waiting.fetch_sub(n, Ordering::Relaxed);
-        self.dropped.fetch_add(n as u64, Ordering::Relaxed);
-        self.unannounced.fetch_add(n as u64, Ordering::Relaxed);
-        false
-    }
-
-    /// `n` events were written (or thrown away after the output closed).
-    fn taken(&self, n: usize) {
-        self.waiting.fetch_sub(n, Ordering::Relaxed);
-    }
-
-    /// Dropped events not yet announced: the gap before the next events admitted.
-    fn gap(&self) -> u64 {
-        self.unannounced.swap(0, Ordering::Relaxed)
-    }
-
-    fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-}
-
 impl Printer {
     fn start(
         output: Output,
@@ -615,11 +618,10 @@ impl Printer {
         is_stdout: bool,
         backlog: usize,
     ) -> io::Result<Self> {
-        let queue = Arc::new(Queue::new());
+        let queue = Arc::new(Queue::new(backlog));
         let sender = Sender::new(&queue);
         let closed = CancellationToken::new();
         let (on_done, done) = mpsc::channel::<()>();
-        let backlog = Arc::new(Backlog::new(backlog));
         let progress = Arc::new(AtomicU64::new(0));
         let reports_waiting = Arc::new(AtomicUsize::new(0));
         let (on_report_taken, report_taken) = mpsc::channel();
@@ -627,7 +629,6 @@ impl Printer {
             output,
             is_stdout,
             closed: closed.clone(),
-            backlog: backlog.clone(),
             progress: progress.clone(),
             reports_waiting: reports_waiting.clone(),
             on_report_taken,
@@ -636,10 +637,13 @@ impl Printer {
         // at exit rather than waited for.
         std::thread::Builder::new()
             .name("taskmon-output".into())
-            .spawn(move || {
-                let _done = on_done;
-                printing.print(out, &queue);
-                queue.end();
+            .spawn({
+                let queue = queue.clone();
+                move || {
+                    let _done = on_done;
+                    printing.print(out, &queue);
+                    queue.end();
+                }
             })?;
         let watch = is_stdout.then(|| {
             let closed = closed.clone();
@@ -652,7 +656,7 @@ impl Printer {
             sender,
             closed,
             done,
-            backlog,
+            queue,
             progress,
             reports_waiting,
             report_taken: Arc::new(std::sync::Mutex::new(report_taken)),
@@ -693,19 +697,9 @@ impl Printer {
     /// Has `sup`'s events sent here as they happen, as many as the backlog holds.
     fn subscribe(&self, sup: &Supervisor) {
         let sender = self.sender.clone();
-        let backlog = self.backlog.clone();
-        sup.on_delivery(move |events| {
-            if !backlog.admit(events.events().len()) {
-                return true;
-            }
-            let gap = backlog.gap();
-            if gap > 0 && !sender.send(Message::Gap(gap)) {
-                return false;
-            }
-            match events {
-                Delivery::One(event) => sender.send_event(&event),
-                Delivery::Many(events) => sender.send(Message::Events(events)),
-            }
+        sup.on_delivery(move |events| match events {
+            Delivery::One(event) => sender.send_event(&event),
+            Delivery::Many(events) => sender.send_batch(events),
         });
     }
 
@@ -804,7 +798,6 @@ struct Printing {
     /// Writing to stdout, which may be a terminal the report should fit.
     is_stdout: bool,
     closed: CancellationToken,
-    backlog: Arc<Backlog>,
     progress: Arc<AtomicU64>,
     reports_waiting: Arc<AtomicUsize>,
     on_report_taken: mpsc::Sender<()>,
@@ -835,7 +828,6 @@ impl Printing {
                 writing = false;
                 self.closed.cancel();
             }
-            self.backlog.taken(message.events());
             if let Message::Reports(_) = message {
                 self.reports_waiting.fetch_sub(1, Ordering::AcqRel);
                 let _ = self.on_report_taken.send(());
@@ -973,13 +965,13 @@ mod tests {
         let mut read = Vec::new();
         packed
             .for_each(|e| {
-                read.push((*e.at, e.id, e.task.to_string(), e.kind, e.detail.clone(), format::event_line(e)));
+                read.push((e.at.timestamp_millis(), e.id, e.task.to_string(), e.kind, e.detail.clone(), format::event_line(e)));
                 Ok(())
             })
             .unwrap();
         let expected: Vec<_> = events
             .iter()
-            .map(|e| (e.at, e.id, e.task.to_string(), e.kind, e.detail.clone(), format::event_line(e)))
+            .map(|e| (e.at.timestamp_millis(), e.id, e.task.to_string(), e.kind, e.detail.clone(), format::event_line(e)))
             .collect();
         assert_eq!(read, expected);
     }
@@ -1001,13 +993,33 @@ mod tests {
     }
 
     #[test]
+    fn a_full_backlog_drops_events_and_says_so_before_the_next_it_takes() {
+        let queue = Arc::new(Queue::new(2));
+        let sender = Sender::new(&queue);
+        let all = events();
+        sender.send_batch(Arc::new(vec![all[0].clone()]));
+        sender.send_event(&all[1]);
+        assert!(sender.send_event(&all[2]), "a drop is no reason to unsubscribe");
+        assert!(sender.send_batch(Arc::new(all[3..].to_vec())));
+        assert_eq!(queue.dropped(), 3);
+        assert!(matches!(queue.next(|| {}), Some(Message::Events(_))));
+        sender.send_event(&all[3]);
+        drop(sender);
+        let rest: Vec<_> = std::iter::from_fn(|| queue.next(|| {})).collect();
+        assert!(matches!(rest[0], Message::Packed(ref p) if p.count == 1), "all[1]");
+        assert!(matches!(rest[1], Message::Gap(3)));
+        assert!(matches!(rest[2], Message::Packed(ref p) if p.count == 1), "all[3]");
+        assert_eq!(rest.len(), 3);
+    }
+
+    #[test]
     fn single_events_and_batches_reach_the_printer_in_the_order_sent() {
-        let queue = Arc::new(Queue::new());
+        let queue = Arc::new(Queue::new(usize::MAX));
         let sender = Sender::new(&queue);
         let all = events();
         sender.send_event(&all[0]);
         sender.send_event(&all[1]);
-        sender.send(Message::Events(Arc::new(vec![all[2].clone()])));
+        sender.send_batch(Arc::new(vec![all[2].clone()]));
         sender.send_event(&all[3]);
         drop(sender);
         let mut ids = Vec::new();
