@@ -328,8 +328,7 @@ impl Packed {
         }
     }
 
-    /// Packs `events` in chunks: a tenth of the batch's size and more (an event is 136 bytes),
-    /// so that a stop of a million tasks is not held whole while its lines are written.
+    /// Packs `events` in chunks, a fifth of their size and less (an event is 136 bytes).
     fn batch(events: &[Event]) -> Vec<Packed> {
         let mut chunks = vec![Packed::default()];
         let mut room = [0; PACKED_EVENT_ROOM];
@@ -384,10 +383,7 @@ impl Packed {
 enum Message {
     /// Single events, packed.
     Packed(Packed),
-    /// The events of one request made of many tasks, shared with the other subscribers: packed
-    /// by the printing thread as soon as it takes them, then written.
-    Events(Arc<Vec<Event>>),
-    /// Such a batch, packed.
+    /// The events of one request made of many tasks (a thousand at most), packed.
     Batch(Vec<Packed>),
     /// This many events were dropped here: the reader had fallen behind.
     Gap(u64),
@@ -407,7 +403,6 @@ impl Message {
     fn events(&self) -> usize {
         match self {
             Message::Packed(packed) => packed.count,
-            Message::Events(events) => events.len(),
             Message::Batch(chunks) => chunks.iter().map(|packed| packed.count).sum(),
             _ => 0,
         }
@@ -570,10 +565,12 @@ impl Sender {
         })
     }
 
-    /// Adds the events of one request made of many tasks.
-    fn send_batch(&self, events: Arc<Vec<Event>>) -> bool {
+    /// Adds the events of one request made of many tasks, packed before the lock is taken:
+    /// the batch itself is not kept (the supervisor lets go of it once it is told).
+    fn send_batch(&self, events: &[Event]) -> bool {
+        let chunks = Packed::batch(events);
         self.add_events(events.len(), |messages| {
-            messages.push_back(Message::Events(events))
+            messages.push_back(Message::Batch(chunks))
         })
     }
 }
@@ -699,7 +696,7 @@ impl Printer {
         let sender = self.sender.clone();
         sup.on_delivery(move |events| match events {
             Delivery::One(event) => sender.send_event(&event),
-            Delivery::Many(events) => sender.send_batch(events),
+            Delivery::Many(events) => sender.send_batch(&events),
         });
     }
 
@@ -821,7 +818,6 @@ impl Printing {
         while let Some(message) = queue.next(|| show(&mut out, &mut writing)) {
             let message = match message {
                 Message::Finish => break,
-                Message::Events(batch) => Message::Batch(Packed::batch(&batch)),
                 message => message,
             };
             if writing && write(&mut out, self.output, &message, self.is_stdout).is_err() {
@@ -885,9 +881,6 @@ fn write(
     match (output, message) {
         (output, Message::Packed(packed)) => write_events(out, output, packed),
         (output, Message::Batch(chunks)) => chunks
-            .iter()
-            .try_for_each(|packed| write_events(out, output, packed)),
-        (output, Message::Events(batch)) => Packed::batch(batch)
             .iter()
             .try_for_each(|packed| write_events(out, output, packed)),
         (Output::Text, Message::Gap(n)) => {
@@ -997,12 +990,12 @@ mod tests {
         let queue = Arc::new(Queue::new(2));
         let sender = Sender::new(&queue);
         let all = events();
-        sender.send_batch(Arc::new(vec![all[0].clone()]));
+        sender.send_batch(&all[..1]);
         sender.send_event(&all[1]);
         assert!(sender.send_event(&all[2]), "a drop is no reason to unsubscribe");
-        assert!(sender.send_batch(Arc::new(all[3..].to_vec())));
+        assert!(sender.send_batch(&all[3..]));
         assert_eq!(queue.dropped(), 3);
-        assert!(matches!(queue.next(|| {}), Some(Message::Events(_))));
+        assert!(matches!(queue.next(|| {}), Some(Message::Batch(_))));
         sender.send_event(&all[3]);
         drop(sender);
         let rest: Vec<_> = std::iter::from_fn(|| queue.next(|| {})).collect();
@@ -1019,7 +1012,7 @@ mod tests {
         let all = events();
         sender.send_event(&all[0]);
         sender.send_event(&all[1]);
-        sender.send_batch(Arc::new(vec![all[2].clone()]));
+        sender.send_batch(&all[2..3]);
         sender.send_event(&all[3]);
         drop(sender);
         let mut ids = Vec::new();
@@ -1031,7 +1024,14 @@ mod tests {
                         Ok(())
                     })
                     .unwrap(),
-                Message::Events(events) => ids.extend(events.iter().map(|e| e.id)),
+                Message::Batch(chunks) => chunks.iter().for_each(|packed| {
+                    packed
+                        .for_each(|e| {
+                            ids.push(e.id);
+                            Ok(())
+                        })
+                        .unwrap()
+                }),
                 _ => unreachable!("only events were sent"),
             }
         }

@@ -753,3 +753,54 @@ async fn a_wait_for_one_task_outlasts_the_ends_of_others() {
     assert_eq!(late_end.unwrap().state, State::Finished);
     assert_eq!(late_at, ms(500));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_of_thousands_is_told_in_batches_each_before_its_tasks_are_asked() {
+    use std::sync::{Arc, Mutex};
+    let sup = supervisor(ms(3000));
+    let mut tasks = 0;
+    for i in 0..2500 {
+        // Parents among them, so that some chunk would end between a parent and its children.
+        let kind = if i % 300 == 299 {
+            Kind::Parent
+        } else {
+            Kind::Select
+        };
+        spawn(&sup, kind, &format!("t{i}"), &params(100, 4));
+        tasks += 1;
+    }
+    at(&sup, ms(1050)).await;
+    let all = sup.len();
+    assert!(all > tasks, "the parents have children: {all}");
+    let seen: Arc<Mutex<Vec<(TaskId, EventKind)>>> = Arc::default();
+    let batches: Arc<Mutex<Vec<usize>>> = Arc::default();
+    {
+        let (seen, batches) = (seen.clone(), batches.clone());
+        sup.on_delivery(move |delivery| {
+            let mut seen = seen.lock().unwrap();
+            if let taskmon::Delivery::Many(events) = &delivery {
+                batches.lock().unwrap().push(events.len());
+            }
+            seen.extend(delivery.events().iter().map(|e| (e.id, e.kind)));
+            true
+        });
+    }
+    assert_eq!(sup.stop_all(), all);
+    sup.all_ended().await;
+    let seen = seen.lock().unwrap();
+    let mut told = std::collections::HashSet::new();
+    for &(id, kind) in seen.iter() {
+        if kind == EventKind::StopRequested {
+            assert!(told.insert(id), "#{id} told once");
+        } else {
+            assert!(
+                told.contains(&id),
+                "#{id}'s {kind:?} came before its stop_requested"
+            );
+        }
+    }
+    assert_eq!(told.len(), all, "every task was told");
+    let batches = batches.lock().unwrap();
+    assert!(batches.len() >= all / 1024, "{batches:?}");
+    assert!(batches.iter().all(|&n| n <= 1024 + 16), "{batches:?}");
+}

@@ -294,8 +294,8 @@ pub struct Event {
     pub detail: Detail,
 }
 
-/// Events handed over at once: one, or the batch of one request made of many tasks (a stop of
-/// ten thousand is one hand-over, not ten thousand).
+/// Events handed over at once: one, or a batch of one request made of many tasks, a thousand
+/// tasks at a time (a stop of ten thousand is ten hand-overs, not ten thousand).
 #[derive(Clone, Debug)]
 pub enum Delivery {
     /// One event.

@@ -3,6 +3,62 @@
 
 use super::*;
 
+/// Tasks a request of many is told and acted on at a time: its events are never all held at
+/// once (a stop of a million would hold 136 MB of them), and the first tasks begin to stop
+/// while the rest are asked.
+const REQUEST_CHUNK: usize = 1024;
+
+/// A request of many tasks, a chunk at a time: each chunk's events go out in one batch before
+/// any of its tasks is acted on, so that a task's `joined` never comes before the request that
+/// ended it.
+struct Chunked<'a> {
+    inner: &'a Inner,
+    events: Vec<Event>,
+    /// Told of: live tasks, and the run each is asked in.
+    asked: Vec<(Arc<TaskEntry>, u64)>,
+    /// Ended at once by the request: tasks waiting out a restart's backoff.
+    ended: Vec<Arc<TaskEntry>>,
+    told: bool,
+    /// Tasks asked in the chunks sent so far.
+    sent: usize,
+}
+
+impl<'a> Chunked<'a> {
+    fn new(inner: &'a Inner, told: bool) -> Self {
+        Self {
+            inner,
+            events: Self::room(told),
+            asked: Vec::with_capacity(REQUEST_CHUNK),
+            ended: Vec::new(),
+            told,
+            sent: 0,
+        }
+    }
+
+    fn room(told: bool) -> Vec<Event> {
+        Vec::with_capacity(if told { REQUEST_CHUNK } else { 0 })
+    }
+
+    fn is_full(&self) -> bool {
+        self.asked.len() + self.ended.len() >= REQUEST_CHUNK
+    }
+
+    /// Tells the chunk's events, then acts on its tasks. Returns how many tasks were asked in
+    /// all.
+    fn send(&mut self, act: impl Fn(&TaskEntry, u64)) -> usize {
+        let events = std::mem::replace(&mut self.events, Self::room(self.told));
+        self.inner.hub.send_batch(events);
+        self.inner.settle(&self.ended);
+        for (entry, run) in &self.asked {
+            act(entry, *run);
+        }
+        self.sent += self.asked.len() + self.ended.len();
+        self.asked.clear();
+        self.ended.clear();
+        self.sent
+    }
+}
+
 impl Inner {
     /// Every task stop-all, abort-all and shutdown reach, taken out of the registry so that no
     /// lock is held while they are asked (a subscriber told of it may spawn).
@@ -23,14 +79,18 @@ impl Inner {
         let now = self.hub.since_epoch();
         let deadline = now.saturating_add(grace);
         let at = self.hub.batch_time(now);
-        // Sized for the roots (children add to them): ten thousand events grown by doubling
-        // would hold room for twice as many while the stop is being asked.
-        let mut events = Vec::with_capacity(if at.is_some() { roots.len() } else { 0 });
-        let mut asked = Vec::with_capacity(roots.len());
-        let mut queue: Vec<(Arc<TaskEntry>, Option<TaskId>)> =
-            roots.into_iter().rev().map(|e| (e, None)).collect();
-        let mut ended = Vec::new();
-        while let Some((entry, cascaded_from)) = queue.pop() {
+        let mut chunk = Chunked::new(self, at.is_some());
+        let mut roots = roots.into_iter();
+        // Children of tasks asked, each with its parent's id: asked next, depth first. A chunk
+        // is not sent while some wait, as cancelling their parent's token would reach them
+        // before their own `stop_requested` is told.
+        let mut children: Vec<(Arc<TaskEntry>, TaskId)> = Vec::new();
+        let mut any_asked = false;
+        while let Some((entry, cascaded_from)) = children
+            .pop()
+            .map(|(child, parent)| (child, Some(parent)))
+            .or_else(|| roots.next().map(|root| (root, None)))
+        {
             let detail = Detail::StopRequested {
                 grace,
                 cascaded_from,
@@ -44,15 +104,15 @@ impl Inner {
                         now,
                         at,
                         (EventKind::StopRequested, detail),
-                        &mut events,
+                        &mut chunk.events,
                     );
-                    ended.push(entry);
+                    chunk.ended.push(entry);
                     continue;
                 }
                 Reached::Live { new: true, run } => run,
             };
             self.hub.batch(
-                &mut events,
+                &mut chunk.events,
                 &entry,
                 EventKind::StopRequested,
                 now,
@@ -62,20 +122,17 @@ impl Inner {
             entry.set_escalation_deadline(deadline);
             for child in entry.children() {
                 if let Ok(child) = self.entry(child) {
-                    queue.push((child, Some(entry.id)));
+                    children.push((child, entry.id));
                 }
             }
-            asked.push((entry, run));
+            chunk.asked.push((entry, run));
+            any_asked = true;
+            if chunk.is_full() && children.is_empty() {
+                chunk.send(|entry, run| entry.cancel_run(run));
+            }
         }
-        // Told before any token is cancelled, so every task's `stop_requested` comes before
-        // what the task does next.
-        self.hub.send_batch(events);
-        self.settle(&ended);
-        for (entry, run) in &asked {
-            entry.cancel_run(*run);
-        }
-        let asked_total = asked.len() + ended.len();
-        if !asked.is_empty() {
+        let asked_total = chunk.send(|entry, run| entry.cancel_run(run));
+        if any_asked {
             // Sleeps out the grace period rather than waking for every join; it holds the
             // supervisor weakly, so it keeps nothing alive, and shutdown does not wait for it.
             let inner = Arc::downgrade(self);
@@ -212,8 +269,8 @@ impl Inner {
     }
 
     /// The one way abort requests and escalations (after `grace`) abort tasks. Every event
-    /// goes out in one batch before any abort, so a task's `joined` never comes before the
-    /// request that ended it. A started blocking-pool task cannot be aborted: it is flagged, and
+    /// goes out before its task is aborted (a chunk at a time), so a task's `joined` never
+    /// comes before the request that ended it. A started blocking-pool task cannot be aborted: it is flagged, and
     /// its event says so. Returns how many tasks were asked.
     pub(super) fn abort_tasks(
         &self,
@@ -223,9 +280,7 @@ impl Inner {
     ) -> usize {
         let now = self.hub.since_epoch();
         let at = self.hub.batch_time(now);
-        let mut events = Vec::new();
-        let mut asked = Vec::new();
-        let mut ended = Vec::new();
+        let mut chunk = Chunked::new(self, at.is_some());
         for entry in entries {
             let detail = Detail::Aborting {
                 grace,
@@ -240,9 +295,9 @@ impl Inner {
                         now,
                         at,
                         (kind, detail),
-                        &mut events,
+                        &mut chunk.events,
                     );
-                    ended.push(entry);
+                    chunk.ended.push(entry);
                     continue;
                 }
                 Reached::Live { new, run } => (new, run),
@@ -256,16 +311,15 @@ impl Inner {
                     grace,
                     ignored: entry.on_blocking_pool,
                 };
-                self.hub.batch(&mut events, &entry, kind, now, at, detail);
+                self.hub
+                    .batch(&mut chunk.events, &entry, kind, now, at, detail);
             }
-            asked.push((entry, run));
+            chunk.asked.push((entry, run));
+            if chunk.is_full() {
+                chunk.send(|entry, run| entry.abort_run(run));
+            }
         }
-        self.hub.send_batch(events);
-        self.settle(&ended);
-        for (entry, run) in &asked {
-            entry.abort_run(*run);
-        }
-        asked.len() + ended.len()
+        chunk.send(|entry, run| entry.abort_run(run))
     }
 
     pub(super) fn snapshot_of(&self, entry: &TaskEntry) -> TaskSnapshot {
