@@ -193,7 +193,7 @@ pub fn memory() {
         format!("{:.1} MiB", peak_kib as f64 / 1024.0),
         "-".into(),
         "-".into(),
-        "< 40 MiB",
+        "< 25 MiB",
     );
 }
 

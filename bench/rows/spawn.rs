@@ -31,7 +31,7 @@ pub fn rows() {
             };
             rounds.push(ours.as_secs_f64(), bare.as_secs_f64());
         }
-        rounds.time_row(label, "<= 1.5x tokio::spawn");
+        rounds.time_row(label, "<= 1.3x tokio::spawn (median)");
     }
 }
 

@@ -24,7 +24,7 @@ pub fn rows() {
         };
         rounds.push(ours.as_secs_f64(), bare.as_secs_f64());
     }
-    rounds.time_row("stop_all 10k + join", "<= 1.5x bare (median), <= 2x (max)");
+    rounds.time_row("stop_all 10k + join", "<= 1.3x bare (median)");
 }
 
 fn bare() -> Duration {
