@@ -24,19 +24,23 @@ struct Chunked<'a> {
 }
 
 impl<'a> Chunked<'a> {
-    fn new(inner: &'a Inner, told: bool) -> Self {
+    /// For a request of `tasks` tasks (children may add to them).
+    fn new(inner: &'a Inner, told: bool, tasks: usize) -> Self {
+        let tasks = tasks.min(REQUEST_CHUNK);
         Self {
             inner,
-            events: Self::room(told),
-            asked: Vec::with_capacity(REQUEST_CHUNK),
+            events: Self::room(told, tasks),
+            asked: Vec::with_capacity(tasks),
             ended: Vec::new(),
             told,
             sent: 0,
         }
     }
 
-    fn room(told: bool) -> Vec<Event> {
-        Vec::with_capacity(if told { REQUEST_CHUNK } else { 0 })
+    /// Sized up front: a thousand events grown by doubling would hold room for twice as many
+    /// while the stop is being asked.
+    fn room(told: bool, tasks: usize) -> Vec<Event> {
+        Vec::with_capacity(if told { tasks } else { 0 })
     }
 
     fn is_full(&self) -> bool {
@@ -46,7 +50,9 @@ impl<'a> Chunked<'a> {
     /// Tells the chunk's events, then acts on its tasks. Returns how many tasks were asked in
     /// all.
     fn send(&mut self, act: impl Fn(&TaskEntry, u64)) -> usize {
-        let events = std::mem::replace(&mut self.events, Self::room(self.told));
+        // Another full chunk is likely to follow a full one; a last one, not.
+        let next = if self.is_full() { REQUEST_CHUNK } else { 0 };
+        let events = std::mem::replace(&mut self.events, Self::room(self.told, next));
         self.inner.hub.send_batch(events);
         self.inner.settle(&self.ended);
         for (entry, run) in &self.asked {
@@ -79,7 +85,7 @@ impl Inner {
         let now = self.hub.since_epoch();
         let deadline = now.saturating_add(grace);
         let at = self.hub.batch_time(now);
-        let mut chunk = Chunked::new(self, at.is_some());
+        let mut chunk = Chunked::new(self, at.is_some(), roots.len());
         let mut roots = roots.into_iter();
         // Children of tasks asked, each with its parent's id: asked next, depth first. A chunk
         // is not sent while some wait, as cancelling their parent's token would reach them
@@ -280,7 +286,7 @@ impl Inner {
     ) -> usize {
         let now = self.hub.since_epoch();
         let at = self.hub.batch_time(now);
-        let mut chunk = Chunked::new(self, at.is_some());
+        let mut chunk = Chunked::new(self, at.is_some(), entries.len());
         for entry in entries {
             let detail = Detail::Aborting {
                 grace,
