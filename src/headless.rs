@@ -330,18 +330,25 @@ impl Packed {
 
     /// Packs `events` in chunks, a fifth of their size and less (an event is 136 bytes).
     fn batch(events: &[Event]) -> Vec<Packed> {
-        let mut chunks = vec![Packed::default()];
+        let mut chunks = Vec::new();
         let mut room = [0; PACKED_EVENT_ROOM];
         for e in events {
-            let event = Packed::pack(e, &mut room);
-            let last = chunks.last_mut().expect("one chunk at least");
-            if !last.push(&event) {
-                let mut next = Packed::default();
-                next.push(&event);
+            if let Some(next) = Packed::append(chunks.last_mut(), &Packed::pack(e, &mut room)) {
                 chunks.push(next);
             }
         }
         chunks
+    }
+
+    /// Adds a packed event to `last`; when that is full (or there is none), gives back a new
+    /// chunk holding it, for the caller to add after.
+    fn append(last: Option<&mut Packed>, event: &[u8]) -> Option<Packed> {
+        if last.is_some_and(|last| last.push(event)) {
+            return None;
+        }
+        let mut next = Packed::default();
+        next.push(event);
+        Some(next)
     }
 
     /// Adds a packed event at the end, unless the chunk is too full for it.
@@ -554,14 +561,13 @@ impl Sender {
         let mut room = [0; PACKED_EVENT_ROOM];
         let event = Packed::pack(e, &mut room);
         self.add_events(1, |messages| {
-            if let Some(Message::Packed(packed)) = messages.back_mut()
-                && packed.push(&event)
-            {
-                return;
+            let last = match messages.back_mut() {
+                Some(Message::Packed(packed)) => Some(packed),
+                _ => None,
+            };
+            if let Some(next) = Packed::append(last, &event) {
+                messages.push_back(Message::Packed(next));
             }
-            let mut packed = Packed::default();
-            packed.push(&event);
-            messages.push_back(Message::Packed(packed));
         })
     }
 
@@ -816,10 +822,9 @@ impl Printing {
             }
         };
         while let Some(message) = queue.next(|| show(&mut out, &mut writing)) {
-            let message = match message {
-                Message::Finish => break,
-                message => message,
-            };
+            if matches!(message, Message::Finish) {
+                break;
+            }
             if writing && write(&mut out, self.output, &message, self.is_stdout).is_err() {
                 writing = false;
                 self.closed.cancel();

@@ -175,11 +175,6 @@ pub(crate) struct Restartable {
 }
 
 impl Restartable {
-    pub fn policy(&self) -> &RestartPolicy {
-        static NEVER: RestartPolicy = RestartPolicy::NEVER;
-        self.policy.as_deref().unwrap_or(&NEVER)
-    }
-
     pub fn new(
         policy: Option<Arc<RestartPolicy>>,
         relaunch: Relaunch,
@@ -191,6 +186,12 @@ impl Restartable {
             journal,
             history: OnceLock::new(),
         }
+    }
+
+    /// The task's policy; the default (never) when it was given none.
+    pub fn policy(&self) -> &RestartPolicy {
+        static NEVER: RestartPolicy = RestartPolicy::NEVER;
+        self.policy.as_deref().unwrap_or(&NEVER)
     }
 
     /// Reads the restarts so far, making nothing for a task that has had none.

@@ -182,8 +182,7 @@ impl Inner {
                 kind: entry.kind.clone(),
                 parent: entry.parent,
             });
-        let policy = def.restart;
-        let mut policy = Some(policy);
+        let mut policy = Some(def.restart);
         let mut keep = |relaunch| {
             let _ = entry.restart.set(Box::new(Restartable::new(
                 policy.take().flatten(),

@@ -92,11 +92,17 @@ impl Inner {
         // before their own `stop_requested` is told.
         let mut children: Vec<(Arc<TaskEntry>, TaskId)> = Vec::new();
         let mut any_asked = false;
-        while let Some((entry, cascaded_from)) = children
-            .pop()
-            .map(|(child, parent)| (child, Some(parent)))
-            .or_else(|| roots.next().map(|root| (root, None)))
-        {
+        loop {
+            if chunk.is_full() && children.is_empty() {
+                chunk.send(|entry, run| entry.cancel_run(run));
+            }
+            let Some((entry, cascaded_from)) = children
+                .pop()
+                .map(|(child, parent)| (child, Some(parent)))
+                .or_else(|| roots.next().map(|root| (root, None)))
+            else {
+                break;
+            };
             let detail = Detail::StopRequested {
                 grace,
                 cascaded_from,
@@ -133,9 +139,6 @@ impl Inner {
             }
             chunk.asked.push((entry, run));
             any_asked = true;
-            if chunk.is_full() && children.is_empty() {
-                chunk.send(|entry, run| entry.cancel_run(run));
-            }
         }
         let asked_total = chunk.send(|entry, run| entry.cancel_run(run));
         if any_asked {
@@ -276,8 +279,8 @@ impl Inner {
 
     /// The one way abort requests and escalations (after `grace`) abort tasks. Every event
     /// goes out before its task is aborted (a chunk at a time), so a task's `joined` never
-    /// comes before the request that ended it. A started blocking-pool task cannot be aborted: it is flagged, and
-    /// its event says so. Returns how many tasks were asked.
+    /// comes before the request that ended it. A started blocking-pool task cannot be aborted:
+    /// it is flagged, and its event says so. Returns how many tasks were asked.
     pub(super) fn abort_tasks(
         &self,
         entries: Vec<Arc<TaskEntry>>,
@@ -288,6 +291,9 @@ impl Inner {
         let at = self.hub.batch_time(now);
         let mut chunk = Chunked::new(self, at.is_some(), entries.len());
         for entry in entries {
+            if chunk.is_full() {
+                chunk.send(|entry, run| entry.abort_run(run));
+            }
             let detail = Detail::Aborting {
                 grace,
                 ignored: false,
@@ -321,9 +327,6 @@ impl Inner {
                     .batch(&mut chunk.events, &entry, kind, now, at, detail);
             }
             chunk.asked.push((entry, run));
-            if chunk.is_full() {
-                chunk.send(|entry, run| entry.abort_run(run));
-            }
         }
         chunk.send(|entry, run| entry.abort_run(run))
     }
