@@ -350,9 +350,13 @@ impl TaskEntry {
     /// Claims the task in the state whose code is `from` (0: running) for changing it; only one
     /// claim succeeds. The state readers see does not change until the claimant sets one.
     pub fn claim(&self, from: u8) -> bool {
-        self.end
-            .compare_exchange(from, from | CLAIMED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        // Looked at first: most claims find another state (every stop asks a running task
+        // whether it waits out a backoff), and a failed exchange still takes the line.
+        self.end.load(Ordering::Acquire) == from
+            && self
+                .end
+                .compare_exchange(from, from | CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
     fn run(&self) -> std::sync::MutexGuard<'_, Run> {
@@ -562,11 +566,18 @@ impl TaskEntry {
         let Some(i) = kind.stamp() else {
             return false;
         };
+        // Only a moment the live state reads can change the state table: a spawn, a join's
+        // stamp (its end state follows) or a cleanup's end publish nothing, and neither does a
+        // moment that leaves the state as it was (a cleanup's start after the stop was
+        // noticed). Each publish is two full fences, on a line of the table that neighbouring
+        // tasks' ends write too. (The live state only moves on as moments are reached, so a
+        // mark that changes nothing now cannot have changed what another writer published.)
+        let before = State::LIVE_MOMENTS.contains(&kind).then(|| self.state());
         let nanos = since_epoch.as_nanos().min(u64::MAX as u128 - 1) as u64 + 1;
         let new = self.milestones[i]
             .compare_exchange(0, nanos, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
-        if new {
+        if new && before.is_some_and(|before| self.state() != before) {
             self.publish_state();
         }
         new

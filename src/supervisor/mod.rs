@@ -344,10 +344,22 @@ impl Supervisor {
     /// that never reaches an `.await`, a blocking-pool task that never checks its token) ends
     /// `abandoned`, and shutdown returns without it.
     pub async fn shutdown(&self, grace: Duration) {
-        let ended: Vec<_> = {
+        // One walk of the tasks: what ended and keeps code, and what is still to stop.
+        let (ended, stages) = {
             let registry = self.inner.registry.write().expect("registry");
             self.inner.hub.close();
-            registry.iter().filter(|e| e.is_ended()).cloned().collect()
+            let mut ended = Vec::new();
+            let running = registry.iter().filter(|e| {
+                if !e.is_ended() {
+                    return !e.is_detached();
+                }
+                if e.restart.get().is_some() {
+                    ended.push((*e).clone());
+                }
+                false
+            });
+            let stages = stopping::by_stage(running);
+            (ended, stages)
         };
         // No run can follow an end now: what ended lets go of its code (and what it holds),
         // outside the lock, as the code's drop may call back.
@@ -357,7 +369,6 @@ impl Supervisor {
             }
         }
         self.set_grace(grace);
-        let stages = self.inner.stages();
         self.inner.stop_in_stages(stages, true).await;
     }
 

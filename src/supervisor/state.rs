@@ -60,7 +60,15 @@ impl State {
         self.into()
     }
 
-    /// The state of a task not yet ended, from the moments it has reached.
+    /// The moments [`State::live`] reads: reaching any other changes no live state.
+    pub(crate) const LIVE_MOMENTS: [EventKind; 3] = [
+        EventKind::StopRequested,
+        EventKind::StopNoticed,
+        EventKind::CleanupStarted,
+    ];
+
+    /// The state of a task not yet ended, from the moments it has reached
+    /// ([`State::LIVE_MOMENTS`]).
     pub(crate) fn live(reached: impl Fn(EventKind) -> bool) -> State {
         if reached(EventKind::StopNoticed) || reached(EventKind::CleanupStarted) {
             State::CleaningUp

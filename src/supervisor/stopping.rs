@@ -172,11 +172,8 @@ impl Inner {
 
     /// The tasks a stop of every task reaches, by stage, lowest first.
     pub(super) fn stages(&self) -> Vec<Vec<Arc<TaskEntry>>> {
-        let mut stages: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
-        for entry in self.reachable() {
-            stages.entry(entry.stage).or_default().push(entry);
-        }
-        stages.into_values().collect()
+        let registry = self.registry.read().expect("registry");
+        by_stage(registry.iter().filter(|e| e.is_reachable()))
     }
 
     /// Stops `stages` one after the other: a stage is asked once the one before has been
@@ -188,13 +185,31 @@ impl Inner {
         stages: Vec<Vec<Arc<TaskEntry>>>,
         shutdown: bool,
     ) {
-        for stage in stages {
+        let last = stages.len().saturating_sub(1);
+        for (i, roots) in stages.into_iter().enumerate() {
             let grace = self.grace();
-            let roots: Vec<_> = stage.into_iter().filter(|e| e.is_reachable()).collect();
-            // Its children go with it, through their tokens: they are awaited with it.
-            let members = self.with_descendants(&roots);
+            // The last stage of a shutdown is everything still running: its end is the end of
+            // every task, which the hub counts, so no list of its tasks is walked to wait.
+            let every_task = shutdown && i == last;
+            // Its children go with it, through their tokens: they are awaited with it. (Tasks
+            // ended since the stages were read are passed by as the stop reaches them.)
+            let members = if every_task {
+                Vec::new()
+            } else {
+                self.with_descendants(&roots)
+            };
+            let still_running = || {
+                if every_task {
+                    self.reachable()
+                } else {
+                    unended(&members)
+                }
+            };
             self.request_stops(roots);
             let joined = async {
+                if every_task {
+                    self.hub.all_ended().await;
+                }
                 for entry in &members {
                     entry.wait_ended().await;
                 }
@@ -205,7 +220,7 @@ impl Inner {
                 () = tokio::time::sleep(grace) => {
                     if shutdown {
                         // Whenever its own stop would have escalated.
-                        self.abort_tasks(unended(&members), EventKind::Escalated, Some(grace));
+                        self.abort_tasks(still_running(), EventKind::Escalated, Some(grace));
                     }
                 }
                 () = self.aborted_all.cancelled() => {}
@@ -214,7 +229,7 @@ impl Inner {
                 () = &mut joined => {}
                 () = tokio::time::sleep(ABANDON_AFTER) => {
                     if shutdown {
-                        self.abandon(unended(&members));
+                        self.abandon(still_running());
                     }
                 }
             }
@@ -359,6 +374,17 @@ pub(super) fn joined_at_once(
     entry
         .hub
         .batch(events, entry, EventKind::Joined, now, at, joined);
+}
+
+/// `tasks` by stage, lowest first.
+pub(super) fn by_stage<'a>(
+    tasks: impl Iterator<Item = &'a Arc<TaskEntry>>,
+) -> Vec<Vec<Arc<TaskEntry>>> {
+    let mut stages: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
+    for entry in tasks {
+        stages.entry(entry.stage).or_default().push(entry.clone());
+    }
+    stages.into_values().collect()
 }
 
 /// Those of `entries` not yet ended.
