@@ -559,14 +559,36 @@ impl Sender {
     /// done before the lock is taken.
     fn send_event(&self, e: &Event) -> bool {
         let mut room = [0; PACKED_EVENT_ROOM];
-        let event = Packed::pack(e, &mut room);
-        self.add_events(1, |messages| {
-            let last = match messages.back_mut() {
-                Some(Message::Packed(packed)) => Some(packed),
-                _ => None,
-            };
-            if let Some(next) = Packed::append(last, &event) {
-                messages.push_back(Message::Packed(next));
+        self.add_packed(&[Packed::pack(e, &mut room)])
+    }
+
+    /// Adds a few events (what a task's poll made) after what waits, as single events are,
+    /// under one lock; a batch of more is [`Sender::send_batch`]'s, in chunks of its own.
+    fn send_events(&self, events: &[Event]) -> bool {
+        const FEW: usize = 8;
+        if events.len() > FEW {
+            return self.send_batch(events);
+        }
+        let mut rooms = [[0; PACKED_EVENT_ROOM]; FEW];
+        let packed: Vec<_> = rooms
+            .iter_mut()
+            .zip(events)
+            .map(|(room, e)| Packed::pack(e, room))
+            .collect();
+        self.add_packed(&packed)
+    }
+
+    /// Adds packed events after what waits, in the last chunk while it has room.
+    fn add_packed(&self, packed: &[std::borrow::Cow<'_, [u8]>]) -> bool {
+        self.add_events(packed.len(), |messages| {
+            for event in packed {
+                let last = match messages.back_mut() {
+                    Some(Message::Packed(packed)) => Some(packed),
+                    _ => None,
+                };
+                if let Some(next) = Packed::append(last, event) {
+                    messages.push_back(Message::Packed(next));
+                }
             }
         })
     }
@@ -702,7 +724,7 @@ impl Printer {
         let sender = self.sender.clone();
         sup.on_delivery(move |events| match events {
             Delivery::One(event) => sender.send_event(&event),
-            Delivery::Many(events) => sender.send_batch(&events),
+            Delivery::Many(events) => sender.send_events(&events),
         });
     }
 

@@ -804,3 +804,65 @@ async fn a_stop_of_thousands_is_told_in_batches_each_before_its_tasks_are_asked(
     assert!(batches.len() >= all / 1024, "{batches:?}");
     assert!(batches.iter().all(|&n| n <= 1024 + 16), "{batches:?}");
 }
+
+/// A task's poll hands its events over together when it is over, in order; a request it makes
+/// in that poll goes out after what the poll made before it, and its end follows on its own.
+#[tokio::test(start_paused = true)]
+async fn a_polls_events_are_handed_over_together_and_before_a_request_it_makes() {
+    use std::sync::{Arc, Mutex};
+    let sup = supervisor(ms(3000));
+    let other = sup
+        .spawn(TaskDef::new("other", |ctx| async move {
+            ctx.cancelled().await;
+        }))
+        .expect("spawn");
+    /// Each hand-over's events, as (task, kind).
+    type Deliveries = Arc<Mutex<Vec<Vec<(TaskId, EventKind)>>>>;
+    let deliveries: Deliveries = Arc::default();
+    {
+        let deliveries = deliveries.clone();
+        sup.on_delivery(move |delivery| {
+            let events = delivery.events().iter().map(|e| (e.id, e.kind)).collect();
+            deliveries.lock().unwrap().push(events);
+            true
+        });
+    }
+    let stopper = sup.clone();
+    let task = sup
+        .spawn(TaskDef::new("cleaner", move |ctx| async move {
+            ctx.cancelled().await;
+            ctx.stop_noticed();
+            ctx.cleanup_started();
+            stopper.stop(other).expect("other runs");
+            ctx.cleanup_finished();
+        }))
+        .expect("spawn");
+    at(&sup, ms(100)).await;
+    sup.stop(task).expect("running");
+    sup.joined(task).await.expect("joined");
+    sup.joined(other).await.expect("joined");
+    let of = |id: TaskId| -> Vec<Vec<EventKind>> {
+        deliveries
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| d.iter().filter(|e| e.0 == id).map(|e| e.1).collect())
+            .filter(|d: &Vec<_>| !d.is_empty())
+            .collect()
+    };
+    use EventKind::*;
+    assert_eq!(
+        of(task),
+        [
+            vec![Spawned],
+            vec![StopRequested],
+            vec![StopNoticed, CleanupStarted],
+            vec![CleanupFinished],
+            vec![Joined],
+        ]
+    );
+    let all: Vec<_> = deliveries.lock().unwrap().concat();
+    let held = all.iter().position(|&e| e == (task, CleanupStarted));
+    let asked = all.iter().position(|&e| e == (other, StopRequested));
+    assert!(held < asked, "held events first: {all:?}");
+}

@@ -243,7 +243,6 @@ impl TaskContext {
 impl Drop for TaskContext {
     /// Synchronous `Drop` runs on every exit path, abort and panic included.
     fn drop(&mut self) {
-        self.entry.set_flag(FLAG_BUSY, false);
-        self.entry.set_flag(FLAG_DROP_RAN, true);
+        self.entry.change_flags(FLAG_DROP_RAN, FLAG_BUSY);
     }
 }

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::TaskId;
@@ -17,7 +16,7 @@ use super::polls::{Activity, SpawnSite};
 use super::restart::{RestartHistory, RestartPolicy};
 use super::state::State;
 use super::state_table::Slot;
-use super::task::Relaunch;
+use super::task::{Relaunch, RunHandle};
 use crate::journal::{JournalConfig, Ledger};
 
 pub(crate) const FLAG_ORPHAN: u8 = 1;
@@ -230,7 +229,7 @@ const CLAIMED: u8 = 0x80;
 /// run after a stop gets a fresh one).
 struct Run {
     number: u64,
-    abort: Option<AbortHandle>,
+    abort: Option<RunHandle>,
     token: CancellationToken,
 }
 
@@ -451,7 +450,7 @@ impl TaskEntry {
 
     /// The current run's handle, once it has started. An abort stamped before it was set (an
     /// abort-all racing the spawn, an abort between a restart and its start) takes effect now.
-    pub fn set_abort_handle(&self, handle: AbortHandle) {
+    pub fn set_abort_handle(&self, handle: RunHandle) {
         let mut run = self.run();
         if self.reached(EventKind::AbortRequested) || self.reached(EventKind::Escalated) {
             handle.abort();
@@ -626,6 +625,16 @@ impl TaskEntry {
         } else {
             self.flags.fetch_and(!flag, Ordering::AcqRel);
         }
+    }
+
+    /// Sets the flags `on` and clears `off` in one change (one write to the record, where two
+    /// calls of [`TaskEntry::set_flag`] take two).
+    pub fn change_flags(&self, on: u8, off: u8) {
+        let _ = self
+            .flags
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |flags| {
+                Some((flags | on) & !off)
+            });
     }
 
     pub fn flag(&self, flag: u8) -> bool {

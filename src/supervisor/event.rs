@@ -294,13 +294,14 @@ pub struct Event {
     pub detail: Detail,
 }
 
-/// Events handed over at once: one, or a batch of one request made of many tasks, a thousand
-/// tasks at a time (a stop of ten thousand is ten hand-overs, not ten thousand).
+/// Events handed over at once: one, or a batch: of one request made of many tasks, a thousand
+/// tasks at a time (a stop of ten thousand is ten hand-overs, not ten thousand), or of what one
+/// poll of a task made (a stop noticed, a cleanup begun and ended: one hand-over, not three).
 #[derive(Clone, Debug)]
 pub enum Delivery {
     /// One event.
     One(Event),
-    /// Several, in order: shared as the request made them (a slice would be a copy of ten
+    /// Several, in order: shared as the request or the poll made them (a slice would be a copy of ten
     /// thousand events, made while the request's own are still held).
     Many(Arc<Vec<Event>>),
 }

@@ -281,12 +281,83 @@ impl Hub {
 
     /// Sends the event to every subscriber and the reporting; when only metrics would read it,
     /// counts it without making it (no shared name, no wall-clock time: a spawn stays cheap).
+    /// Made during a task's poll, it waits for the poll's other events (see [`Hub::hold`]).
     pub fn send(&self, entry: &TaskEntry, kind: EventKind, since_start: Duration, detail: Detail) {
         if self.reading() {
             let at = self.wall_time(since_start);
-            self.deliver(Delivery::One(event(entry, kind, since_start, at, detail)));
+            if let Some(event) = self.keep_held(event(entry, kind, since_start, at, detail)) {
+                self.deliver(Delivery::One(event));
+            }
         } else {
             self.count(entry, kind, &detail);
+        }
+    }
+
+    /// Holds the events this thread makes about this supervisor's tasks until the guard goes,
+    /// then hands them over at once: a task's poll that notices its stop, cleans up and returns
+    /// makes four events, and its end a fifth, which subscribers take in one hand-over
+    /// (`taskmon run`'s printer: one lock of its queue, not five). None when nobody reads
+    /// events, or the thread already holds another supervisor's.
+    ///
+    /// Only around a poll (never a blocking-pool task's whole run): the events wait at most as
+    /// long as the poll that made them.
+    pub fn hold(&self) -> Option<Holding<'_>> {
+        if !self.reading() {
+            return None;
+        }
+        let hub: *const Hub = self;
+        let held = HELD.try_with(|held| {
+            let mut held = held.try_borrow_mut().ok()?;
+            if held.depth > 0 && held.hub != hub {
+                return None;
+            }
+            held.hub = hub;
+            held.depth += 1;
+            Some(())
+        });
+        held.ok().flatten().map(|()| Holding { hub: self })
+    }
+
+    /// Keeps `event` with this thread's held events, if it holds this supervisor's; gives it
+    /// back otherwise.
+    fn keep_held(&self, event: Event) -> Option<Event> {
+        let hub: *const Hub = self;
+        let mut event = Some(event);
+        let _ = HELD.try_with(|held| {
+            if let Ok(mut held) = held.try_borrow_mut()
+                && held.depth > 0
+                && held.hub == hub
+                && let Some(event) = event.take()
+            {
+                held.events.push(event);
+            }
+        });
+        event
+    }
+
+    /// Hands over what this thread holds of this supervisor's events, before events made
+    /// after them (a batch of a request made inside a poll).
+    fn release_held(&self) {
+        let hub: *const Hub = self;
+        let held = HELD
+            .try_with(|held| {
+                let mut held = held.try_borrow_mut().ok()?;
+                (held.hub == hub && !held.events.is_empty())
+                    .then(|| std::mem::take(&mut held.events))
+            })
+            .ok()
+            .flatten();
+        if let Some(events) = held {
+            self.deliver_held(events);
+        }
+    }
+
+    fn deliver_held(&self, mut events: Vec<Event>) {
+        if events.len() == 1 {
+            let event = events.pop().expect("one event");
+            self.deliver(Delivery::One(event));
+        } else {
+            self.deliver(Delivery::Many(Arc::new(events)));
         }
     }
 
@@ -323,9 +394,10 @@ impl Hub {
         let _ = (entry, kind, detail);
     }
 
-    /// Hands a batch over at once, if it holds anything.
+    /// Hands a batch over at once, if it holds anything (after what this thread holds).
     pub fn send_batch(&self, events: Vec<Event>) {
         if !events.is_empty() {
+            self.release_held();
             self.deliver(Delivery::Many(Arc::new(events)));
         }
     }
@@ -383,6 +455,48 @@ impl Hub {
         let listeners = subscribers.len() + usize::from(self.reporting.wants_events());
         self.listeners.store(listeners, Ordering::Relaxed);
         self.subscribers.store(Arc::new(subscribers));
+    }
+}
+
+/// The events a thread holds for one supervisor (see [`Hub::hold`]).
+struct Held {
+    /// Whose: compared, never read through.
+    hub: *const Hub,
+    /// Guards alive on this thread (a poll inside a poll holds on).
+    depth: u32,
+    events: Vec<Event>,
+}
+
+thread_local! {
+    static HELD: std::cell::RefCell<Held> = const {
+        std::cell::RefCell::new(Held {
+            hub: std::ptr::null(),
+            depth: 0,
+            events: Vec::new(),
+        })
+    };
+}
+
+/// Hands over the events held since it was made when it goes (the outermost one on a thread).
+pub(crate) struct Holding<'a> {
+    hub: &'a Hub,
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        let held = HELD
+            .try_with(|held| {
+                let mut held = held.try_borrow_mut().ok()?;
+                held.depth -= 1;
+                (held.depth == 0 && !held.events.is_empty())
+                    .then(|| std::mem::take(&mut held.events))
+            })
+            .ok()
+            .flatten();
+        // Outside the borrow: a subscriber may make events of its own.
+        if let Some(events) = held {
+            self.hub.deliver_held(events);
+        }
     }
 }
 

@@ -19,7 +19,7 @@ struct Chunked<'a> {
     /// Ended at once by the request: tasks waiting out a restart's backoff.
     ended: Vec<Arc<TaskEntry>>,
     told: bool,
-    /// Tasks asked in the chunks sent so far.
+    /// Tasks asked so far: in the chunks sent, and those acted on at once.
     sent: usize,
 }
 
@@ -132,13 +132,22 @@ impl Inner {
                 detail,
             );
             entry.set_escalation_deadline(deadline);
-            for child in entry.children() {
+            any_asked = true;
+            let its_children = entry.children();
+            if at.is_none() && its_children.is_empty() {
+                // No event is made (nobody reads them), and its token reaches no other task's:
+                // nothing has to go out first, so it is acted on now, while its record is at
+                // hand, rather than in a second pass over the chunk.
+                entry.cancel_run(run);
+                chunk.sent += 1;
+                continue;
+            }
+            for child in its_children {
                 if let Ok(child) = self.entry(child) {
                     children.push((child, entry.id));
                 }
             }
             chunk.asked.push((entry, run));
-            any_asked = true;
         }
         let asked_total = chunk.send(|entry, run| entry.cancel_run(run));
         if any_asked {

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 use super::TaskId;
 use super::context::TaskContext;
@@ -80,8 +80,12 @@ impl<E: std::fmt::Display + Send + 'static> TaskOutput for Result<(), E> {
     }
 }
 
+/// A run's handle, kept to abort it. The spawn's own `JoinHandle`, not an `AbortHandle` made
+/// from it: making one and dropping the other were two more writes to tokio's task a spawn.
+pub(crate) type RunHandle = JoinHandle<()>;
+
 /// Starts a run of a task's code again: kept for tasks defined to be restartable.
-pub(crate) type Relaunch = Arc<dyn Fn(TaskContext, EndGuard, &Handle) -> AbortHandle + Send + Sync>;
+pub(crate) type Relaunch = Arc<dyn Fn(TaskContext, EndGuard, &Handle) -> RunHandle + Send + Sync>;
 
 /// How a task's code is started on a runtime: the ways a [`TaskDef`](super::TaskDef) is made.
 /// Not for implementing outside taskmon.
@@ -99,7 +103,7 @@ pub trait Launch: sealed::Sealed + Send + 'static {
         end: EndGuard,
         runtime: &Handle,
         keep: &mut dyn FnMut(Relaunch),
-    ) -> AbortHandle;
+    ) -> RunHandle;
     /// The code as a launcher that many tasks can share, when it can be run again.
     #[doc(hidden)]
     fn into_relaunch(self) -> Result<Relaunch, Self>
@@ -124,7 +128,7 @@ pub struct RestartableBlockingTask<F>(pub(super) F);
 
 /// Starts boxed task code.
 type LaunchFn =
-    Box<dyn FnOnce(TaskContext, EndGuard, &Handle, &mut dyn FnMut(Relaunch)) -> AbortHandle + Send>;
+    Box<dyn FnOnce(TaskContext, EndGuard, &Handle, &mut dyn FnMut(Relaunch)) -> RunHandle + Send>;
 
 /// Task code of any kind behind one box.
 pub struct BoxedTask {
@@ -195,7 +199,7 @@ where
         end: EndGuard,
         runtime: &Handle,
         _: &mut dyn FnMut(Relaunch),
-    ) -> AbortHandle {
+    ) -> RunHandle {
         let name = TokioName::of(&ctx);
         name.spawn(runtime, Supervised::new((self.0)(ctx), end))
     }
@@ -218,7 +222,7 @@ impl TokioName {
         }
     }
 
-    fn spawn<F>(self, runtime: &Handle, future: F) -> AbortHandle
+    fn spawn<F>(self, runtime: &Handle, future: F) -> RunHandle
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -226,13 +230,12 @@ impl TokioName {
         return tokio::task::Builder::new()
             .name(&self.0)
             .spawn_on(future, runtime)
-            .expect("tokio's task builder spawns on a runtime's handle without fail")
-            .abort_handle();
+            .expect("tokio's task builder spawns on a runtime's handle without fail");
         #[cfg(not(all(tokio_unstable, feature = "task-names")))]
-        runtime.spawn(future).abort_handle()
+        runtime.spawn(future)
     }
 
-    fn spawn_blocking<F>(self, runtime: &Handle, body: F) -> AbortHandle
+    fn spawn_blocking<F>(self, runtime: &Handle, body: F) -> RunHandle
     where
         F: FnOnce() + Send + 'static,
     {
@@ -240,10 +243,9 @@ impl TokioName {
         return tokio::task::Builder::new()
             .name(&self.0)
             .spawn_blocking_on(body, runtime)
-            .expect("tokio's task builder spawns on a runtime's handle without fail")
-            .abort_handle();
+            .expect("tokio's task builder spawns on a runtime's handle without fail");
         #[cfg(not(all(tokio_unstable, feature = "task-names")))]
-        runtime.spawn_blocking(body).abort_handle()
+        runtime.spawn_blocking(body)
     }
 }
 
@@ -266,7 +268,7 @@ where
         end: EndGuard,
         runtime: &Handle,
         _: &mut dyn FnMut(Relaunch),
-    ) -> AbortHandle {
+    ) -> RunHandle {
         let body = self.0;
         let name = TokioName::of(&ctx);
         name.spawn_blocking(runtime, move || run_blocking(move || body(ctx), end))
@@ -292,7 +294,7 @@ where
         end: EndGuard,
         runtime: &Handle,
         keep: &mut dyn FnMut(Relaunch),
-    ) -> AbortHandle {
+    ) -> RunHandle {
         start_kept(self.relaunch(), ctx, end, runtime, keep)
     }
 
@@ -308,7 +310,7 @@ fn start_kept(
     end: EndGuard,
     runtime: &Handle,
     keep: &mut dyn FnMut(Relaunch),
-) -> AbortHandle {
+) -> RunHandle {
     keep(relaunch.clone());
     relaunch(ctx, end, runtime)
 }
@@ -346,7 +348,7 @@ where
         end: EndGuard,
         runtime: &Handle,
         keep: &mut dyn FnMut(Relaunch),
-    ) -> AbortHandle {
+    ) -> RunHandle {
         start_kept(self.relaunch(), ctx, end, runtime, keep)
     }
 
@@ -385,7 +387,7 @@ impl Launch for BoxedTask {
         end: EndGuard,
         runtime: &Handle,
         keep: &mut dyn FnMut(Relaunch),
-    ) -> AbortHandle {
+    ) -> RunHandle {
         match self.start {
             Start::Once(launch) => launch(ctx, end, runtime, keep),
             Start::Shared(relaunch) => start_kept(relaunch, ctx, end, runtime, keep),
@@ -418,6 +420,8 @@ impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
         if this.end.outcome.is_some() {
             return Poll::Ready(());
         }
+        // The poll's events go out together when it is over.
+        let _held = this.end.entry.hub.hold();
         // Marked as task code, so a silenced panic hook stays quiet; caught, so the panic becomes
         // the task's end rather than tokio's.
         let mut future = this.future;
@@ -514,6 +518,8 @@ impl EndGuard {
 impl Drop for EndGuard {
     fn drop(&mut self) {
         let entry = &self.entry;
+        // Its end's events join those of its last poll, when it ends on its worker.
+        let _held = entry.hub.hold();
         if record_end(entry, self.outcome.take()) {
             entry.hub.settle(entry);
         }

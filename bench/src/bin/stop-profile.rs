@@ -11,12 +11,33 @@ use taskmon::kinds::{Kind, Params};
 use taskmon::{JournalConfig, Supervisor, TaskDef};
 use tokio_util::sync::CancellationToken;
 
+/// CPU time of the whole process so far (every thread's).
+fn cpu() -> Duration {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is handed.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 fn perf(cmd: &str) {
     if let Ok(path) = std::env::var("PERF_CTL") {
         let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
         writeln!(f, "{cmd}").unwrap();
         f.flush().unwrap();
     }
+    CPU.with(|c| {
+        if cmd == "enable" {
+            c.set(c.get().wrapping_sub(cpu().as_nanos() as u64));
+        } else {
+            c.set(c.get().wrapping_add(cpu().as_nanos() as u64));
+        }
+    });
+}
+
+thread_local! {
+    /// CPU time inside the measured parts.
+    static CPU: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 fn main() {
@@ -119,5 +140,10 @@ fn main() {
             }
         });
     }
-    println!("{which} {what} {n}: {:?} a round", total / rounds as u32);
+    let cpu = Duration::from_nanos(CPU.with(|c| c.get()));
+    println!(
+        "{which} {what} {n}: {:?} a round, {:?} CPU",
+        total / rounds as u32,
+        cpu / rounds as u32
+    );
 }
