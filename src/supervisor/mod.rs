@@ -593,7 +593,8 @@ impl Supervisor {
     }
 
     /// [`Supervisor::on_event`], with the events of one request for many tasks handed over in
-    /// batches (of a thousand tasks' events: each batch before those tasks are acted on).
+    /// batches (of a thousand tasks' events: each batch before those tasks are acted on), and
+    /// those one poll of a task made handed over together when the poll is over.
     pub fn on_delivery(&self, subscriber: impl Fn(Delivery) -> bool + Send + Sync + 'static) {
         self.inner.hub.subscribe_with(Arc::new(subscriber));
     }
