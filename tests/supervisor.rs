@@ -866,3 +866,49 @@ async fn a_polls_events_are_handed_over_together_and_before_a_request_it_makes()
     let asked = all.iter().position(|&e| e == (other, StopRequested));
     assert!(held < asked, "held events first: {all:?}");
 }
+
+/// A poll that makes many events (children spawned in a loop that never yields) hands them over
+/// a batch at a time as they come, not all at once when it is over.
+#[tokio::test(start_paused = true)]
+async fn a_poll_making_many_events_hands_them_over_in_batches() {
+    use std::sync::{Arc, Mutex};
+    let sup = supervisor(ms(3000));
+    let sizes: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let spawned: Arc<Mutex<usize>> = Arc::default();
+    {
+        let (sizes, spawned) = (sizes.clone(), spawned.clone());
+        sup.on_delivery(move |delivery| {
+            let events = delivery.events();
+            sizes.lock().unwrap().push(events.len());
+            *spawned.lock().unwrap() += events
+                .iter()
+                .filter(|e| e.kind == EventKind::Spawned)
+                .count();
+            true
+        });
+    }
+    let parent = sup
+        .spawn(TaskDef::new("spawner", |ctx| async move {
+            for i in 0..2500 {
+                let child = TaskDef::new(format!("child{i}"), |ctx| async move {
+                    ctx.cancelled().await;
+                });
+                ctx.spawn_child(child).expect("spawn child");
+            }
+            ctx.cancelled().await;
+        }))
+        .expect("spawn");
+    at(&sup, ms(100)).await;
+    assert_eq!(sup.len(), 2501);
+    let sizes = sizes.lock().unwrap().clone();
+    // (A long poll's event may follow: spawning 2,500 tasks takes a while unoptimised.)
+    assert_eq!(
+        *spawned.lock().unwrap(),
+        2501,
+        "every spawn told: {sizes:?}"
+    );
+    assert!(sizes.iter().all(|&n| n <= 1024), "{sizes:?}");
+    assert!(sizes.contains(&1024), "held, a batch at a time: {sizes:?}");
+    sup.shutdown(ms(100)).await;
+    assert_eq!(sup.task(parent).expect("parent").state, State::Stopped);
+}

@@ -323,15 +323,19 @@ impl Hub {
     fn keep_held(&self, event: Event) -> Option<Event> {
         let hub: *const Hub = self;
         let mut event = Some(event);
-        let _ = HELD.try_with(|held| {
-            if let Ok(mut held) = held.try_borrow_mut()
-                && held.depth > 0
-                && held.hub == hub
-                && let Some(event) = event.take()
-            {
-                held.events.push(event);
+        let full = HELD.try_with(|held| {
+            let mut held = held.try_borrow_mut().ok()?;
+            if held.depth == 0 || held.hub != hub {
+                return None;
             }
+            held.events.extend(event.take());
+            // A poll that makes events without end (children spawned in a loop that never
+            // yields) hands them over as they come, a batch at a time, rather than hold them all.
+            (held.events.len() >= HELD_AT_MOST).then(|| std::mem::take(&mut held.events))
         });
+        if let Ok(Some(events)) = full {
+            self.deliver_held(events);
+        }
         event
     }
 
@@ -466,6 +470,9 @@ struct Held {
     depth: u32,
     events: Vec<Event>,
 }
+
+/// Events a thread holds at the most before it hands them over.
+const HELD_AT_MOST: usize = 1024;
 
 thread_local! {
     static HELD: std::cell::RefCell<Held> = const {
