@@ -421,7 +421,10 @@ impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
             return Poll::Ready(());
         }
         // The poll's events go out together when it is over.
-        let _held = this.end.entry.hub.hold();
+        let hub = this.end.hub;
+        // SAFETY: the hub is the record's, which the guard's `entry` keeps alive through the
+        // poll. (Copied out of the guard, whose outcome the poll sets meanwhile.)
+        let _held = unsafe { hub.as_ref() }.hold();
         // Marked as task code, so a silenced panic hook stays quiet; caught, so the panic becomes
         // the task's end rather than tokio's.
         let mut future = this.future;
@@ -492,6 +495,8 @@ pub struct EndGuard {
     // touches: read through `entry`, they cost the ordinary loop two cache misses a poll.
     polls: PollSettings,
     id: TaskId,
+    /// `entry.hub`, for the same reason: every poll asks it whether to hold its events.
+    hub: std::ptr::NonNull<super::hub::Hub>,
     /// The run's span, entered at every poll; none without a tracing subscriber. Boxed: a
     /// span's 40 bytes in every task's future cost every spawn its copies.
     #[cfg(feature = "tracing")]
@@ -504,6 +509,7 @@ impl EndGuard {
         Self {
             polls: entry.hub.polls,
             id: entry.id,
+            hub: std::ptr::NonNull::from(&*entry.hub),
             #[cfg(feature = "tracing")]
             span: entry
                 .hub
@@ -514,6 +520,9 @@ impl EndGuard {
         }
     }
 }
+
+// SAFETY: `hub` points into an `Arc<Hub>` that `entry` holds; the hub is `Sync`.
+unsafe impl Send for EndGuard {}
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
