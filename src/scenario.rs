@@ -466,6 +466,10 @@ pub struct Roster {
 
 impl Roster {
     fn spawn(&mut self, sup: &Supervisor, plans: &[TaskPlan]) {
+        sup.holding_events(|| self.spawn_held(sup, plans));
+    }
+
+    fn spawn_held(&mut self, sup: &Supervisor, plans: &[TaskPlan]) {
         for plan in plans {
             let mut template = plan.kind.task(&plan.name, &plan.params);
             if let Some(site) = &plan.site {

@@ -805,8 +805,9 @@ async fn a_stop_of_thousands_is_told_in_batches_each_before_its_tasks_are_asked(
     assert!(batches.iter().all(|&n| n <= 1024 + 16), "{batches:?}");
 }
 
-/// A task's poll hands its events over together when it is over, in order; a request it makes
-/// in that poll goes out after what the poll made before it, and its end follows on its own.
+/// A task's poll hands its events over together when it is over, in order, its end's with those
+/// of the poll that ended it; a request it makes in that poll goes out after what the poll made
+/// before it.
 #[tokio::test(start_paused = true)]
 async fn a_polls_events_are_handed_over_together_and_before_a_request_it_makes() {
     use std::sync::{Arc, Mutex};
@@ -857,8 +858,7 @@ async fn a_polls_events_are_handed_over_together_and_before_a_request_it_makes()
             vec![Spawned],
             vec![StopRequested],
             vec![StopNoticed, CleanupStarted],
-            vec![CleanupFinished],
-            vec![Joined],
+            vec![CleanupFinished, Joined],
         ]
     );
     let all: Vec<_> = deliveries.lock().unwrap().concat();

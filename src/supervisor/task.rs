@@ -399,8 +399,9 @@ pin_project_lite::pin_project! {
     /// The future tokio runs for a supervised async task: the task's own future, inline, and
     /// what records its end.
     pub(crate) struct Supervised<F> {
+        // `None` once it has returned: dropped at the end of its last poll.
         #[pin]
-        future: F,
+        future: Option<F>,
         // Declared after `future`, so it is dropped after it.
         end: EndGuard,
     }
@@ -408,7 +409,10 @@ pin_project_lite::pin_project! {
 
 impl<F> Supervised<F> {
     pub fn new(future: F, end: EndGuard) -> Self {
-        Self { future, end }
+        Self {
+            future: Some(future),
+            end,
+        }
     }
 }
 
@@ -416,45 +420,49 @@ impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
-        if this.end.outcome.is_some() {
-            return Poll::Ready(());
-        }
+        let mut this = self.project();
         // The poll's events go out together when it is over.
         let hub = this.end.hub;
         // SAFETY: the hub is the record's, which the guard's `entry` keeps alive through the
-        // poll. (Copied out of the guard, whose outcome the poll sets meanwhile.)
+        // poll. (Copied out of the guard, which the poll changes meanwhile.)
         let _held = unsafe { hub.as_ref() }.hold();
-        // Marked as task code, so a silenced panic hook stays quiet; caught, so the panic becomes
-        // the task's end rather than tokio's.
-        let mut future = this.future;
-        #[cfg(feature = "tracing")]
-        let _in_span = this.end.span.as_deref().map(tracing::Span::enter);
-        let mut poll = || in_task(|| catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))));
-        let end = &this.end;
-        let entry = &end.entry;
-        let result = if end.polls.enabled {
-            let (result, slow) = polls::timed(&entry.activity, &end.polls, end.id, poll);
-            if let Some(lasted) = slow {
-                entry
-                    .hub
-                    .emit(entry, EventKind::LongPoll, || Detail::LongPoll { lasted });
-            }
-            result
-        } else {
-            poll()
+        let Some(mut future) = this.future.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
         };
-        match result {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => {
-                this.end.outcome = Some(Outcome::returned(output));
-                Poll::Ready(())
+        let result = {
+            // Marked as task code, so a silenced panic hook stays quiet; caught, so the panic
+            // becomes the task's end rather than tokio's.
+            #[cfg(feature = "tracing")]
+            let _in_span = this.end.span.as_deref().map(tracing::Span::enter);
+            let mut poll =
+                || in_task(|| catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))));
+            let end = &this.end;
+            let entry = &end.entry;
+            if end.polls.enabled {
+                let (result, slow) = polls::timed(&entry.activity, &end.polls, end.id, poll);
+                if let Some(lasted) = slow {
+                    entry
+                        .hub
+                        .emit(entry, EventKind::LongPoll, || Detail::LongPoll { lasted });
+                }
+                result
+            } else {
+                poll()
             }
-            Err(payload) => {
-                this.end.outcome = Some(Outcome::Panicked(panic_message(payload.as_ref())));
-                Poll::Ready(())
-            }
-        }
+        };
+        let outcome = match result {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Outcome::returned(output),
+            Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
+        };
+        // Its locals go first (a journal books what it still held as lost), then its end is
+        // recorded: here rather than when tokio drops it, so that the end's events go out with
+        // those of the poll that ended it (a stop noticed, a cleanup, the join: one hand-over).
+        // A panic while its locals drop changes nothing of how it ended, as before.
+        let _ = in_task(|| catch_unwind(AssertUnwindSafe(|| this.future.set(None))));
+        this.end.outcome = Some(outcome);
+        this.end.record();
+        Poll::Ready(())
     }
 }
 
@@ -487,10 +495,13 @@ impl Outcome {
     }
 }
 
-/// Records the task's end when dropped. Counts among the tasks shutdown waits for until then.
+/// Records the task's end when dropped (or at the end of its last poll). Counts among the
+/// tasks shutdown waits for until then.
 pub struct EndGuard {
     entry: Arc<TaskEntry>,
     outcome: Option<Outcome>,
+    /// The end has been recorded: it is recorded once.
+    recorded: bool,
     // Copies of what every poll reads, on the line of the task's memory that every poll
     // touches: read through `entry`, they cost the ordinary loop two cache misses a poll.
     polls: PollSettings,
@@ -517,6 +528,21 @@ impl EndGuard {
                 .then(|| Box::new(super::trace::run_span(&entry, entry.restarts() + 1))),
             entry,
             outcome: None,
+            recorded: false,
+        }
+    }
+
+    /// Records the task's end, with the outcome noted so far (none: it was dropped, as by an
+    /// abort), unless that was done.
+    fn record(&mut self) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
+        let entry = &self.entry;
+        // Its end's events go out together, with its last poll's when it ends in one.
+        let _held = entry.hub.hold();
+        if record_end(entry, self.outcome.take()) {
+            entry.hub.settle(entry);
         }
     }
 }
@@ -526,12 +552,7 @@ unsafe impl Send for EndGuard {}
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
-        let entry = &self.entry;
-        // Its end's events join those of its last poll, when it ends on its worker.
-        let _held = entry.hub.hold();
-        if record_end(entry, self.outcome.take()) {
-            entry.hub.settle(entry);
-        }
+        self.record();
     }
 }
 
