@@ -577,7 +577,7 @@ pub(crate) fn open_regular_file(
 fn write_report_file(file: File, reports: &[TaskReport]) -> io::Result<()> {
     let mut out = io::BufWriter::new(file);
     for r in reports {
-        writeln!(out, "{}", format::report_json(r))?;
+        writeln!(out, "{}", format::report_line(r))?;
     }
     out.flush()
 }

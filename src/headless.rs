@@ -271,7 +271,7 @@ async fn report_in_chunks(
         if let (Some(out), None) = (&mut file, &error)
             && let Err(e) = chunk
                 .iter()
-                .try_for_each(|r| writeln!(out, "{}", format::report_json(r)))
+                .try_for_each(|r| writeln!(out, "{}", format::report_line(r)))
         {
             error = Some(e);
         }
@@ -937,7 +937,7 @@ fn write(
         (Output::Text, Message::Reports(_)) | (Output::Json, Message::Summary(_)) => Ok(()),
         (Output::Json, Message::Reports(reports)) => {
             for r in reports.iter() {
-                writeln!(out, "{}", format::report_json(r))?;
+                writeln!(out, "{}", format::report_line(r))?;
             }
             Ok(())
         }

@@ -173,3 +173,88 @@ async fn the_summary_fits_a_narrow_terminal_cutting_long_names_and_dropping_colu
     );
     assert!(at_80.contains("…") && at_80.contains("-hold"), "{at_80}");
 }
+
+/// Each `report` line, written straight from the report, says what the SPEC's line says, key
+/// for key and in its order: as it did when it was built as a JSON map.
+#[tokio::test(start_paused = true)]
+async fn report_lines_say_what_the_specs_json_says() {
+    use serde_json::{Value, json};
+    use taskmon::TaskDef;
+    taskmon::silence_task_panics(true);
+    let sup = Supervisor::builder().grace(ms(500)).build().unwrap();
+    let p = Params {
+        interval: ms(100),
+        flush_every: 4,
+        ..Params::default()
+    };
+    for kind in [
+        Kind::Select,
+        Kind::Panicky,
+        Kind::Erring,
+        Kind::Parent,
+        Kind::Stubborn,
+    ] {
+        sup.spawn(kind.task(format!("{kind:?} \"é\" \\"), &p))
+            .unwrap();
+    }
+    sup.spawn(TaskDef::new("counts", |ctx| async move {
+        ctx.counter("requests \"served\"").add(7);
+        ctx.set_note("a note\nwith a line");
+        ctx.cancelled().await;
+    }))
+    .unwrap();
+    tokio::time::sleep(ms(1500)).await;
+    sup.shutdown(ms(500)).await;
+    let reports = sup.report().await;
+    assert!(reports.len() >= 6);
+    for r in &reports {
+        let s = &r.snapshot;
+        let journal = s.ledger.journal;
+        let millis = taskmon::format::millis;
+        let expected = json!({
+            "type": "report",
+            "id": s.id,
+            "task": &*s.name,
+            "kind": &*s.kind,
+            "state": s.state.as_str(),
+            "ticks": s.ledger.ticks,
+            "persisted": journal.map(|j| j.persisted),
+            "lost": journal.map(|j| j.lost),
+            "pending": journal.map(|j| j.pending),
+            "cleanup": s.cleanup.as_str(),
+            "stop_latency_ms": s.stop_latency().map(millis),
+            "journal_verified": r.journal_verified,
+            "journal_error": s.journal_error.as_deref(),
+            "journal_problem": r.journal_problem,
+            "orphan": s.orphan,
+            "restarts": s.restarts,
+            "note": s.note.as_deref(),
+            "detached": s.detached,
+            "panic": s.panic_message.as_deref(),
+            "error": s.error.as_deref(),
+            "polls": s.polls.polls,
+            "busy_ms": millis(s.polls.busy),
+            "max_poll_ms": millis(s.polls.max_poll),
+            "slow_polls": s.polls.slow_polls,
+            "location": s.location.as_ref().map(|l| l.to_string()),
+            "warnings": s.warnings().iter().map(|w| w.as_str()).collect::<Vec<_>>(),
+            "counters": s
+                .counters
+                .iter()
+                .map(|(name, value)| (name.to_string(), Value::from(*value)))
+                .collect::<serde_json::Map<_, _>>(),
+        });
+        let line = taskmon::format::report_line(r).to_string();
+        assert_eq!(line, expected.to_string());
+        assert_eq!(taskmon::format::report_json(r), expected);
+    }
+    let counted = reports
+        .iter()
+        .find(|r| &*r.snapshot.name == "counts")
+        .unwrap();
+    let line = taskmon::format::report_line(counted).to_string();
+    assert!(
+        line.contains(r#""counters":{"requests \"served\"":7}"#),
+        "{line}"
+    );
+}

@@ -7,6 +7,7 @@
 //! be awaited for it, so a join costs no wake-up of another task and no allocation.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -399,18 +400,30 @@ pin_project_lite::pin_project! {
     /// The future tokio runs for a supervised async task: the task's own future, inline, and
     /// what records its end.
     pub(crate) struct Supervised<F> {
-        // `None` once it has returned: dropped at the end of its last poll.
+        // Dropped in place at the end of its last poll, or with the rest (an abort). Not an
+        // `Option`: its tag would cost every task's memory, and tokio's task rounds up by 128
+        // bytes.
         #[pin]
-        future: Option<F>,
+        future: ManuallyDrop<F>,
         // Declared after `future`, so it is dropped after it.
         end: EndGuard,
+    }
+    impl<F> PinnedDrop for Supervised<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !this.end.recorded {
+                // SAFETY: not dropped yet (an ended task's future was dropped before its end
+                // was recorded), and dropped in place, as pinning requires.
+                unsafe { ManuallyDrop::drop(this.future.get_unchecked_mut()) }
+            }
+        }
     }
 }
 
 impl<F> Supervised<F> {
     pub fn new(future: F, end: EndGuard) -> Self {
         Self {
-            future: Some(future),
+            future: ManuallyDrop::new(future),
             end,
         }
     }
@@ -421,14 +434,16 @@ impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
+        if this.end.recorded {
+            return Poll::Ready(());
+        }
         // The poll's events go out together when it is over.
         let hub = this.end.hub;
         // SAFETY: the hub is the record's, which the guard's `entry` keeps alive through the
         // poll. (Copied out of the guard, which the poll changes meanwhile.)
         let _held = unsafe { hub.as_ref() }.hold();
-        let Some(mut future) = this.future.as_mut().as_pin_mut() else {
-            return Poll::Ready(());
-        };
+        // SAFETY: a projection of the pinned future, never moved out of (only dropped in place).
+        let mut future = unsafe { this.future.as_mut().map_unchecked_mut(|f| &mut **f) };
         let result = {
             // Marked as task code, so a silenced panic hook stays quiet; caught, so the panic
             // becomes the task's end rather than tokio's.
@@ -459,7 +474,13 @@ impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
         // recorded: here rather than when tokio drops it, so that the end's events go out with
         // those of the poll that ended it (a stop noticed, a cleanup, the join: one hand-over).
         // A panic while its locals drop changes nothing of how it ended, as before.
-        let _ = in_task(|| catch_unwind(AssertUnwindSafe(|| this.future.set(None))));
+        let _ = in_task(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: dropped in place, once: `record` below marks it dropped, and it is
+                // never polled or dropped again.
+                unsafe { ManuallyDrop::drop(this.future.as_mut().get_unchecked_mut()) }
+            }))
+        });
         this.end.outcome = Some(outcome);
         this.end.record();
         Poll::Ready(())
@@ -500,7 +521,8 @@ impl Outcome {
 pub struct EndGuard {
     entry: Arc<TaskEntry>,
     outcome: Option<Outcome>,
-    /// The end has been recorded: it is recorded once.
+    /// The end has been recorded: it is recorded once. An async task's future has been dropped
+    /// by then (see [`Supervised`]).
     recorded: bool,
     // Copies of what every poll reads, on the line of the task's memory that every poll
     // touches: read through `entry`, they cost the ordinary loop two cache misses a poll.
