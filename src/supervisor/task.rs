@@ -411,7 +411,7 @@ pin_project_lite::pin_project! {
     impl<F> PinnedDrop for Supervised<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if !this.end.recorded {
+            if !this.end.is_recorded() {
                 // SAFETY: not dropped yet (an ended task's future was dropped before its end
                 // was recorded), and dropped in place, as pinning requires.
                 unsafe { ManuallyDrop::drop(this.future.get_unchecked_mut()) }
@@ -434,7 +434,7 @@ impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        if this.end.recorded {
+        if this.end.is_recorded() {
             return Poll::Ready(());
         }
         // The poll's events go out together when it is over.
@@ -481,7 +481,7 @@ impl<F: Future<Output: TaskOutput>> Future for Supervised<F> {
                 unsafe { ManuallyDrop::drop(this.future.as_mut().get_unchecked_mut()) }
             }))
         });
-        this.end.outcome = Some(outcome);
+        this.end.ending = Ending::Noted(outcome);
         this.end.record();
         Poll::Ready(())
     }
@@ -494,10 +494,28 @@ fn run_blocking<O: TaskOutput>(body: impl FnOnce() -> O, mut end: EndGuard) {
     let span = end.span.clone();
     #[cfg(feature = "tracing")]
     let _in_span = span.as_deref().map(tracing::Span::enter);
-    end.outcome = Some(match in_task(|| catch_unwind(AssertUnwindSafe(body))) {
+    end.ending = Ending::Noted(match in_task(|| catch_unwind(AssertUnwindSafe(body))) {
         Ok(output) => Outcome::returned(output),
         Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
     });
+}
+
+/// Where a run's end stands, in one field of every task's future (a flag beside an `Option`
+/// would take 8 bytes more, and tokio's task rounds up by 128).
+enum Ending {
+    /// Its code runs, or was dropped unfinished (an abort).
+    Running,
+    /// Its code ended so; the end is recorded next.
+    Noted(Outcome),
+    /// The end has been recorded (once). An async task's future has been dropped by then (see
+    /// [`Supervised`]).
+    Recorded,
+}
+
+impl EndGuard {
+    fn is_recorded(&self) -> bool {
+        matches!(self.ending, Ending::Recorded)
+    }
 }
 
 /// How the task's code ended; none at all when it was dropped first (an abort).
@@ -520,10 +538,7 @@ impl Outcome {
 /// tasks shutdown waits for until then.
 pub struct EndGuard {
     entry: Arc<TaskEntry>,
-    outcome: Option<Outcome>,
-    /// The end has been recorded: it is recorded once. An async task's future has been dropped
-    /// by then (see [`Supervised`]).
-    recorded: bool,
+    ending: Ending,
     // Copies of what every poll reads, on the line of the task's memory that every poll
     // touches: read through `entry`, they cost the ordinary loop two cache misses a poll.
     polls: PollSettings,
@@ -549,21 +564,22 @@ impl EndGuard {
                 .tracing()
                 .then(|| Box::new(super::trace::run_span(&entry, entry.restarts() + 1))),
             entry,
-            outcome: None,
-            recorded: false,
+            ending: Ending::Running,
         }
     }
 
     /// Records the task's end, with the outcome noted so far (none: it was dropped, as by an
     /// abort), unless that was done.
     fn record(&mut self) {
-        if std::mem::replace(&mut self.recorded, true) {
-            return;
-        }
+        let outcome = match std::mem::replace(&mut self.ending, Ending::Recorded) {
+            Ending::Recorded => return,
+            Ending::Running => None,
+            Ending::Noted(outcome) => Some(outcome),
+        };
         let entry = &self.entry;
         // Its end's events go out together, with its last poll's when it ends in one.
         let _held = entry.hub.hold();
-        if record_end(entry, self.outcome.take()) {
+        if record_end(entry, outcome) {
             entry.hub.settle(entry);
         }
     }
@@ -711,5 +727,18 @@ fn orphan_children(entry: &TaskEntry, state: State) {
             };
             entry.hub.emit(&child, EventKind::Orphaned, detail);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every task's future holds a guard, and tokio's task rounds its size up by 128 bytes: a
+    /// few bytes more here cost some programs 128 bytes a task.
+    #[test]
+    fn the_end_guard_stays_small() {
+        let tracing_span = if cfg!(feature = "tracing") { 8 } else { 0 };
+        assert_eq!(std::mem::size_of::<EndGuard>(), 72 + tracing_span);
     }
 }
