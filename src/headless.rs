@@ -570,12 +570,11 @@ impl Sender {
             return self.send_batch(events);
         }
         let mut rooms = [[0; PACKED_EVENT_ROOM]; FEW];
-        let packed: Vec<_> = rooms
-            .iter_mut()
-            .zip(events)
-            .map(|(room, e)| Packed::pack(e, room))
-            .collect();
-        self.add_packed(&packed)
+        let mut packed: [std::borrow::Cow<'_, [u8]>; FEW] = Default::default();
+        for ((slot, room), e) in packed.iter_mut().zip(&mut rooms).zip(events) {
+            *slot = Packed::pack(e, room);
+        }
+        self.add_packed(&packed[..events.len()])
     }
 
     /// Adds packed events after what waits, in the last chunk while it has room.

@@ -323,19 +323,15 @@ impl Hub {
     fn keep_held(&self, event: Event) -> Option<Event> {
         let hub: *const Hub = self;
         let mut event = Some(event);
-        let full = HELD.try_with(|held| {
-            let mut held = held.try_borrow_mut().ok()?;
+        self.change_held(|held| {
             if held.depth == 0 || held.hub != hub {
-                return None;
+                return false;
             }
             held.events.extend(event.take());
             // A poll that makes events without end (children spawned in a loop that never
             // yields) hands them over as they come, a batch at a time, rather than hold them all.
-            (held.events.len() >= HELD_AT_MOST).then(|| std::mem::take(&mut held.events))
+            held.events.len() >= HELD_AT_MOST
         });
-        if let Ok(Some(events)) = full {
-            self.deliver_held(events);
-        }
         event
     }
 
@@ -343,15 +339,21 @@ impl Hub {
     /// after them (a batch of a request made inside a poll).
     fn release_held(&self) {
         let hub: *const Hub = self;
-        let held = HELD
+        self.change_held(|held| held.hub == hub);
+    }
+
+    /// Changes this thread's held events; when `change` says so, hands over what is held,
+    /// outside the borrow (a subscriber may make events of its own).
+    fn change_held(&self, change: impl FnOnce(&mut Held) -> bool) {
+        let taken = HELD
             .try_with(|held| {
                 let mut held = held.try_borrow_mut().ok()?;
-                (held.hub == hub && !held.events.is_empty())
+                (change(&mut held) && !held.events.is_empty())
                     .then(|| std::mem::take(&mut held.events))
             })
             .ok()
             .flatten();
-        if let Some(events) = held {
+        if let Some(events) = taken {
             self.deliver_held(events);
         }
     }
@@ -491,19 +493,10 @@ pub(crate) struct Holding<'a> {
 
 impl Drop for Holding<'_> {
     fn drop(&mut self) {
-        let held = HELD
-            .try_with(|held| {
-                let mut held = held.try_borrow_mut().ok()?;
-                held.depth -= 1;
-                (held.depth == 0 && !held.events.is_empty())
-                    .then(|| std::mem::take(&mut held.events))
-            })
-            .ok()
-            .flatten();
-        // Outside the borrow: a subscriber may make events of its own.
-        if let Some(events) = held {
-            self.hub.deliver_held(events);
-        }
+        self.hub.change_held(|held| {
+            held.depth -= 1;
+            held.depth == 0
+        });
     }
 }
 

@@ -238,17 +238,13 @@ impl Reporter {
             let Ok(recent) = recent.try_borrow() else {
                 return false;
             };
-            let found = recent
-                .0
-                .iter()
-                .rev()
-                .find(|(id, label, _)| *id == self.id && label == kind);
-            match (found, count.take()) {
-                (Some((.., handles)), Some(count)) => count(handles),
-                (_, taken) => {
-                    count = taken;
-                    return false;
-                }
+            let mut found = recent.0.iter().rev();
+            let Some((.., handles)) = found.find(|(id, label, _)| *id == self.id && label == kind)
+            else {
+                return false;
+            };
+            if let Some(count) = count.take() {
+                count(handles);
             }
             true
         });

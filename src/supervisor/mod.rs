@@ -348,18 +348,15 @@ impl Supervisor {
         let (ended, stages) = {
             let registry = self.inner.registry.write().expect("registry");
             self.inner.hub.close();
-            let mut ended = Vec::new();
-            let running = registry.iter().filter(|e| {
-                if !e.is_ended() {
-                    return !e.is_detached();
+            let (mut ended, mut stages) = (Vec::new(), stopping::Stages::default());
+            for entry in registry.iter() {
+                if entry.is_reachable() {
+                    stages.add(entry);
+                } else if entry.is_ended() && entry.restart.get().is_some() {
+                    ended.push(entry.clone());
                 }
-                if e.restart.get().is_some() {
-                    ended.push((*e).clone());
-                }
-                false
-            });
-            let stages = stopping::by_stage(running);
-            (ended, stages)
+            }
+            (ended, stages.lowest_first())
         };
         // No run can follow an end now: what ended lets go of its code (and what it holds),
         // outside the lock, as the code's drop may call back.

@@ -47,6 +47,11 @@ impl<'a> Chunked<'a> {
         self.asked.len() + self.ended.len() >= REQUEST_CHUNK
     }
 
+    /// Counts a task the request acted on at once, in no chunk.
+    fn acted_at_once(&mut self) {
+        self.sent += 1;
+    }
+
     /// Tells the chunk's events, then acts on its tasks. Returns how many tasks were asked in
     /// all.
     fn send(&mut self, act: impl Fn(&TaskEntry, u64)) -> usize {
@@ -139,7 +144,7 @@ impl Inner {
                 // nothing has to go out first, so it is acted on now, while its record is at
                 // hand, rather than in a second pass over the chunk.
                 entry.cancel_run(run);
-                chunk.sent += 1;
+                chunk.acted_at_once();
                 continue;
             }
             for child in its_children {
@@ -182,7 +187,12 @@ impl Inner {
     /// The tasks a stop of every task reaches, by stage, lowest first.
     pub(super) fn stages(&self) -> Vec<Vec<Arc<TaskEntry>>> {
         let registry = self.registry.read().expect("registry");
-        by_stage(registry.iter().filter(|e| e.is_reachable()))
+        let mut stages = Stages::default();
+        registry
+            .iter()
+            .filter(|e| e.is_reachable())
+            .for_each(|e| stages.add(e));
+        stages.lowest_first()
     }
 
     /// Stops `stages` one after the other: a stage is asked once the one before has been
@@ -385,15 +395,19 @@ pub(super) fn joined_at_once(
         .batch(events, entry, EventKind::Joined, now, at, joined);
 }
 
-/// `tasks` by stage, lowest first.
-pub(super) fn by_stage<'a>(
-    tasks: impl Iterator<Item = &'a Arc<TaskEntry>>,
-) -> Vec<Vec<Arc<TaskEntry>>> {
-    let mut stages: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
-    for entry in tasks {
-        stages.entry(entry.stage).or_default().push(entry.clone());
+/// Tasks gathered by stage, for a stop of every task.
+#[derive(Default)]
+pub(super) struct Stages(std::collections::BTreeMap<u32, Vec<Arc<TaskEntry>>>);
+
+impl Stages {
+    pub fn add(&mut self, entry: &Arc<TaskEntry>) {
+        self.0.entry(entry.stage).or_default().push(entry.clone());
     }
-    stages.into_values().collect()
+
+    /// The tasks by stage, lowest first.
+    pub fn lowest_first(self) -> Vec<Vec<Arc<TaskEntry>>> {
+        self.0.into_values().collect()
+    }
 }
 
 /// Those of `entries` not yet ended.

@@ -512,12 +512,6 @@ enum Ending {
     Recorded,
 }
 
-impl EndGuard {
-    fn is_recorded(&self) -> bool {
-        matches!(self.ending, Ending::Recorded)
-    }
-}
-
 /// How the task's code ended; none at all when it was dropped first (an abort).
 enum Outcome {
     Returned,
@@ -566,6 +560,10 @@ impl EndGuard {
             entry,
             ending: Ending::Running,
         }
+    }
+
+    fn is_recorded(&self) -> bool {
+        matches!(self.ending, Ending::Recorded)
     }
 
     /// Records the task's end, with the outcome noted so far (none: it was dropped, as by an
