@@ -122,13 +122,13 @@ impl Ledger {
 
     /// Reads `persisted` and `lost` before `ticks`: both only grow after the ticks they account
     /// for, so the difference (`pending`) never goes negative.
-    pub fn read(&self, ticks: &AtomicU64, journaled: bool) -> LedgerReading {
+    pub fn read(&self, ticks: &AtomicU64) -> LedgerReading {
         let lost = self.lost.load(Ordering::Acquire);
         let persisted = self.persisted.load(Ordering::Acquire);
         let ticks = ticks.load(Ordering::Relaxed);
         LedgerReading {
             ticks,
-            journal: journaled.then(|| JournalCounts {
+            journal: Some(JournalCounts {
                 persisted,
                 lost,
                 pending: ticks.saturating_sub(persisted + lost),
@@ -167,11 +167,7 @@ impl Journal {
         manifest: Option<Manifest>,
         config: JournalConfig,
     ) -> Self {
-        let written = entry
-            .ledger
-            .read(&entry.activity.ticks, true)
-            .counts()
-            .persisted;
+        let written = entry.ledger().counts().persisted;
         Self {
             entry,
             dir,
@@ -202,7 +198,9 @@ impl Journal {
     }
 
     fn ledger(&self) -> &Ledger {
-        &self.entry.ledger
+        self.entry
+            .journal_ledger()
+            .expect("a journal is made only for a journaled task")
     }
 
     /// Adds the record of the tick just counted.
@@ -419,14 +417,14 @@ mod tests {
         let mut journal = Journal::new(entry.clone(), dir, None, config);
         assert_eq!(journal.path(), Path::new("/nowhere/00007-writer.journal"));
         journal.file = Some(OpenOptions::new().write(true).open("/dev/full").unwrap());
-        let (ledger, activity) = (&entry.ledger, &entry.activity);
+        let (ledger, activity) = (entry.journal_ledger().unwrap(), &entry.activity);
         for _ in 0..3 {
             activity.tick();
             journal.append();
         }
         let error = journal.flush().unwrap_err();
         assert_eq!(error.raw_os_error(), Some(libc::ENOSPC));
-        let counts = |l: &Ledger| l.read(&activity.ticks, true).journal.unwrap();
+        let counts = |l: &Ledger| l.read(&activity.ticks).journal.unwrap();
         assert_eq!(
             counts(ledger),
             JournalCounts {
@@ -444,7 +442,7 @@ mod tests {
             "later ticks are booked lost at once"
         );
         assert!(journal.flush().is_err());
-        assert_eq!(ledger.read(&activity.ticks, true).ticks, 4);
+        assert_eq!(entry.ledger().ticks, 4);
         drop(journal);
     }
 

@@ -1,8 +1,11 @@
 //! One supervised task's shared record: written by the task and the supervisor, read lock-free by
 //! snapshots.
 
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::{Arc, Mutex};
+
+use once_cell::race::OnceBox;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -17,7 +20,7 @@ use super::restart::{RestartHistory, RestartPolicy};
 use super::state::State;
 use super::state_table::Slot;
 use super::task::{Relaunch, RunHandle};
-use crate::journal::{JournalConfig, Ledger};
+use crate::journal::{JournalConfig, Ledger, LedgerReading};
 
 pub(crate) const FLAG_ORPHAN: u8 = 1;
 pub(crate) const FLAG_ABORT_IGNORED: u8 = 2;
@@ -31,56 +34,61 @@ pub(crate) const FLAG_CRITICAL: u8 = 32;
 /// Someone has waited for its end: the end wakes the hub's waiters. Most tasks are never waited
 /// for one by one, and their ends touch no waiter list.
 const FLAG_WAITED: u8 = 64;
+/// Runs on tokio's blocking pool, where no abort reaches it once started. Set at spawn only.
+const FLAG_ON_BLOCKING_POOL: u8 = 128;
+
+/// The most tasks one supervisor holds: ids fit 32 bits in its records. (Four billion records
+/// take more than a terabyte of memory.)
+pub(crate) const MAX_TASKS: u64 = u32::MAX as u64;
 
 /// Laid out in the order written, the fields a stop, a tick and an end touch first, so that they
 /// share the record's first cache lines: stopping ten thousand tasks then misses the cache a few
-/// times per task, not once per field.
+/// times per task, not once per field. Every byte here is a byte of every task (a million tasks:
+/// a megabyte each): what few tasks have is made when first needed, behind one pointer.
 #[repr(C)]
 pub(crate) struct TaskEntry {
     /// `State::code()` of the end state, 0 while the task runs; [`CLAIMED`] is added while a
     /// claimant records a change, and readers go on seeing the state before it until then.
     end: AtomicU8,
     flags: AtomicU8,
-    /// Tasks on tokio's blocking pool cannot be aborted once started.
-    pub on_blocking_pool: bool,
-    /// Whether it keeps a journal (its path is derived from the id and name when needed).
-    pub journaled: bool,
-    /// `children.len()`, so the many tasks without children never take the lock.
-    child_count: AtomicU32,
+    /// Cleanup progress in thousandths; `u16::MAX` = none reported.
+    cleanup_progress: AtomicU16,
+    /// Which run of the task is current (the first is 0). Part of [`Run`], read and changed
+    /// only under its lock; kept here, where it fills what would be padding.
+    run_number: AtomicU32,
     /// When a requested stop escalates, as nanoseconds since the epoch plus one; 0 = no stop.
     escalate_at: AtomicU64,
     /// Where the task's phase reports go, and the supervisor's one shared count of live tasks.
     pub hub: Arc<Hub>,
     /// Nanoseconds since the supervisor's epoch, plus one; 0 = not reached.
     milestones: [AtomicU64; STAMPED],
-    pub ledger: Ledger,
+    /// Where its journal's records went: only a journaled task has one.
+    ledger: Option<Box<Ledger>>,
     pub id: TaskId,
-    /// Cleanup progress in thousandths; `u32::MAX` = none reported.
-    cleanup_progress: AtomicU32,
     /// When a stop of every task reaches it: stage 0 first, then 1, and so on.
     pub stage: u32,
+    /// The task that spawned it: 32 bits beside `stage`, as no supervisor holds more tasks
+    /// (see [`MAX_TASKS`]).
+    parent: Option<NonZeroU32>,
     /// The current run and its token: held while a request stamps its moment or acts on the
     /// run, and while a new run replaces the last, so that no request falls between two runs.
     /// The token lives here rather than behind a pointer of its own: a stop that takes the
     /// lock finds it on the same line.
     run: Mutex<Run>,
-    /// The name as given: moved in at spawn, not copied.
-    pub name: String,
-    /// The name shared with events and snapshots, made the first time one needs it.
-    shared_name: OnceLock<Arc<str>>,
+    /// The name, shared as it is with every event and snapshot of the task.
+    pub name: Arc<str>,
     pub kind: Label,
-    pub parent: Option<TaskId>,
     /// What few tasks have (a panic, an error, a note, children), made the first time one is
-    /// set: a box of 16 bytes in every record rather than 100.
-    extras: OnceLock<Box<Mutex<Extras>>>,
+    /// set.
+    extras: OnceBox<Mutex<Extras>>,
     /// What it takes to run it again, for a task defined to be restartable.
-    pub restart: OnceLock<Box<Restartable>>,
-    /// The task's byte in the supervisor's state table.
+    pub restart: OnceBox<Restartable>,
+    /// The task's byte in the supervisor's state table (`hub`'s, which this record keeps).
     state_slot: Slot,
     /// Where in the program it was spawned.
     pub location: Option<SpawnSite>,
     /// The counts its code keeps, made the first time it asks for one.
-    pub counters: OnceLock<Box<Counters>>,
+    pub counters: OnceBox<Counters>,
     /// Its ticks and how it uses its worker: written at every poll, on lines of their own. Last,
     /// so that the fields before it fill the lines before its own.
     pub activity: Activity,
@@ -170,7 +178,7 @@ pub(crate) struct Restartable {
     /// How every run keeps its journal.
     pub journal: JournalConfig,
     /// The restarts so far, made the first time the task is run again: most tasks never are.
-    history: OnceLock<Box<Mutex<RestartHistory>>>,
+    history: OnceBox<Mutex<RestartHistory>>,
 }
 
 impl Restartable {
@@ -183,7 +191,7 @@ impl Restartable {
             policy,
             relaunch: Mutex::new(Some(relaunch)),
             journal,
-            history: OnceLock::new(),
+            history: OnceBox::new(),
         }
     }
 
@@ -225,10 +233,9 @@ impl Restartable {
 /// readers still see the state before the claim, and no other claim succeeds.
 const CLAIMED: u8 = 0x80;
 
-/// Which run of a task is current, its handle (set once the run has started) and its token (a
-/// run after a stop gets a fresh one).
+/// The current run's handle (set once the run has started) and its token (a run after a stop
+/// gets a fresh one); its number is [`TaskEntry::run_number`].
 struct Run {
-    number: u64,
     abort: Option<RunHandle>,
     token: CancellationToken,
 }
@@ -241,7 +248,7 @@ pub(crate) enum Reached {
     /// It was waiting out a restart backoff and is now claimed: the requester ends it.
     InBackoff,
     /// It runs: the request's moment is stamped (`new`: for the first time) on run `run`.
-    Live { new: bool, run: u64 },
+    Live { new: bool, run: u32 },
 }
 
 /// What became of an attempt to start a new run of a task.
@@ -268,36 +275,34 @@ impl TaskEntry {
         on_blocking_pool: bool,
         token: CancellationToken,
     ) -> Self {
-        let state_slot = hub.states.slot(id);
+        // SAFETY: the record keeps the hub, and with it the table, for as long as the slot.
+        let state_slot = unsafe { hub.states.slot(id) };
         state_slot.store(State::Running);
         Self {
             state_slot,
             id,
             hub,
-            name,
-            shared_name: OnceLock::new(),
+            name: name.into(),
             kind,
-            parent,
-            journaled,
-            on_blocking_pool,
-            ledger: Ledger::default(),
+            parent: parent.and_then(|id| NonZeroU32::new(u32::try_from(id).ok()?)),
+            ledger: journaled.then(Box::default),
             end: AtomicU8::new(0),
-            flags: AtomicU8::new(0),
+            flags: AtomicU8::new(if on_blocking_pool {
+                FLAG_ON_BLOCKING_POOL
+            } else {
+                0
+            }),
             milestones: Default::default(),
             escalate_at: AtomicU64::new(0),
-            cleanup_progress: AtomicU32::new(u32::MAX),
-            extras: OnceLock::new(),
-            restart: OnceLock::new(),
-            child_count: AtomicU32::new(0),
-            run: Mutex::new(Run {
-                number: 0,
-                abort: None,
-                token,
-            }),
+            cleanup_progress: AtomicU16::new(u16::MAX),
+            extras: OnceBox::new(),
+            restart: OnceBox::new(),
+            run_number: AtomicU32::new(0),
+            run: Mutex::new(Run { abort: None, token }),
             location: None,
             stage: 0,
             activity: Activity::default(),
-            counters: OnceLock::new(),
+            counters: OnceBox::new(),
         }
     }
 
@@ -329,9 +334,43 @@ impl TaskEntry {
 
     /// The name, shared.
     pub fn shared_name(&self) -> Arc<str> {
-        self.shared_name
-            .get_or_init(|| self.name.as_str().into())
-            .clone()
+        self.name.clone()
+    }
+
+    /// The task that spawned it, if one did.
+    pub fn parent(&self) -> Option<TaskId> {
+        self.parent.map(|id| TaskId::from(id.get()))
+    }
+
+    /// Whether it keeps a journal (its path is derived from the id and name when needed).
+    pub fn journaled(&self) -> bool {
+        self.ledger.is_some()
+    }
+
+    /// Tasks on tokio's blocking pool cannot be aborted once started.
+    pub fn on_blocking_pool(&self) -> bool {
+        self.flag(FLAG_ON_BLOCKING_POOL)
+    }
+
+    /// Its ticks and, for a journaled task, where their records went.
+    pub fn ledger(&self) -> LedgerReading {
+        match &self.ledger {
+            Some(ledger) => ledger.read(&self.activity.ticks),
+            None => LedgerReading {
+                ticks: self.activity.ticks(),
+                journal: None,
+            },
+        }
+    }
+
+    /// The journal's books, for a journaled task.
+    pub fn journal_ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_deref()
+    }
+
+    /// Why its journal stopped being written in the current run, if it did.
+    pub fn journal_error(&self) -> Option<Arc<str>> {
+        self.ledger.as_ref().and_then(|ledger| ledger.error())
     }
 
     /// The end state; `None` while the task runs. Everything recorded before the end — the
@@ -370,7 +409,7 @@ impl TaskEntry {
     /// current run, or the task claimed from its backoff, or nothing if it has ended. Never
     /// between two runs: a new run begins under the same lock.
     pub fn reach(&self, kind: EventKind, now: Duration) -> Reached {
-        let run = self.run();
+        let _run = self.run();
         if self.claim(State::Restarting.code()) {
             return Reached::InBackoff;
         }
@@ -379,23 +418,23 @@ impl TaskEntry {
         }
         Reached::Live {
             new: self.mark(kind, now),
-            run: run.number,
+            run: self.run_number.load(Ordering::Relaxed),
         }
     }
 
     /// Cancels run `run`'s token, unless another run has begun since the stop was stamped.
-    pub fn cancel_run(&self, run: u64) {
+    pub fn cancel_run(&self, run: u32) {
         let current = self.run();
-        if current.number == run {
+        if self.run_number.load(Ordering::Relaxed) == run {
             current.token.cancel();
         }
     }
 
     /// Aborts run `run` (at its next `.await`), unless another run has begun since. A run whose
     /// handle is not set yet is aborted when it is (see [`TaskEntry::set_abort_handle`]).
-    pub fn abort_run(&self, run: u64) {
+    pub fn abort_run(&self, run: u32) {
         let current = self.run();
-        if current.number == run
+        if self.run_number.load(Ordering::Relaxed) == run
             && let Some(handle) = &current.abort
         {
             handle.abort();
@@ -423,12 +462,14 @@ impl TaskEntry {
             stamp.store(0, Ordering::Relaxed);
         }
         self.escalate_at.store(0, Ordering::Relaxed);
-        self.cleanup_progress.store(u32::MAX, Ordering::Relaxed);
+        self.cleanup_progress.store(u16::MAX, Ordering::Relaxed);
         self.flags.fetch_and(
             !(FLAG_BUSY | FLAG_DROP_RAN | FLAG_ABORT_IGNORED),
             Ordering::AcqRel,
         );
-        self.ledger.clear_error();
+        if let Some(ledger) = &self.ledger {
+            ledger.clear_error();
+        }
         // The last run's words are not this run's (its error and panic stay: why it restarted).
         if let Some(extras) = self.extras.get() {
             extras.lock().expect("extras").note = None;
@@ -436,7 +477,9 @@ impl TaskEntry {
         if let Some(token) = token {
             run.token = token;
         }
-        run.number += 1;
+        let number = self.run_number.load(Ordering::Relaxed);
+        self.run_number
+            .store(number.wrapping_add(1), Ordering::Relaxed);
         run.abort = None;
         self.end.store(0, Ordering::Release);
         self.publish_state();
@@ -595,18 +638,11 @@ impl TaskEntry {
     }
 
     pub fn add_child(&self, id: TaskId) {
-        self.set_extra(|extras| {
-            extras.children.push(id);
-            self.child_count
-                .store(extras.children.len() as u32, Ordering::Release);
-        });
+        self.set_extra(|extras| extras.children.push(id));
     }
 
-    /// The children's ids; no lock for a task that has none.
+    /// The children's ids; no lock for a task that has no extras (most tasks).
     pub fn children(&self) -> Vec<TaskId> {
-        if self.child_count.load(Ordering::Acquire) == 0 {
-            return Vec::new();
-        }
         self.extra(|extras| extras.children.clone())
     }
 
@@ -652,13 +688,13 @@ impl TaskEntry {
     }
 
     pub fn set_cleanup_progress(&self, fraction: f32) {
-        let permille = (fraction.clamp(0.0, 1.0) * 1000.0).round() as u32;
+        let permille = (fraction.clamp(0.0, 1.0) * 1000.0).round() as u16;
         self.cleanup_progress.store(permille, Ordering::Relaxed);
     }
 
     pub fn cleanup_progress(&self) -> Option<f32> {
         match self.cleanup_progress.load(Ordering::Relaxed) {
-            u32::MAX => None,
+            u16::MAX => None,
             permille => Some(permille as f32 / 1000.0),
         }
     }
@@ -696,6 +732,14 @@ impl TaskEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every task has a record, and most have little else: its size is a good part of what a
+    /// million tasks cost. (An `Arc` of it is 360 bytes, which the allocator keeps in 368: 160
+    /// bytes a task less than at 504.)
+    #[test]
+    fn the_record_stays_small() {
+        assert_eq!(std::mem::size_of::<TaskEntry>(), 344);
+    }
 
     /// A claim changes nothing readers see: a task claimed out of its backoff (to be stopped,
     /// or run again) still reads `restarting`, in its record and in the state table, until the

@@ -18,6 +18,14 @@ pub enum SupervisorError {
     /// Shutdown has begun; no task is spawned from here on.
     #[error("the supervisor is shutting down and spawns no new tasks")]
     ShuttingDown,
+    /// The supervisor holds as many tasks as its records can number (ended ones included).
+    #[error("cannot spawn `{name}`: the supervisor holds {capacity} tasks, as many as it can")]
+    Full {
+        /// The name, with its control characters escaped.
+        name: String,
+        /// How many tasks one supervisor can hold.
+        capacity: u64,
+    },
     /// The name breaks the rules for names.
     #[error("cannot spawn `{name}`: {reason}")]
     InvalidName {

@@ -155,12 +155,12 @@ impl Hub {
             restart.drop_code();
         }
         if entry.is_detached() {
-            if entry.journaled {
+            if entry.journaled() {
                 self.journal_slots.release();
             }
             return;
         }
-        if entry.parent.is_none() && self.first_ended.set(entry.id).is_ok() {
+        if entry.parent().is_none() && self.first_ended.set(entry.id).is_ok() {
             self.first_ended_notify.notify_waiters();
         }
         if entry.flag(FLAG_CRITICAL)
@@ -170,7 +170,7 @@ impl Hub {
             entry.set_note("critical: its end shut the supervisor down".into());
             super::Supervisor { inner: supervisor }.begin_shutdown();
         }
-        self.task_ended(entry.journaled);
+        self.task_ended(entry.journaled());
     }
 
     /// The first top-level task (neither a child nor detached) to end for good.

@@ -1,6 +1,6 @@
 //! The supervisor's internals: the registry, spawning a run, restarts.
 
-use super::entry::FLAG_CRITICAL;
+use super::entry::{FLAG_CRITICAL, MAX_TASKS};
 use super::stopping::joined_at_once;
 use super::*;
 
@@ -143,6 +143,12 @@ impl Inner {
             if self.is_closed() {
                 return Err(SupervisorError::ShuttingDown);
             }
+            if registry.len() as u64 >= MAX_TASKS {
+                return Err(SupervisorError::Full {
+                    name: escape(&def.name).into_owned(),
+                    capacity: MAX_TASKS,
+                });
+            }
             if journal_config.enabled && !self.hub.journal_slots.take() {
                 return Err(SupervisorError::TooManyJournals {
                     name: def.name,
@@ -180,7 +186,7 @@ impl Inner {
         self.hub
             .emit(&entry, EventKind::Spawned, || Detail::Spawned {
                 kind: entry.kind.clone(),
-                parent: entry.parent,
+                parent: entry.parent(),
             });
         let mut policy = Some(def.restart);
         let mut keep = |relaunch| {
@@ -202,7 +208,7 @@ impl Inner {
         entry: &Arc<TaskEntry>,
         journal: JournalConfig,
     ) -> (TaskContext, task::EndGuard) {
-        let journal = entry.journaled.then(|| {
+        let journal = entry.journaled().then(|| {
             Journal::new(
                 entry.clone(),
                 self.journal_dir.clone(),

@@ -405,10 +405,7 @@ impl Sampler {
         entry
             .activity
             .add_to(&mut sums.polls, &mut sums.busy_nanos, &mut sums.histogram);
-        if entry.journaled {
-            let ledger = entry.ledger.read(&entry.activity.ticks, true);
-            sums.lost += ledger.journal.map_or(0, |j| j.lost);
-        }
+        sums.lost += entry.ledger().journal.map_or(0, |j| j.lost);
         if entry.counters.get().is_some() {
             for (name, value) in entry.counters() {
                 *sums.counters.entry(name).or_default() += value;

@@ -307,22 +307,22 @@ impl Supervisor {
             if inner.is_closed() {
                 return Err(SupervisorError::ShuttingDown);
             }
-            if entry.journaled && !inner.hub.journal_slots.take() {
+            if entry.journaled() && !inner.hub.journal_slots.take() {
                 return Err(SupervisorError::TooManyJournals {
-                    name: entry.name.clone(),
+                    name: entry.name.to_string(),
                     capacity: inner.hub.journal_slots.capacity,
                 });
             }
             // The last run's token may be spent: the new run gets its own, under its parent's
             // if the parent still runs — unless it is detached, out of its parent's reach.
             let parent = entry
-                .parent
+                .parent()
                 .filter(|_| !entry.is_detached())
                 .and_then(|p| registry.get(usize::try_from(p).ok()?.checked_sub(1)?))
                 .filter(|p| !p.is_ended());
             let token = parent.map_or_else(CancellationToken::new, |p| p.token().child_token());
             if entry.begin_run(state, Some(token)) != NewRun::Started {
-                if entry.journaled {
+                if entry.journaled() {
                     inner.hub.journal_slots.release();
                 }
                 return Err(SupervisorError::StillRunning(id));
@@ -491,7 +491,7 @@ impl Supervisor {
         registry
             .iter()
             .skip(from)
-            .map(|entry| (entry.shared_name(), entry.kind.clone(), entry.parent))
+            .map(|entry| (entry.shared_name(), entry.kind.clone(), entry.parent()))
             .collect()
     }
 
@@ -655,7 +655,9 @@ impl Supervisor {
     /// The journal file of a task, if it keeps one (it exists once the task has flushed).
     pub fn journal_path(&self, id: TaskId) -> Option<PathBuf> {
         let entry = self.inner.entry(id).ok()?;
-        entry.journaled.then(|| self.inner.journal_path_of(&entry))
+        entry
+            .journaled()
+            .then(|| self.inner.journal_path_of(&entry))
     }
 
     /// How many journaled tasks may run at once (see

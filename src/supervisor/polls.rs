@@ -8,8 +8,11 @@
 //! a task is polled by one thread at a time, so its figures have one writer. The watchdog wakes a
 //! few times per threshold and reads one slot per worker thread, never the tasks.
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use once_cell::race::OnceBox;
 use std::time::Duration;
 
 use super::TaskId;
@@ -63,36 +66,99 @@ pub fn bucket_floor(index: usize) -> Duration {
 
 /// Where in the program a task was spawned, shown as `file:line`: the call of the function that
 /// spawned it or made its definition, found through `#[track_caller]` at no cost per task.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SpawnSite(Site);
 
-#[derive(Clone, Debug)]
-enum Site {
+/// A site in one pointer: to a `Location` of the program's or, with its lowest bit set, to the
+/// text held by an `Arc<String>` (as received from another program, or said by a scenario).
+/// 8 bytes of every task's record, where an enum of the two takes 16.
+struct Site(NonNull<()>);
+
+/// The bit that marks a text; both pointees are aligned, so it is free in either pointer.
+const TEXT: usize = 1;
+const _: () =
+    assert!(align_of::<std::panic::Location<'static>>() > TEXT && align_of::<String>() > TEXT);
+
+// SAFETY: it shares a `&'static Location` or an `Arc<String>`, both `Send` and `Sync`.
+unsafe impl Send for Site {}
+unsafe impl Sync for Site {}
+
+/// What a site points to.
+enum Place<'a> {
     Code(&'static std::panic::Location<'static>),
-    /// As received from another program, or said by a scenario. An `Arc<String>`, a pointer
-    /// as thin as `Code`'s, keeps the site 16 bytes in every task's record.
-    Text(Arc<String>),
+    Text(&'a str),
+}
+
+impl Site {
+    fn code(at: &'static std::panic::Location<'static>) -> Self {
+        Site(NonNull::from(at).cast())
+    }
+
+    fn text(text: String) -> Self {
+        let held = Arc::into_raw(Arc::new(text)).cast_mut();
+        Site(NonNull::new(held.map_addr(|addr| addr | TEXT).cast()).expect("an `Arc` is not null"))
+    }
+
+    /// The `Arc`'s pointer, when the site is a text.
+    fn text_ptr(&self) -> Option<*const String> {
+        let ptr = self.0.as_ptr();
+        (ptr.addr() & TEXT != 0).then(|| ptr.map_addr(|addr| addr & !TEXT).cast_const().cast())
+    }
+
+    fn place(&self) -> Place<'_> {
+        match self.text_ptr() {
+            // SAFETY: made by `Site::text`, from an `Arc` this site holds a count of.
+            Some(text) => Place::Text(unsafe { &*text }),
+            // SAFETY: made by `Site::code`, from a `&'static Location`.
+            None => Place::Code(unsafe { self.0.cast().as_ref() }),
+        }
+    }
+}
+
+impl Clone for Site {
+    fn clone(&self) -> Self {
+        if let Some(text) = self.text_ptr() {
+            // SAFETY: the `Arc` is alive, held by this site; the copy holds a count of its own.
+            unsafe { Arc::increment_strong_count(text) };
+        }
+        Site(self.0)
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        if let Some(text) = self.text_ptr() {
+            // SAFETY: gives back the count this site held.
+            drop(unsafe { Arc::from_raw(text) });
+        }
+    }
 }
 
 impl SpawnSite {
     /// The caller of the function that calls this, through `#[track_caller]` functions.
     #[track_caller]
     pub fn caller() -> Self {
-        SpawnSite(Site::Code(std::panic::Location::caller()))
+        SpawnSite(Site::code(std::panic::Location::caller()))
     }
 
     /// A place given in words: `assets/default.toml:12`.
     pub fn text(place: impl Into<String>) -> Self {
-        SpawnSite(Site::Text(Arc::new(place.into())))
+        SpawnSite(Site::text(place.into()))
     }
 }
 
 impl std::fmt::Display for SpawnSite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Site::Code(at) => write!(f, "{}:{}", at.file(), at.line()),
-            Site::Text(text) => f.write_str(text),
+        match self.0.place() {
+            Place::Code(at) => write!(f, "{}:{}", at.file(), at.line()),
+            Place::Text(text) => f.write_str(text),
         }
+    }
+}
+
+impl std::fmt::Debug for SpawnSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SpawnSite").field(&self.to_string()).finish()
     }
 }
 
@@ -156,20 +222,40 @@ impl PollSettings {
 pub(crate) struct Activity {
     /// Counted by the task's code (`TaskContext::tick`); the ledger accounts for them.
     pub ticks: AtomicU64,
-    polls: AtomicU64,
     busy_nanos: AtomicU64,
-    max_nanos: AtomicU64,
-    /// When the poll it blocks in began, on the poll clock.
-    blocking_since: AtomicU64,
-    /// The worker slot's number plus one while the watchdog has found the task blocking.
-    blocking_on: AtomicU32,
+    /// The longest poll, as the bits of an `f32` of its nanoseconds (positive floats order as
+    /// their bits do): exact up to 16 ms, within a ten-millionth beyond, in half the room.
+    max_poll: AtomicU32,
     /// Saturates: four billion polls of 100 µs or more are months of blocking.
     slow: AtomicU32,
     /// Polls per bucket, the low 32 bits: half the room of 64-bit counts in every task's
     /// record. A bucket that wraps (four billion polls: days of a busy task) carries into
-    /// `carried`, made then.
+    /// `rare`, made then. Their sum is the count of polls (no count of its own to write at
+    /// every poll and to keep in every record).
     histogram: [AtomicU32; POLL_BUCKETS],
-    carried: std::sync::OnceLock<Box<[AtomicU64; POLL_BUCKETS]>>,
+    /// Made the first time the watchdog finds the task blocking its worker or a bucket wraps:
+    /// most tasks never see either.
+    rare: OnceBox<RareActivity>,
+}
+
+/// What few tasks' activity needs.
+struct RareActivity {
+    /// When the poll it blocks in began, on the poll clock.
+    blocking_since: AtomicU64,
+    /// The worker slot's number plus one while the watchdog has found the task blocking.
+    blocking_on: AtomicU32,
+    /// The buckets' high parts.
+    carried: [AtomicU64; POLL_BUCKETS],
+}
+
+impl Default for RareActivity {
+    fn default() -> Self {
+        Self {
+            blocking_since: AtomicU64::new(0),
+            blocking_on: AtomicU32::new(0),
+            carried: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 /// Adds one to a figure that only this thread writes.
@@ -203,8 +289,9 @@ impl Activity {
     /// when there is none, or that poll is no longer the worker's (a flag the poll's end
     /// missed is not believed).
     fn blocking(&self, task: TaskId) -> Option<(u64, Arc<str>)> {
-        let slot = self.blocking_on.load(Ordering::Acquire).checked_sub(1)?;
-        let since = self.blocking_since.load(Ordering::Relaxed);
+        let rare = self.rare.get()?;
+        let slot = rare.blocking_on.load(Ordering::Acquire).checked_sub(1)?;
+        let since = rare.blocking_since.load(Ordering::Relaxed);
         let thread = still_polling(slot, task, since)?;
         Some((nanos_between(since, now_raw()), thread))
     }
@@ -212,11 +299,11 @@ impl Activity {
     /// Counts a poll of `nanos`; whether it was slow.
     #[inline]
     fn record(&self, nanos: u64, slow_nanos: u64) -> bool {
-        bump(&self.polls, 1);
         bump(&self.busy_nanos, nanos);
         self.count_in_bucket(bucket(nanos));
-        if nanos > self.max_nanos.load(Ordering::Relaxed) {
-            self.max_nanos.store(nanos, Ordering::Relaxed);
+        let bits = (nanos as f32).to_bits();
+        if bits > self.max_poll.load(Ordering::Relaxed) {
+            self.max_poll.store(bits, Ordering::Relaxed);
         }
         let slow = nanos >= slow_nanos;
         if slow {
@@ -239,19 +326,17 @@ impl Activity {
 
     #[cold]
     fn carry(&self, i: usize) {
-        let carried = self
-            .carried
-            .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
-        carried[i].fetch_add(1 << 32, Ordering::Relaxed);
+        let rare = self.rare.get_or_init(Box::default);
+        rare.carried[i].fetch_add(1 << 32, Ordering::Relaxed);
         self.histogram[i].store(0, Ordering::Relaxed);
     }
 
     /// Polls in each bucket, shortest first: the carried high parts looked up once, not once a
     /// bucket.
     fn buckets(&self) -> impl Iterator<Item = u64> + '_ {
-        let carried = self.carried.get();
+        let rare = self.rare.get();
         self.histogram.iter().enumerate().map(move |(i, low)| {
-            let high = carried.map_or(0, |carried| carried[i].load(Ordering::Relaxed));
+            let high = rare.map_or(0, |rare| rare.carried[i].load(Ordering::Relaxed));
             high + u64::from(low.load(Ordering::Relaxed))
         })
     }
@@ -266,10 +351,10 @@ impl Activity {
     /// read of every task once a second, without a reading's copy of the buckets.
     #[cfg(feature = "metrics")]
     pub fn add_to(&self, polls: &mut u64, busy_nanos: &mut u64, histogram: &mut [u64]) {
-        *polls += self.polls.load(Ordering::Relaxed);
         *busy_nanos += self.busy_nanos.load(Ordering::Relaxed);
         for (sum, n) in histogram.iter_mut().zip(self.buckets()) {
             *sum += n;
+            *polls += n;
         }
     }
 
@@ -279,15 +364,18 @@ impl Activity {
             for_: Duration::from_nanos(lasted),
             thread,
         });
+        let histogram: [u64; POLL_BUCKETS] = {
+            let mut buckets = self.buckets();
+            std::array::from_fn(|_| buckets.next().unwrap_or(0))
+        };
         PollReading {
-            polls: self.polls.load(Ordering::Relaxed),
+            polls: histogram.iter().sum(),
             busy: Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed)),
-            max_poll: Duration::from_nanos(self.max_nanos.load(Ordering::Relaxed)),
+            max_poll: Duration::from_nanos(
+                f32::from_bits(self.max_poll.load(Ordering::Relaxed)) as u64
+            ),
             slow_polls: u64::from(self.slow.load(Ordering::Relaxed)),
-            histogram: {
-                let mut buckets = self.buckets();
-                std::array::from_fn(|_| buckets.next().unwrap_or(0))
-            },
+            histogram,
             blocking,
         }
     }
@@ -447,9 +535,11 @@ pub(crate) fn timed<T>(
     slot.leave();
     let nanos = nanos_between(start, now_raw());
     let slow = stats.record(nanos, settings.slow_nanos);
-    if stats.blocking_on.load(Ordering::Relaxed) != 0 {
+    if let Some(rare) = stats.rare.get()
+        && rare.blocking_on.load(Ordering::Relaxed) != 0
+    {
         // A flag set just after this load is not believed by readers: the slot has moved on.
-        stats.blocking_on.store(0, Ordering::Relaxed);
+        rare.blocking_on.store(0, Ordering::Relaxed);
     }
     (out, slow.then(|| Duration::from_nanos(nanos)))
 }
@@ -513,9 +603,9 @@ impl Watchdog {
             let Some(owner) = stats_of(task) else {
                 continue;
             };
-            let figures = stats(&owner);
-            figures.blocking_since.store(started, Ordering::Relaxed);
-            figures.blocking_on.store(slot.index + 1, Ordering::Release);
+            let rare = stats(&owner).rare.get_or_init(Box::default);
+            rare.blocking_since.store(started, Ordering::Relaxed);
+            rare.blocking_on.store(slot.index + 1, Ordering::Release);
             found.push((owner, label, Duration::from_nanos(lasted)));
         }
         found
@@ -525,6 +615,22 @@ impl Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spawn_site_is_one_pointer_and_keeps_its_text_while_a_copy_lives() {
+        assert_eq!(std::mem::size_of::<Option<SpawnSite>>(), 8);
+        let text = SpawnSite::text("assets/default.toml:12");
+        let copy = text.clone();
+        drop(text);
+        assert_eq!(copy.to_string(), "assets/default.toml:12");
+        let (code, line) = (SpawnSite::caller(), line!());
+        assert_eq!(code.clone().to_string(), format!("{}:{line}", file!()));
+        assert_ne!(code, copy);
+        assert_eq!(
+            format!("{copy:?}"),
+            r#"SpawnSite("assets/default.toml:12")"#
+        );
+    }
 
     #[test]
     fn a_bucket_that_wraps_its_32_bits_carries_and_keeps_counting() {

@@ -2,6 +2,7 @@
 //! (the dashboard's counts, filter and sort over 100,000 tasks) reads instead of visiting every
 //! task's record, a cache miss each. Kept by whoever changes a task's state.
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -18,32 +19,35 @@ pub(crate) struct StateTable {
     chunks: RwLock<Vec<Arc<Chunk>>>,
 }
 
-/// One task's byte in the table.
-pub(crate) struct Slot {
-    chunk: Arc<Chunk>,
-    index: usize,
-}
+/// One task's byte in the table: a pointer into a chunk, 8 bytes of every task's record where
+/// the chunk's `Arc` and an index took 16 (and every spawn and end a write to the chunk's count,
+/// a line all of the chunk's tasks share).
+pub(crate) struct Slot(NonNull<AtomicU8>);
+
+// SAFETY: a pointer to an atomic, which any thread may store to.
+unsafe impl Send for Slot {}
+unsafe impl Sync for Slot {}
 
 impl StateTable {
     /// Task `id`'s byte, the table grown to hold it.
-    pub fn slot(&self, id: TaskId) -> Slot {
+    ///
+    /// # Safety
+    ///
+    /// The slot points into the table: the caller keeps the table alive as long as the slot.
+    /// (Chunks never move and are dropped only with the table.)
+    pub unsafe fn slot(&self, id: TaskId) -> Slot {
         let index = (id as usize).saturating_sub(1);
         let (chunk, index) = (index / CHUNK, index % CHUNK);
+        let at = |chunk: &Arc<Chunk>| Slot(NonNull::from(&chunk.0[index]));
         // A new chunk every 4,096 spawns; the others only read.
         if let Some(made) = self.chunks.read().expect("state table").get(chunk) {
-            return Slot {
-                chunk: made.clone(),
-                index,
-            };
+            return at(made);
         }
         let mut chunks = self.chunks.write().expect("state table");
         while chunks.len() <= chunk {
             chunks.push(Arc::new(Chunk(std::array::from_fn(|_| AtomicU8::new(0)))));
         }
-        Slot {
-            chunk: chunks[chunk].clone(),
-            index,
-        }
+        at(&chunks[chunk])
     }
 
     /// The states of tasks 1 to `n`, for tests.
@@ -74,6 +78,7 @@ impl StateTable {
 
 impl Slot {
     pub fn store(&self, state: State) {
-        self.chunk.0[self.index].store(state.code(), Ordering::Release);
+        // SAFETY: the table outlives the slot (see `StateTable::slot`).
+        unsafe { self.0.as_ref() }.store(state.code(), Ordering::Release);
     }
 }

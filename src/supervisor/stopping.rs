@@ -15,7 +15,7 @@ struct Chunked<'a> {
     inner: &'a Inner,
     events: Vec<Event>,
     /// Told of: live tasks, and the run each is asked in.
-    asked: Vec<(Arc<TaskEntry>, u64)>,
+    asked: Vec<(Arc<TaskEntry>, u32)>,
     /// Ended at once by the request: tasks waiting out a restart's backoff.
     ended: Vec<Arc<TaskEntry>>,
     told: bool,
@@ -54,7 +54,7 @@ impl<'a> Chunked<'a> {
 
     /// Tells the chunk's events, then acts on its tasks. Returns how many tasks were asked in
     /// all.
-    fn send(&mut self, act: impl Fn(&TaskEntry, u64)) -> usize {
+    fn send(&mut self, act: impl Fn(&TaskEntry, u32)) -> usize {
         // Another full chunk is likely to follow a full one; a last one, not.
         let next = if self.is_full() { REQUEST_CHUNK } else { 0 };
         let events = std::mem::replace(&mut self.events, Self::room(self.told, next));
@@ -348,14 +348,14 @@ impl Inner {
                 }
                 Reached::Live { new, run } => (new, run),
             };
-            if entry.on_blocking_pool {
+            if entry.on_blocking_pool() {
                 entry.set_flag(FLAG_ABORT_IGNORED, true);
             }
             // Asked again, it is aborted again, but the moment and the event are the first's.
             if new {
                 let detail = Detail::Aborting {
                     grace,
-                    ignored: entry.on_blocking_pool,
+                    ignored: entry.on_blocking_pool(),
                 };
                 self.hub
                     .batch(&mut chunk.events, &entry, kind, now, at, detail);
