@@ -342,7 +342,8 @@ impl Supervisor {
     ///
     /// The wait is bounded: a task not joined [`ABANDON_AFTER`] after its abort (blocking code
     /// that never reaches an `.await`, a blocking-pool task that never checks its token) ends
-    /// `abandoned`, and shutdown returns without it.
+    /// `abandoned`, and shutdown returns without it. A chosen journal directory is free for
+    /// another run once it has returned.
     pub async fn shutdown(&self, grace: Duration) {
         // One walk of the tasks: what ended and keeps code, and what is still to stop.
         let (ended, stages) = {
@@ -367,6 +368,7 @@ impl Supervisor {
         }
         self.set_grace(grace);
         self.inner.stop_in_stages(stages, true).await;
+        self.inner.run_dir.release();
     }
 
     /// Starts [`shutdown`](Self::shutdown) with the grace set now, without waiting for it:

@@ -165,6 +165,19 @@ impl RunDir {
     pub fn is_temporary(&self) -> bool {
         matches!(self, RunDir::Temporary(_))
     }
+
+    /// Lets another run have a chosen directory: this one has ended. Not left to the drop of
+    /// the supervisor's last reference, which one of its own threads may hold a moment longer
+    /// than its owner (a program that shuts down and builds its next supervisor at once was
+    /// told the directory was in use).
+    pub fn release(&self) {
+        if let RunDir::Kept {
+            lock: Some(lock), ..
+        } = self
+        {
+            let _ = lock.unlock();
+        }
+    }
 }
 
 /// Journals of an earlier run in the same directory would be in the way of this run's (each is
