@@ -200,6 +200,9 @@ impl Options {
                     .unwrap_or(crate::supervisor::DEFAULT_SLOW_POLL),
             )
             .keep_journals(self.keep_journals)
+            // Counted for metrics only when they are served: otherwise the counting and the
+            // look at every task once a second would go nowhere.
+            .metrics(self.metrics.is_some())
             .own_task_runtime(workers);
         if let Some(dir) = &self.journal_dir {
             builder = builder.journal_dir(dir);

@@ -1,28 +1,66 @@
-//! Spawns and stops 10,000 tasks under a supervisor, once: a fixed workload for instruction
-//! counts (`valgrind --tool=callgrind`), which stay the same whatever else the machine does.
+//! Spawns and stops 10,000 tasks under a supervisor (or bare tokio, with a token and a kept
+//! handle each), once: a fixed workload for instruction counts, which stay the same whatever else
+//! the machine does. The spawns are in functions of their own, to count them alone:
 //!
-//!     valgrind --tool=callgrind target/release/spawn-count [metrics-off]
+//!     valgrind --tool=callgrind --separate-threads=yes --toggle-collect='*spawn_all*' \
+//!         target/release/spawn-count [ours|bare|metrics-off]
 
 use std::time::Duration;
 
 use taskmon::{JournalConfig, Supervisor, TaskDef};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const TASKS: usize = 10_000;
+
+#[inline(never)]
+fn supervised_spawn_all(sup: &Supervisor, names: Vec<String>) {
+    for name in names {
+        let def = TaskDef::new(name, |ctx| async move {
+            ctx.cancelled().await;
+        })
+        .journal(JournalConfig::OFF);
+        sup.spawn(def).unwrap();
+    }
+}
+
+type Bare = Vec<(String, CancellationToken, JoinHandle<()>)>;
+
+#[inline(never)]
+fn bare_spawn_all(names: Vec<String>, tasks: &mut Bare) {
+    for name in names {
+        let token = CancellationToken::new();
+        let cancelled = token.clone();
+        let task = tokio::spawn(async move { cancelled.cancelled().await });
+        tasks.push((name, token, task));
+    }
+}
 
 fn main() {
-    let metrics = std::env::args().nth(1).as_deref() != Some("metrics-off");
+    let side = std::env::args().nth(1).unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let sup = Supervisor::builder().metrics(metrics).build().unwrap();
-        for i in 0..10_000 {
-            let def = TaskDef::new(format!("task-{i}"), |ctx| async move {
-                ctx.cancelled().await;
-            })
-            .journal(JournalConfig::OFF);
-            sup.spawn(def).unwrap();
+        let names: Vec<String> = (0..TASKS).map(|i| format!("task-{i}")).collect();
+        if side == "bare" {
+            let mut tasks = Vec::with_capacity(TASKS);
+            bare_spawn_all(names, &mut tasks);
+            for (_, token, _) in &tasks {
+                token.cancel();
+            }
+            for (_, _, task) in tasks {
+                task.await.unwrap();
+            }
+            return;
         }
+        let sup = Supervisor::builder()
+            .metrics(side != "metrics-off")
+            .build()
+            .unwrap();
+        supervised_spawn_all(&sup, names);
         sup.shutdown(Duration::from_secs(5)).await;
     });
 }
