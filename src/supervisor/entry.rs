@@ -4,10 +4,9 @@
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex};
-
-use once_cell::race::OnceBox;
 use std::time::Duration;
 
+use once_cell::race::OnceBox;
 use tokio_util::sync::CancellationToken;
 
 use super::TaskId;

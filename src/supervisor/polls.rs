@@ -11,9 +11,9 @@
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use once_cell::race::OnceBox;
-use std::time::Duration;
 
 use super::TaskId;
 
