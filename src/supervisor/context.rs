@@ -21,8 +21,11 @@ pub struct TaskContext {
 }
 
 impl TaskContext {
-    pub(crate) fn new(entry: Arc<TaskEntry>, journal: Option<Journal>) -> Self {
-        let token = entry.token();
+    pub(crate) fn new(
+        entry: Arc<TaskEntry>,
+        token: CancellationToken,
+        journal: Option<Journal>,
+    ) -> Self {
         Self {
             entry,
             token,

@@ -136,6 +136,8 @@ impl Inner {
             Some(p) if !detached => p.token().child_token(),
             _ => CancellationToken::new(),
         };
+        // The first run's context gets its copy here, not from the record (under its lock).
+        let run_token = token.clone();
         // Under the write lock: shutdown sets `closed` under it too, so this task is either
         // refused here or registered before shutdown stops every registered task.
         let entry = {
@@ -196,16 +198,18 @@ impl Inner {
                 journal_config,
             )));
         };
-        let (ctx, end) = self.run_parts(&entry, journal_config);
+        let (ctx, end) = self.run_parts(&entry, run_token, journal_config);
         let abort = def.launch.launch(ctx, end, &self.tasks, &mut keep);
         entry.set_abort_handle(abort);
         Ok(entry.id)
     }
 
-    /// What a run of `entry`'s task is handed, and what records its end.
+    /// What a run of `entry`'s task is handed (`token`: the run's, as in the record), and what
+    /// records its end.
     pub(super) fn run_parts(
         &self,
         entry: &Arc<TaskEntry>,
+        token: CancellationToken,
         journal: JournalConfig,
     ) -> (TaskContext, task::EndGuard) {
         let journal = entry.journaled().then(|| {
@@ -217,7 +221,7 @@ impl Inner {
             )
         });
         (
-            TaskContext::new(entry.clone(), journal),
+            TaskContext::new(entry.clone(), token, journal),
             task::EndGuard::new(entry.clone()),
         )
     }
@@ -270,7 +274,7 @@ impl Inner {
             self.end_claimed(entry, State::Stopped);
             return;
         };
-        let (ctx, end) = self.run_parts(entry, restart.journal);
+        let (ctx, end) = self.run_parts(entry, entry.token(), restart.journal);
         entry.set_abort_handle(relaunch(ctx, end, &self.tasks));
     }
 
