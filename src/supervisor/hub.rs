@@ -1,12 +1,12 @@
 //! What every task's record shares with the supervisor.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arc_swap::ArcSwap;
 use std::time::Duration;
 
-use chrono::{DateTime, Local};
+use chrono::{DateTime, FixedOffset, Local, TimeZone};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
@@ -35,6 +35,7 @@ pub(crate) struct Hub {
     closed: CacheLine<std::sync::atomic::AtomicBool>,
     epoch: Instant,
     epoch_wall: DateTime<Local>,
+    local_offset: LocalOffset,
     /// For spawning children and flagging orphans; weak, so no task keeps the supervisor alive.
     pub supervisor: Weak<Inner>,
     /// Tasks spawned and not yet ended: what shutdown waits for. Written by every task's end,
@@ -87,6 +88,33 @@ impl Reporting {
     }
 }
 
+/// The local time zone's offset for the events' wall-clock times, looked up at most once per
+/// second of the supervisor's time: chrono's look-up reads the system clock and searches the
+/// zone's rules, and every event of every task asked for it (a stop of 100,000 tasks makes
+/// 600,000 events). A change of the clocks (summer time) shows in events within that second.
+#[derive(Default)]
+struct LocalOffset {
+    /// The second it was looked up for, plus one (0: never), over the offset in seconds east
+    /// of UTC: `second << 32 | offset`.
+    cached: AtomicU64,
+}
+
+impl LocalOffset {
+    fn at(&self, second: u64, utc: &chrono::NaiveDateTime) -> FixedOffset {
+        let key = second.saturating_add(1).min(u64::from(u32::MAX));
+        let cached = self.cached.load(Ordering::Relaxed);
+        if cached >> 32 == key
+            && let Some(offset) = FixedOffset::east_opt(cached as u32 as i32)
+        {
+            return offset;
+        }
+        let offset = Local.offset_from_utc_datetime(utc);
+        let east = u64::from(offset.local_minus_utc() as u32);
+        self.cached.store(key << 32 | east, Ordering::Relaxed);
+        offset
+    }
+}
+
 impl Hub {
     pub fn new(
         epoch_wall: DateTime<Local>,
@@ -98,6 +126,7 @@ impl Hub {
         Self {
             epoch: Instant::now(),
             epoch_wall,
+            local_offset: LocalOffset::default(),
             supervisor,
             live: CacheLine(AtomicUsize::new(0)),
             all_ended: Notify::new(),
@@ -205,7 +234,13 @@ impl Hub {
     }
 
     pub fn wall_time(&self, since_start: Duration) -> DateTime<Local> {
-        self.epoch_wall + chrono::TimeDelta::from_std(since_start).unwrap_or_default()
+        let start = self.epoch_wall.naive_utc();
+        let utc = chrono::TimeDelta::from_std(since_start)
+            .ok()
+            .and_then(|since| start.checked_add_signed(since))
+            .unwrap_or(start);
+        let offset = self.local_offset.at(since_start.as_secs(), &utc);
+        DateTime::from_naive_utc_and_offset(utc, offset)
     }
 
     pub fn subscribe(&self) -> EventStream {
@@ -533,6 +568,30 @@ impl Drop for Subscription {
             hub.change_subscribers(|subscribers| {
                 subscribers.retain(|s| !Arc::ptr_eq(s, &self.subscriber))
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::polls::{DEFAULT_SLOW_POLL, PollSettings};
+
+    /// The offset kept for a second gives what chrono works out for every event, over seconds,
+    /// back and forth, and half a year on (across a change of the clocks, where the zone has
+    /// one).
+    #[test]
+    fn wall_times_agree_with_chronos_local_time() {
+        let epoch = Local::now();
+        let settings = PollSettings::new(true, DEFAULT_SLOW_POLL);
+        let hub = Hub::new(epoch, Weak::new(), 1, settings, Reporting::default());
+        let half_a_year = 183 * 86_400_000;
+        for millis in [0, 1, 999, 1_000, 1_500, half_a_year, half_a_year + 1, 2, 0] {
+            let since = Duration::from_millis(millis);
+            let chronos = epoch + chrono::TimeDelta::from_std(since).unwrap();
+            let ours = hub.wall_time(since);
+            assert_eq!(ours, chronos, "{millis} ms in");
+            assert_eq!(ours.offset(), chronos.offset(), "{millis} ms in");
         }
     }
 }
