@@ -239,6 +239,7 @@ pub(crate) struct Activity {
 }
 
 /// What few tasks' activity needs.
+#[derive(Default)]
 struct RareActivity {
     /// When the poll it blocks in began, on the poll clock.
     blocking_since: AtomicU64,
@@ -246,16 +247,6 @@ struct RareActivity {
     blocking_on: AtomicU32,
     /// The buckets' high parts.
     carried: [AtomicU64; POLL_BUCKETS],
-}
-
-impl Default for RareActivity {
-    fn default() -> Self {
-        Self {
-            blocking_since: AtomicU64::new(0),
-            blocking_on: AtomicU32::new(0),
-            carried: std::array::from_fn(|_| AtomicU64::new(0)),
-        }
-    }
 }
 
 /// Adds one to a figure that only this thread writes.

@@ -40,43 +40,36 @@ fn bare_spawn_all(names: Vec<String>, tasks: &mut Bare) {
 }
 
 /// 1,000 tasks, 1,000 polls each: the poll path, counted whole.
-fn ticks() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let sup = Supervisor::builder().metrics(false).build().unwrap();
-        let ids: Vec<_> = (0..1_000)
-            .map(|i| {
-                let def = TaskDef::new(format!("task-{i}"), |mut ctx| async move {
-                    for _ in 0..1_000 {
-                        ctx.tick();
-                        tokio::task::yield_now().await;
-                    }
-                })
-                .journal(JournalConfig::OFF);
-                sup.spawn(def).unwrap()
+async fn ticks() {
+    let sup = Supervisor::builder().metrics(false).build().unwrap();
+    let ids: Vec<_> = (0..1_000)
+        .map(|i| {
+            let def = TaskDef::new(format!("task-{i}"), |mut ctx| async move {
+                for _ in 0..1_000 {
+                    ctx.tick();
+                    tokio::task::yield_now().await;
+                }
             })
-            .collect();
-        for id in ids {
-            sup.joined(id).await.unwrap();
-        }
-        sup.shutdown(Duration::from_secs(5)).await;
-    });
+            .journal(JournalConfig::OFF);
+            sup.spawn(def).unwrap()
+        })
+        .collect();
+    for id in ids {
+        sup.joined(id).await.unwrap();
+    }
+    sup.shutdown(Duration::from_secs(5)).await;
 }
 
 fn main() {
     let side = std::env::args().nth(1).unwrap_or_default();
-    if side == "ticks" {
-        return ticks();
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    if side == "ticks" {
+        return runtime.block_on(ticks());
+    }
     runtime.block_on(async {
         let names: Vec<String> = (0..TASKS).map(|i| format!("task-{i}")).collect();
         if side == "bare" {
