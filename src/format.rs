@@ -878,6 +878,23 @@ mod tests {
     }
 
     #[test]
+    fn durations_round_to_the_unit_shown_halves_up() {
+        let ns = Duration::from_nanos;
+        assert_eq!(humanize(ns(0)), "0µs");
+        assert_eq!(humanize(ns(177_499)), "177µs");
+        assert_eq!(humanize(ns(177_500)), "178µs");
+        assert_eq!(humanize(ns(999_600)), "1000µs");
+        assert_eq!(humanize(ns(1_499_999)), "1ms");
+        assert_eq!(humanize(ns(1_500_000)), "2ms");
+        assert_eq!(humanize(ns(999_999_999)), "1000ms");
+        assert_eq!(humanize(ns(1_000_000_000)), "1s");
+        assert_eq!(humanize(ns(1_204_999_999)), "1.2s");
+        assert_eq!(humanize(ns(1_205_000_000)), "1.21s");
+        assert_eq!(humanize(ns(59_996_000_000)), "60s");
+        assert_eq!(humanize(Duration::MAX), format!("{}h", u64::MAX / 3600));
+    }
+
+    #[test]
     fn names_are_shortened_in_the_middle_so_their_ends_stay() {
         assert_eq!(shorten_middle("slow-cleanup+12", 10), "slow…up+12");
         assert_eq!(shorten_middle("slow-cleanup+1", 10), "slow…nup+1");

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Local};
+use chrono::{DateTime, FixedOffset, Local};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -298,9 +298,10 @@ struct Packed {
     count: usize,
 }
 
-/// An event as packed: milliseconds since the Unix epoch (what its line and its JSON say), id,
-/// name, kind, detail.
-type PackedEvent<'a> = (i64, TaskId, &'a str, EventKind, Detail);
+/// An event as packed: milliseconds since the Unix epoch (what its line and its JSON say), the
+/// local time's offset from UTC in seconds as the event was made with it (looking it up again
+/// for each event took a tenth of the printing thread), id, name, kind, detail.
+type PackedEvent<'a> = (i64, i32, TaskId, &'a str, EventKind, Detail);
 
 /// Bytes a chunk of packed events is made with; the next event that does not fit begins a new
 /// one, so that a chunk never grows by copying.
@@ -315,6 +316,7 @@ impl Packed {
     fn pack<'r>(e: &Event, room: &'r mut [u8; PACKED_EVENT_ROOM]) -> std::borrow::Cow<'r, [u8]> {
         let packed = (
             e.at.timestamp_millis(),
+            e.at.offset().local_minus_utc(),
             e.id,
             &*e.task,
             e.kind,
@@ -368,12 +370,14 @@ impl Packed {
     fn for_each(&self, mut each: impl FnMut(format::Logged<'_>) -> io::Result<()>) -> io::Result<()> {
         let mut rest = &self.bytes[..];
         while !rest.is_empty() {
-            let ((millis, id, task, kind, detail), after): (PackedEvent<'_>, _) =
+            let ((millis, east, id, task, kind, detail), after): (PackedEvent<'_>, _) =
                 postcard::take_from_bytes(rest).map_err(io::Error::other)?;
             rest = after;
-            let at = DateTime::from_timestamp_millis(millis)
-                .unwrap_or_default()
-                .with_timezone(&Local);
+            let utc = DateTime::from_timestamp_millis(millis).unwrap_or_default();
+            let at = match FixedOffset::east_opt(east) {
+                Some(offset) => DateTime::<Local>::from_naive_utc_and_offset(utc.naive_utc(), offset),
+                None => utc.with_timezone(&Local),
+            };
             each(format::Logged {
                 at: &at,
                 id,
@@ -793,7 +797,7 @@ fn yield_the_cpu_to_tasks() {
     // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
     unsafe {
         let thread = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, 10);
+        libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, 19);
     }
 }
 

@@ -80,16 +80,24 @@ pub fn escape_json(value: &mut serde_json::Value) {
     }
 }
 
-/// A short duration for people: `850ms`, `1.25s`, `2m 5s`, `3h 20m`, `24h`.
+/// A short duration for people: `850ms`, `1.25s`, `2m 5s`, `3h 20m`, `24h`. Rounded to the
+/// nearest unit shown, halves up; in integers, as `taskmon run` writes one for every join and a
+/// float's exact formatting took an eighth of its printing thread.
 pub fn humanize(d: Duration) -> String {
-    let millis = d.as_secs_f64() * 1000.0;
-    if millis < 1.0 {
-        format!("{:.0}µs", d.as_secs_f64() * 1e6)
-    } else if millis < 1000.0 {
-        format!("{millis:.0}ms")
+    let nanos = d.as_nanos();
+    let rounded = |unit: u128| (nanos + unit / 2) / unit;
+    if nanos < 1_000_000 {
+        format!("{}µs", rounded(1_000))
+    } else if nanos < 1_000_000_000 {
+        format!("{}ms", rounded(1_000_000))
     } else if d.as_secs() < 60 {
-        let secs = format!("{:.2}", d.as_secs_f64());
-        format!("{}s", secs.trim_end_matches('0').trim_end_matches('.'))
+        let centis = rounded(10_000_000);
+        let (secs, hundredths) = (centis / 100, centis % 100);
+        match hundredths {
+            0 => format!("{secs}s"),
+            h if h % 10 == 0 => format!("{secs}.{}s", h / 10),
+            h => format!("{secs}.{h:02}s"),
+        }
     } else if d.as_secs() < 3600 {
         format!("{}m {}s", d.as_secs() / 60, d.as_secs() % 60)
     } else {

@@ -228,6 +228,44 @@ impl Restartable {
     }
 }
 
+/// How many tasks ahead a walk over many records asks for the next ones
+/// ([`prefetch_ahead`]): far enough for memory to answer before the walk gets there (a few
+/// hundred nanoseconds, a task's work or two), near enough that what was fetched is still in
+/// the cache.
+const PREFETCH_DISTANCE: usize = 8;
+
+/// Asks the processor for what a walk over `entries` (a stop of every task, say) will touch a
+/// few tasks after `at`: the record of the task [`PREFETCH_DISTANCE`] ahead, and the name and
+/// state byte of the one halfway there, whose record has arrived by now. A large supervisor's
+/// records are spread over more memory than any cache holds; without this the walk waits on
+/// memory at every task, each miss after the other.
+#[inline]
+pub(crate) fn prefetch_ahead(entries: &[Arc<TaskEntry>], at: usize) {
+    if let Some(far) = entries.get(at + PREFETCH_DISTANCE) {
+        let record = Arc::as_ptr(far).cast::<u8>();
+        for line in (0..size_of::<TaskEntry>()).step_by(64) {
+            prefetch(record.wrapping_add(line));
+        }
+    }
+    if let Some(near) = entries.get(at + PREFETCH_DISTANCE / 2) {
+        prefetch(near.name.as_ptr());
+        prefetch(near.state_slot.address());
+    }
+}
+
+/// A hint to bring the line at `address` into the cache; it never faults, whatever the
+/// address, and does nothing where the processor has no such hint.
+#[inline(always)]
+pub(crate) fn prefetch(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
 /// Added to the end code of a task claimed for a change (its end being recorded, a restart):
 /// readers still see the state before the claim, and no other claim succeeds.
 const CLAIMED: u8 = 0x80;

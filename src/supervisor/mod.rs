@@ -350,7 +350,8 @@ impl Supervisor {
             let registry = self.inner.registry.write().expect("registry");
             self.inner.hub.close();
             let (mut ended, mut stages) = (Vec::new(), stopping::Stages::default());
-            for entry in registry.iter() {
+            for (i, entry) in registry.iter().enumerate() {
+                entry::prefetch_ahead(&registry, i);
                 if entry.is_reachable() {
                     stages.add(entry);
                 } else if entry.is_ended() && entry.restart.get().is_some() {

@@ -77,6 +77,11 @@ impl StateTable {
 }
 
 impl Slot {
+    /// Where the byte is, for [`prefetch`](super::entry::prefetch) alone.
+    pub fn address(&self) -> *const u8 {
+        self.0.as_ptr().cast()
+    }
+
     pub fn store(&self, state: State) {
         // SAFETY: the table outlives the slot (see `StateTable::slot`).
         unsafe { self.0.as_ref() }.store(state.code(), Ordering::Release);

@@ -1,6 +1,7 @@
 //! Stopping many tasks at once: requests with one escalation timer, stages, abandoning what an
 //! abort cannot reach, ending tasks that wait out a backoff.
 
+use super::entry::prefetch_ahead;
 use super::*;
 
 /// Tasks a request of many is told and acted on at a time: its events are never all held at
@@ -104,7 +105,10 @@ impl Inner {
             let Some((entry, cascaded_from)) = children
                 .pop()
                 .map(|(child, parent)| (child, Some(parent)))
-                .or_else(|| roots.next().map(|root| (root, None)))
+                .or_else(|| {
+                    prefetch_ahead(roots.as_slice(), 0);
+                    roots.next().map(|root| (root, None))
+                })
             else {
                 break;
             };
@@ -188,10 +192,12 @@ impl Inner {
     pub(super) fn stages(&self) -> Vec<Vec<Arc<TaskEntry>>> {
         let registry = self.registry.read().expect("registry");
         let mut stages = Stages::default();
-        registry
-            .iter()
-            .filter(|e| e.is_reachable())
-            .for_each(|e| stages.add(e));
+        for (i, entry) in registry.iter().enumerate() {
+            prefetch_ahead(&registry, i);
+            if entry.is_reachable() {
+                stages.add(entry);
+            }
+        }
         stages.lowest_first()
     }
 
