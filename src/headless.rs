@@ -1051,7 +1051,10 @@ mod tests {
         assert!(!packed.push(&bytes), "a chunk holds {fit}");
         assert_eq!(packed.bytes.capacity(), PACKED_CHUNK, "it never grew");
         let huge = vec![0; PACKED_CHUNK * 2];
-        assert!(Packed::default().push(&huge));
+        let mut long = Packed::default();
+        assert!(long.push(&huge));
+        assert!(long.into_spare().is_none(), "a buffer past a chunk's size is not kept");
+        assert_eq!(packed.into_spare().map(|b| b.len()), Some(0), "kept, emptied");
     }
 
     #[test]
