@@ -429,12 +429,13 @@ enum Message {
 impl Message {
     /// The buffers of the chunks it carries, for new chunks to be made with.
     fn into_spares(self, spares: &mut Vec<Vec<u8>>) {
-        let chunks = match self {
-            Message::Packed(packed) => vec![packed],
-            Message::Batch(chunks) => chunks,
-            _ => return,
-        };
-        spares.extend(chunks.into_iter().filter_map(Packed::into_spare));
+        match self {
+            Message::Packed(packed) => spares.extend(packed.into_spare()),
+            Message::Batch(chunks) => {
+                spares.extend(chunks.into_iter().filter_map(Packed::into_spare));
+            }
+            _ => {}
+        }
     }
 
     /// The events it carries.
@@ -1004,6 +1005,18 @@ mod tests {
         }
     }
 
+    /// The ids of a chunk's events, in order.
+    fn ids_in(packed: &Packed) -> Vec<TaskId> {
+        let mut ids = Vec::new();
+        packed
+            .for_each(|e| {
+                ids.push(e.id);
+                Ok(())
+            })
+            .unwrap();
+        ids
+    }
+
     fn events() -> Vec<Event> {
         let long = "x".repeat(3 * PACKED_EVENT_ROOM);
         vec![
@@ -1093,14 +1106,7 @@ mod tests {
         let Some(Message::Packed(second)) = queue.next(Some(first), || {}) else {
             unreachable!("the second event, before the note")
         };
-        let mut ids = Vec::new();
-        second
-            .for_each(|e| {
-                ids.push(e.id);
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(ids, [2], "the reused buffer begins empty");
+        assert_eq!(ids_in(&second), [2], "the reused buffer begins empty");
         assert_ne!(second.bytes.as_ptr(), buffer, "made before the first was given back");
         sender.send_event(&all[2]);
         sender.send(Message::Note("after".into()));
@@ -1128,20 +1134,8 @@ mod tests {
         let mut ids = Vec::new();
         while let Some(message) = queue.next(None, || {}) {
             match message {
-                Message::Packed(packed) => packed
-                    .for_each(|e| {
-                        ids.push(e.id);
-                        Ok(())
-                    })
-                    .unwrap(),
-                Message::Batch(chunks) => chunks.iter().for_each(|packed| {
-                    packed
-                        .for_each(|e| {
-                            ids.push(e.id);
-                            Ok(())
-                        })
-                        .unwrap()
-                }),
+                Message::Packed(packed) => ids.extend(ids_in(&packed)),
+                Message::Batch(chunks) => chunks.iter().for_each(|packed| ids.extend(ids_in(packed))),
                 _ => unreachable!("only events were sent"),
             }
         }

@@ -253,6 +253,14 @@ pub(crate) fn prefetch_ahead(entries: &[Arc<TaskEntry>], at: usize) {
     }
 }
 
+/// `entries` in order, each step asking for the records a few steps on ([`prefetch_ahead`]).
+pub(crate) fn prefetched(entries: &[Arc<TaskEntry>]) -> impl Iterator<Item = &Arc<TaskEntry>> {
+    entries.iter().enumerate().map(|(i, entry)| {
+        prefetch_ahead(entries, i);
+        entry
+    })
+}
+
 /// A hint to bring the line at `address` into the cache; it never faults, whatever the
 /// address, and does nothing where the processor has no such hint.
 #[inline(always)]

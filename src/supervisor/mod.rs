@@ -350,8 +350,7 @@ impl Supervisor {
             let registry = self.inner.registry.write().expect("registry");
             self.inner.hub.close();
             let (mut ended, mut stages) = (Vec::new(), stopping::Stages::default());
-            for (i, entry) in registry.iter().enumerate() {
-                entry::prefetch_ahead(&registry, i);
+            for entry in entry::prefetched(&registry) {
                 if entry.is_reachable() {
                     stages.add(entry);
                 } else if entry.is_ended() && entry.restart.get().is_some() {

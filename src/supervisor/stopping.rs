@@ -1,7 +1,7 @@
 //! Stopping many tasks at once: requests with one escalation timer, stages, abandoning what an
 //! abort cannot reach, ending tasks that wait out a backoff.
 
-use super::entry::prefetch_ahead;
+use super::entry::{prefetch_ahead, prefetched};
 use super::*;
 
 /// Tasks a request of many is told and acted on at a time: its events are never all held at
@@ -192,12 +192,9 @@ impl Inner {
     pub(super) fn stages(&self) -> Vec<Vec<Arc<TaskEntry>>> {
         let registry = self.registry.read().expect("registry");
         let mut stages = Stages::default();
-        for (i, entry) in registry.iter().enumerate() {
-            prefetch_ahead(&registry, i);
-            if entry.is_reachable() {
-                stages.add(entry);
-            }
-        }
+        prefetched(&registry)
+            .filter(|e| e.is_reachable())
+            .for_each(|e| stages.add(e));
         stages.lowest_first()
     }
 
