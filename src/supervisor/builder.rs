@@ -174,6 +174,7 @@ impl SupervisorBuilder {
     /// supervisor's own work.
     pub fn build(self) -> Result<Supervisor, BuildError> {
         let control = Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        super::polls::calibrate_clock();
         // The journal directory first: nothing is started if it cannot be used.
         let run_dir = RunDir::create(self.journal_dir, self.keep_journals)?;
         let (tasks, owned_runtime) = match self.runtime {

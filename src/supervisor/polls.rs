@@ -24,25 +24,59 @@ pub const POLL_BUCKETS: usize = 22;
 /// The default slow-poll threshold: a poll this long holds a worker that other tasks need.
 pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(10);
 
-/// The poll clock: the CPU's counter where it is steady, calibrated once per process.
-#[inline]
-fn clock() -> &'static quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
+/// The poll clock: the CPU's counter where it is steady, calibrated once per process, off the
+/// workers ([`calibrate_clock`]): its calibration spins for at least half a millisecond and, on
+/// a busy or virtual machine, for up to 200 ms (a profile of a supervised program's start
+/// showed 5-80 ms), which as the first poll's work held a worker that long.
+static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+
+/// Set in a reading of the poll clock taken before it was calibrated: nanoseconds on the
+/// system's monotonic clock since [`FALLBACK_EPOCH`] (the counter would need a century of
+/// uptime to reach this bit).
+const FALLBACK: u64 = 1 << 63;
+
+static FALLBACK_EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+
+/// Calibrates the poll clock on a thread of its own, once per process; until it is ready,
+/// polls are timed on the system's clock.
+pub(crate) fn calibrate_clock() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        FALLBACK_EPOCH.get_or_init(std::time::Instant::now);
+        let calibrating = std::thread::Builder::new()
+            .name("taskmon-clock".into())
+            .spawn(|| CLOCK.get_or_init(quanta::Clock::new));
+        // Without a thread, polls keep the system's clock.
+        drop(calibrating);
+    });
+}
+
+/// Nanoseconds on the system's monotonic clock since the fallback's epoch.
+fn fallback_nanos() -> u64 {
+    let epoch = FALLBACK_EPOCH.get_or_init(std::time::Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX) & !FALLBACK
 }
 
 /// A reading of the poll clock, in its own units.
 #[inline]
 pub(crate) fn now_raw() -> u64 {
-    clock().raw()
+    match CLOCK.get() {
+        Some(clock) => clock.raw(),
+        None => FALLBACK | fallback_nanos(),
+    }
 }
 
+/// Nanoseconds from `start` to `end`, two readings of [`now_raw`], the later taken just now.
 #[inline]
 fn nanos_between(start: u64, end: u64) -> u64 {
-    if end <= start {
-        return 0;
+    match (start & FALLBACK != 0, end & FALLBACK != 0) {
+        (false, false) if end > start => CLOCK.get().map_or(0, |c| c.delta_as_nanos(start, end)),
+        (false, false) => 0,
+        (true, true) => end.saturating_sub(start),
+        // Calibrated in between: `end` is now, on the system's clock too.
+        (true, false) => fallback_nanos().saturating_sub(start & !FALLBACK),
+        (false, true) => 0,
     }
-    clock().delta_as_nanos(start, end)
 }
 
 /// The bucket of a poll that took `nanos`.
@@ -608,6 +642,27 @@ impl Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_poll_begun_before_the_clock_was_calibrated_is_timed_on_the_system_s_clock() {
+        let begun = FALLBACK | fallback_nanos();
+        // A sleep lasts at least as long as asked: the bounds below hold on any machine.
+        std::thread::sleep(Duration::from_millis(2));
+        let on_system_clock = nanos_between(begun, FALLBACK | fallback_nanos());
+        assert!(on_system_clock >= 2_000_000, "{on_system_clock}");
+        CLOCK.get_or_init(quanta::Clock::new);
+        let calibrated = now_raw();
+        assert_eq!(
+            calibrated & FALLBACK,
+            0,
+            "read on the counter once calibrated"
+        );
+        let across = nanos_between(begun, calibrated);
+        assert!(across >= on_system_clock, "{across} < {on_system_clock}");
+        assert_eq!(nanos_between(calibrated, begun), 0, "never backwards");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(nanos_between(calibrated, now_raw()) >= 1_000_000);
+    }
 
     #[test]
     fn a_spawn_site_is_one_pointer_and_keeps_its_text_while_a_copy_lives() {
