@@ -587,9 +587,11 @@ fn write_report_file(file: File, reports: &[TaskReport]) -> io::Result<()> {
 
 /// What a scenario task takes, on average, in `taskmon run` or the dashboard: its record, its
 /// tokio task, its timer and token, its share of the events and of the report. Measured with
-/// `taskmon run`: 100,000 and 1,000,000 `select` tasks without journals peak at 3.8 to 3.9 KiB
-/// each (see the README's performance table); a journaled task takes more (its buffer).
-pub const BYTES_PER_TASK: u64 = 4096;
+/// `taskmon run`: 100,000 and 1,000,000 `select` tasks without journals peak at 1.2 KiB of
+/// resident memory and 1.05 KiB of address space each (see the README's performance table);
+/// rounded up for kinds whose futures are larger and for restarts' histories. Journaled tasks
+/// take more (a buffer each), but the open-file limit holds them to a few thousand.
+pub const BYTES_PER_TASK: u64 = 2048;
 
 /// A scenario this machine cannot hold is refused before anything is spawned, with the numbers:
 /// better than a run the kernel kills halfway, its journals half written.

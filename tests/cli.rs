@@ -1120,9 +1120,9 @@ fn a_scenario_this_machine_cannot_hold_is_refused_up_front_with_the_numbers() {
         temp.path(),
         "[[task]]\nname = \"m\"\nkind = \"select\"\ncount = 1000000\njournal = false\n",
     );
-    // 2 GiB of address space: room for taskmon itself, not for a million tasks.
+    // 1 GiB of address space: room for taskmon itself, not for a million tasks.
     let o = taskmon_limited(
-        "ulimit -v 2097152",
+        "ulimit -v 1048576",
         &["run", "--scenario", &scenario],
         temp.path(),
     );
@@ -1130,7 +1130,7 @@ fn a_scenario_this_machine_cannot_hold_is_refused_up_front_with_the_numbers() {
     let err = stderr(&o);
     assert!(err.contains("its 1000000 tasks need about"), "{err}");
     assert!(
-        err.contains("the address-space limit (ulimit -v) leaves 2.0 GiB"),
+        err.contains("the address-space limit (ulimit -v) leaves 1.0 GiB"),
         "{err}"
     );
     assert!(stdout(&o).is_empty(), "nothing ran: {}", stdout(&o));
@@ -1142,7 +1142,7 @@ fn a_scenario_this_machine_cannot_hold_is_refused_up_front_with_the_numbers() {
         "[[task]]\nname = \"m\"\nkind = \"select\"\ncount = 1000\njournal = false\n",
     );
     let o = taskmon_limited(
-        "ulimit -v 2097152",
+        "ulimit -v 1048576",
         &["run", "--scenario", &scenario, "--for", "200ms"],
         temp.path(),
     );
