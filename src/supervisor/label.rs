@@ -52,8 +52,11 @@ impl From<Arc<str>> for Label {
 }
 
 impl PartialEq for Label {
+    /// The same text held at the same place (a task's kind and its metrics group's, at every
+    /// event counted) is equal without reading it.
     fn eq(&self, other: &Self) -> bool {
-        **self == **other
+        let (mine, theirs): (&str, &str) = (self, other);
+        std::ptr::eq(mine, theirs) || mine == theirs
     }
 }
 
