@@ -1,5 +1,6 @@
 //! How a supervisor is configured and built.
 
+use super::entry::MAX_TASKS;
 use super::*;
 
 /// Started once a supervisor is built: see [`SupervisorBuilder::on_start`].
@@ -31,6 +32,9 @@ pub struct SupervisorBuilder {
     metrics_task_labels: bool,
     /// What starts with the supervisor, once it is built (a server, from [`crate::serve`]).
     on_start: Vec<StartHook>,
+    /// The most tasks it holds: [`MAX_TASKS`], lowered only by unit tests (four billion spawns
+    /// are out of a test's reach).
+    capacity: u64,
 }
 
 impl SupervisorBuilder {
@@ -50,6 +54,7 @@ impl SupervisorBuilder {
             metrics: true,
             metrics_task_labels: false,
             on_start: Vec::new(),
+            capacity: MAX_TASKS,
         }
     }
 
@@ -170,6 +175,13 @@ impl SupervisorBuilder {
         self
     }
 
+    /// A supervisor that holds at most `tasks` tasks, for a test of a full one.
+    #[cfg(test)]
+    pub(crate) fn capacity(mut self, tasks: u64) -> Self {
+        self.capacity = tasks.min(MAX_TASKS);
+        self
+    }
+
     /// Builds the supervisor. Must be called inside a tokio runtime: that runtime does the
     /// supervisor's own work.
     pub fn build(self) -> Result<Supervisor, BuildError> {
@@ -218,6 +230,7 @@ impl SupervisorBuilder {
             journal_dir,
             default_journal: self.default_journal,
             restart_jitter: self.restart_jitter,
+            capacity: self.capacity,
             aborted_all: CancellationToken::new(),
             serial: AtomicU64::new(0),
             kept: Mutex::new(Vec::new()),

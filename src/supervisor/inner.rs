@@ -1,6 +1,6 @@
 //! The supervisor's internals: the registry, spawning a run, restarts.
 
-use super::entry::{FLAG_CRITICAL, MAX_TASKS};
+use super::entry::FLAG_CRITICAL;
 use super::stopping::joined_at_once;
 use super::*;
 
@@ -145,10 +145,10 @@ impl Inner {
             if self.is_closed() {
                 return Err(SupervisorError::ShuttingDown);
             }
-            if registry.len() as u64 >= MAX_TASKS {
+            if registry.len() as u64 >= self.capacity {
                 return Err(SupervisorError::Full {
                     name: escape(&def.name).into_owned(),
-                    capacity: MAX_TASKS,
+                    capacity: self.capacity,
                 });
             }
             if journal_config.enabled && !self.hub.journal_slots.take() {
@@ -294,5 +294,36 @@ impl Inner {
     pub(super) fn journal_path_of(&self, entry: &TaskEntry) -> PathBuf {
         self.journal_dir
             .join(journal_file_name(entry.id, &entry.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::supervisor::{Supervisor, SupervisorError, TaskDef};
+
+    /// A full supervisor refuses the spawn with its capacity and the name, starts nothing for
+    /// it, and counts the tasks it holds, ended ones too: ids are never reused.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_supervisor_refuses_a_spawn_and_says_how_many_it_holds() {
+        let sup = Supervisor::builder().capacity(2).build().unwrap();
+        let wait =
+            |name: &str| TaskDef::new(name.to_string(), |ctx| async move { ctx.cancelled().await });
+        let first = sup.spawn(wait("one")).unwrap();
+        sup.spawn(wait("two")).unwrap();
+        sup.stop(first).unwrap();
+        sup.joined(first).await.unwrap();
+        let refused = sup.spawn(wait("three")).unwrap_err();
+        assert!(
+            matches!(&refused, SupervisorError::Full { capacity: 2, name } if name == "three"),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.to_string(),
+            "cannot spawn `three`: the supervisor holds 2 tasks, as many as it can"
+        );
+        assert_eq!(sup.snapshot().len(), 2, "nothing was registered for it");
+        sup.shutdown(Duration::from_secs(1)).await;
     }
 }

@@ -142,6 +142,8 @@ pub(crate) struct Inner {
     manifest: Option<Manifest>,
     default_journal: JournalConfig,
     restart_jitter: f64,
+    /// The most tasks it holds, ended ones included (`MAX_TASKS` but in unit tests).
+    capacity: u64,
     /// Cancelled when everything was aborted during shutdown: no grace is left to wait out.
     aborted_all: CancellationToken,
     /// The last number handed out by [`Supervisor::next_serial`].
