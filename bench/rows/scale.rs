@@ -334,10 +334,16 @@ fn taskmon_run(scale: Scale) -> Measured {
         })
     };
     // The stamps of the first and the last `spawned` event (milliseconds of wall time). Only
-    // those lines are read as lines; the rest (the stop's events, the report) is drained in
-    // large reads: the bench parsing five lines a task as they came took a core's share of the
-    // two this machine has while the tasks stopped, the bench's cost and not taskmon's.
-    let (mut first, mut last) = (None, None);
+    // the lines up to the last are read as lines, and only those two parsed; the rest (the
+    // stop's events, the report) is drained in large reads: the bench parsing five lines a
+    // task as they came took a core's share of the two this machine has while the tasks
+    // stopped, and parsing every `spawned` line took CPU from their spawn: the bench's cost,
+    // not taskmon's.
+    let at = |line: &str| {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap()
+    };
+    let (mut first, mut last) = (None, String::new());
     let mut stdout = std::io::BufReader::with_capacity(1 << 20, child.stdout.take().unwrap());
     let (mut line, mut spawned) = (String::new(), 0);
     while spawned < scale.tasks {
@@ -348,16 +354,16 @@ fn taskmon_run(scale: Scale) -> Measured {
         if !line.contains(r#""event":"spawned""#) {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let at = chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap();
-        first.get_or_insert(at);
-        last = Some(at);
+        if first.is_none() {
+            first = Some(at(&line));
+        }
+        std::mem::swap(&mut last, &mut line);
         spawned += 1;
     }
     std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
     child.wait().unwrap();
     watching.join().unwrap();
-    let spawn = (last.unwrap() - first.unwrap()).to_std().unwrap();
+    let spawn = (at(&last) - first.unwrap()).to_std().unwrap();
     let slowest = std::fs::read_to_string(&report)
         .unwrap()
         .lines()
