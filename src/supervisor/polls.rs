@@ -42,12 +42,10 @@ static FALLBACK_EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
 pub(crate) fn calibrate_clock() {
     static STARTED: std::sync::Once = std::sync::Once::new();
     STARTED.call_once(|| {
-        FALLBACK_EPOCH.get_or_init(std::time::Instant::now);
-        let calibrating = std::thread::Builder::new()
+        // Without a thread, polls keep the system's clock.
+        let _ = std::thread::Builder::new()
             .name("taskmon-clock".into())
             .spawn(|| CLOCK.get_or_init(quanta::Clock::new));
-        // Without a thread, polls keep the system's clock.
-        drop(calibrating);
     });
 }
 
@@ -71,11 +69,11 @@ pub(crate) fn now_raw() -> u64 {
 fn nanos_between(start: u64, end: u64) -> u64 {
     match (start & FALLBACK != 0, end & FALLBACK != 0) {
         (false, false) if end > start => CLOCK.get().map_or(0, |c| c.delta_as_nanos(start, end)),
-        (false, false) => 0,
         (true, true) => end.saturating_sub(start),
         // Calibrated in between: `end` is now, on the system's clock too.
         (true, false) => fallback_nanos().saturating_sub(start & !FALLBACK),
-        (false, true) => 0,
+        // Backwards, or a counter reading before a system one (the clock is never uncalibrated).
+        _ => 0,
     }
 }
 
