@@ -403,25 +403,102 @@ impl Packed {
 
     /// Hands each event, unpacked, to `each`, in the order they were packed.
     fn for_each(&self, mut each: impl FnMut(format::Logged<'_>) -> io::Result<()>) -> io::Result<()> {
-        let mut rest = &self.bytes[..];
-        while !rest.is_empty() {
-            let ((millis, east, id, task, kind, detail), after): (PackedEvent<'_>, _) =
-                postcard::take_from_bytes(rest).map_err(io::Error::other)?;
-            rest = after;
-            let utc = DateTime::from_timestamp_millis(millis).unwrap_or_default();
-            let at = match FixedOffset::east_opt(east) {
-                Some(offset) => DateTime::<Local>::from_naive_utc_and_offset(utc.naive_utc(), offset),
-                None => utc.with_timezone(&Local),
-            };
+        self.for_each_packed(|(millis, east, id, task, kind, detail)| {
             each(format::Logged {
-                at: &at,
+                at: &local_time(millis, east),
                 id,
                 task,
                 kind,
                 detail: &detail,
-            })?;
+            })
+        })
+    }
+
+    /// Hands each event to `each` as it was packed: its time still as milliseconds and offset.
+    fn for_each_packed(
+        &self,
+        mut each: impl FnMut(PackedEvent<'_>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut rest = &self.bytes[..];
+        while !rest.is_empty() {
+            let (event, after): (PackedEvent<'_>, _) =
+                postcard::take_from_bytes(rest).map_err(io::Error::other)?;
+            rest = after;
+            each(event)?;
         }
         Ok(())
+    }
+}
+
+/// A packed event's time: milliseconds since 1970 at the offset east of UTC it happened in.
+fn local_time(millis: i64, east: i32) -> DateTime<Local> {
+    let utc = DateTime::from_timestamp_millis(millis).unwrap_or_default();
+    match FixedOffset::east_opt(east) {
+        Some(offset) => DateTime::<Local>::from_naive_utc_and_offset(utc.naive_utc(), offset),
+        None => utc.with_timezone(&Local),
+    }
+}
+
+/// The printing thread's JSON event lines, the SPEC's `event` line byte for byte as serde_json
+/// writes it ([`format::event_json`]), put together here: a stop of a million tasks is five
+/// million lines, most of them of one millisecond and many of one detail, and formatting the
+/// time and the detail anew for each with serde_json took most of the thread's time, on a core
+/// the tasks needed.
+#[derive(Default)]
+struct JsonLines {
+    line: Vec<u8>,
+    /// The time last written, as packed, and its JSON string.
+    at: Option<((i64, i32), Vec<u8>)>,
+    /// The detail last written and its JSON value (a string, or `null`).
+    detail: Option<(Detail, Vec<u8>)>,
+}
+
+impl JsonLines {
+    fn write(&mut self, out: &mut impl Write, event: PackedEvent<'_>) -> io::Result<()> {
+        let (millis, east, id, task, kind, detail) = event;
+        if self.at.as_ref().is_none_or(|(key, _)| *key != (millis, east)) {
+            let mut text = Vec::new();
+            let at = local_time(millis, east).to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+            json_string(&mut text, &at);
+            self.at = Some(((millis, east), text));
+        }
+        if self.detail.as_ref().is_none_or(|(last, _)| *last != detail) {
+            let mut text = Vec::new();
+            match detail.describe() {
+                Some(described) => json_string(&mut text, &described),
+                None => text.extend_from_slice(b"null"),
+            }
+            self.detail = Some((detail, text));
+        }
+        let (Some((_, at)), Some((_, detail))) = (&self.at, &self.detail) else {
+            unreachable!("both were set above");
+        };
+        let line = &mut self.line;
+        line.clear();
+        line.extend_from_slice(b"{\"type\":\"event\",\"at\":");
+        line.extend_from_slice(at);
+        line.extend_from_slice(b",\"id\":");
+        line.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        line.extend_from_slice(b",\"task\":");
+        json_string(line, task);
+        line.extend_from_slice(b",\"event\":\"");
+        line.extend_from_slice(kind.as_str().as_bytes());
+        line.extend_from_slice(b"\",\"detail\":");
+        line.extend_from_slice(detail);
+        line.extend_from_slice(b"}\n");
+        out.write_all(line)
+    }
+}
+
+/// `text` as a JSON string, escaped as serde_json escapes it: most names need no escape and are
+/// copied as they are.
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, text).expect("a string serializes into a Vec");
     }
 }
 
@@ -952,11 +1029,12 @@ impl Printing {
             }
         };
         let mut written = None;
+        let mut lines = JsonLines::default();
         while let Some(message) = queue.next(written.take(), || show(&mut out, &mut writing)) {
             if matches!(message, Message::Finish) {
                 break;
             }
-            if writing && write(&mut out, self.output, &message, self.is_stdout).is_err() {
+            if writing && write(&mut out, self.output, &message, self.is_stdout, &mut lines).is_err() {
                 writing = false;
                 self.closed.cancel();
             }
@@ -989,11 +1067,6 @@ impl<W: Write> Write for Counted<W> {
     }
 }
 
-fn write_json_event<'a>(out: &mut impl Write, e: impl Into<format::Logged<'a>>) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &format::event_json(e))?;
-    out.write_all(b"\n")
-}
-
 /// Why events go missing from the output.
 const FELL_BEHIND: &str = "the reader of the output fell behind";
 
@@ -1002,10 +1075,15 @@ pub fn end_json(reason: EndReason, events_dropped: u64) -> serde_json::Value {
     serde_json::json!({"type": "end", "reason": reason.as_str(), "events_dropped": events_dropped})
 }
 
-fn write_events(out: &mut impl Write, output: Output, packed: &Packed) -> io::Result<()> {
+fn write_events(
+    out: &mut impl Write,
+    output: Output,
+    packed: &Packed,
+    lines: &mut JsonLines,
+) -> io::Result<()> {
     match output {
         Output::Text => packed.for_each(|e| writeln!(out, "{}", format::event_line(e))),
-        Output::Json => packed.for_each(|e| write_json_event(out, e)),
+        Output::Json => packed.for_each_packed(|e| lines.write(out, e)),
     }
 }
 
@@ -1014,12 +1092,13 @@ fn write(
     output: Output,
     message: &Message,
     is_stdout: bool,
+    lines: &mut JsonLines,
 ) -> io::Result<()> {
     match (output, message) {
-        (output, Message::Packed(packed)) => write_events(out, output, packed),
+        (output, Message::Packed(packed)) => write_events(out, output, packed, lines),
         (output, Message::Batch(chunks)) => chunks
             .iter()
-            .try_for_each(|packed| write_events(out, output, packed)),
+            .try_for_each(|packed| write_events(out, output, packed, lines)),
         (Output::Text, Message::Gap(n)) => {
             writeln!(out, "-- {n} events not written here: {FELL_BEHIND}")
         }
@@ -1208,6 +1287,47 @@ mod tests {
         let expected: Vec<_> = all.iter().map(format::event_line).collect();
         assert_eq!(lines, expected, "the panic's long message too");
         assert!(queue.next(None, || {}).is_none());
+    }
+
+    #[test]
+    fn json_event_lines_are_serde_json_s_byte_for_byte_times_and_details_repeated_or_not() {
+        let mut all = events();
+        let quoted = "q\"uo\\te\u{7f}\u{202e}é\t\n\u{1}";
+        let stop = Detail::StopRequested {
+            grace: Duration::from_secs(3),
+            cascaded_from: None,
+        };
+        all.push(event(5, quoted, EventKind::StopRequested, stop.clone()));
+        all.push(event(6, "say \"hi\"", EventKind::StopRequested, stop.clone()));
+        all.push(event(7, "new-detail", EventKind::StopRequested, Detail::StopRequested {
+            grace: Duration::from_secs(3),
+            cascaded_from: Some(5),
+        }));
+        all.push(event(8, "no-detail", EventKind::CleanupStarted, Detail::None));
+        // One millisecond later, then back: the time is written anew each time it changes.
+        let later = all[7].at + chrono::TimeDelta::milliseconds(1);
+        all.push(Event { at: later, ..event(9, "later", EventKind::Joined, Detail::None) });
+        let earlier = all[7].at;
+        all.push(Event { at: earlier, ..event(10, "again", EventKind::Joined, Detail::None) });
+        let mut written = Vec::new();
+        let mut lines = JsonLines::default();
+        for e in &all {
+            let mut room = [0; PACKED_EVENT_ROOM];
+            let packed = Packed::pack(e, &mut room);
+            let (event, rest): (PackedEvent<'_>, _) = postcard::take_from_bytes(&packed).unwrap();
+            assert!(rest.is_empty());
+            lines.write(&mut written, event).unwrap();
+        }
+        let expected: String = all
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                // Packed events keep the millisecond, as the JSON line does.
+                e.at = local_time(e.at.timestamp_millis(), e.at.offset().local_minus_utc());
+                format!("{}\n", serde_json::to_string(&format::event_json(&e)).unwrap())
+            })
+            .collect();
+        assert_eq!(String::from_utf8(written).unwrap(), expected);
     }
 
     #[test]
