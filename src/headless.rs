@@ -402,6 +402,7 @@ impl Packed {
     }
 
     /// Hands each event, unpacked, to `each`, in the order they were packed.
+    #[cfg(test)]
     fn for_each(&self, mut each: impl FnMut(format::Logged<'_>) -> io::Result<()>) -> io::Result<()> {
         self.for_each_packed(|(millis, east, id, task, kind, detail)| {
             each(format::Logged {
@@ -439,34 +440,54 @@ fn local_time(millis: i64, east: i32) -> DateTime<Local> {
     }
 }
 
-/// The printing thread's JSON event lines, the SPEC's `event` line byte for byte as serde_json
-/// writes it ([`format::event_json`]), put together here: a stop of a million tasks is five
-/// million lines, most of them of one millisecond and many of one detail, and formatting the
-/// time and the detail anew for each with serde_json took most of the thread's time, on a core
-/// the tasks needed.
-#[derive(Default)]
-struct JsonLines {
+/// The printing thread's event lines, put together here, byte for byte what
+/// [`format::event_line`] and serde_json's [`format::event_json`] make: a stop of a million tasks
+/// is five million lines, most of them of one millisecond and many of one detail, and
+/// formatting the time and the detail anew for each took most of the thread's time, on a core
+/// the tasks needed. The time and the detail are kept as written from one line to the next.
+struct EventLines {
+    output: Output,
     line: Vec<u8>,
-    /// The time last written, as packed, and its JSON string.
+    /// The time last written, as packed, and as the output writes it.
     at: Option<((i64, i32), Vec<u8>)>,
-    /// The detail last written and its JSON value (a string, or `null`).
+    /// The detail last written, and as the output writes it (for JSON, a string or `null`; for
+    /// text, escaped and after a space, or nothing).
     detail: Option<(Detail, Vec<u8>)>,
 }
 
-impl JsonLines {
+impl EventLines {
+    fn new(output: Output) -> Self {
+        Self {
+            output,
+            line: Vec::new(),
+            at: None,
+            detail: None,
+        }
+    }
+
     fn write(&mut self, out: &mut impl Write, event: PackedEvent<'_>) -> io::Result<()> {
         let (millis, east, id, task, kind, detail) = event;
+        let json = self.output == Output::Json;
         if self.at.as_ref().is_none_or(|(key, _)| *key != (millis, east)) {
+            let at = local_time(millis, east);
             let mut text = Vec::new();
-            let at = local_time(millis, east).to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
-            json_string(&mut text, &at);
+            if json {
+                json_string(&mut text, &at.to_rfc3339_opts(chrono::SecondsFormat::Millis, false));
+            } else {
+                text.extend_from_slice(format::clock(&at).as_bytes());
+            }
             self.at = Some(((millis, east), text));
         }
         if self.detail.as_ref().is_none_or(|(last, _)| *last != detail) {
             let mut text = Vec::new();
-            match detail.describe() {
-                Some(described) => json_string(&mut text, &described),
-                None => text.extend_from_slice(b"null"),
+            match (detail.describe(), json) {
+                (Some(described), true) => json_string(&mut text, &described),
+                (None, true) => text.extend_from_slice(b"null"),
+                (Some(described), false) => {
+                    text.push(b' ');
+                    text.extend_from_slice(crate::text::escape(&described).as_bytes());
+                }
+                (None, false) => {}
             }
             self.detail = Some((detail, text));
         }
@@ -475,19 +496,44 @@ impl JsonLines {
         };
         let line = &mut self.line;
         line.clear();
-        line.extend_from_slice(b"{\"type\":\"event\",\"at\":");
-        line.extend_from_slice(at);
-        line.extend_from_slice(b",\"id\":");
-        line.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
-        line.extend_from_slice(b",\"task\":");
-        json_string(line, task);
-        line.extend_from_slice(b",\"event\":\"");
-        line.extend_from_slice(kind.as_str().as_bytes());
-        line.extend_from_slice(b"\",\"detail\":");
-        line.extend_from_slice(detail);
-        line.extend_from_slice(b"}\n");
+        let mut digits = itoa::Buffer::new();
+        let id = digits.format(id);
+        if json {
+            line.extend_from_slice(b"{\"type\":\"event\",\"at\":");
+            line.extend_from_slice(at);
+            line.extend_from_slice(b",\"id\":");
+            line.extend_from_slice(id.as_bytes());
+            line.extend_from_slice(b",\"task\":");
+            json_string(line, task);
+            line.extend_from_slice(b",\"event\":\"");
+            line.extend_from_slice(kind.as_str().as_bytes());
+            line.extend_from_slice(b"\",\"detail\":");
+            line.extend_from_slice(detail);
+            line.extend_from_slice(b"}\n");
+        } else {
+            // `{time}  {#id name:<22} {event:<16}{ detail}`, its end trimmed.
+            line.extend_from_slice(at);
+            line.extend_from_slice(b"  #");
+            line.extend_from_slice(id.as_bytes());
+            line.push(b' ');
+            let name = crate::text::escape(task);
+            line.extend_from_slice(name.as_bytes());
+            pad(line, 1 + id.len() + 1 + name.chars().count(), 22);
+            line.push(b' ');
+            line.extend_from_slice(kind.as_str().as_bytes());
+            pad(line, kind.as_str().len(), 16);
+            line.extend_from_slice(detail);
+            let kept = std::str::from_utf8(line).map_or(line.len(), |text| text.trim_end().len());
+            line.truncate(kept);
+            line.push(b'\n');
+        }
         out.write_all(line)
     }
+}
+
+/// Spaces after a field of `chars` characters up to `width`, as `{:<width}` pads.
+fn pad(line: &mut Vec<u8>, chars: usize, width: usize) {
+    line.resize(line.len() + width.saturating_sub(chars), b' ');
 }
 
 /// `text` as a JSON string, escaped as serde_json escapes it: most names need no escape and are
@@ -1029,7 +1075,7 @@ impl Printing {
             }
         };
         let mut written = None;
-        let mut lines = JsonLines::default();
+        let mut lines = EventLines::new(self.output);
         while let Some(message) = queue.next(written.take(), || show(&mut out, &mut writing)) {
             if matches!(message, Message::Finish) {
                 break;
@@ -1075,16 +1121,8 @@ pub fn end_json(reason: EndReason, events_dropped: u64) -> serde_json::Value {
     serde_json::json!({"type": "end", "reason": reason.as_str(), "events_dropped": events_dropped})
 }
 
-fn write_events(
-    out: &mut impl Write,
-    output: Output,
-    packed: &Packed,
-    lines: &mut JsonLines,
-) -> io::Result<()> {
-    match output {
-        Output::Text => packed.for_each(|e| writeln!(out, "{}", format::event_line(e))),
-        Output::Json => packed.for_each_packed(|e| lines.write(out, e)),
-    }
+fn write_events(out: &mut impl Write, packed: &Packed, lines: &mut EventLines) -> io::Result<()> {
+    packed.for_each_packed(|e| lines.write(out, e))
 }
 
 fn write(
@@ -1092,13 +1130,13 @@ fn write(
     output: Output,
     message: &Message,
     is_stdout: bool,
-    lines: &mut JsonLines,
+    lines: &mut EventLines,
 ) -> io::Result<()> {
     match (output, message) {
-        (output, Message::Packed(packed)) => write_events(out, output, packed, lines),
-        (output, Message::Batch(chunks)) => chunks
+        (_, Message::Packed(packed)) => write_events(out, packed, lines),
+        (_, Message::Batch(chunks)) => chunks
             .iter()
-            .try_for_each(|packed| write_events(out, output, packed, lines)),
+            .try_for_each(|packed| write_events(out, packed, lines)),
         (Output::Text, Message::Gap(n)) => {
             writeln!(out, "-- {n} events not written here: {FELL_BEHIND}")
         }
@@ -1290,7 +1328,7 @@ mod tests {
     }
 
     #[test]
-    fn json_event_lines_are_serde_json_s_byte_for_byte_times_and_details_repeated_or_not() {
+    fn event_lines_are_event_line_s_and_serde_json_s_byte_for_byte_times_and_details_repeated_or_not() {
         let mut all = events();
         let quoted = "q\"uo\\te\u{7f}\u{202e}é\t\n\u{1}";
         let stop = Detail::StopRequested {
@@ -1309,25 +1347,37 @@ mod tests {
         all.push(Event { at: later, ..event(9, "later", EventKind::Joined, Detail::None) });
         let earlier = all[7].at;
         all.push(Event { at: earlier, ..event(10, "again", EventKind::Joined, Detail::None) });
-        let mut written = Vec::new();
-        let mut lines = JsonLines::default();
-        for e in &all {
-            let mut room = [0; PACKED_EVENT_ROOM];
-            let packed = Packed::pack(e, &mut room);
-            let (event, rest): (PackedEvent<'_>, _) = postcard::take_from_bytes(&packed).unwrap();
-            assert!(rest.is_empty());
-            lines.write(&mut written, event).unwrap();
+        // Names wider than their column, of characters of several bytes; details that end in
+        // spaces, which a text line does not keep.
+        all.push(event(11, "名前の長いタスクです-名前の長いタスクです", EventKind::Panicked, Detail::Panicked { message: "oops \u{a0}\u{3000}".into() }));
+        all.push(event(12, "ünïcödé", EventKind::Errored, Detail::Errored { message: "  ".into() }));
+        all.push(event(13, "a-name-of-exactly-22-c", EventKind::StopNoticed, Detail::None));
+        for output in [Output::Json, Output::Text] {
+            let mut written = Vec::new();
+            let mut lines = EventLines::new(output);
+            for e in &all {
+                let mut room = [0; PACKED_EVENT_ROOM];
+                let packed = Packed::pack(e, &mut room);
+                let (event, rest): (PackedEvent<'_>, _) =
+                    postcard::take_from_bytes(&packed).unwrap();
+                assert!(rest.is_empty());
+                lines.write(&mut written, event).unwrap();
+            }
+            let expected: String = all
+                .iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    // Packed events keep the millisecond, as the lines do.
+                    e.at = local_time(e.at.timestamp_millis(), e.at.offset().local_minus_utc());
+                    let line = match output {
+                        Output::Json => serde_json::to_string(&format::event_json(&e)).unwrap(),
+                        Output::Text => format::event_line(&e),
+                    };
+                    format!("{line}\n")
+                })
+                .collect();
+            assert_eq!(String::from_utf8(written).unwrap(), expected, "{output:?}");
         }
-        let expected: String = all
-            .iter()
-            .map(|e| {
-                let mut e = e.clone();
-                // Packed events keep the millisecond, as the JSON line does.
-                e.at = local_time(e.at.timestamp_millis(), e.at.offset().local_minus_utc());
-                format!("{}\n", serde_json::to_string(&format::event_json(&e)).unwrap())
-            })
-            .collect();
-        assert_eq!(String::from_utf8(written).unwrap(), expected);
     }
 
     #[test]
