@@ -24,7 +24,7 @@ use crate::scenario::Scenario;
 use crate::signals;
 use crate::supervisor::{Signals, Urgency};
 use crate::supervisor::{
-    Delivery, Detail, Event, EventKind, Supervisor, TaskId, TaskReport,
+    Delivery, Detail, Event, EventKind, Supervisor, TaskId,
 };
 
 /// How long a run goes on after the timeline's last action when `--for` is not given.
@@ -265,19 +265,28 @@ async fn report_in_chunks(
     let mut printing = output == Output::Json;
     let total = sup.len() as TaskId;
     let mut first = 1;
+    // The chunk's lines, made once for the file and the printer alike.
+    let mut lines = Vec::new();
     while first <= total {
         let last = first.saturating_add(REPORT_CHUNK - 1).min(total);
         let chunk = sup.report_of(first..=last).await;
         digest.add(&chunk);
-        if let (Some(out), None) = (&mut file, &error)
-            && let Err(e) = chunk
-                .iter()
-                .try_for_each(|r| writeln!(out, "{}", format::report_line(r)))
+        let to_file = file.is_some() && error.is_none();
+        if to_file || printing {
+            lines.clear();
+            for r in &chunk {
+                serde_json::to_writer(&mut lines, &format::report_line(r))
+                    .expect("a report serializes into a Vec");
+                lines.push(b'\n');
+            }
+        }
+        if let (Some(out), true) = (&mut file, to_file)
+            && let Err(e) = out.write_all(&lines)
         {
             error = Some(e);
         }
         if printing {
-            printing = printer.print_reports(chunk).await;
+            printing = printer.print_reports(std::mem::take(&mut lines)).await;
         }
         first = last + 1;
     }
@@ -559,8 +568,8 @@ enum Message {
     Note(String),
     /// Why the run ended, and how many events were dropped in all.
     End(EndReason, u64),
-    /// The next tasks' report lines (JSON output).
-    Reports(Vec<TaskReport>),
+    /// The next tasks' report lines, as written (JSON output).
+    Reports(Vec<u8>),
     /// The final report's summary (text output).
     Summary(Box<ReportDigest>),
     /// Nothing more to write.
@@ -928,9 +937,9 @@ impl Printer {
     /// Sends a chunk of report lines, then waits until at most one chunk is left to write, so
     /// that a million tasks' report is never held whole. Gives up, returning false, once the
     /// writing has not moved for [`OUTPUT_DEADLINE`] (on the wall clock, as in `finish`).
-    async fn print_reports(&self, chunk: Vec<TaskReport>) -> bool {
+    async fn print_reports(&self, lines: Vec<u8>) -> bool {
         self.reports_waiting.fetch_add(1, Ordering::AcqRel);
-        self.send(Message::Reports(chunk));
+        self.send(Message::Reports(lines));
         let (waiting, taken, progress) = (
             self.reports_waiting.clone(),
             self.report_taken.clone(),
@@ -1162,12 +1171,7 @@ fn write(
             write!(out, "\n{}", digest.summary(width))
         }
         (Output::Text, Message::Reports(_)) | (Output::Json, Message::Summary(_)) => Ok(()),
-        (Output::Json, Message::Reports(reports)) => {
-            for r in reports.iter() {
-                writeln!(out, "{}", format::report_line(r))?;
-            }
-            Ok(())
-        }
+        (Output::Json, Message::Reports(lines)) => out.write_all(lines),
         (_, Message::Finish) => Ok(()),
     }
 }
