@@ -437,3 +437,60 @@ async fn the_text_summary_of_many_chunks_counts_every_task() {
     );
     assert!(printed.contains("… 24980 more tasks not shown"));
 }
+
+/// A scenario's spawns go out a thousand at a time, while the tasks already run on the workers
+/// and spawn children there: no child's `spawned` may come before its parent's, nor any
+/// task's own event before its `spawned` (real workers: the order must not depend on timing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_task_s_events_overtake_its_spawned_line_children_spawned_at_once_included() {
+    let plan = scenario(
+        r#"
+[[task]]
+name = "p"
+kind = "parent"
+count = 2000
+journal = false
+"#,
+    );
+    let sup = Supervisor::builder().grace(ms(3000)).build().unwrap();
+    let out = Captured::default();
+    let options = RunOptions {
+        output: Output::Json,
+        run_for: Some(ms(300)),
+        grace: ms(3000),
+        backlog: None,
+        report_to: None,
+    };
+    headless::run_to(&sup, &plan, options, out.clone())
+        .await
+        .unwrap();
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let mut spawned = std::collections::HashSet::new();
+    let (mut children, mut events) = (0, 0);
+    for line in text.lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        if e["type"] != "event" {
+            continue;
+        }
+        events += 1;
+        let id = e["id"].as_u64().unwrap();
+        if e["event"] != "spawned" {
+            assert!(spawned.contains(&id), "before its spawned line: {e}");
+            continue;
+        }
+        if let Some((_, parent)) = e["detail"].as_str().unwrap().split_once("child of #") {
+            let parent: u64 = parent.trim_end_matches(')').parse().unwrap();
+            assert!(
+                spawned.contains(&parent),
+                "before its parent's spawned line: {e}"
+            );
+            children += 1;
+        }
+        spawned.insert(id);
+    }
+    assert!(
+        children >= 2000,
+        "every parent spawned children ({children})"
+    );
+    assert!(events > spawned.len(), "and the stops were told too");
+}

@@ -1,6 +1,6 @@
 //! What every task's record shares with the supervisor.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arc_swap::ArcSwap;
@@ -56,6 +56,12 @@ pub(crate) struct Hub {
     changing: Mutex<()>,
     /// `subscribers.len()`, readable without loading the list.
     listeners: AtomicUsize,
+    /// Events a thread held when it launched a task (see [`Hub::publish_held`]): handed over
+    /// before any event handed over after it, from whichever thread, so that no task's events
+    /// reach a subscriber before its `spawned`. Locked while it is handed over.
+    published: Mutex<Vec<Event>>,
+    /// Whether `published` holds events: the one read every hand-over pays.
+    any_published: AtomicBool,
     /// Every task's state, a byte a task.
     pub states: super::state_table::StateTable,
     /// How the tasks' polls are counted.
@@ -138,6 +144,8 @@ impl Hub {
             subscribers: ArcSwap::from_pointee(Vec::new()),
             changing: Mutex::new(()),
             listeners: AtomicUsize::new(usize::from(reporting.wants_events())),
+            published: Mutex::new(Vec::new()),
+            any_published: AtomicBool::new(false),
             states: Default::default(),
             polls,
             reporting,
@@ -393,6 +401,64 @@ impl Hub {
         }
     }
 
+    /// Makes what this thread holds of this supervisor's events visible to every thread, ahead
+    /// of what any of them hands over next: called before a task is launched, whose own events
+    /// (made on another worker, maybe at once) must not overtake its `spawned`. A scenario's
+    /// spawns still go out a thousand at a time: this moves them, it does not hand them over.
+    pub fn publish_held(&self) {
+        // A subscriber that spawns, while this thread hands the published events over, keeps
+        // its own events until then: the lock is this thread's.
+        if IN_PUBLISHED.get() {
+            return;
+        }
+        let hub: *const Hub = self;
+        let Some(events) = HELD
+            .try_with(|held| {
+                let mut held = held.try_borrow_mut().ok()?;
+                (held.depth > 0 && held.hub == hub && !held.events.is_empty())
+                    .then(|| std::mem::take(&mut held.events))
+            })
+            .ok()
+            .flatten()
+        else {
+            return;
+        };
+        let mut published = self.published.lock().expect("published events");
+        if published.is_empty() {
+            *published = events;
+        } else {
+            published.extend(events);
+        }
+        self.any_published.store(true, Ordering::Release);
+        if published.len() >= HELD_AT_MOST {
+            self.hand_over_published(published);
+        }
+    }
+
+    /// Hands over the published events, if there are any, before the caller's own.
+    fn deliver_published_first(&self) {
+        if !self.any_published.load(Ordering::Acquire) || IN_PUBLISHED.get() {
+            return;
+        }
+        // Waits while another thread hands them over: what it hands over comes first.
+        let published = self.published.lock().expect("published events");
+        self.hand_over_published(published);
+    }
+
+    /// Hands over `published`, holding its lock until the subscribers have it; a subscriber
+    /// that makes events of its own on this thread hands them over after, without the lock.
+    fn hand_over_published(&self, mut published: std::sync::MutexGuard<'_, Vec<Event>>) {
+        let events = std::mem::take(&mut *published);
+        self.any_published.store(false, Ordering::Release);
+        if events.is_empty() {
+            return;
+        }
+        IN_PUBLISHED.set(true);
+        self.deliver_now(Delivery::Many(Arc::new(events)));
+        IN_PUBLISHED.set(false);
+        drop(published);
+    }
+
     fn deliver_held(&self, mut events: Vec<Event>) {
         if events.len() == 1 {
             let event = events.pop().expect("one event");
@@ -461,6 +527,11 @@ impl Hub {
     }
 
     fn deliver(&self, delivery: Delivery) {
+        self.deliver_published_first();
+        self.deliver_now(delivery);
+    }
+
+    fn deliver_now(&self, delivery: Delivery) {
         self.report(delivery.events());
         let subscribers = self.subscribers.load();
         let mut gone = Vec::new();
@@ -512,6 +583,8 @@ struct Held {
 const HELD_AT_MOST: usize = 1024;
 
 thread_local! {
+    /// Set while this thread hands over the published events (see [`Hub::publish_held`]).
+    static IN_PUBLISHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static HELD: std::cell::RefCell<Held> = const {
         std::cell::RefCell::new(Held {
             hub: std::ptr::null(),
@@ -528,10 +601,16 @@ pub(crate) struct Holding<'a> {
 
 impl Drop for Holding<'_> {
     fn drop(&mut self) {
+        let mut outermost = false;
         self.hub.change_held(|held| {
             held.depth -= 1;
-            held.depth == 0
+            outermost = held.depth == 0;
+            outermost
         });
+        // What it published at a launch goes now too, if no hand-over since took it.
+        if outermost {
+            self.hub.deliver_published_first();
+        }
     }
 }
 

@@ -199,6 +199,7 @@ impl Inner {
             )));
         };
         let (ctx, end) = self.run_parts(&entry, run_token, journal_config);
+        self.hub.publish_held();
         let abort = def.launch.launch(ctx, end, &self.tasks, &mut keep);
         entry.set_abort_handle(abort);
         Ok(entry.id)
@@ -275,6 +276,7 @@ impl Inner {
             return;
         };
         let (ctx, end) = self.run_parts(entry, entry.token(), restart.journal);
+        self.hub.publish_held();
         entry.set_abort_handle(relaunch(ctx, end, &self.tasks));
     }
 
