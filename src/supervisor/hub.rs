@@ -1,7 +1,7 @@
 //! What every task's record shares with the supervisor.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use arc_swap::ArcSwap;
 use std::time::Duration;
@@ -412,27 +412,28 @@ impl Hub {
             return;
         }
         let hub: *const Hub = self;
-        let Some(events) = HELD
-            .try_with(|held| {
-                let mut held = held.try_borrow_mut().ok()?;
-                (held.depth > 0 && held.hub == hub && !held.events.is_empty())
-                    .then(|| std::mem::take(&mut held.events))
-            })
-            .ok()
-            .flatten()
-        else {
-            return;
-        };
-        let mut published = self.published.lock().expect("published events");
-        if published.is_empty() {
-            *published = events;
-        } else {
-            published.extend(events);
-        }
-        self.any_published.store(true, Ordering::Release);
-        if published.len() >= HELD_AT_MOST {
-            self.hand_over_published(published);
-        }
+        let _ = HELD.try_with(|held| {
+            let Ok(mut held) = held.try_borrow_mut() else {
+                return;
+            };
+            if held.depth == 0 || held.hub != hub || held.events.is_empty() {
+                return;
+            }
+            held.published = true;
+            let mut published = self
+                .published
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Moved, not handed over; the thread keeps its buffer for the next ones.
+            published.append(&mut held.events);
+            if !self.any_published.load(Ordering::Relaxed) {
+                self.any_published.store(true, Ordering::Release);
+            }
+            if published.len() >= HELD_AT_MOST {
+                drop(held);
+                self.hand_over_published(published);
+            }
+        });
     }
 
     /// Hands over the published events, if there are any, before the caller's own.
@@ -441,7 +442,10 @@ impl Hub {
             return;
         }
         // Waits while another thread hands them over: what it hands over comes first.
-        let published = self.published.lock().expect("published events");
+        let published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         self.hand_over_published(published);
     }
 
@@ -449,13 +453,14 @@ impl Hub {
     /// that makes events of its own on this thread hands them over after, without the lock.
     fn hand_over_published(&self, mut published: std::sync::MutexGuard<'_, Vec<Event>>) {
         let events = std::mem::take(&mut *published);
-        self.any_published.store(false, Ordering::Release);
-        if events.is_empty() {
-            return;
+        if !events.is_empty() {
+            IN_PUBLISHED.set(true);
+            self.deliver_now(Delivery::Many(Arc::new(events)));
+            IN_PUBLISHED.set(false);
         }
-        IN_PUBLISHED.set(true);
-        self.deliver_now(Delivery::Many(Arc::new(events)));
-        IN_PUBLISHED.set(false);
+        // Only now: a thread that finds it set waits on the lock, so that nothing it hands
+        // over reaches a subscriber before these.
+        self.any_published.store(false, Ordering::Release);
         drop(published);
     }
 
@@ -577,6 +582,8 @@ struct Held {
     /// Guards alive on this thread (a poll inside a poll holds on).
     depth: u32,
     events: Vec<Event>,
+    /// Whether it published events since its outermost guard began.
+    published: bool,
 }
 
 /// Events a thread holds at the most before it hands them over.
@@ -590,6 +597,7 @@ thread_local! {
             hub: std::ptr::null(),
             depth: 0,
             events: Vec::new(),
+            published: false,
         })
     };
 }
@@ -601,14 +609,15 @@ pub(crate) struct Holding<'a> {
 
 impl Drop for Holding<'_> {
     fn drop(&mut self) {
-        let mut outermost = false;
+        let mut published = false;
         self.hub.change_held(|held| {
             held.depth -= 1;
-            outermost = held.depth == 0;
+            let outermost = held.depth == 0;
+            published = outermost && std::mem::take(&mut held.published);
             outermost
         });
         // What it published at a launch goes now too, if no hand-over since took it.
-        if outermost {
+        if published {
             self.hub.deliver_published_first();
         }
     }
