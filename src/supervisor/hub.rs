@@ -406,9 +406,10 @@ impl Hub {
     /// (made on another worker, maybe at once) must not overtake its `spawned`. A scenario's
     /// spawns still go out a thousand at a time: this moves them, it does not hand them over.
     pub fn publish_held(&self) {
+        // Nothing is held where nobody reads events (see `hold`): a library's spawn stops here.
         // A subscriber that spawns, while this thread hands the published events over, keeps
         // its own events until then: the lock is this thread's.
-        if IN_PUBLISHED.get() {
+        if !self.reading() || IN_PUBLISHED.get() {
             return;
         }
         let hub: *const Hub = self;
