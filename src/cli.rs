@@ -579,9 +579,7 @@ pub(crate) fn open_regular_file(
 /// Every task's report line (the dashboard's; `taskmon run` writes its own as it goes).
 fn write_report_file(file: File, reports: &[TaskReport]) -> io::Result<()> {
     let mut out = io::BufWriter::new(file);
-    for r in reports {
-        writeln!(out, "{}", format::report_line(r))?;
-    }
+    format::write_report_lines(&mut out, reports)?;
     out.flush()
 }
 

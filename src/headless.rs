@@ -271,16 +271,11 @@ async fn report_in_chunks(
         let last = first.saturating_add(REPORT_CHUNK - 1).min(total);
         let chunk = sup.report_of(first..=last).await;
         digest.add(&chunk);
-        let to_file = file.is_some() && error.is_none();
-        if to_file || printing {
+        if printing || (file.is_some() && error.is_none()) {
             lines.clear();
-            for r in &chunk {
-                serde_json::to_writer(&mut lines, &format::report_line(r))
-                    .expect("a report serializes into a Vec");
-                lines.push(b'\n');
-            }
+            format::write_report_lines(&mut lines, &chunk).expect("reports serialize into a Vec");
         }
-        if let (Some(out), true) = (&mut file, to_file)
+        if let (Some(out), None) = (&mut file, &error)
             && let Err(e) = out.write_all(&lines)
         {
             error = Some(e);
